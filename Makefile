@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make index VIDEOS=~/Videos` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VIDEOS ?= $(HOME)/Videos
+
+.PHONY: install index test system-deps lint
+
+$(BIN)/vidseek: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/vidseek
+
+# Index a folder on the embedded default store (SQLite + FAISS files in ~/.local/share/vidseek).
+index: install
+	$(BIN)/vidseek index "$(VIDEOS)"
+	$(BIN)/vidseek status
+
+# What the tests need from the system: espeak-ng for real speech, Chromium for the browser test.
+system-deps:
+	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver >/dev/null; } || \
+	  { echo "install espeak-ng, chromium and chromium-driver (as root: make system-deps)"; exit 1; }
+
+lint: install
+	$(BIN)/ruff check vidseek indexer search web migrations tests bench
+
+test: system-deps install lint
+	$(BIN)/pytest -q

@@ -1,0 +1,1 @@
+"""Media in, vectors out: discover files, decode, sample frames, transcribe, embed."""

@@ -1,0 +1,267 @@
+"""Decoding in a child process, so a decoder crash, hang or memory blow-up costs one file.
+
+decord aborts on some corrupt H.264 streams and segfaults on others; PyAV is the fallback for
+files decord refuses. The child sends frames back in small windows (bounded memory) while the
+parent embeds the previous window."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
+from vidseek.search.records import MediaInfo
+
+AUDIO_RATE = 16_000
+SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail
+
+
+class DecodeError(RuntimeError):
+    """A file could not be decoded; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    sampling: SamplingOptions = SamplingOptions()
+    audio: bool = False  # also send the audio track, 16 kHz mono float32
+    short_side: int = SHORT_SIDE
+    window: int = 32  # frames per message: one encoder batch
+
+
+@dataclass(frozen=True)
+class FrameWindow:
+    times: list[float]
+    frames: np.ndarray  # uint8 (n, h, w, 3)
+    jpegs: list[bytes]
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    samples: np.ndarray  # float32 mono at AUDIO_RATE
+
+
+# --- in the child process -----------------------------------------------------------------
+
+def probe(path: str) -> MediaInfo:
+    """Container facts from PyAV; raises DecodeError with a readable reason."""
+    import av
+
+    if os.path.getsize(path) == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise DecodeError("no video stream (audio-only or not a video file)")
+            vs = container.streams.video[0]
+            fps = float(vs.average_rate or vs.guessed_rate or 0) or 25.0
+            if vs.duration is not None and vs.time_base is not None:
+                duration = float(vs.duration * vs.time_base)
+            elif container.duration:
+                duration = container.duration / 1_000_000
+            elif vs.frames:
+                duration = vs.frames / fps
+            else:
+                duration = 0.0
+            return MediaInfo(duration=duration, fps=fps, width=vs.codec_context.width,
+                             height=vs.codec_context.height,
+                             has_audio=bool(container.streams.audio))
+    except av.error.FFmpegError as e:
+        raise DecodeError(f"not a readable video: {_ffmpeg_reason(e)}") from None
+
+
+def _ffmpeg_reason(e: Exception) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    if "moov atom not found" in str(e) or "Invalid data" in text:
+        return f"{text} — the file is truncated, corrupt or not a video"
+    return text
+
+
+def _target_size(info: MediaInfo, short_side: int) -> tuple[int, int]:
+    w, h = info.width or short_side, info.height or short_side
+    scale = short_side / min(w, h)
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+def _decord_frames(path: str, info: MediaInfo, times: np.ndarray, size: tuple[int, int],
+                   window: int) -> Iterator[tuple[float, np.ndarray]]:
+    import decord
+
+    vr = decord.VideoReader(path, ctx=decord.cpu(0), width=size[0], height=size[1], num_threads=0)
+    count = len(vr)
+    if count == 0:
+        raise DecodeError("no decodable frames")
+    fps = vr.get_avg_fps() or info.fps
+    indices = np.minimum(np.round(times * fps).astype(int), count - 1)
+    for start in range(0, len(indices), window):
+        batch = vr.get_batch(list(indices[start:start + window])).asnumpy()
+        yield from zip(times[start:start + window], batch)
+
+
+def _pyav_frames(path: str, times: np.ndarray,
+                 size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        i = 0
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            # Take each sample time's first frame at or after it (or the last frame seen).
+            while i < len(times) and frame.time + 1e-3 >= times[i]:
+                yield times[i], frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                i += 1
+            if i == len(times):
+                break
+
+
+def _frames(path: str, info: MediaInfo, times: np.ndarray, size: tuple[int, int],
+            window: int) -> Iterator[tuple[float, np.ndarray]]:
+    sent = 0
+    try:
+        for item in _decord_frames(path, info, times, size, window):
+            sent += 1
+            yield item
+        return
+    except DecodeError:
+        raise
+    except Exception:  # decord refuses some files that FFmpeg proper reads: fall back
+        pass
+    yield from _pyav_frames(path, times[sent:], size)
+
+
+def _jpeg(frame: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
+def read_audio(path: str) -> np.ndarray:
+    """The first audio track as 16 kHz mono float32 (empty when there is none)."""
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.audio:
+            return np.zeros(0, np.float32)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        chunks = []
+        try:
+            for frame in container.decode(container.streams.audio[0]):
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        except av.error.FFmpegError:
+            pass  # a truncated tail: keep what decoded
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
+    """Probe, then sampled frames (scene-thinned) in windows, then the audio if asked."""
+    info = probe(path)
+    yield info
+    size = _target_size(info, options.short_side)
+    scene = SceneFilter(options.sampling)
+    times: list[float] = []
+    frames: list[np.ndarray] = []
+    sampled = 0
+    times_planned = sample_times(info.duration, options.sampling.rate)
+    for t, frame in _frames(path, info, times_planned, size, options.window):
+        sampled += 1
+        if scene.keep(float(t), frame):
+            times.append(float(t))
+            frames.append(frame)
+        if len(frames) == options.window:
+            yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
+            times, frames = [], []
+    if frames:
+        yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
+    if sampled == 0:
+        raise DecodeError("no decodable frames — the file is truncated or corrupt")
+    if options.audio and info.has_audio:
+        yield AudioTrack(read_audio(path))
+
+
+def _child(path: str, options: DecodeOptions, out: mp.Queue) -> None:
+    try:
+        for item in decode(path, options):
+            out.put(item)
+        out.put(("done", None))
+    except DecodeError as e:
+        out.put(("error", str(e)))
+    except Exception as e:  # anything else native code threw: report it, don't hide it
+        out.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def read_image(data: bytes) -> np.ndarray:
+    """An uploaded or local image as uint8 RGB; DecodeError when it is not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (1024, 1024))  # JPEG: decode big photos at reduced size
+            return np.array(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise DecodeError(f"not a readable image: {e}") from None
+
+
+# --- in the parent process ----------------------------------------------------------------
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"decoder crashed ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"decoder crashed (signal {-code})"
+    return f"decoder exited unexpectedly (exit code {code})"
+
+
+class IsolatedDecoder:
+    """Runs `decode` for one file in a child process with a time limit."""
+
+    def __init__(self, timeout: float = 900.0):
+        self.timeout = timeout
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["vidseek.indexer.decode"])
+
+    def decode(self, path: str | Path,
+               options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
+        out = self._ctx.Queue(maxsize=4)
+        proc = self._ctx.Process(target=_child, args=(str(path), options, out), daemon=True)
+        proc.start()
+        deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                try:
+                    item = out.get(timeout=0.2)
+                except queue.Empty:
+                    if not proc.is_alive():
+                        try:  # it may have finished between the get and the check
+                            item = out.get(timeout=0.5)
+                        except queue.Empty:
+                            raise DecodeError(_describe_exit(proc.exitcode)) from None
+                    elif time.monotonic() > deadline:
+                        raise DecodeError(f"decoding took longer than {self.timeout:.0f} s") from None
+                    else:
+                        continue
+                if isinstance(item, tuple):
+                    kind, message = item
+                    if kind == "error":
+                        raise DecodeError(message)
+                    return
+                yield item
+        finally:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(timeout=5)
+            out.close()

@@ -1,0 +1,1 @@
+"""Alembic environment: the only way the SQL schema changes (`vidseek` runs them on open)."""

@@ -1,0 +1,1 @@
+"""The store and the queries: SQL metadata, FAISS indexes, ranking and fusion."""

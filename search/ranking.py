@@ -1,0 +1,121 @@
+"""From raw hits to ranked moments: fusion of modalities, then merging in time. Pure functions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One segment that matched a query, with the similarity it matched with."""
+
+    segment_id: int
+    video_id: int
+    modality: str  # frame | speech | audio: what the segment is
+    t0: float
+    t1: float
+    score: float
+    text: str | None = None
+    matched_by: tuple[str, ...] = ()  # sources that found it: frame, speech, keyword, audio
+    similarity: float | None = None  # raw cosine in its own modality (None: keyword only)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A span of one video made of adjacent hits; scored by its best hit."""
+
+    video_id: int
+    t0: float
+    t1: float
+    score: float
+    hits: tuple[Hit, ...]  # best first
+
+    @property
+    def best(self) -> Hit:
+        return self.hits[0]
+
+    @property
+    def matched_by(self) -> tuple[str, ...]:
+        return tuple(sorted({m for h in self.hits for m in h.matched_by}))
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    method: str = "rrf"  # rrf | weighted
+    weights: tuple[tuple[str, float], ...] = (("frame", 1.0), ("speech", 1.0), ("keyword", 1.0),
+                                              ("audio", 0.5))
+    rrf_k: int = 60
+
+
+def fuse(ranked: dict[str, list[Hit]], options: FusionOptions = FusionOptions()) -> list[Hit]:
+    """Combine ranked hit lists from several sources into one list, best first.
+
+    `rrf` adds weight / (rrf_k + rank) per source (robust to scores on different scales);
+    `weighted` adds weight * score. A segment found by several sources gets all their credit.
+    """
+    if options.method not in ("rrf", "weighted"):
+        raise ValueError(f"unknown fusion method {options.method!r}; use rrf or weighted")
+    weights = dict(options.weights)
+    total: dict[int, float] = defaultdict(float)
+    first: dict[int, Hit] = {}
+    sources: dict[int, list[str]] = defaultdict(list)
+    for source, hits in ranked.items():
+        w = weights.get(source, 1.0)
+        for rank, hit in enumerate(sorted(hits, key=lambda h: -h.score), start=1):
+            total[hit.segment_id] += w / (options.rrf_k + rank) if options.method == "rrf" else w * hit.score
+            first.setdefault(hit.segment_id, hit)
+            sources[hit.segment_id].append(source)
+    fused = [replace(first[i], score=s, matched_by=tuple(sources[i])) for i, s in total.items()]
+    return sorted(fused, key=lambda h: (-h.score, h.video_id, h.t0))
+
+
+def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05) -> list[Moment]:
+    """Grow moments from the best hits outwards in time, best first.
+
+    A hit joins a moment when it touches the moment's span (within `gap` seconds) and its
+    similarity is within `margin` of the best similarity of its modality in that video, so a
+    moment stops where the content stops matching (a cut to another scene).
+    """
+    peak: dict[tuple[int, str], float] = {}
+    for h in hits:
+        if h.similarity is not None:
+            key = (h.video_id, h.modality)
+            peak[key] = max(peak.get(key, -np.inf), h.similarity)
+
+    def strong(h: Hit) -> bool:
+        return h.similarity is None or h.similarity >= peak[(h.video_id, h.modality)] - margin
+
+    free = sorted(hits, key=lambda h: (-h.score, h.video_id, h.t0))
+    moments = []
+    while free:
+        seed, *free = free
+        group, t0, t1 = [seed], seed.t0, seed.t1
+        grown = True
+        while grown:
+            grown = False
+            for h in free:
+                if (h.video_id == seed.video_id and h.t0 <= t1 + gap and h.t1 >= t0 - gap
+                        and strong(seed) and strong(h)):
+                    group.append(h)
+                    t0, t1 = min(t0, h.t0), max(t1, h.t1)
+                    grown = True
+            free = [h for h in free if not any(h is g for g in group)]
+        moments.append(_moment(seed.video_id, group))
+    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.t0))
+
+
+def _moment(video_id: int, group: list[Hit]) -> Moment:
+    ranked = tuple(sorted(group, key=lambda h: -h.score))
+    return Moment(video_id, min(h.t0 for h in group), max(h.t1 for h in group),
+                  ranked[0].score, ranked)
+
+
+def group_by_video(moments: list[Moment]) -> list[tuple[int, list[Moment]]]:
+    """Videos in order of their best moment, each with its moments best first."""
+    order: dict[int, list[Moment]] = {}
+    for m in moments:
+        order.setdefault(m.video_id, []).append(m)
+    return list(order.items())

@@ -1,0 +1,39 @@
+"""Plain data that flows between the indexer and the store: no ORM objects, no tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MODALITIES = ("frame", "speech", "audio")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a decoder learned about a file."""
+
+    duration: float
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One indexed span of a video in one modality, with its unit-length vector."""
+
+    modality: str
+    t0: float
+    t1: float
+    vector: np.ndarray = field(repr=False)
+    text: str | None = None
+    language: str | None = None
+    thumbnail: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"unknown modality {self.modality!r}; expected one of {MODALITIES}")
+        if not self.t1 >= self.t0:
+            raise ValueError(f"segment ends before it starts: {self.t0}..{self.t1}")

@@ -1,0 +1,357 @@
+"""The library on disk: SQL metadata (the source of truth) plus one FAISS index per modality."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from vidseek.search.records import MODALITIES, MediaInfo, Segment
+from vidseek.search.schema import IndexState, SegmentRow, Thumbnail, Video
+from vidseek.search.vectors import VectorIndex
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class ModelMismatch(RuntimeError):
+    """The library was embedded with another model than the one configured."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    size: int
+    mtime_ns: int
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    id: int
+    path: str
+    status: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    duration: float | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    has_audio: bool | None
+    error: str | None
+    indexed_at: datetime | None
+
+    @classmethod
+    def of(cls, v: Video) -> VideoRecord:
+        return cls(v.id, v.path, v.status, v.size, v.mtime_ns, v.content_hash, v.duration, v.fps,
+                   v.width, v.height, v.has_audio, v.error, v.indexed_at)
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    id: int
+    video_id: int
+    path: str
+    modality: str
+    t0: float
+    t1: float
+    text: str | None
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")  # the server reads while the indexer writes
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+    return engine
+
+
+def vector_to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype="<f2").tobytes()
+
+
+def blob_to_vector(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f2").astype(np.float32)
+
+
+class Store:
+    """SQL + FAISS for one library. The SQL database decides what exists."""
+
+    def __init__(self, url: str, index_dir: Path):
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self.index_dir = Path(index_dir)
+        self._indexes: dict[str, VectorIndex] = {}
+
+    # --- what produced the vectors -------------------------------------------------------
+    def state(self) -> dict[str, str]:
+        with Session(self.engine) as s:
+            return {row.key: row.value for row in s.scalars(select(IndexState))}
+
+    def set_state(self, **values: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            for key, value in values.items():
+                s.merge(IndexState(key=key, value=str(value)))
+
+    def bind_model(self, key: str, spec: str, dim: int) -> None:
+        """Record the model behind `key`'s vectors, refusing to mix it with another one."""
+        stored = self.state()
+        if stored.get(key) not in (None, spec) and self.segment_count() > 0:
+            raise ModelMismatch(
+                f"this library was embedded with {stored[key]} but the settings ask for {spec}; "
+                f"run `vidseek reindex --reembed` to re-embed it with {spec}, "
+                f"or set the model back to {stored[key]}"
+            )
+        self.set_state(**{key: spec, "dim": str(dim)})
+
+    @property
+    def dim(self) -> int | None:
+        value = self.state().get("dim")
+        return int(value) if value else None
+
+    # --- videos ------------------------------------------------------------------------
+    def video_by_path(self, path: str) -> VideoRecord | None:
+        with Session(self.engine) as s:
+            v = s.scalar(select(Video).where(Video.path == path))
+            return VideoRecord.of(v) if v else None
+
+    def video(self, video_id: int) -> VideoRecord | None:
+        with Session(self.engine) as s:
+            v = s.get(Video, video_id)
+            return VideoRecord.of(v) if v else None
+
+    def videos(self, status: str | None = None) -> list[VideoRecord]:
+        with Session(self.engine) as s:
+            q = select(Video).order_by(Video.path)
+            if status:
+                q = q.where(Video.status == status)
+            return [VideoRecord.of(v) for v in s.scalars(q)]
+
+    def mark_pending(self, items: Iterable[tuple[str, Fingerprint]]) -> None:
+        """Register files that this run will index, so `status` shows them as pending."""
+        with Session(self.engine) as s, s.begin():
+            for path, fp in items:
+                v = s.scalar(select(Video).where(Video.path == path))
+                if v is None:
+                    s.add(Video(path=path, size=fp.size, mtime_ns=fp.mtime_ns, status="pending"))
+                elif v.status != "indexed":
+                    v.status, v.size, v.mtime_ns = "pending", fp.size, fp.mtime_ns
+
+    def touch(self, path: str, fp: Fingerprint) -> None:
+        """The file's bytes are unchanged; only remember its new size/mtime."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(Video).where(Video.path == path)
+                      .values(size=fp.size, mtime_ns=fp.mtime_ns))
+
+    def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
+                   segments: list[Segment]) -> int:
+        """Replace everything known about `path` with these segments, in one transaction."""
+        # Open (and reconcile) the indexes first, so the new ids are added exactly once.
+        indexes = {m: self.index(m) for m in {g.modality for g in segments}}
+        with Session(self.engine) as s, s.begin():
+            v = s.scalar(select(Video).where(Video.path == path))
+            if v is None:
+                v = Video(path=path)
+                s.add(v)
+            else:
+                old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all()
+                self._forget(old)
+                s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+            v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
+            v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
+            v.has_audio, v.status, v.error = info.has_audio, "indexed", None
+            v.indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            s.flush()
+            rows = [SegmentRow(video_id=v.id, modality=g.modality, t0=g.t0, t1=g.t1, text=g.text,
+                               language=g.language, vector=vector_to_blob(g.vector))
+                    for g in segments]
+            s.add_all(rows)
+            s.flush()
+            s.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
+                      for r, g in zip(rows, segments) if g.thumbnail)
+            video_id = v.id
+            added = [(r.id, g) for r, g in zip(rows, segments)]
+        # Only after the commit: the in-memory indexes never hold uncommitted ids.
+        for modality, vi in indexes.items():
+            ids, vecs = zip(*[(i, g.vector) for i, g in added if g.modality == modality])
+            vi.add(np.array(ids), np.stack(vecs))
+        return video_id
+
+    def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
+        """Record that `path` could not be indexed and why; earlier segments are dropped."""
+        with Session(self.engine) as s, s.begin():
+            v = s.scalar(select(Video).where(Video.path == path))
+            if v is None:
+                v = Video(path=path)
+                s.add(v)
+            else:
+                old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all()
+                self._forget(old)
+                s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+            v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
+            v.status, v.error, v.indexed_at = "failed", reason, None
+
+    def remove_videos(self, paths: Iterable[str]) -> int:
+        """Drop videos whose files are gone; returns how many were removed."""
+        removed = 0
+        with Session(self.engine) as s, s.begin():
+            for path in paths:
+                v = s.scalar(select(Video).where(Video.path == path))
+                if v is not None:
+                    self._forget(s.scalars(select(SegmentRow.id)
+                                           .where(SegmentRow.video_id == v.id)).all())
+                    s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+                    s.delete(v)
+                    removed += 1
+        return removed
+
+    def clear_segments(self) -> list[str]:
+        """Drop every vector (before re-embedding with another model); videos become pending.
+        Returns the paths to index again."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(delete(Thumbnail))
+            s.execute(delete(SegmentRow))
+            s.execute(delete(IndexState))
+            s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
+            paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
+        self._indexes.clear()
+        for modality in MODALITIES:
+            (self.index_dir / f"{modality}.faiss").unlink(missing_ok=True)
+        return list(paths)
+
+    def _forget(self, segment_ids: list[int]) -> None:
+        if segment_ids:
+            for vi in self._indexes.values():
+                vi.remove(segment_ids)
+
+    # --- segments ----------------------------------------------------------------------
+    def segment_count(self, modality: str | None = None) -> int:
+        with Session(self.engine) as s:
+            q = select(func.count(SegmentRow.id))
+            if modality:
+                q = q.where(SegmentRow.modality == modality)
+            return s.scalar(q) or 0
+
+    def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
+        ids = [int(i) for i in ids]
+        out: dict[int, SegmentRecord] = {}
+        with Session(self.engine) as s:
+            for start in range(0, len(ids), 500):
+                q = (select(SegmentRow.id, SegmentRow.video_id, Video.path, SegmentRow.modality,
+                            SegmentRow.t0, SegmentRow.t1, SegmentRow.text)
+                     .join(Video, Video.id == SegmentRow.video_id)
+                     .where(SegmentRow.id.in_(ids[start:start + 500])))
+                for row in s.execute(q):
+                    out[row.id] = SegmentRecord(*row)
+        return out
+
+    def video_segments(self, video_id: int, modality: str | None = None) -> list[SegmentRecord]:
+        with Session(self.engine) as s:
+            q = (select(SegmentRow.id, SegmentRow.video_id, Video.path, SegmentRow.modality,
+                        SegmentRow.t0, SegmentRow.t1, SegmentRow.text)
+                 .join(Video, Video.id == SegmentRow.video_id)
+                 .where(SegmentRow.video_id == video_id).order_by(SegmentRow.t0, SegmentRow.id))
+            if modality:
+                q = q.where(SegmentRow.modality == modality)
+            return [SegmentRecord(*row) for row in s.execute(q)]
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors for these segment ids, in the same order."""
+        ids = [int(i) for i in ids]
+        found: dict[int, bytes] = {}
+        with Session(self.engine) as s:
+            for start in range(0, len(ids), 500):
+                q = select(SegmentRow.id, SegmentRow.vector).where(
+                    SegmentRow.id.in_(ids[start:start + 500]))
+                found.update(s.execute(q).all())
+        return np.stack([blob_to_vector(found[i]) for i in ids]) if ids else np.zeros((0, self.dim or 0), np.float32)
+
+    def thumbnail(self, segment_id: int) -> bytes | None:
+        with Session(self.engine) as s:
+            return s.scalar(select(Thumbnail.jpeg).where(Thumbnail.segment_id == segment_id))
+
+    def best_thumbnail_near(self, video_id: int, t: float) -> int | None:
+        """The frame segment of `video_id` whose thumbnail shows second `t`."""
+        with Session(self.engine) as s:
+            q = (select(SegmentRow.id).join(Thumbnail, Thumbnail.segment_id == SegmentRow.id)
+                 .where(SegmentRow.video_id == video_id, SegmentRow.t0 <= t + 1e-6)
+                 .order_by(SegmentRow.t0.desc()).limit(1))
+            found = s.scalar(q)
+            if found is None:
+                found = s.scalar(select(SegmentRow.id)
+                                 .join(Thumbnail, Thumbnail.segment_id == SegmentRow.id)
+                                 .where(SegmentRow.video_id == video_id)
+                                 .order_by(SegmentRow.t0).limit(1))
+            return found
+
+    def status_counts(self) -> dict[str, int]:
+        with Session(self.engine) as s:
+            return dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+
+    def modality_counts(self) -> dict[str, int]:
+        with Session(self.engine) as s:
+            return dict(s.execute(select(SegmentRow.modality, func.count())
+                                  .group_by(SegmentRow.modality)).all())
+
+    # --- FAISS -------------------------------------------------------------------------
+    def index(self, modality: str) -> VectorIndex:
+        """The FAISS index of one modality, reconciled with SQL when first opened."""
+        if modality not in self._indexes:
+            dim = self.dim
+            if dim is None:
+                raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
+            vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
+            vi.reconcile(self._segment_ids(modality), self.vectors)
+            self._indexes[modality] = vi
+        return self._indexes[modality]
+
+    def _segment_ids(self, modality: str) -> np.ndarray:
+        with Session(self.engine) as s:
+            ids = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == modality)
+                            .order_by(SegmentRow.id)).all()
+        return np.array(ids, dtype=np.int64)
+
+    def save_indexes(self) -> None:
+        """Persist every index that changed (temp file + rename)."""
+        for vi in self._indexes.values():
+            vi.save()
+
+    def rebuild_indexes(self) -> dict[str, int]:
+        """Throw the FAISS files away and rebuild them from the stored vectors."""
+        self._indexes.clear()
+        counts = {}
+        for modality in MODALITIES:
+            path = self.index_dir / f"{modality}.faiss"
+            path.unlink(missing_ok=True)
+            if self.segment_count(modality):
+                vi = self.index(modality)
+                vi.save()
+                counts[modality] = len(vi)
+        return counts
+
+    def close(self) -> None:
+        self.save_indexes()
+        self.engine.dispose()

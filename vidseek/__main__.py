@@ -1,0 +1,3 @@
+from vidseek.cli import main
+
+raise SystemExit(main())

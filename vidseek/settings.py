@@ -1,0 +1,121 @@
+"""The one settings object: a declared table of options, read from defaults, a TOML file and
+`VIDSEEK_*` environment variables (in that order), built once and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "VIDSEEK_"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "vidseek"
+
+
+def _opt(default: Any, help: str) -> Any:
+    if callable(default):
+        return field(default_factory=default, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _opt(_default_data_dir, "where the database, FAISS indexes and models live")
+    database_url: str = _opt("", "SQLAlchemy URL; empty means SQLite at DATA_DIR/vidseek.db")
+    clip_model: str = _opt(
+        "open_clip:ViT-B-32/laion2b_s34b_b79k", "image+text encoder spec: open_clip:MODEL/PRETRAINED"
+    )
+    clip_checkpoint: str = _opt("", "local open_clip checkpoint file or folder (skips any download)")
+    allow_download: bool = _opt(True, "let open_clip download weights from its hub when missing")
+    frame_rate: float = _opt(1.0, "frames sampled per second of video")
+    scene_threshold: float = _opt(
+        0.02, "mean pixel change (0-1) below which a sampled frame repeats the last kept one"
+    )
+    max_static_gap: float = _opt(10.0, "keep at least one frame per this many seconds of static video")
+    batch_size: int = _opt(32, "frames per encoder batch")
+    threads: int = _opt(0, "torch threads; 0 means all cores")
+    decode_timeout: float = _opt(900.0, "seconds one file may take to decode before it is failed")
+    top_k: int = _opt(10, "moments returned by a search")
+    min_score: float = _opt(0.0, "cosine similarity below which a hit is dropped")
+    merge_gap: float = _opt(1.0, "hits in one video closer than this many seconds merge into a moment")
+    merge_margin: float = _opt(
+        0.05, "a neighbouring hit joins a moment if its similarity is this close to the best one"
+    )
+    fusion: str = _opt("rrf", "how modalities combine: rrf (reciprocal rank) or weighted (scores)")
+    weight_frame: float = _opt(1.0, "fusion weight of frame hits")
+    weight_speech: float = _opt(1.0, "fusion weight of transcript vector hits")
+    weight_keyword: float = _opt(1.0, "fusion weight of transcript keyword hits")
+    weight_audio: float = _opt(0.5, "fusion weight of audio hits")
+    whisper_backend: str = _opt("faster-whisper", "speech backend: faster-whisper or openai-whisper")
+    whisper_model: str = _opt("base", "Whisper size (tiny, base, small, ...) or a model folder")
+    whisper_device: str = _opt("cpu", "cpu or cuda")
+    whisper_compute_type: str = _opt("int8", "CTranslate2 compute type (int8 on CPU)")
+    transcribe: bool = _opt(True, "transcribe speech while indexing")
+    host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
+    port: int = _opt(8765, "port `vidseek serve` listens on")
+    max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+
+    @property
+    def sql_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vidseek.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "faiss"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | os.PathLike | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Defaults, then the TOML file, then VIDSEEK_* variables, then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
+        if config_file:
+            with open(config_file, "rb") as f:
+                values.update(tomllib.load(f))
+        for f in dataclasses.fields(cls):
+            if ENV_PREFIX + f.name.upper() in env:
+                values[f.name] = env[ENV_PREFIX + f.name.upper()]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+
+    @classmethod
+    def table(cls) -> list[tuple[str, Any, str]]:
+        """(name, default, help) for every setting, for `vidseek models --settings` and docs."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            rows.append((f.name, default, f.metadata["help"]))
+        return rows
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in dataclasses.fields(cls)}[name]
+    try:
+        if kind == "bool" and isinstance(value, str):
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return value.lower() in {"1", "true", "yes", "on"}
+        converter = {"Path": lambda v: Path(v).expanduser(), "int": int, "float": float,
+                     "str": str, "bool": bool}[kind]
+        return converter(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {name} must be a {kind}, got {value!r}") from None

@@ -1,0 +1,1 @@
+"""The Flask app: JSON API and web UI over the search service."""
