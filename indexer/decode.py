@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import os
-import queue
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -192,15 +192,19 @@ def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindo
         yield AudioTrack(read_audio(path))
 
 
-def _child(path: str, options: DecodeOptions, out: mp.Queue) -> None:
+def _child(path: str, options: DecodeOptions, out: Connection) -> None:
+    # A plain pipe, no queue feeder thread: each send blocks until the parent reads (one window
+    # of read-ahead), and fails with BrokenPipeError if the indexer died, so no orphan lingers.
     try:
         for item in decode(path, options):
-            out.put(item)
-        out.put(("done", None))
+            out.send(item)
+        out.send(("done", None))
     except DecodeError as e:
-        out.put(("error", str(e)))
+        out.send(("error", str(e)))
+    except BrokenPipeError:
+        pass
     except Exception as e:  # anything else native code threw: report it, don't hide it
-        out.put(("error", f"{type(e).__name__}: {e}"))
+        out.send(("error", f"{type(e).__name__}: {e}"))
 
 
 def read_image(data: bytes) -> np.ndarray:
@@ -236,24 +240,22 @@ class IsolatedDecoder:
 
     def decode(self, path: str | Path,
                options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
-        out = self._ctx.Queue(maxsize=4)
-        proc = self._ctx.Process(target=_child, args=(str(path), options, out), daemon=True)
+        reader, writer = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_child, args=(str(path), options, writer), daemon=True)
         proc.start()
+        writer.close()  # the child holds the only write end: EOF means it is gone
         deadline = time.monotonic() + self.timeout
         try:
             while True:
+                if time.monotonic() > deadline:
+                    raise DecodeError(f"decoding took longer than {self.timeout:.0f} s")
+                if not reader.poll(0.2):
+                    continue
                 try:
-                    item = out.get(timeout=0.2)
-                except queue.Empty:
-                    if not proc.is_alive():
-                        try:  # it may have finished between the get and the check
-                            item = out.get(timeout=0.5)
-                        except queue.Empty:
-                            raise DecodeError(_describe_exit(proc.exitcode)) from None
-                    elif time.monotonic() > deadline:
-                        raise DecodeError(f"decoding took longer than {self.timeout:.0f} s") from None
-                    else:
-                        continue
+                    item = reader.recv()
+                except EOFError:
+                    proc.join(timeout=5)
+                    raise DecodeError(_describe_exit(proc.exitcode)) from None
                 if isinstance(item, tuple):
                     kind, message = item
                     if kind == "error":
@@ -264,4 +266,4 @@ class IsolatedDecoder:
             if proc.is_alive():
                 proc.kill()
             proc.join(timeout=5)
-            out.close()
+            reader.close()

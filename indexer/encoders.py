@@ -6,6 +6,7 @@ Models load lazily, on first use, never at import time."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,13 @@ class OpenClipEncoder:
             pretrained = None
         else:
             pretrained = resolve_clip_weights(spec, settings)
-        model, _, preprocess = open_clip.create_model_and_transforms(spec.name, pretrained=pretrained)
+        if pretrained is None:
+            logging.disable(logging.WARNING)  # open_clip warns that random init is random
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(spec.name,
+                                                                         pretrained=pretrained)
+        finally:
+            logging.disable(logging.NOTSET)
         norm = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else size

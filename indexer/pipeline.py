@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from vidseek.indexer.decode import (
 )
 from vidseek.indexer.discover import content_hash, discover_videos, quick_fingerprint
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
-from vidseek.search.records import MediaInfo, Segment
+from vidseek.search.records import AudioFeatures, MediaInfo, Segment
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
@@ -30,6 +30,16 @@ class AudioStage(Protocol):
     """Turns a video's audio track into segments (speech chunks, audio windows)."""
 
     def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]: ...
+
+
+@runtime_checkable
+class AudioFeatureStage(Protocol):
+    """Turns a video's audio track into raw window features, which the store keeps so that a
+    projection learned later can be applied without decoding again, and into the segments
+    the current projection makes of them (none before one is trained)."""
+
+    def window_features(self, audio: np.ndarray) -> AudioFeatures: ...
+    def segments_from(self, features: AudioFeatures) -> list[Segment]: ...
 
 
 @dataclass
@@ -69,7 +79,12 @@ class Indexer:
 
     def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
         """Decode and embed one file without storing it (also used for query clips)."""
+        info, segments, _ = self._analyze(path)
+        return info, segments
+
+    def _analyze(self, path: Path) -> tuple[MediaInfo, list[Segment], AudioFeatures | None]:
         info: MediaInfo | None = None
+        audio: AudioFeatures | None = None
         times: list[float] = []
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
@@ -83,14 +98,18 @@ class Indexer:
                 jpegs.extend(item.jpegs)
             elif isinstance(item, AudioTrack) and len(item.samples):
                 for stage in self.audio_stages:
-                    segments.extend(stage.segments(item.samples, info))
+                    if isinstance(stage, AudioFeatureStage):
+                        audio = stage.window_features(item.samples)
+                        segments.extend(stage.segments_from(audio))
+                    else:
+                        segments.extend(stage.segments(item.samples, info))
         if info is None or not times:
             raise DecodeError("no decodable frames")
         if info.duration <= 0:
             info = replace(info, duration=times[-1] + 1.0 / self.settings.frame_rate)
         frames = [Segment("frame", t0, t1, v, thumbnail=j)
                   for (t0, t1), v, j in zip(frame_spans(times, info.duration), vectors, jpegs)]
-        return info, frames + segments
+        return info, frames + segments, audio
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
               retry_failed: bool = False) -> IndexReport:
@@ -145,12 +164,12 @@ class Indexer:
             report.unchanged += 1
             return "unchanged"
         try:
-            info, segments = self.analyze(path)
+            info, segments, audio = self._analyze(path)
         except DecodeError as e:
             self.store.save_failure(str(path), fp, str(e))
             report.failed.append((str(path), str(e)))
             return "failed"
-        self.store.save_video(str(path), fp, info, segments)
+        self.store.save_video(str(path), fp, info, segments, audio)
         report.indexed.append(str(path))
         report.video_seconds += info.duration
         return "indexed"

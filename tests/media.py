@@ -87,7 +87,8 @@ def chirp(f0: float, f1: float, seconds: float, volume: float = 0.3) -> np.ndarr
 
 
 def noise(seconds: float, volume: float = 0.1, seed: int = 0) -> np.ndarray:
-    return (volume * np.random.default_rng(seed).standard_normal(int(seconds * AUDIO_RATE))).astype(np.float32)
+    samples = np.random.default_rng(seed).standard_normal(int(seconds * AUDIO_RATE))
+    return (volume * samples).astype(np.float32)
 
 
 def silence(seconds: float) -> np.ndarray:

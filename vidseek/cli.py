@@ -32,18 +32,32 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="find moments by text, image or example clip")
     se.add_argument("query", nargs="?", default="")
     se.add_argument("--image", type=Path, help="find moments that look like this image")
+    se.add_argument("--like", type=Path, metavar="CLIP",
+                    help="find moments in other videos that match this clip, aligned in time")
     se.add_argument("-k", type=int, help="moments to return")
     se.add_argument("--min-score", type=float)
     se.add_argument("--modality", help="comma-separated: frame,speech,audio")
     se.add_argument("--json", action="store_true", help="print JSON")
 
+    sv = sub.add_parser("serve", help="serve the web UI and the JSON API")
+    sv.add_argument("--host", help="address to listen on (default: setting host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port to listen on (default: setting port, 8765)")
+
     sub.add_parser("status", help="videos indexed, failed (with reason) and pending")
     mo = sub.add_parser("models", help="which models are installed, where, and what is missing")
     mo.add_argument("--download", action="store_true", help="fetch missing weights now")
     mo.add_argument("--settings", action="store_true", help="also list every setting")
+    ta = sub.add_parser("train-audio", help="learn (again) how the library's sounds map into "
+                        "the search space, from the frames they co-occur with")
+    ta.add_argument("--epochs", type=int, help="passes over the audio windows (default 60)")
+    ta.add_argument("--seed", type=int, help="random seed; the same seed gives the same model")
     re = sub.add_parser("reindex", help="rebuild the FAISS indexes from the stored vectors")
     re.add_argument("--reembed", action="store_true",
                     help="re-decode and re-embed every video with the configured models")
+    tr = sub.add_parser("transcript", help="print what is said in a video, with timestamps")
+    tr.add_argument("video", help="the video's path or id (ids are in `vidseek search --json`)")
+    tr.add_argument("--format", choices=("text", "srt", "vtt"), default="text",
+                    help="text (default), or subtitles: srt (SubRip) or vtt (WebVTT)")
     return p
 
 
@@ -56,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.load(args.config, data_dir=args.data_dir, clip_model=args.clip_model,
-                                 transcribe=getattr(args, "transcribe", None))
+                                 transcribe=getattr(args, "transcribe", None),
+                                 host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
             ValueError) as e:
@@ -75,7 +90,13 @@ def _library(settings: Settings):
 
 
 def cmd_index(settings: Settings, args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     lib = _library(settings)
     columns = (TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(),
@@ -89,22 +110,65 @@ def cmd_index(settings: Settings, args) -> int:
 
         try:
             report = lib.indexer.index(args.path, on_progress, retry_failed=args.retry_failed)
-        finally:
+        except BaseException:
             lib.close()
+            raise
     speed = report.video_seconds / report.wall_seconds if report.wall_seconds else 0
     print(f"indexed {len(report.indexed)} video(s) ({report.video_seconds:.0f} s of video, "
           f"{speed:.1f}x real time), {report.unchanged} unchanged, {len(report.failed)} failed, "
           f"{report.removed} removed")
     for path, reason in report.failed:
         print(f"  failed: {path}: {reason}")
+    try:
+        _train_audio_if_due(lib)
+    finally:
+        lib.close()
     return 0
 
 
+def _train_audio_if_due(lib) -> None:
+    """Train the first audio projection once the library holds enough sound to learn from."""
+    from vidseek.indexer.audio_projection import TrainingOptions, training_due
+
+    settings = lib.settings
+    if settings.index_audio and training_due(lib.store, settings.audio_min_pairs):
+        print(f"the library now holds {lib.store.audio_feature_count()} audio windows: "
+              "learning how its sounds map into the search space")
+        _train_audio(lib, TrainingOptions())
+
+
+def _train_audio(lib, options) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vidseek.indexer.audio_projection import train_audio_projection
+
+    columns = (TextColumn("[bold]training audio projection"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.3f}"))
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("", total=options.epochs, loss=float("nan"))
+
+        def on_progress(p):
+            bar.update(task, completed=p.epoch, loss=p.loss)
+
+        record = train_audio_projection(lib.store, lib.settings.model_dir, options, on_progress)
+    print(f"audio projection {record.describe()}")
+    print(f"  {lib.store.segment_count('audio')} audio segments written; "
+          f"saved to {lib.settings.model_dir / record.file}")
+
+
 def cmd_search(settings: Settings, args) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from vidseek.search.highlight import highlight
+
+    console = Console(highlight=False, soft_wrap=True)
     lib = _library(settings)
     modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
     options = lib.search_options(k=args.k, min_score=args.min_score, modalities=modalities)
-    if args.image:
+    if args.like:
+        moments = [a.moment for a in lib.similar_to_clip(args.like, options)]
+    elif args.image:
         from vidseek.indexer.decode import read_image
 
         moments = lib.engine.search_image(read_image(args.image.read_bytes()), options)
@@ -113,9 +177,12 @@ def cmd_search(settings: Settings, args) -> int:
     rows = []
     for rank, m in enumerate(moments, start=1):
         video = lib.store.video(m.video_id)
-        rows.append({"rank": rank, "path": video.path, "t0": round(m.t0, 2), "t1": round(m.t1, 2),
+        rows.append({"rank": rank, "video_id": m.video_id, "path": video.path,
+                     "t0": round(m.t0, 2), "t1": round(m.t1, 2),
                      "score": round(m.score, 4), "matched_by": list(m.matched_by),
-                     "text": next((h.text for h in m.hits if h.text), None)})
+                     "text": _spoken_text(m)})
+        if rows[-1]["text"]:
+            rows[-1]["highlight"] = highlight(rows[-1]["text"], args.query)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -124,11 +191,22 @@ def cmd_search(settings: Settings, args) -> int:
         print(f"{r['rank']:>3}. {r['path']}  {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  "
               f"score {r['score']:.3f}  [{', '.join(r['matched_by'])}]")
         if r["text"]:
-            print(f"       “{r['text']}”")
+            quote = Text("       “")
+            for fragment, is_match in r["highlight"]:
+                quote.append(fragment, style="bold yellow" if is_match else None)
+            console.print(quote.append("”"))
     return 0
 
 
+def _spoken_text(moment) -> str | None:
+    """The transcript to show for a moment: the chunk whose words matched, else any."""
+    keyword = [h.text for h in moment.hits if h.text and "keyword" in h.matched_by]
+    return next(iter(keyword + [h.text for h in moment.hits if h.text]), None)
+
+
 def cmd_status(settings: Settings, args) -> int:
+    from vidseek.indexer.audio_projection import STATE_KEY as AUDIO_PROJECTION_KEY
+
     lib = _library(settings)
     counts = lib.store.status_counts()
     print(f"library: {settings.data_dir}")
@@ -136,12 +214,40 @@ def cmd_status(settings: Settings, args) -> int:
           f"{counts.get('pending', 0)} pending")
     segs = lib.store.modality_counts()
     print("segments: " + (", ".join(f"{n} {m}" for m, n in sorted(segs.items())) or "none"))
-    for key, value in sorted(lib.store.state().items()):
-        print(f"{key}: {value}")
+    state = lib.store.state()
+    for key, value in sorted(state.items()):
+        if key != AUDIO_PROJECTION_KEY:  # a JSON record: summarised on its own line below
+            print(f"{key}: {value}")
+    print(f"audio projection: {_audio_projection_status(lib, state)}")
     for v in lib.store.videos("failed"):
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
         print(f"  pending: {v.path}")
+    return 0
+
+
+def _audio_projection_status(lib, state: dict[str, str]) -> str:
+    from vidseek.indexer.audio_projection import current_record
+
+    record = current_record(state)
+    if record:
+        return record.describe()
+    if not lib.settings.index_audio:
+        return "off (index_audio=false)"
+    return (f"not trained yet: {lib.store.audio_feature_count()} audio windows stored, "
+            f"`vidseek index` trains it at {lib.settings.audio_min_pairs}; "
+            "`vidseek train-audio` trains it now")
+
+
+def cmd_train_audio(settings: Settings, args) -> int:
+    from vidseek.indexer.audio_projection import TrainingOptions
+
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    lib = _library(settings)
+    try:
+        _train_audio(lib, TrainingOptions(**overrides))
+    finally:
+        lib.close()
     return 0
 
 
@@ -156,7 +262,7 @@ def cmd_models(settings: Settings, args) -> int:
         print(f"          {row.detail}")
     if args.settings:
         print("\nsettings (env VIDSEEK_<NAME>, or NAME = value in a TOML file):")
-        for name, default, help_text in Settings.table():
+        for name, _default, help_text in Settings.table():
             print(f"  {name:<20} = {getattr(settings, name)!s:<40} {help_text}")
     return 0 if ok else 1
 
@@ -169,6 +275,7 @@ def cmd_reindex(settings: Settings, args) -> int:
             report = lib.indexer.index_files([Path(p) for p in paths if Path(p).exists()])
             print(f"re-embedded {len(report.indexed)} video(s) with {settings.clip_model}, "
                   f"{len(report.failed)} failed")
+            _train_audio_if_due(lib)
         else:
             counts = lib.store.rebuild_indexes()
             print("rebuilt: " + (", ".join(f"{m} {n} vectors" for m, n in counts.items()) or
@@ -178,10 +285,62 @@ def cmd_reindex(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_transcript(settings: Settings, args) -> int:
+    from vidseek.search.subtitles import FORMATS, Cue
+
+    lib = _library(settings)
+    try:
+        video = _find_video(lib.store, args.video)
+        cues = [Cue(s.t0, s.t1, s.text)
+                for s in lib.store.video_segments(video.id, "speech") if s.text]
+    finally:
+        lib.close()
+    if not cues:
+        why = (f"it is {video.status}" + (f": {video.error}" if video.error else "")
+               if video.status != "indexed" else
+               "it has no audio track" if video.has_audio is False else
+               "no speech was recognised in it, or it was indexed without transcription "
+               "(to transcribe it now: `vidseek reindex --reembed`)")
+        print(f"no transcript for {video.path}: {why}", file=sys.stderr)
+        return 1
+    print(FORMATS[args.format](cues), end="")
+    return 0
+
+
+def _find_video(store, ref: str):
+    """A library video by id or by path (relative paths are taken from the current folder)."""
+    video = store.video(int(ref)) if ref.isdigit() else None
+    video = video or store.video_by_path(str(Path(ref).expanduser().resolve()))
+    if video is None:
+        raise FileNotFoundError(f"{ref} is not in the library; `vidseek status` lists what is, "
+                                "`vidseek index FOLDER` adds videos")
+    return video
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from vidseek.web.app import create_app
+
+    app = create_app(settings)
+    print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
+          "(Ctrl-C stops)", flush=True)
+    try:
+        from waitress import serve
+    except ImportError:  # the test extra installs waitress; werkzeug always comes with Flask
+        from werkzeug.serving import run_simple
+
+        run_simple(settings.host, settings.port, app, threaded=True)
+    else:
+        serve(app, host=settings.host, port=settings.port, threads=8, ident="vidseek")
+    return 0
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
+    "serve": cmd_serve,
     "status": cmd_status,
     "models": cmd_models,
     "reindex": cmd_reindex,
+    "train-audio": cmd_train_audio,
+    "transcript": cmd_transcript,
 }

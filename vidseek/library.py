@@ -4,10 +4,13 @@ The CLI and the web app both go through this, so each thing is built one way."""
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
+from vidseek.search.alignment import Alignment
 from vidseek.search.engine import SearchEngine, SearchOptions
 from vidseek.search.ranking import FusionOptions
 from vidseek.search.records import MODALITIES
+from vidseek.search.similar import ClipQuery, search_similar, span_query
 from vidseek.search.store import ModelMismatch, Store
 from vidseek.settings import Settings
 
@@ -35,7 +38,7 @@ class Library:
     @cached_property
     def engine(self) -> SearchEngine:
         self.check_model()
-        return SearchEngine(self.store, self.encoder)
+        return SearchEngine(self.store, lambda: self.encoder)
 
     @cached_property
     def indexer(self):
@@ -45,7 +48,16 @@ class Library:
 
     def audio_stages(self) -> tuple:
         """The stages that read a video's audio track, as configured."""
-        return ()
+        stages = []
+        if self.settings.transcribe:
+            from vidseek.indexer.speech import SpeechStage
+
+            stages.append(SpeechStage.from_settings(self.settings, self.encoder))
+        if self.settings.index_audio:
+            from vidseek.indexer.audio import AudioWindowStage
+
+            stages.append(AudioWindowStage.for_library(self.settings, self.store))
+        return tuple(stages)
 
     def search_options(self, **overrides) -> SearchOptions:
         """Search options from settings, with per-query overrides."""
@@ -59,6 +71,23 @@ class Library:
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return SearchOptions(**base)
+
+    def similar_to_span(self, video_id: int, t0: float, t1: float,
+                        options: SearchOptions) -> list[Alignment]:
+        """Moments in other videos that match seconds t0..t1 of an indexed video, aligned."""
+        self.check_model()
+        return search_similar(self.store, span_query(self.store, video_id, t0, t1), options)
+
+    def similar_to_clip(self, path: Path, options: SearchOptions) -> list[Alignment]:
+        """Moments that match a clip file, aligned; embedded exactly as indexing would, and
+        the library's own copy of the same bytes (if any) left out."""
+        from vidseek.indexer.discover import content_hash
+
+        self.check_model()
+        info, segments = self.indexer.analyze(Path(path))
+        query = ClipQuery(tuple(segments), 0.0, info.duration,
+                          tuple(self.store.video_ids_with_hash(content_hash(Path(path)))))
+        return search_similar(self.store, query, options)
 
     def close(self) -> None:
         self.store.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 ENV_PREFIX = "VIDSEEK_"
 
@@ -58,6 +59,13 @@ class Settings:
     whisper_device: str = _opt("cpu", "cpu or cuda")
     whisper_compute_type: str = _opt("int8", "CTranslate2 compute type (int8 on CPU)")
     transcribe: bool = _opt(True, "transcribe speech while indexing")
+    index_audio: bool = _opt(True, "describe the sound in overlapping windows while indexing "
+                             "(Whisper's encoder), searchable once an audio projection is trained")
+    audio_window: float = _opt(3.0, "seconds of sound per audio window")
+    audio_hop: float = _opt(1.5, "seconds between the starts of consecutive audio windows")
+    audio_min_pairs: int = _opt(
+        600, "audio windows (each paired with the frames it overlaps) the library needs before "
+             "`vidseek index` trains the audio projection by itself")
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")

@@ -1,0 +1,193 @@
+"""What is heard: the sound track cut into overlapping windows, each described by Whisper's
+encoder (a network trained on 680k hours of audio), and, once a projection has been learned
+(indexer/audio_projection.py), mapped into the joint CLIP space as `audio` segments.
+
+The raw per-window features are what the store keeps durably, so a new projection can be
+applied to the whole library without decoding a single video again."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.indexer.whisper_model import resolve_whisper_model
+from vidseek.search.records import AudioFeatures, Segment
+from vidseek.search.store import ModelMismatch, Store
+from vidseek.settings import Settings
+
+AUDIO_RATE = 16_000
+CHUNK_SECONDS = 30  # Whisper's encoder always sees 30 s of log-mel (3000 frames)
+ENCODER_FRAME_SECONDS = 0.02  # one encoder output frame per 20 ms (two mel hops, stride 2)
+# About -60 dBFS: a window this quiet says nothing about what is heard, and indexing it would
+# let every quiet moment match every query.
+SILENCE_RMS = 1e-3
+
+
+@dataclass(frozen=True)
+class AudioWindowOptions:
+    window: float = 3.0  # seconds of sound per window: long enough for a bark, a note, a word
+    hop: float = 1.5  # windows overlap so an event is never cut in half by every window
+    min_length: float = 0.5  # shorter tracks (or tails) are too short to describe
+
+    def __post_init__(self) -> None:
+        if not (self.window > 0 and 0 < self.hop <= self.window):
+            raise ValueError(f"audio windows need window > 0 and 0 < hop <= window, "
+                             f"got window={self.window}, hop={self.hop}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AudioWindowOptions:
+        return cls(window=settings.audio_window, hop=settings.audio_hop)
+
+
+def audio_windows(duration: float, options: AudioWindowOptions = AudioWindowOptions()
+                  ) -> list[tuple[float, float]]:
+    """(t0, t1) windows covering `duration` seconds, `hop` apart; the last one ends at the end.
+
+    A track shorter than one window is one window; one shorter than `min_length` has none."""
+    if duration < options.min_length:
+        return []
+    if duration <= options.window:
+        return [(0.0, round(duration, 6))]
+    count = math.floor((duration - options.window) / options.hop + 1e-9) + 1
+    windows = [(round(i * options.hop, 6), round(i * options.hop + options.window, 6))
+               for i in range(count)]
+    if windows[-1][1] < duration - 1e-6:
+        # A full-length window flush with the end, so the tail is heard like everything else.
+        windows.append((round(duration - options.window, 6), round(duration, 6)))
+    return windows
+
+
+def window_rms(samples: np.ndarray, windows: list[tuple[float, float]],
+               rate: int = AUDIO_RATE) -> np.ndarray:
+    """Root-mean-square level of each window of `samples`."""
+    squares = np.concatenate([[0.0], np.cumsum(np.asarray(samples, np.float64) ** 2)])
+    out = np.zeros(len(windows))
+    for i, (t0, t1) in enumerate(windows):
+        a, b = min(len(samples), round(t0 * rate)), min(len(samples), round(t1 * rate))
+        out[i] = math.sqrt((squares[b] - squares[a]) / (b - a)) if b > a else 0.0
+    return out
+
+
+def pool_windows(frames: np.ndarray, windows: list[tuple[float, float]],
+                 frame_seconds: float = ENCODER_FRAME_SECONDS) -> np.ndarray:
+    """Mean of the encoder frames (`frame_seconds` each, from t=0) inside each window."""
+    frames = np.asarray(frames, np.float32)
+    if not len(windows):
+        return np.zeros((0, frames.shape[1]), np.float32)
+    sums = np.concatenate([np.zeros((1, frames.shape[1])),
+                           np.cumsum(frames, axis=0, dtype=np.float64)])
+    n = len(frames)
+    out = np.empty((len(windows), frames.shape[1]), np.float32)
+    for i, (t0, t1) in enumerate(windows):
+        a = min(n - 1, max(0, round(t0 / frame_seconds)))
+        b = min(n, max(a + 1, round(t1 / frame_seconds)))
+        out[i] = (sums[b] - sums[a]) / (b - a)
+    return out
+
+
+class WhisperAudioEncoder:
+    """Whisper's encoder (CTranslate2 through faster-whisper) as an audio feature network:
+    one `dim`-wide vector per 20 ms of sound. The model loads on first use."""
+
+    def __init__(self, model: str, model_dir, device: str = "cpu", compute_type: str = "int8",
+                 threads: int = 0):
+        self.spec = f"whisper-encoder:{model}"
+        self._args = (model, model_dir, device, compute_type, threads)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WhisperAudioEncoder:
+        return cls(settings.whisper_model, settings.model_dir, settings.whisper_device,
+                   settings.whisper_compute_type, settings.threads)
+
+    @cached_property
+    def model(self):
+        from faster_whisper import WhisperModel
+
+        name, model_dir, device, compute_type, threads = self._args
+        path = resolve_whisper_model(name, model_dir)
+        try:
+            return WhisperModel(path, device=device, compute_type=compute_type,
+                                cpu_threads=threads,
+                                download_root=str(model_dir / "faster-whisper"))
+        except (OSError, RuntimeError, ValueError) as e:
+            raise ModelUnavailable(
+                f"cannot load the Whisper model {name!r} for audio features "
+                f"({str(e).splitlines()[0][:200]}). Fix: use the bundled model "
+                "(VIDSEEK_WHISPER_MODEL=base), set VIDSEEK_WHISPER_MODEL to a CTranslate2 model "
+                "folder, or turn audio windows off (VIDSEEK_INDEX_AUDIO=false)") from None
+
+    def frame_features(self, samples: np.ndarray) -> np.ndarray:
+        """Encoder output for 16 kHz mono `samples`: (ceil(seconds / 0.02), dim) float32.
+
+        Each 30 s chunk is encoded once, padded like faster-whisper pads its last segment;
+        windows then pool these frames instead of paying a 30 s encode each."""
+        from faster_whisper.audio import pad_or_trim
+
+        model = self.model
+        extractor = model.feature_extractor
+        chunk = CHUNK_SECONDS * AUDIO_RATE
+        outputs = []
+        for start in range(0, len(samples), chunk):
+            piece = np.asarray(samples[start:start + chunk], np.float32)
+            # Per-chunk log-mel (not the whole track at once) keeps memory flat on long files.
+            mel = extractor(piece)[:, :-1]
+            encoded = np.asarray(model.encode(pad_or_trim(mel, extractor.nb_max_frames)))[0]
+            outputs.append(encoded[:math.ceil(len(piece) / AUDIO_RATE / ENCODER_FRAME_SECONDS)])
+        if not outputs:
+            return np.zeros((0, 0), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+
+class AudioWindowStage:
+    """The audio path of indexing: raw window features for the store and, once a projection
+    into the joint space is trained, `audio` segments."""
+
+    def __init__(self, encoder: WhisperAudioEncoder, options: AudioWindowOptions,
+                 current_projection: Callable[[], object | None]):
+        self.encoder = encoder
+        self.options = options
+        # Asked per video, so a projection trained meanwhile (by another process) is picked up.
+        self.current_projection = current_projection
+
+    @classmethod
+    def for_library(cls, settings: Settings, store: Store) -> AudioWindowStage:
+        """The stage for one library: its features' encoder is recorded (never mixed), and
+        segments use the library's current projection."""
+        from vidseek.indexer.audio_projection import CurrentProjection
+
+        encoder = WhisperAudioEncoder.from_settings(settings)
+        stored = store.state().get("audio_encoder")
+        if stored not in (None, encoder.spec) and store.audio_feature_count():
+            raise ModelMismatch(
+                f"this library's audio windows were described by {stored} but the settings ask "
+                f"for {encoder.spec}; run `vidseek reindex --reembed` to describe them again, "
+                "or set the Whisper model back")
+        if stored != encoder.spec:
+            store.set_state(audio_encoder=encoder.spec)
+        return cls(encoder, AudioWindowOptions.from_settings(settings),
+                   CurrentProjection(store, settings.model_dir, encoder.spec))
+
+    def window_features(self, samples: np.ndarray) -> AudioFeatures:
+        """Features of every audible window of a 16 kHz mono track."""
+        windows = audio_windows(len(samples) / AUDIO_RATE, self.options)
+        windows = [w for w, level in zip(windows, window_rms(samples, windows), strict=True)
+                   if level >= SILENCE_RMS]
+        if not windows:
+            return AudioFeatures.empty()
+        pooled = pool_windows(self.encoder.frame_features(samples), windows)
+        t0, t1 = (np.array(c, np.float64) for c in zip(*windows, strict=True))
+        return AudioFeatures(t0, t1, pooled)
+
+    def segments_from(self, features: AudioFeatures) -> list[Segment]:
+        """`audio` segments in the joint space; none until a projection has been trained."""
+        projection = self.current_projection()
+        if projection is None or not len(features):
+            return []
+        vectors = projection.project(features.features)
+        return [Segment("audio", float(a), float(b), v)
+                for a, b, v in zip(features.t0, features.t1, vectors, strict=True)]

@@ -1,0 +1,170 @@
+"""Speech to timestamped text with Whisper.
+
+Backends sit in a registry keyed by `settings.whisper_backend`: faster-whisper (CTranslate2,
+int8 on CPU, the default) and openai-whisper (PyTorch, for GPU hosts). A transcriber is built
+once per set of options and loads its model on first use, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.indexer.whisper_model import resolve_whisper_model
+from vidseek.settings import Settings
+
+OPENAI_WHISPER_FIX = "pip install 'vidseek[openai-whisper]'"
+
+
+@dataclass(frozen=True)
+class Word:
+    t0: float
+    t1: float
+    text: str  # as Whisper spells it, leading space included (CJK words have none)
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    """One stretch of recognised speech, with word timings when the backend gives them."""
+
+    t0: float
+    t1: float
+    text: str
+    language: str | None
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    backend: str = "faster-whisper"
+    model: str = "base"  # a Whisper size or a model folder
+    model_dir: Path = Path("models")  # where bundled models are assembled
+    device: str = "cpu"
+    compute_type: str = "int8"
+    threads: int = 0  # 0: the backend's default
+    beam_size: int = 5  # greedy decoding misheard espeak's "deadline" as "bed light"
+    language: str | None = None  # None: detected per file
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TranscribeOptions:
+        return cls(backend=settings.whisper_backend, model=settings.whisper_model,
+                   model_dir=settings.model_dir, device=settings.whisper_device,
+                   compute_type=settings.whisper_compute_type, threads=settings.threads)
+
+    @property
+    def download_root(self) -> Path:
+        """Where this backend keeps the models it downloads itself."""
+        return self.model_dir / self.backend
+
+
+class Transcriber(Protocol):
+    def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
+        """Timestamped segments of 16 kHz mono float32 audio; empty when nothing is said."""
+        ...
+
+
+class FasterWhisperTranscriber:
+    """Whisper through CTranslate2, with Silero VAD so silence costs (almost) nothing."""
+
+    def __init__(self, options: TranscribeOptions):
+        self.options = options
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from faster_whisper import WhisperModel
+
+            o = self.options
+            path = resolve_whisper_model(o.model, o.model_dir)
+            try:
+                self._model = WhisperModel(path, device=o.device, compute_type=o.compute_type,
+                                           cpu_threads=o.threads,
+                                           download_root=str(o.download_root))
+            except (OSError, RuntimeError, ValueError) as e:
+                raise ModelUnavailable(
+                    f"cannot load the Whisper model {o.model!r} ({str(e).splitlines()[0][:200]}). "
+                    "Fix: use the bundled model (VIDSEEK_WHISPER_MODEL=base), set "
+                    "VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder, or connect to the "
+                    "network once and run `vidseek models --download`") from None
+        return self._model
+
+    def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
+        segments, info = self.model.transcribe(
+            np.asarray(audio, np.float32), beam_size=self.options.beam_size,
+            language=self.options.language, vad_filter=True, word_timestamps=True,
+            # Each window decoded on its own: a misheard phrase cannot start a repetition
+            # loop that runs through the rest of a long video.
+            condition_on_previous_text=False)
+        return [TranscriptSegment(float(s.start), float(s.end), s.text.strip(), info.language,
+                                  tuple(Word(float(w.start), float(w.end), w.word)
+                                        for w in s.words or ()))
+                for s in segments if s.text.strip()]
+
+
+class OpenAIWhisperTranscriber:
+    """The reference PyTorch Whisper, for hosts with a GPU. It has no VAD: silence is decoded."""
+
+    def __init__(self, options: TranscribeOptions):
+        self.options = options
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            whisper = import_openai_whisper()
+            o = self.options
+            try:
+                self._model = whisper.load_model(o.model, device=o.device,
+                                                 download_root=str(o.download_root))
+            except (OSError, RuntimeError) as e:
+                raise ModelUnavailable(
+                    f"cannot load the openai-whisper model {o.model!r} "
+                    f"({str(e).splitlines()[0][:200]}). Fix: connect to the network once so "
+                    "openai-whisper can download it, or set VIDSEEK_WHISPER_MODEL to a .pt "
+                    "checkpoint file") from None
+        return self._model
+
+    def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
+        result = self.model.transcribe(
+            np.asarray(audio, np.float32), language=self.options.language,
+            beam_size=self.options.beam_size, word_timestamps=True,
+            condition_on_previous_text=False, fp16=self.options.device != "cpu")
+        language = result.get("language")
+        return [TranscriptSegment(float(s["start"]), float(s["end"]), s["text"].strip(), language,
+                                  tuple(Word(float(w["start"]), float(w["end"]), w["word"])
+                                        for w in s.get("words") or ()))
+                for s in result["segments"] if s["text"].strip()]
+
+
+def import_openai_whisper():
+    """The `whisper` module, or ModelUnavailable saying how to install it."""
+    try:
+        import whisper
+    except ImportError:
+        raise ModelUnavailable(
+            f"the openai-whisper backend is not installed. Fix: {OPENAI_WHISPER_FIX}, or set "
+            "VIDSEEK_WHISPER_BACKEND=faster-whisper") from None
+    return whisper
+
+
+TRANSCRIBERS: dict[str, Callable[[TranscribeOptions], Transcriber]] = {
+    "faster-whisper": FasterWhisperTranscriber,
+    "openai-whisper": OpenAIWhisperTranscriber,
+}
+
+
+@lru_cache(maxsize=4)
+def load_transcriber(options: TranscribeOptions) -> Transcriber:
+    """The transcriber for these options, one per process (its model loads on first use)."""
+    if options.backend not in TRANSCRIBERS:
+        raise ValueError(f"unknown whisper_backend {options.backend!r}; "
+                         f"known: {', '.join(TRANSCRIBERS)}")
+    if options.backend == "openai-whisper":
+        import_openai_whisper()  # fail now, before hours of indexing, not at the first video
+    return TRANSCRIBERS[options.backend](options)

@@ -1,0 +1,141 @@
+"""Keyword (full-text) search over transcript text, behind one small interface.
+
+SQLite: the FTS5 table `transcript_fts` (migration 0002), ranked by BM25 with Porter stemming.
+PostgreSQL: a `tsvector` match over an expression index. Anything else: a LIKE scan, ranked
+by how many query words a chunk contains. All three drop stop words and match any remaining
+word, so "when does she mention the budget" finds chunks that say "budget"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine, func, inspect, or_, select, text
+from sqlalchemy.orm import Session
+
+from vidseek.search.schema import SegmentRow
+
+FTS_TABLE = "transcript_fts"
+
+# Words that would match nearly every chunk: left out of keyword queries (not of vector ones).
+STOP_WORDS = frozenset("""
+a about after all am an and any are as at be been before but by can could did do does doing
+for from had has have he her here hers him his how i if in into is it its just me my no not
+of on or our ours she so some than that the their them then there these they this those to
+too up us was we were what when where which while who whom why will with would you your
+""".split())
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a query worth matching: lower-cased, unique, stop words dropped (unless
+    nothing else is left)."""
+    words = re.findall(r"\w+", query.lower())
+    kept = [w for w in words if w not in STOP_WORDS] or words
+    return list(dict.fromkeys(kept))
+
+
+def is_full_text_table(name: str) -> bool:
+    """True for the FTS5 table and its shadow tables, which the SQLAlchemy models do not
+    describe (for a schema comparison's `include_object`)."""
+    return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    segment_id: int
+    score: float  # higher is better, 1.0 for the best match of the query
+
+
+class KeywordIndex(Protocol):
+    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
+        """Speech segments whose text contains words of `query`, best first."""
+        ...
+
+
+def _scaled(rows: list[tuple[int, float]]) -> list[KeywordMatch]:
+    """Matches with scores divided by the best one, so weighted fusion sees 0..1 like cosines."""
+    top = max((score for _, score in rows), default=0.0) or 1.0
+    return [KeywordMatch(int(i), float(score) / top) for i, score in rows]
+
+
+class Fts5KeywordIndex:
+    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention")."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        # Each word quoted: FTS5 syntax in the user's text (AND, NEAR, *, ") stays literal.
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        sql = (f"SELECT s.id, -bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} "
+               f"JOIN segments s ON s.id = {FTS_TABLE}.rowid "
+               f"WHERE {FTS_TABLE} MATCH :match"
+               + (" AND s.video_id = :video_id" if video_id is not None else "")
+               + " ORDER BY score DESC LIMIT :limit")
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), {"match": match, "video_id": video_id,
+                                            "limit": limit}).all()
+        return _scaled([(i, s) for i, s in rows])
+
+
+class PostgresKeywordIndex:
+    """PostgreSQL full-text search with the language-neutral `simple` configuration."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        # Same expression as the migration's index, so the index is used.
+        document = func.to_tsvector("simple", func.coalesce(SegmentRow.text, ""))
+        wanted = func.to_tsquery("simple", " | ".join(terms))
+        score = func.ts_rank(document, wanted)
+        q = (select(SegmentRow.id, score)
+             .where(SegmentRow.modality == "speech", SegmentRow.text.is_not(None),
+                    document.bool_op("@@")(wanted))
+             .order_by(score.desc()).limit(limit))
+        if video_id is not None:
+            q = q.where(SegmentRow.video_id == video_id)
+        with Session(self.engine) as s:
+            return _scaled([(i, sc) for i, sc in s.execute(q).all()])
+
+
+class LikeKeywordIndex:
+    """Any other database: a case-insensitive substring scan, fine for small libraries."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        q = select(SegmentRow.id, SegmentRow.text).where(
+            SegmentRow.modality == "speech",
+            or_(*[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms]))
+        if video_id is not None:
+            q = q.where(SegmentRow.video_id == video_id)
+        with Session(self.engine) as s:
+            rows = s.execute(q).all()
+        counted = [(i, sum(t in body.lower() for t in terms)) for i, body in rows]
+        counted.sort(key=lambda r: (-r[1], r[0]))
+        return _scaled(counted[:limit])
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def keyword_index_for(engine: Engine) -> KeywordIndex:
+    """The best keyword search the database offers."""
+    if engine.dialect.name == "sqlite" and inspect(engine).has_table(FTS_TABLE):
+        return Fts5KeywordIndex(engine)
+    if engine.dialect.name == "postgresql":
+        return PostgresKeywordIndex(engine)
+    return LikeKeywordIndex(engine)

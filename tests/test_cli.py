@@ -1,0 +1,143 @@
+"""The `vidseek` command as a user runs it: real processes, real files, Ctrl-C and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import faiss
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_MODEL
+from tests.media import BLUE, GREEN, RED, Scene, write_video
+
+COLOURS = [RED, GREEN, BLUE]
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "VIDSEEK_DATA_DIR": str(tmp_path / "data"),
+            "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
+            "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1"}
+
+
+def vidseek(env, *args, check=True):
+    result = subprocess.run([sys.executable, "-m", "vidseek", *args], env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"vidseek {args} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def make_library(root, n):
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_video(root / f"clip{i:02d}.mp4",
+                    [Scene(1, COLOURS[i % 3]), Scene(1, COLOURS[(i + 1) % 3])])
+    return root
+
+
+def indexed_count(env) -> int:
+    db = os.path.join(env["VIDSEEK_DATA_DIR"], "vidseek.db")
+    if not os.path.exists(db):
+        return 0
+    try:
+        with sqlite3.connect(db) as c:
+            return c.execute("select count(*) from videos where status='indexed'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the schema is still being created
+
+
+def sql_frame_ids(env) -> list[int]:
+    with sqlite3.connect(os.path.join(env["VIDSEEK_DATA_DIR"], "vidseek.db")) as c:
+        return [r[0] for r in c.execute("select id from segments where modality='frame' order by id")]
+
+
+def faiss_file_ids(env) -> list[int]:
+    index = faiss.read_index(os.path.join(env["VIDSEEK_DATA_DIR"], "faiss", "frame.faiss"))
+    return sorted(faiss.vector_to_array(index.id_map).tolist())
+
+
+def test_index_search_status_models(env, tmp_path):
+    root = make_library(tmp_path / "videos", 2)
+    (root / "broken.mp4").write_bytes(b"\x00" * 100)
+    out = vidseek(env, "index", str(root)).stdout
+    assert "indexed 2 video(s)" in out and "1 failed" in out
+    assert "broken.mp4" in out
+
+    hits = json.loads(vidseek(env, "search", "a red scene", "-k", "3", "--json").stdout)
+    assert 1 <= len(hits) <= 3
+    assert {h["path"] for h in hits} <= {str(root / "clip00.mp4"), str(root / "clip01.mp4")}
+    assert all(0 <= h["t0"] < h["t1"] <= 2.1 for h in hits)
+
+    status = vidseek(env, "status").stdout
+    assert "2 indexed, 1 failed, 0 pending" in status
+    assert "broken.mp4: not a readable video" in status
+
+    models = vidseek(env, "models").stdout
+    assert "vidseek-tiny/random" in models
+
+    again = vidseek(env, "index", str(root)).stdout
+    assert "indexed 0 video(s)" in again and "3 unchanged" in again
+
+
+def test_bad_input_gets_one_clear_line(env, tmp_path):
+    empty = vidseek(env, "search", "   ", check=False)
+    assert empty.returncode == 2 and empty.stderr.strip() == "error: the query is empty"
+    missing = vidseek(env, "index", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    no_weights = vidseek({**env, "VIDSEEK_CLIP_MODEL": "open_clip:ViT-B-32/laion2b_s34b_b79k"},
+                         "index", str(make_library(tmp_path / "v", 1)), check=False)
+    assert no_weights.returncode == 2
+    assert "VIDSEEK_CLIP_CHECKPOINT" in no_weights.stderr
+    assert "Traceback" not in no_weights.stderr
+
+
+def run_until_some_indexed(env, root, sig):
+    proc = subprocess.Popen([sys.executable, "-m", "vidseek", "index", str(root)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while indexed_count(env) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_run_loses_nothing_and_resumes(env, tmp_path, sig):
+    root = make_library(tmp_path / "videos", 16)
+    code, err = run_until_some_indexed(env, root, sig)
+    done = indexed_count(env)
+    assert 2 <= done < 16, f"the run should have been stopped part way: {err}"
+    if sig == signal.SIGINT:
+        assert code == 130 and "everything indexed so far is saved" in err, err
+        # Ctrl-C saves the index: the file on disk already agrees with SQL.
+        assert faiss_file_ids(env) == sql_frame_ids(env)
+    else:
+        assert code == -signal.SIGKILL
+    status = vidseek(env, "status").stdout
+    assert f"{done} indexed" in status
+    out = vidseek(env, "index", str(root)).stdout
+    assert f"indexed {16 - done} video(s)" in out and f"{done} unchanged" in out
+    assert indexed_count(env) == 16
+    assert faiss_file_ids(env) == sql_frame_ids(env)
+    assert len(sql_frame_ids(env)) == 32  # two scenes per clip, nothing twice
+
+
+def test_reindex_command_rebuilds_from_stored_vectors(env, tmp_path):
+    root = make_library(tmp_path / "videos", 2)
+    vidseek(env, "index", str(root))
+    before = faiss.read_index(os.path.join(env["VIDSEEK_DATA_DIR"], "faiss", "frame.faiss"))
+    os.remove(os.path.join(env["VIDSEEK_DATA_DIR"], "faiss", "frame.faiss"))
+    assert "frame 4 vectors" in vidseek(env, "reindex").stdout
+    after = faiss.read_index(os.path.join(env["VIDSEEK_DATA_DIR"], "faiss", "frame.faiss"))
+    np.testing.assert_array_equal(faiss.vector_to_array(before.id_map),
+                                  faiss.vector_to_array(after.id_map))
+    assert before.index.reconstruct_n(0, 4).tobytes() == after.index.reconstruct_n(0, 4).tobytes()

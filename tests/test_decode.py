@@ -1,0 +1,76 @@
+"""Decoding in a child process: results, fallbacks, and a crash or hang costs one file."""
+
+import multiprocessing as mp
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tests.media import BLUE, RED, Scene, tone, write_video
+from vidseek.indexer.decode import (
+    AudioTrack,
+    DecodeError,
+    DecodeOptions,
+    FrameWindow,
+    IsolatedDecoder,
+    _pyav_frames,
+    decode,
+    read_image,
+)
+from vidseek.indexer.sampling import SamplingOptions, sample_times
+from vidseek.search.records import MediaInfo
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clips") / "rb.mp4"
+    return write_video(path, [Scene(3, RED), Scene(3, BLUE)], audio=tone(440, 6))
+
+
+def test_decode_yields_info_scene_thinned_frames_and_audio(clip):
+    items = list(decode(str(clip), DecodeOptions(audio=True)))
+    info, *windows, audio = items
+    assert isinstance(info, MediaInfo) and info.has_audio and info.fps == 10
+    frames = [w for w in windows if isinstance(w, FrameWindow)]
+    assert [t for w in frames for t in w.times] == [0.0, 3.0]
+    # 224 short side, aspect kept: 160x96 -> 374x224 (even sizes).
+    assert frames[0].frames.shape == (2, 224, 374, 3)
+    red, blue = frames[0].frames.reshape(2, -1, 3).mean(axis=1)
+    assert red[0] > 180 and red[2] < 80 and blue[2] > 180 and blue[0] < 80
+    assert isinstance(audio, AudioTrack)
+    assert len(audio.samples) == pytest.approx(6 * 16000, rel=0.02)
+    spectrum = np.abs(np.fft.rfft(audio.samples[16000:32000]))
+    assert np.argmax(spectrum) == pytest.approx(440, abs=2)  # 1 s window: 1 Hz bins
+
+
+def test_pyav_fallback_reads_the_same_frames_as_decord(clip):
+    times = sample_times(6.0, 1.0)
+    pyav = dict(_pyav_frames(str(clip), times, (374, 224)))
+    via_decord = {t: f for w in decode(str(clip), DecodeOptions(
+        sampling=SamplingOptions(scene_threshold=-1.0))) if isinstance(w, FrameWindow)
+        for t, f in zip(w.times, w.frames)}
+    assert sorted(pyav) == sorted(via_decord) == list(times)
+    for t in times:
+        assert np.abs(pyav[t].astype(int) - via_decord[t].astype(int)).mean() < 4
+
+
+def test_isolated_decoder_reports_a_killed_decoder_as_a_failure(clip):
+    decoder = IsolatedDecoder(timeout=60)
+    stream = decoder.decode(clip, DecodeOptions(window=1, sampling=SamplingOptions(
+        scene_threshold=-1.0)))
+    assert isinstance(next(stream), MediaInfo)
+    for child in mp.active_children():
+        os.kill(child.pid, signal.SIGSEGV)  # what decord does on some corrupt streams
+    with pytest.raises(DecodeError, match="decoder crashed"):
+        list(stream)
+
+
+def test_isolated_decoder_gives_up_after_the_timeout(clip):
+    with pytest.raises(DecodeError, match="longer than"):
+        list(IsolatedDecoder(timeout=0.0).decode(clip, DecodeOptions()))
+
+
+def test_read_image_refuses_non_images():
+    with pytest.raises(DecodeError, match="not a readable image"):
+        read_image(b"GIF89a but not really")

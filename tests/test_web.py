@@ -1,0 +1,360 @@
+"""The search service through Flask's test client, on a real library indexed with the tiny
+model: text, image and clip queries, the library listing, media with ranges, every error."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY_MODEL, make_settings
+from tests.search_library import SOURCE_COLOURS, SPOKEN, build_search_library
+from vidseek.cli import main as cli_main
+from vidseek.library import Library
+from vidseek.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    built = build_search_library(tmp_path_factory.mktemp("web"))
+    yield built
+    built.library.close()
+
+
+@pytest.fixture(scope="module")
+def client(lib):
+    return create_app(library=lib.library).test_client()
+
+
+def png(rgb, size=(160, 96)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size[1], size[0], 3), rgb, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def only(results, video_id):
+    return [r for r in results if r["video_id"] == video_id]
+
+
+# --- text search --------------------------------------------------------------------------
+
+def test_text_search_returns_playable_moments_with_thumbnails(client, lib):
+    r = client.get("/api/search?q=a+red+screen&k=5")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["query"] == "a red screen" and body["page"] == 1 and body["k"] == 5
+    assert 0 < len(body["results"]) <= 5
+    known = {lib.video_id(p) for p in (lib.source, lib.excerpt, lib.other)}
+    for m in body["results"]:
+        assert m["video_id"] in known and m["title"].endswith(".mp4")
+        assert m["t0"] < m["t1"] and m["matched_by"]
+        assert m["playback_url"] == f"/media/{m['video_id']}#t={m['t0']:.2f},{m['t1']:.2f}"
+        thumb = client.get(m["thumbnail_url"])
+        assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+        assert thumb.data[:3] == b"\xff\xd8\xff"
+    scores = [m["score"] for m in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_transcript_match_has_highlighted_snippet(client, lib):
+    body = client.get("/api/search", query_string={"q": "quick brown fox", "k": 3}).get_json()
+    top = body["results"][0]
+    assert top["video_id"] == lib.video_id(lib.other)
+    assert "speech" in top["matched_by"]
+    assert top["t0"] <= 3.2 and top["t1"] >= 5.6
+    text = top["snippet"]["text"]
+    assert text == SPOKEN
+    assert [text[a:b] for a, b in top["snippet"]["highlights"]] == ["quick", "brown", "fox"]
+
+
+def test_speech_only_moment_shows_the_frame_on_screen_when_it_starts(client, lib):
+    top = client.get("/api/search?q=quick+brown+fox&modality=speech").get_json()["results"][0]
+    assert set(top["matched_by"]) <= {"speech", "keyword"}
+    frames = lib.library.store.video_segments(lib.video_id(lib.other), "frame")
+    on_screen = max((f for f in frames if f.t0 <= 3.2), key=lambda f: f.t0)
+    assert top["thumbnail_url"] == f"/thumbs/{on_screen.id}"
+
+
+def test_modality_and_video_filters(client, lib):
+    speech = client.get("/api/search?q=fox&modality=speech").get_json()["results"]
+    assert speech and all(set(m["matched_by"]) <= {"speech", "keyword"} for m in speech)
+    source = lib.video_id(lib.source)
+    inside = client.get(f"/api/search?q=colour&video={source}&k=20").get_json()["results"]
+    assert inside and {m["video_id"] for m in inside} == {source}
+
+
+def test_pages_continue_the_ranking_without_overlap(client):
+    everything = client.get("/api/search?q=scene&k=6").get_json()["results"]
+    first = client.get("/api/search?q=scene&k=3&page=1").get_json()
+    second = client.get("/api/search?q=scene&k=3&page=2").get_json()
+    assert first["has_more"] is True
+    key = [(m["video_id"], m["t0"]) for m in everything]
+    assert [(m["video_id"], m["t0"]) for m in first["results"] + second["results"]] == key
+
+
+# --- image and video-to-video search ------------------------------------------------------
+
+def test_image_search_finds_the_scene_of_that_colour(client, lib):
+    colour = SOURCE_COLOURS[3]  # source seconds 6..8, excerpt seconds 0..2
+    r = client.post("/api/search/image", data={"image": (io.BytesIO(png(colour)), "yellow.png"),
+                                               "k": "3"})
+    assert r.status_code == 200
+    top = r.get_json()["results"][0]
+    where = {lib.video_id(lib.source): (6, 8), lib.video_id(lib.excerpt): (0, 2)}
+    assert top["video_id"] in where
+    assert (top["t0"], top["t1"]) == pytest.approx(where[top["video_id"]], abs=0.2)
+    assert top["matched_by"] == ["frame"]
+
+
+def test_uploaded_clip_finds_its_source_at_the_right_offset(client, lib):
+    with open(lib.clip, "rb") as f:
+        r = client.post("/api/search/video", data={"clip": (f, "clip.mp4")})
+    assert r.status_code == 200
+    results = r.get_json()["results"]
+    top = results[0]
+    assert top["video_id"] == lib.video_id(lib.source)
+    assert top["offset"] == pytest.approx(5, abs=1)  # the clip is source seconds 5..13
+    assert (top["t0"], top["t1"]) == (pytest.approx(5, abs=1), pytest.approx(13, abs=1))
+    # The excerpt holds clip seconds 1..9 at its own 0..8: clip time + (-1).
+    (excerpt,) = only(results, lib.video_id(lib.excerpt))
+    assert excerpt["offset"] == pytest.approx(-1, abs=1)
+    assert excerpt["score"] < top["score"]
+
+
+def test_indexed_span_finds_the_other_copy_and_never_itself(client, lib):
+    source = lib.video_id(lib.source)
+    r = client.post("/api/search/video", json={"video_id": source, "t0": 6, "t1": 14})
+    assert r.status_code == 200
+    results = r.get_json()["results"]
+    assert not only(results, source)
+    top = results[0]
+    assert top["video_id"] == lib.video_id(lib.excerpt)
+    assert top["offset"] == pytest.approx(-6, abs=1)
+    assert (top["t0"], top["t1"]) == (pytest.approx(0, abs=1), pytest.approx(8, abs=1))
+
+
+def test_upload_of_an_indexed_file_leaves_that_video_out(client, lib):
+    with open(lib.excerpt, "rb") as f:
+        results = client.post("/api/search/video",
+                              data={"clip": (f, "renamed.mp4")}).get_json()["results"]
+    assert not only(results, lib.video_id(lib.excerpt))
+    assert results[0]["video_id"] == lib.video_id(lib.source)
+    assert results[0]["offset"] == pytest.approx(6, abs=1)
+
+
+def test_cli_search_like_prints_the_aligned_source(lib, capsys):
+    settings = lib.library.settings
+    code = cli_main(["--data-dir", str(settings.data_dir), "--model", TINY_MODEL,
+                     "search", "--like", str(lib.clip), "-k", "2", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["path"] == str(lib.source)
+    assert rows[0]["t0"] == pytest.approx(5, abs=1)
+
+
+# --- library, stats, media ----------------------------------------------------------------
+
+def test_video_listing_shows_status_and_failure_reason(client, lib):
+    listing = client.get("/api/videos").get_json()
+    assert listing["total"] == 4
+    by_title = {v["title"]: v for v in listing["videos"]}
+    assert by_title["source.mp4"]["status"] == "indexed"
+    assert by_title["source.mp4"]["duration"] == pytest.approx(16, abs=0.2)
+    assert by_title["broken.mp4"]["status"] == "failed" and by_title["broken.mp4"]["error"]
+    assert by_title["broken.mp4"]["media_url"] is None
+    failed = client.get("/api/videos?status=failed").get_json()["videos"]
+    assert [v["title"] for v in failed] == ["broken.mp4"]
+    page2 = client.get("/api/videos?per_page=3&page=2").get_json()
+    assert len(page2["videos"]) == 1 and page2["total"] == 4
+
+
+def test_video_detail_has_the_transcript(client, lib):
+    detail = client.get(f"/api/videos/{lib.video_id(lib.other)}").get_json()
+    assert detail["transcript"] == [{"t0": 3.2, "t1": 5.6, "text": SPOKEN}]
+    assert detail["segments"]["speech"] == 1 and detail["segments"]["frame"] >= 2
+    assert detail["has_audio"] is False
+
+
+def test_stats_and_health(client):
+    stats = client.get("/api/stats").get_json()
+    assert stats["videos"] == {"indexed": 3, "failed": 1}
+    assert stats["segments"]["speech"] == 1
+    assert stats["index_state"]["clip_model"] == TINY_MODEL
+    assert client.get("/api/health").get_json() == {"status": "ok"}
+
+
+def test_media_is_served_with_range_requests(client, lib):
+    url = f"/media/{lib.video_id(lib.source)}"
+    data = lib.source.read_bytes()
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.mimetype == "video/mp4"
+    assert whole.headers["Accept-Ranges"] == "bytes" and whole.data == data
+    part = client.get(url, headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-1099/{len(data)}"
+    assert part.data == data[100:1100]
+    tail = client.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.data == data[-10:]
+
+
+def test_openapi_document_describes_exactly_the_routes(client):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
+    app = client.application
+    served = {(rule.rule.replace("<int:", "{").replace(">", "}"), method)
+              for rule in app.url_map.iter_rules()
+              if rule.rule.startswith(("/api/", "/media/", "/thumbs/"))
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == served
+
+
+def test_pages_render(client, lib):
+    page = client.get("/?q=red")
+    assert page.status_code == 200 and b'id="q"' in page.data and b'value="red"' in page.data
+    library = client.get("/library").data.decode()
+    assert "broken.mp4" in library and "source.mp4" in library
+    failed = client.get("/library?status=failed").data.decode()
+    assert "broken.mp4" in failed and "source.mp4" not in failed
+    assert lib.library.store.video_by_path(str(lib.broken)).error in failed
+    for asset in ("search.js", "style.css", "favicon.svg"):
+        assert client.get(f"/static/{asset}").status_code == 200
+
+
+# --- errors -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def error_requests(lib, tmp_path_factory):
+    """(client, method, url, request kwargs, expected status) for every error path."""
+    client = create_app(library=lib.library).test_client()
+    tiny_upload = create_app(dataclasses.replace(lib.library.settings, max_upload_mb=0.001),
+                             lib.library).test_client()
+    missing = make_settings(tmp_path_factory.mktemp("no-model") / "data",
+                            clip_model="open_clip:ViT-B-32/not_installed")
+    no_model = create_app(missing).test_client()
+    mismatch = create_app(dataclasses.replace(
+        lib.library.settings, clip_model="open_clip:ViT-B-32/not_installed")).test_client()
+    source = lib.video_id(lib.source)
+    failed = lib.video_id(lib.broken)
+    junk = b"\x00\x01 definitely not media " * 50
+    return [
+        (client, "get", "/api/search", {}, 400),  # no query
+        (client, "get", "/api/search?q=" + "x" * 1001, {}, 400),
+        (client, "get", "/api/search?q=dog&k=0", {}, 400),
+        (client, "get", "/api/search?q=dog&k=many", {}, 400),
+        (client, "get", "/api/search?q=dog&page=0", {}, 400),
+        (client, "get", "/api/search?q=dog&modality=smell", {}, 400),
+        (client, "get", "/api/search?q=dog&min_score=2", {}, 400),
+        (client, "get", "/api/search?q=dog&video=99999", {}, 404),
+        (client, "post", "/api/search", {}, 405),
+        (client, "post", "/api/search/image", {}, 400),
+        (client, "post", "/api/search/image", {"data": {"image": (io.BytesIO(junk), "a.png")}},
+         415),
+        (tiny_upload, "post", "/api/search/image",
+         {"data": {"image": (io.BytesIO(png((1, 2, 3), (800, 800))), "big.png")}}, 413),
+        (client, "post", "/api/search/video", {}, 400),
+        (client, "post", "/api/search/video", {"data": {"clip": (io.BytesIO(junk), "a.mp4")}},
+         415),
+        (client, "post", "/api/search/video", {"data": {"clip": (io.BytesIO(b""), "a.mp4")}},
+         400),
+        (tiny_upload, "post", "/api/search/video",
+         {"data": {"clip": (io.BytesIO(lib.source.read_bytes()), "s.mp4")}}, 413),
+        (client, "post", "/api/search/video", {"json": [1, 2]}, 400),
+        (client, "post", "/api/search/video", {"json": {"video_id": "one"}}, 400),
+        (client, "post", "/api/search/video", {"json": {"video_id": 99999}}, 404),
+        (client, "post", "/api/search/video", {"json": {"video_id": failed}}, 404),
+        (client, "post", "/api/search/video",
+         {"json": {"video_id": source, "t0": 8, "t1": 4}}, 400),
+        (client, "post", "/api/search/video",
+         {"json": {"video_id": source, "t0": 0, "t1": 500}}, 400),
+        (client, "get", "/api/videos?status=lost", {}, 400),
+        (client, "get", "/api/videos?per_page=1000", {}, 400),
+        (client, "get", "/api/videos/99999", {}, 404),
+        (client, "get", "/api/nothing-here", {}, 404),
+        (client, "get", "/media/99999", {}, 404),
+        (client, "get", f"/media/{failed}", {}, 404),
+        (client, "get", "/media/../../etc/passwd", {}, 404),
+        (client, "get", "/thumbs/99999", {}, 404),
+        (no_model, "get", "/api/search?q=dog", {}, 503),
+        (mismatch, "get", "/api/search?q=dog", {}, 503),
+        (mismatch, "post", "/api/search/video", {"json": {"video_id": source}}, 503),
+    ]
+
+
+def test_every_error_path_answers_the_same_json_shape(error_requests):
+    seen = []
+    for client, method, url, kwargs, status in error_requests:
+        r = getattr(client, method)(url, **kwargs)
+        seen.append((method, url[:60], r.status_code))
+        assert r.status_code == status, (url, r.status_code, r.data[:300])
+        assert r.mimetype == "application/json", url
+        body = r.get_json()
+        assert list(body) == ["error"] and list(body["error"]) == ["code", "message"], url
+        assert body["error"]["code"] == status
+        message = body["error"]["message"]
+        assert isinstance(message, str) and message and "Traceback" not in message, url
+    assert len(seen) == len(error_requests)
+
+
+def test_missing_model_message_says_how_to_fix_it(error_requests):
+    no_model = next(c for c, _, _, _, s in error_requests if s == 503)
+    message = no_model.get("/api/search?q=dog").get_json()["error"]["message"]
+    assert "vidseek models --download" in message and "VIDSEEK_CLIP_CHECKPOINT" in message
+    # Nothing else needs a model: the service starts and lists its library without one.
+    assert no_model.get("/api/health").status_code == 200
+    assert no_model.get("/library").status_code == 200
+
+
+# --- the process ---------------------------------------------------------------------------
+
+def test_importing_the_app_loads_no_model():
+    code = ("import sys, vidseek.web.app; "
+            "print(sorted(m for m in ('torch', 'open_clip', 'faster_whisper') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_answers_over_http(lib):
+    port = free_port()
+    env = {**os.environ, "VIDSEEK_DATA_DIR": str(lib.library.settings.data_dir),
+           "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false"}
+    server = subprocess.Popen([sys.executable, "-m", "vidseek", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=2) as r:
+                    assert json.load(r)["videos"]["indexed"] == 3
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.monotonic() < deadline, "vidseek serve did not answer in 30 s"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_one_library_object_per_app(lib):
+    app = create_app(library=lib.library)
+    assert app.extensions["vidseek"].library is lib.library
+    other = create_app(lib.library.settings)
+    assert isinstance(other.extensions["vidseek"].library, Library)
+    assert other.extensions["vidseek"].library is not lib.library

@@ -1,0 +1,65 @@
+"""One JSON error shape for every failure: {"error": {"code": 404, "message": "..."}}.
+
+Errors are raised where they happen, with a message a user can act on, and turned into a
+response once, here; a client never sees a stack trace."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from vidseek.indexer.decode import DecodeError
+from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.search.engine import QueryError
+from vidseek.search.store import ModelMismatch
+
+
+class ApiError(Exception):
+    """A request the API refuses, with the HTTP status to answer."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def error_response(code: int, message: str):
+    """The JSON body and status of an error."""
+    return jsonify({"error": {"code": code, "message": message}}), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error path of `app` with the one JSON error shape."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):
+        return error_response(e.code, e.message)
+
+    @app.errorhandler(QueryError)
+    def _bad_query(e: QueryError):
+        return error_response(400, str(e))
+
+    @app.errorhandler(DecodeError)
+    def _undecodable_upload(e: DecodeError):
+        return error_response(415, str(e))
+
+    @app.errorhandler(ModelUnavailable)
+    @app.errorhandler(ModelMismatch)
+    def _model_not_ready(e: Exception):
+        return error_response(503, str(e))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(e: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        return error_response(413, f"the upload is larger than the {limit:g} MB limit; send a "
+                                   "shorter clip or a smaller image (setting max_upload_mb)")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        return error_response(e.code or 500, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        current_app.logger.exception("unexpected error while answering a request")
+        return error_response(500, f"internal error ({type(e).__name__}); the server log has "
+                                   "the details")
