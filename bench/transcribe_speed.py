@@ -1,7 +1,8 @@
 """How fast speech is indexed, in multiples of real time.
 
 1. Transcription alone: Whisper (settings.whisper_model, base by default, int8 on CPU) on
-   MINUTES of continuous espeak-ng speech. Target: >= 10x real time.
+   MINUTES of continuous espeak-ng speech, with the configured beam (5) and greedy (1).
+   Target: >= 10x real time.
 2. The whole indexing pipeline on a video of the same length and speech, frames embedded with
    ViT-B-32 (random init: same compute as real weights), against the same pipeline with
    transcription off, measured in the same run. Target: >= 6x real time on 2 cores.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.media import AUDIO_RATE, Scene, place, speech, write_video
+from tests.media import AUDIO_RATE, place, speech, write_frames
 from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
@@ -44,6 +45,7 @@ PIPELINES = {  # name: settings that differ from the defaults
     "frames + speech + audio": dict(transcribe=True, index_audio=True),
 }
 CLIP = "open_clip:ViT-B-32/random"
+FPS = 25
 
 
 def speech_track(seconds: float, seed: int = 0) -> np.ndarray:
@@ -117,15 +119,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"speech: {seconds:.0f} s of espeak-ng speech, whisper {defaults.whisper_model} "
               f"{options.compute_type} on {options.device}, {args.runs} run(s), median shown")
         audio = speech_track(seconds)
+        greedy = statistics.median(time_transcription(replace(options, beam_size=1), audio,
+                                                      args.runs))
         t = statistics.median(time_transcription(options, audio, args.runs))
-        print(f"  transcription alone       {t:7.1f} s  {seconds / t:6.1f}x real time "
-              f"(target >= 10x)")
+        print(f"  transcription, beam {options.beam_size}     {t:7.1f} s  {seconds / t:6.1f}x real "
+              f"time  {t / greedy:4.2f}x the time of greedy (target >= 10x)")
+        print(f"  transcription, greedy     {greedy:7.1f} s  {seconds / greedy:6.1f}x real time")
 
-        frames = changing_frames(size, 25)
-        video = write_video(root / "talk.mp4", [Scene(seconds)], fps=25, size=size, audio=audio,
-                            frame_fn=frames)
-        warm_up = write_video(root / "warm-up.mp4", [Scene(3.0)], fps=25, size=size,
-                              audio=audio[: 3 * AUDIO_RATE], frame_fn=frames)
+        frame = changing_frames(size, FPS)
+        video = write_frames(root / "talk.mp4", map(frame, range(int(seconds * FPS))), FPS,
+                             size, audio)
+        warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
+                               audio[: 3 * AUDIO_RATE])
         libraries = root / "libraries"
         libraries.mkdir()
         print(f"pipeline: {size[0]}x{size[1]} video, {CLIP}, 1 frame/s")

@@ -41,20 +41,20 @@ class TranscriptSegment:
 
 @dataclass(frozen=True)
 class TranscribeOptions:
+    model_dir: Path  # where the bundled model is assembled and downloads are kept
     backend: str = "faster-whisper"
     model: str = "base"  # a Whisper size or a model folder
-    model_dir: Path = Path("models")  # where bundled models are assembled
     device: str = "cpu"
     compute_type: str = "int8"
     threads: int = 0  # 0: the backend's default
     beam_size: int = 5  # greedy decoding misheard espeak's "deadline" as "bed light"
-    language: str | None = None  # None: detected per file
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TranscribeOptions:
         return cls(backend=settings.whisper_backend, model=settings.whisper_model,
                    model_dir=settings.model_dir, device=settings.whisper_device,
-                   compute_type=settings.whisper_compute_type, threads=settings.threads)
+                   compute_type=settings.whisper_compute_type, threads=settings.threads,
+                   beam_size=settings.whisper_beam_size)
 
     @property
     def download_root(self) -> Path:
@@ -97,7 +97,7 @@ class FasterWhisperTranscriber:
     def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
         segments, info = self.model.transcribe(
             np.asarray(audio, np.float32), beam_size=self.options.beam_size,
-            language=self.options.language, vad_filter=True, word_timestamps=True,
+            vad_filter=True, word_timestamps=True,
             # Each window decoded on its own: a misheard phrase cannot start a repetition
             # loop that runs through the rest of a long video.
             condition_on_previous_text=False)
@@ -132,8 +132,8 @@ class OpenAIWhisperTranscriber:
 
     def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
         result = self.model.transcribe(
-            np.asarray(audio, np.float32), language=self.options.language,
-            beam_size=self.options.beam_size, word_timestamps=True,
+            np.asarray(audio, np.float32), beam_size=self.options.beam_size,
+            word_timestamps=True,
             condition_on_previous_text=False, fp16=self.options.device != "cpu")
         language = result.get("language")
         return [TranscriptSegment(float(s["start"]), float(s["end"]), s["text"].strip(), language,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,28 +36,30 @@ def _frame(scene: Scene, i: int, n: int, size: tuple[int, int]) -> np.ndarray:
 
 
 def write_video(path: Path, scenes: list[Scene], fps: int = 10, size: tuple[int, int] = (160, 96),
-                audio: np.ndarray | None = None, gop: int | None = None,
-                frame_fn: Callable[[int], np.ndarray] | None = None) -> Path:
+                audio: np.ndarray | None = None, gop: int | None = None) -> Path:
     """An H.264 MP4 of coloured scenes (cuts at known seconds), with optional AAC audio."""
+    frames = (_frame(scene, i, n, size) for scene in scenes
+              for n in [int(round(scene.seconds * fps))] for i in range(n))
+    return write_frames(path, frames, fps, size, audio, gop)
+
+
+def write_frames(path: Path, frames: Iterable[np.ndarray], fps: int, size: tuple[int, int],
+                 audio: np.ndarray | None = None, gop: int | None = None) -> Path:
+    """An H.264 MP4 of these RGB frames (each `size`), with optional AAC audio."""
     path = Path(path)
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
-        vs.options = {"preset": "ultrafast", "tune": "zerolatency" if gop is None else "film"}
+        vs.options = {"preset": "ultrafast"}
         if gop:
             vs.codec_context.gop_size = gop
         if audio is not None:
             a = out.add_stream("aac", rate=AUDIO_RATE)
             a.layout = "mono"
-        pts = 0
-        for scene in scenes:
-            n = int(round(scene.seconds * fps))
-            for i in range(n):
-                img = frame_fn(pts) if frame_fn else _frame(scene, i, n, size)
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-                frame.pts, frame.time_base = pts, Fraction(1, fps)
-                pts += 1
-                out.mux(vs.encode(frame))
+        for pts, img in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, fps)
+            out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
         if audio is not None:
             _write_audio(out, a, audio)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import numpy as np
 import pytest
 
 from tests.conftest import make_settings
@@ -19,9 +18,7 @@ from vidseek.indexer.encoders import ModelUnavailable
 from vidseek.indexer.models_report import whisper_status
 from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
 from vidseek.library import Library
-from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.keyword import Fts5KeywordIndex, keyword_index_for
 
 pytestmark = pytest.mark.slow
 
@@ -162,40 +159,3 @@ def test_openai_whisper_backend_says_how_to_install_it(tmp_path):
         pytest.skip("openai-whisper is installed here")
     with pytest.raises(ModelUnavailable, match=r"pip install 'vidseek\[openai-whisper\]'"):
         load_transcriber(TranscribeOptions(backend="openai-whisper", model_dir=tmp_path))
-
-
-def test_full_text_follows_every_write_of_the_store(tmp_path):
-    """Triggers keep the FTS5 index in the writer's transaction: replace, fail, remove, clear."""
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
-    store.bind_model("clip_model", "test", 8)
-    info = MediaInfo(10.0, 10.0, 64, 64, True)
-    fp = Fingerprint(1, 1, "h")
-    rng = np.random.default_rng(0)
-
-    def said(text: str) -> Segment:
-        v = rng.standard_normal(8).astype(np.float32)
-        return Segment("speech", 1.0, 4.0, v / np.linalg.norm(v), text=text, language="en")
-
-    def found(word: str) -> list[str]:
-        fts = sorted(store.video(store.segments([m.segment_id])[m.segment_id].video_id).path
-                     for m in Fts5KeywordIndex(store.engine).search(word, 10))
-        assert fts == sorted(  # the fallback for other databases agrees
-            store.video(store.segments([m.segment_id])[m.segment_id].video_id).path
-            for m in LikeKeywordIndex(store.engine).search(word, 10))
-        return fts
-
-    store.save_video("/a.mp4", fp, info, [said("the red balloon floats"), said("a quiet lake")])
-    store.save_video("/b.mp4", fp, info, [said("an orange boat")])
-    assert found("balloon") == ["/a.mp4"] and found("boat") == ["/b.mp4"]
-    assert found("the lake or the boat") == ["/a.mp4", "/b.mp4"]
-    store.save_video("/a.mp4", fp, info, [said("a green kite")])  # re-indexed: old text gone
-    assert found("lake") == [] and found("kite") == ["/a.mp4"]
-    store.save_failure("/a.mp4", fp, "truncated")
-    assert found("kite") == []
-    store.remove_videos(["/b.mp4"])
-    assert found("boat") == []
-    store.save_video("/c.mp4", fp, info, [said("a yellow submarine")])
-    assert found("submarine") == ["/c.mp4"]
-    store.clear_segments()
-    assert found("submarine") == []
-    store.close()

@@ -58,6 +58,8 @@ class Settings:
     whisper_model: str = _opt("base", "Whisper size (tiny, base, small, ...) or a model folder")
     whisper_device: str = _opt("cpu", "cpu or cuda")
     whisper_compute_type: str = _opt("int8", "CTranslate2 compute type (int8 on CPU)")
+    whisper_beam_size: int = _opt(
+        5, "Whisper beam width: 1 (greedy) is faster, 5 hears unclear words better")
     transcribe: bool = _opt(True, "transcribe speech while indexing")
     index_audio: bool = _opt(True, "describe the sound in overlapping windows while indexing "
                              "(Whisper's encoder), searchable once an audio projection is trained")

@@ -75,6 +75,8 @@
 
   function card(item) {
     const el = template.content.firstElementChild.cloneNode(true);
+    el.dataset.videoId = item.video_id;
+    el.dataset.t0 = item.t0;
     const img = el.querySelector("img");
     if (item.thumbnail_url) {
       img.src = item.thumbnail_url;

@@ -1,0 +1,112 @@
+"""End to end in a real browser: headless Chromium loads the UI from a real server thread,
+a query typed into the box brings result cards, a card plays its moment in the page.
+Screenshots land in test-artifacts/ for a human to look at."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.search_library import build_search_library
+from vidseek.web.app import create_app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()),
+                       reason="needs chromium and chromedriver (make system-deps)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    from werkzeug.serving import make_server
+
+    built = build_search_library(tmp_path_factory.mktemp("browser"))
+    server = make_server("127.0.0.1", 0, create_app(library=built.library), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    built.library.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage", "--window-size=1280,900",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def settled(driver) -> bool:
+    """Every thumbnail in view loaded (a broken image has no natural width; ones below the
+    fold load lazily, on scroll), no animation running."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.card img')].every(i => i.hidden || "
+        "(i.complete && i.naturalWidth > 0) || i.getBoundingClientRect().top > innerHeight) && "
+        "document.getAnimations().every(a => a.playState !== 'running')")
+
+
+def test_typing_a_query_shows_result_cards_and_plays_a_moment(browser, server_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    wait = WebDriverWait(browser, 20)
+    browser.get(server_url + "/")
+    browser.find_element(By.ID, "q").send_keys("a bright red scene")
+    cards = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+    assert browser.find_element(By.CSS_SELECTOR, ".card .title").text.endswith(".mp4")
+    assert "moment" in browser.find_element(By.ID, "status").text
+    assert "q=a+bright+red+scene" in browser.current_url  # the address is shareable
+    wait.until(settled)
+    browser.save_screenshot(str(ARTIFACTS / "search.png"))
+
+    cards[0].find_element(By.CSS_SELECTOR, ".thumb").click()
+    player = browser.find_element(By.ID, "player")
+    wait.until(lambda d: player.is_displayed())
+    src = browser.find_element(By.ID, "video").get_attribute("src")
+    assert f"/media/{cards[0].get_attribute('data-video-id')}#t=" in src
+    # It really plays, from the moment's first second.
+    t0 = float(cards[0].get_attribute("data-t0"))
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('video'); return v.readyState >= 2 && "
+        "v.currentTime >= arguments[0] - 0.25", t0))
+    browser.save_screenshot(str(ARTIFACTS / "player.png"))
+    browser.find_element(By.ID, "player-close").click()
+    wait.until(lambda d: not player.is_displayed())
+
+    browser.set_window_size(390, 844)  # a phone
+    browser.get(server_url + "/?q=green")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+    wait.until(settled)
+    browser.save_screenshot(str(ARTIFACTS / "search-phone.png"))
+    browser.set_window_size(1280, 900)
+
+
+def test_library_page_lists_failed_files_with_their_reason(browser, server_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server_url + "/library")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.videos tbody tr")
+    assert len(rows) == 4
+    failed = [r for r in rows if "broken.mp4" in r.text]
+    assert failed and failed[0].find_element(By.CSS_SELECTOR, ".reason").text
+    browser.save_screenshot(str(ARTIFACTS / "library.png"))

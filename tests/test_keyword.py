@@ -1,0 +1,72 @@
+"""Full-text search over transcripts: the FTS5 index follows every write, old libraries are
+indexed on upgrade, and the LIKE fallback for other databases agrees with FTS5."""
+
+from __future__ import annotations
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+
+from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
+from vidseek.search.records import MediaInfo, Segment
+from vidseek.search.store import MIGRATIONS_DIR, Fingerprint, Store
+
+
+def test_full_text_follows_every_write_of_the_store(tmp_path):
+    """Triggers keep the FTS5 index in the writer's transaction: replace, fail, remove, clear."""
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store.bind_model("clip_model", "test", 8)
+    info = MediaInfo(10.0, 10.0, 64, 64, True)
+    fp = Fingerprint(1, 1, "h")
+    rng = np.random.default_rng(0)
+
+    def said(text: str) -> Segment:
+        v = rng.standard_normal(8).astype(np.float32)
+        return Segment("speech", 1.0, 4.0, v / np.linalg.norm(v), text=text, language="en")
+
+    def paths(matches) -> list[str]:
+        records = store.segments(m.segment_id for m in matches)
+        return sorted(store.video(r.video_id).path for r in records.values())
+
+    def found(words: str) -> list[str]:
+        fts = paths(Fts5KeywordIndex(store.engine).search(words, 10))
+        assert fts == paths(LikeKeywordIndex(store.engine).search(words, 10))  # fallback agrees
+        return fts
+
+    store.save_video("/a.mp4", fp, info, [said("the red balloon floats"), said("a quiet lake")])
+    store.save_video("/b.mp4", fp, info, [said("an orange boat")])
+    assert found("balloon") == ["/a.mp4"] and found("boat") == ["/b.mp4"]
+    assert found("the lake or the boat") == ["/a.mp4", "/b.mp4"]
+    store.save_video("/a.mp4", fp, info, [said("a green kite")])  # re-indexed: old text gone
+    assert found("lake") == [] and found("kite") == ["/a.mp4"]
+    store.save_failure("/a.mp4", fp, "truncated")
+    assert found("kite") == []
+    store.remove_videos(["/b.mp4"])
+    assert found("boat") == []
+    store.save_video("/c.mp4", fp, info, [said("a yellow submarine")])
+    assert found("submarine") == ["/c.mp4"]
+    store.clear_segments()
+    assert found("submarine") == []
+    store.close()
+
+
+def test_upgrading_an_old_library_indexes_its_transcripts(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:  # a library made before full-text search existed
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0001")
+        connection.execute(text("INSERT INTO videos (id, path, size, mtime_ns, status) "
+                                "VALUES (1, '/old.mp4', 1, 1, 'indexed')"))
+        connection.execute(text(
+            "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
+            "(1, 'speech', 2.0, 6.0, 'the lighthouse keeper waved', x''), "
+            "(1, 'frame', 0.0, 1.0, NULL, x'')"))
+    store = Store(url, tmp_path / "faiss")  # migrates to the newest revision
+    keywords = keyword_index_for(store.engine)
+    assert isinstance(keywords, Fts5KeywordIndex)
+    assert [m.score for m in keywords.search("where is the lighthouse", 10)] == [1.0]
+    store.close()
