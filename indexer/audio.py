@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.search.records import AudioFeatures, Segment
 from vidseek.search.store import ModelMismatch, Store
 from vidseek.settings import Settings
+
+if TYPE_CHECKING:
+    from vidseek.indexer.audio_projection import AudioProjection
 
 AUDIO_RATE = 16_000
 CHUNK_SECONDS = 30  # Whisper's encoder always sees 30 s of log-mel (3000 frames)
@@ -94,8 +99,8 @@ class WhisperAudioEncoder:
     """Whisper's encoder (CTranslate2 through faster-whisper) as an audio feature network:
     one `dim`-wide vector per 20 ms of sound. The model loads on first use."""
 
-    def __init__(self, model: str, model_dir, device: str = "cpu", compute_type: str = "int8",
-                 threads: int = 0):
+    def __init__(self, model: str, model_dir: Path, device: str = "cpu",
+                 compute_type: str = "int8", threads: int = 0):
         self.spec = f"whisper-encoder:{model}"
         self._args = (model, model_dir, device, compute_type, threads)
 
@@ -140,7 +145,7 @@ class WhisperAudioEncoder:
             outputs.append(encoded[:math.ceil(len(piece) / AUDIO_RATE / ENCODER_FRAME_SECONDS)])
         if not outputs:
             return np.zeros((0, 0), np.float32)
-        return np.concatenate(outputs).astype(np.float32)
+        return np.concatenate(outputs)
 
 
 class AudioWindowStage:
@@ -148,7 +153,7 @@ class AudioWindowStage:
     into the joint space is trained, `audio` segments."""
 
     def __init__(self, encoder: WhisperAudioEncoder, options: AudioWindowOptions,
-                 current_projection: Callable[[], object | None]):
+                 current_projection: Callable[[], AudioProjection | None]):
         self.encoder = encoder
         self.options = options
         # Asked per video, so a projection trained meanwhile (by another process) is picked up.

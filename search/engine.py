@@ -61,9 +61,10 @@ class SearchEngine:
         return self._search({m: vector[None] for m in options.modalities}, options, words=query)
 
     def search_image(self, image: np.ndarray, options: SearchOptions = SearchOptions()) -> list[Moment]:
-        """Moments that look like an RGB image (uint8, h×w×3)."""
+        """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
+        learned from frames. Transcripts are left out: a picture is not something said."""
         vector = self.encoder.embed_images(image[None])[0]
-        return self._search({m: vector[None] for m in options.modalities}, options)
+        return self._search({m: vector[None] for m in options.modalities if m != "speech"}, options)
 
     def search_vectors(self, queries: dict[str, np.ndarray],
                        options: SearchOptions = SearchOptions()) -> list[Moment]:

@@ -88,21 +88,29 @@ def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05) -> li
     def strong(h: Hit) -> bool:
         return h.similarity is None or h.similarity >= peak[(h.video_id, h.modality)] - margin
 
-    free = sorted(hits, key=lambda h: (-h.score, h.video_id, h.t0))
+    ordered = sorted(hits, key=lambda h: (-h.score, h.video_id, h.t0))
+    # Only hits of the seed's own video can join its moment: scanning just those keeps a
+    # query's few hundred hits from costing a quadratic pass over all of them.
+    by_video: dict[int, list[Hit]] = defaultdict(list)
+    for h in ordered:
+        by_video[h.video_id].append(h)
+    taken: set[int] = set()
     moments = []
-    while free:
-        seed, *free = free
+    for seed in ordered:
+        if id(seed) in taken:
+            continue
+        taken.add(id(seed))
         group, t0, t1 = [seed], seed.t0, seed.t1
         grown = True
         while grown:
             grown = False
-            for h in free:
-                if (h.video_id == seed.video_id and h.t0 <= t1 + gap and h.t1 >= t0 - gap
+            for h in by_video[seed.video_id]:
+                if (id(h) not in taken and h.t0 <= t1 + gap and h.t1 >= t0 - gap
                         and strong(seed) and strong(h)):
                     group.append(h)
+                    taken.add(id(h))
                     t0, t1 = min(t0, h.t0), max(t1, h.t1)
                     grown = True
-            free = [h for h in free if not any(h is g for g in group)]
         moments.append(_moment(seed.video_id, group))
     return sorted(moments, key=lambda m: (-m.score, m.video_id, m.t0))
 

@@ -25,17 +25,22 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory):
+def built(tmp_path_factory):
+    library = build_search_library(tmp_path_factory.mktemp("browser"))
+    yield library
+    library.library.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(built):
     from werkzeug.serving import make_server
 
-    built = build_search_library(tmp_path_factory.mktemp("browser"))
     server = make_server("127.0.0.1", 0, create_app(library=built.library), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
-    built.library.close()
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +115,20 @@ def test_library_page_lists_failed_files_with_their_reason(browser, server_url):
     failed = [r for r in rows if "broken.mp4" in r.text]
     assert failed and failed[0].find_element(By.CSS_SELECTOR, ".reason").text
     browser.save_screenshot(str(ARTIFACTS / "library.png"))
+
+
+def test_picking_a_clip_finds_where_it_came_from(browser, server_url, built):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(server_url + "/")
+    # The same path as dropping a file: the page posts it to /api/search/video.
+    browser.find_element(By.ID, "example-file").send_keys(str(built.clip))
+    wait.until(lambda d: "like clip.mp4" in d.find_element(By.ID, "status").text)
+    first = browser.find_element(By.CSS_SELECTOR, "#results .card")
+    assert first.find_element(By.CSS_SELECTOR, ".title").text == "source.mp4"
+    assert float(first.get_attribute("data-t0")) == pytest.approx(5, abs=1)
+    assert browser.find_element(By.ID, "example").is_displayed()
+    wait.until(settled)
+    browser.save_screenshot(str(ARTIFACTS / "by-example.png"))

@@ -134,7 +134,10 @@ def _train_audio_if_due(lib) -> None:
     if settings.index_audio and training_due(lib.store, settings.audio_min_pairs):
         print(f"the library now holds {lib.store.audio_feature_count()} audio windows: "
               "learning how its sounds map into the search space")
-        _train_audio(lib, TrainingOptions())
+        try:
+            _train_audio(lib, TrainingOptions())
+        except ValueError as e:  # e.g. all that sound is in one video: indexing still succeeded
+            print(f"audio projection not trained yet: {e}")
 
 
 def _train_audio(lib, options) -> None:

@@ -95,9 +95,14 @@
       tags.append(tag);
     }
     const score = el.querySelector(".score");
-    score.textContent = item.similarity != null
-      ? `similarity ${item.similarity.toFixed(2)}` : `score ${item.score.toFixed(3)}`;
-    if (item.offset != null) score.title = `clip aligned at ${clock(Math.max(0, item.offset))}`;
+    if (item.offset != null) {
+      // A clip query: the score is the mean similarity along the aligned span.
+      score.textContent = `match ${item.score.toFixed(2)}`;
+      score.title = `${item.matched_segments} clip segment(s) line up here`;
+    } else {
+      score.textContent = item.similarity != null
+        ? `similarity ${item.similarity.toFixed(2)}` : `score ${item.score.toFixed(3)}`;
+    }
     snippet(el.querySelector(".snippet"), item);
     el.querySelector(".thumb").addEventListener("click", () => play(item));
     el.querySelector(".thumb").setAttribute(

@@ -1,0 +1,113 @@
+"""What the audio path costs, in multiples of real time.
+
+1. The audio path alone on MINUTES of sound (speech with tones, chirps and noise between):
+   decoding the track to 16 kHz (PyAV), Whisper-encoder window features (each 30 s chunk
+   encoded once, windows mean-pooled), and the learned projection into the joint space.
+2. Whole indexing of a video with that sound, frames embedded with ViT-B-32 (random init:
+   same compute as real weights): frames only, frames + audio, frames + speech + audio, all
+   measured in the same run. Target: frames + speech + audio >= 5x real time on 2 cores.
+
+Run from the repository root:  python -m bench.audio_speed --minutes 5 --runs 3
+Model loading is left out of every figure (it happens once per process)."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.transcribe_speed import CLIP, FPS, changing_frames, speech_track, time_pipeline
+from tests.media import AUDIO_RATE, chirp, noise, place, tone, write_frames
+from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
+from vidseek.indexer.audio_projection import AudioProjection
+from vidseek.indexer.decode import read_audio
+from vidseek.indexer.whisper_model import resolve_whisper_model
+from vidseek.settings import Settings
+
+PIPELINES = {  # name: settings that differ from the defaults
+    "frames only": dict(transcribe=False, index_audio=False),
+    "frames + audio": dict(transcribe=False, index_audio=True),
+    "frames + speech + audio": dict(transcribe=True, index_audio=True),
+}
+
+
+def sound_track(seconds: float) -> np.ndarray:
+    """Speech, with a tone, a chirp or a burst of noise every 7 s: sounds of every kind."""
+    events = [tone(440, 2.0), chirp(300, 3000, 2.0), noise(2.0, seed=2)]
+    starts = np.arange(3.0, seconds - 2.0, 7.0)
+    return speech_track(seconds) + place(seconds, [(t, events[i % len(events)])
+                                                   for i, t in enumerate(starts)])
+
+
+def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProjection,
+                    runs: int) -> dict[str, float]:
+    """Median seconds of each step of the audio path on one video."""
+    steps: dict[str, list[float]] = {"decode audio": [], "window features": [], "projection": []}
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        samples = read_audio(str(video))
+        t1 = time.perf_counter()
+        features = stage.window_features(samples)
+        t2 = time.perf_counter()
+        projection.project(features.features)
+        t3 = time.perf_counter()
+        for name, t in zip(steps, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            steps[name].append(t)
+    return {name: statistics.median(ts) for name, ts in steps.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=5.0, help="length of the sound (default 5)")
+    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--size", default="640x360", help="video frame size WxH")
+    args = p.parse_args(argv)
+    seconds = args.minutes * 60
+    size = tuple(int(x) for x in args.size.split("x"))
+    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
+        root = Path(tmp)
+        defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
+        # Assembled once; every library below points at the same folder.
+        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
+        audio = sound_track(seconds)
+        frame = changing_frames(size, FPS)
+        video = write_frames(root / "sounds.mp4", map(frame, range(int(seconds * FPS))), FPS,
+                             size, audio)
+        warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
+                               audio[: 3 * AUDIO_RATE])
+
+        encoder = WhisperAudioEncoder(model, defaults.model_dir, defaults.whisper_device,
+                                      defaults.whisper_compute_type, args.threads)
+        stage = AudioWindowStage(encoder, AudioWindowOptions.from_settings(defaults), lambda: None)
+        dim = stage.window_features(audio[: 3 * AUDIO_RATE]).features.shape[1]  # loads it
+        projection = AudioProjection(dim, 512, 512)  # ViT-B-32's space; untrained costs the same
+        print(f"audio path: {seconds:.0f} s of sound, {encoder.spec} "
+              f"{defaults.whisper_compute_type} on {defaults.whisper_device}, windows "
+              f"{defaults.audio_window:g} s every {defaults.audio_hop:g} s, {args.runs} run(s), "
+              "median shown")
+        steps = time_audio_path(video, stage, projection, args.runs)
+        for name, t in steps.items():
+            print(f"  {name:<25} {t:7.2f} s  {seconds / t:8.1f}x real time")
+        total = sum(steps.values())
+        print(f"  {'audio path in all':<25} {total:7.2f} s  {seconds / total:8.1f}x real time")
+
+        libraries = root / "libraries"
+        libraries.mkdir()
+        print(f"pipeline: {size[0]}x{size[1]} video, {CLIP}, 1 frame/s")
+        baseline = None
+        for name, overrides in PIPELINES.items():
+            t = statistics.median(time_pipeline(video, warm_up, libraries, overrides, args.runs,
+                                                model, args.threads))
+            baseline = baseline or t
+            print(f"  {name:<25} {t:7.1f} s  {seconds / t:8.1f}x real time  "
+                  f"{t / baseline:4.2f}x the time of frames only")
+        print("target: frames + speech + audio >= 5x real time on 2 cores")
+
+
+if __name__ == "__main__":
+    main()

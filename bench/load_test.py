@@ -1,0 +1,226 @@
+"""Load test of `vidseek serve`: text-search requests/s and p50/p99 latency under concurrent
+clients. Target: p99 <= 150 ms with 8 clients on a 100k-segment library, zero errors.
+
+Bounded on purpose: a fixed request budget and a time limit per run, loopback only.
+
+The library is synthetic. Embedding 100k segments of real video would take hours, so this
+writes random unit vectors as the frame segments of fake video rows, straight through
+Store.save_video (bench/synthetic.py), in the dimension of the tiny test model, which is
+also the model the server encodes queries with. The figures therefore measure the service
+(HTTP, query encoding with a tiny model, FAISS, SQL, fusion, JSON), not a full-size CLIP
+text encoder.
+
+    python -m bench.load_test --segments 100000 --clients 8 --requests 4000 --runs 3
+    python -m bench.load_test --segments 2000 --requests 200 --runs 1    # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+from bench.synthetic import fill_store, queries
+
+TINY_MODEL = "open_clip:vidseek-tiny/random"
+P99_TARGET_MS = 150.0
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    clients: int = 8
+    requests: int = 2000  # per run, across all clients
+    max_seconds: float = 60.0  # per run
+    k: int = 10
+
+
+@dataclass(frozen=True)
+class RunResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        return float(np.percentile(self.latencies_ms, p)) if self.latencies_ms else float("nan")
+
+
+def build_synthetic_library(data_dir: Path, segments: int, per_video: int) -> int:
+    """Write `segments` random unit vectors as fake videos' frames; returns the dimension."""
+    from vidseek.indexer.encoders import load_image_text_encoder
+    from vidseek.search.store import Store
+    from vidseek.settings import Settings
+
+    settings = Settings.load(env={}, data_dir=data_dir, clip_model=TINY_MODEL,
+                             allow_download=False)
+    dim = load_image_text_encoder(settings).dim
+    store = Store(settings.sql_url, settings.index_dir)
+    started = time.monotonic()
+    fill_store(store, segments, dim, TINY_MODEL, per_video=per_video)
+    store.close()
+    print(f"  wrote {segments} synthetic frame segments in {-(-segments // per_video)} fake "
+          f"videos (dim {dim}) in {time.monotonic() - started:.0f} s")
+    return dim
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    """`vidseek serve` on loopback, as a user would start it."""
+    env = {**os.environ, "VIDSEEK_ALLOW_DOWNLOAD": "false"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidseek", "--data-dir", str(data_dir), "--model", TINY_MODEL,
+         "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_until_up(server: subprocess.Popen, port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("vidseek serve exited: " + server.stderr.read().decode()[-2000:])
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"vidseek serve did not answer on port {port} within {timeout:.0f} s")
+
+
+def run_load(port: int, path_for: Callable[[random.Random], str], options: LoadOptions,
+             seed: int) -> RunResult:
+    """`options.clients` threads, each on one keep-alive connection, share the request budget."""
+    budget = iter(range(options.requests))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.monotonic() + options.max_seconds
+
+    def client(index: int) -> None:
+        rng = random.Random(seed * 1000 + index)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < deadline:
+            with lock:
+                if next(budget, None) is None:
+                    break
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path_for(rng))
+                response = conn.getresponse()
+                body = response.read()
+                ok = response.status == 200 and body.startswith(b"{")
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += not ok
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(options.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return RunResult(len(latencies), errors[0], time.monotonic() - started, latencies)
+
+
+def search_path(k: int) -> Callable[[random.Random], str]:
+    phrases = queries(500)  # distinct queries, so no cache could answer them
+
+    def path_for(rng: random.Random) -> str:
+        return "/api/search?" + urlencode({"q": rng.choice(phrases), "k": k})
+    return path_for
+
+
+def describe(name: str, r: RunResult) -> str:
+    return (f"{name:<14} {r.requests:>6} req  {r.per_second:>8.1f} req/s  "
+            f"p50 {r.percentile(50):>7.1f} ms  p99 {r.percentile(99):>7.1f} ms  "
+            f"max {max(r.latencies_ms, default=float('nan')):>7.1f} ms  errors {r.errors}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--segments", type=int, default=100_000, help="synthetic segments to write")
+    p.add_argument("--per-video", type=int, default=1000, help="segments per fake video")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    p.add_argument("--requests", type=int, default=2000, help="requests per run")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="time limit per run")
+    p.add_argument("--runs", type=int, default=3, help="runs; the median run is reported")
+    p.add_argument("--data-dir", type=Path,
+                   help="reuse (or keep) the synthetic library here instead of a temp folder")
+    args = p.parse_args(argv)
+    options = LoadOptions(args.clients, args.requests, args.max_seconds)
+
+    with tempfile.TemporaryDirectory(prefix="vidseek-load-") as tmp:
+        data_dir = args.data_dir or Path(tmp) / "data"
+        print(f"vidseek load test: {args.segments} segments, {options.clients} clients, "
+              f"{options.requests} requests per run (max {options.max_seconds:g} s), "
+              f"{args.runs} run(s), {os.cpu_count()} CPU(s)")
+        print("  library: SYNTHETIC random unit vectors in fake video rows, tiny random model "
+              f"({TINY_MODEL}); see this script's docstring")
+        if not (data_dir / "vidseek.db").exists():
+            build_synthetic_library(data_dir, args.segments, args.per_video)
+        port = free_port()
+        server = start_server(data_dir, port)
+        try:
+            wait_until_up(server, port)
+            # Warm up: the first query loads the model and opens the FAISS indexes.
+            warm = run_load(port, search_path(options.k), LoadOptions(1, 5, 120), seed=99)
+            if warm.errors:
+                raise RuntimeError("warm-up queries failed: is the library readable?")
+            health = run_load(port, lambda rng: "/api/health", options, seed=0)
+            print(describe("baseline health", health))
+            runs = []
+            for i in range(args.runs):
+                runs.append(run_load(port, search_path(options.k), options, seed=i + 1))
+                print(describe(f"search run {i + 1}", runs[-1]))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    median = sorted(runs, key=lambda r: r.percentile(99))[len(runs) // 2]
+    ratio = median.percentile(50) / health.percentile(50) if health.latencies_ms else float("nan")
+    verdict = ("MET" if median.percentile(99) <= P99_TARGET_MS and not median.errors
+               else "MISSED")
+    print(describe("median run", median))
+    print(f"search p50 is {ratio:.1f}x the health-check p50 (HTTP floor) in the same server")
+    print(f"target p99 <= {P99_TARGET_MS:g} ms with zero errors: {verdict}")
+    print(json.dumps({"segments": args.segments, "clients": options.clients,
+                      "requests_per_s": round(median.per_second, 1),
+                      "p50_ms": round(median.percentile(50), 1),
+                      "p99_ms": round(median.percentile(99), 1),
+                      "errors": median.errors, "runs_p99_ms": [round(r.percentile(99), 1)
+                                                              for r in runs],
+                      "synthetic": True}))
+    return 0 if verdict == "MET" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
