@@ -128,7 +128,28 @@ class OpenClipEncoder:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self.model.encode_text(self.tokenizer(list(texts))).numpy())
+            return _normalise(self._encode_text(self.tokenizer(list(texts))).numpy())
+
+    def _encode_text(self, tokens):
+        """open_clip's CLIP.encode_text, cut to the longest real sequence in the batch.
+
+        CLIP's text transformer is causal and pools at the end-of-text token, so the padding
+        after it cannot change the result; a 6-word query then costs ~10 of 77 positions."""
+        import torch
+
+        m = self.model
+        if not (type(m).__name__ == "CLIP" and m.text_pool_type == "argmax"
+                and m.attn_mask is not None):
+            return m.encode_text(tokens)
+        eot = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
+        n = int(eot.max()) + 1
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(tokens[:, :n]).to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+        x = x[torch.arange(x.shape[0]), eot]
+        if isinstance(m.text_projection, torch.nn.Linear):
+            return m.text_projection(x)
+        return x if m.text_projection is None else x @ m.text_projection
 
 
 def resolve_clip_weights(spec: Spec, settings: Settings) -> str:
