@@ -293,13 +293,17 @@ class Store:
         index = self.index("audio")
         with Session(self.engine) as s, s.begin():
             old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
-            s.execute(delete(SegmentRow).where(SegmentRow.modality == "audio"))
+            # New rows first, old ones after: the new ids all lie above the old ones, so no id
+            # a running server still holds in its index comes back meaning another segment.
             s.add_all(SegmentRow(video_id=video_id, modality="audio", t0=g.t0, t1=g.t1,
                                  text=g.text, language=g.language, vector=vector_to_blob(g.vector))
                       for video_id, video_segments in segments.items() for g in video_segments)
+            s.flush()
+            if old:
+                s.execute(delete(SegmentRow).where(SegmentRow.modality == "audio",
+                                                   SegmentRow.id <= max(old)))
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
-        # Every old vector goes, even where SQLite hands its id to a new segment.
         index.remove(old)
         index.reconcile(self._segment_ids("audio"), self.vectors)
         index.save()
