@@ -76,7 +76,7 @@ class SearchEngine:
         ranked: dict[str, list[Hit]] = {}
         depth = max(100, options.k * 10)
         for modality, q in queries.items():
-            if modality in options.modalities and self.store.segment_count(modality):
+            if modality in options.modalities and self.store.vector_count(modality):
                 ranked[modality] = self._hits(modality, q, depth, options)
         if words and "speech" in options.modalities:
             # Transcript search is hybrid: the words themselves, next to the speech vectors.

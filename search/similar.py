@@ -55,7 +55,7 @@ def search_similar(store: Store, query: ClipQuery,
     hits: list[list[Hit]] = []
     for modality in options.modalities:
         segments = [s for s in query.segments if s.modality == modality]
-        if not segments or not store.segment_count(modality):
+        if not segments or not store.vector_count(modality):
             continue
         spans.extend(QuerySpan(s.t0, s.t1) for s in segments)
         hits.extend(_segment_hits(store, modality, segments, query.exclude_video_ids, options))

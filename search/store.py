@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import VectorIndex
+from vidseek.search.vectors import VectorIndex, file_stamp
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -382,15 +382,23 @@ class Store:
 
     # --- FAISS -------------------------------------------------------------------------
     def index(self, modality: str) -> VectorIndex:
-        """The FAISS index of one modality, reconciled with SQL when first opened."""
-        if modality not in self._indexes:
+        """The FAISS index of one modality, reconciled with SQL when opened, and opened again
+        when another process (a running `vidseek index`) has saved a newer file."""
+        vi = self._indexes.get(modality)
+        if vi is None or (not vi.dirty and vi.file_stamp != file_stamp(vi.path)):
             dim = self.dim
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
             vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
             vi.reconcile(self._segment_ids(modality), self.vectors)
             self._indexes[modality] = vi
-        return self._indexes[modality]
+        return vi
+
+    def vector_count(self, modality: str) -> int:
+        """How many vectors a query of this modality searches (0 in an empty library)."""
+        if modality not in self._indexes and self.dim is None:
+            return 0
+        return len(self.index(modality))
 
     def _segment_ids(self, modality: str) -> np.ndarray:
         with Session(self.engine) as s:

@@ -5,6 +5,7 @@ in line with it after a crash, a kill or an interrupted run."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,25 +13,45 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-# Exact search stays fast enough (a few ms per query) up to this many vectors on a laptop;
-# past it an HNSW graph keeps queries fast at a measured small recall cost (bench/recall.py).
-EXACT_LIMIT = 250_000
+# A flat (exact) scan reads every vector for every query: ~15 ms at 100k x 512 on one core.
+# Past this size an inverted file (IVF) scans a few percent of the vectors instead, at a small
+# recall cost that bench/index_speed.py measures against the exact answer.
+EXACT_LIMIT = 50_000
+PROBE_FRACTION = 1 / 16  # lists searched per query, as a share of all lists
+TRAIN_PER_LIST = 64  # k-means sample size per list
 
 
 def index_kind_for(count: int) -> str:
-    """Pick the FAISS index kind for a collection of `count` vectors."""
-    return "flat" if count <= EXACT_LIMIT else "hnsw"
+    """`flat` for small collections, else `ivfN` with N ~ 4·sqrt(count) lists (a power of two,
+    so the kind, and a retraining, changes only when the collection grows or shrinks ~4x)."""
+    if count <= EXACT_LIMIT:
+        return "flat"
+    return f"ivf{2 ** round(math.log2(4 * math.sqrt(count)))}"
 
 
 def _new_index(dim: int, kind: str) -> faiss.Index:
     if kind == "flat":
-        inner = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efSearch = 128
-    else:
-        raise ValueError(f"unknown index kind {kind!r}")
-    return faiss.IndexIDMap2(inner)
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind.startswith("ivf"):
+        nlist = int(kind[3:])
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.nprobe = max(1, int(nlist * PROBE_FRACTION))
+        return faiss.IndexIDMap2(ivf)
+    raise ValueError(f"unknown index kind {kind!r}")
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """What tells one saved version of an index file from another."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _kind_of(index: faiss.IndexIDMap2) -> str:
+    inner = faiss.downcast_index(index.index)
+    return f"ivf{inner.nlist}" if isinstance(inner, faiss.IndexIVF) else "flat"
 
 
 class VectorIndex:
@@ -42,11 +63,13 @@ class VectorIndex:
         self.kind = kind
         self.index = _new_index(dim, kind)
         self.dirty = False
+        self.file_stamp: tuple[int, int] | None = None  # of the file this index was read from
 
     @classmethod
     def open(cls, path: Path, dim: int) -> VectorIndex:
         """Load the index file if there is a readable one of this dimension, else start empty."""
         vi = cls(path, dim)
+        vi.file_stamp = file_stamp(path)
         if path.exists():
             try:
                 loaded = faiss.read_index(str(path))
@@ -54,8 +77,7 @@ class VectorIndex:
                 loaded = None  # a torn or foreign file: reconcile() rebuilds it from SQL
             if isinstance(loaded, faiss.IndexIDMap2) and loaded.d == dim:
                 vi.index = loaded  # keep this object: it owns the inner index's memory
-                inner = faiss.downcast_index(loaded.index)
-                vi.kind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+                vi.kind = _kind_of(loaded)
         return vi
 
     def __len__(self) -> int:
@@ -84,32 +106,30 @@ class VectorIndex:
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
-    def reconcile(
-        self,
-        sql_ids: np.ndarray,
-        fetch: Callable[[np.ndarray], np.ndarray],
-    ) -> bool:
+    def reconcile(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> bool:
         """Make the index hold exactly `sql_ids`: drop extras, add missing vectors via `fetch`.
 
-        Returns True when anything changed. Switches index kind when the size calls for it.
-        """
-        want_kind = index_kind_for(len(sql_ids))
-        if want_kind != self.kind:
-            self.index, self.kind = _new_index(self.dim, want_kind), want_kind
+        Rebuilds (and for IVF retrains) when the collection's size calls for another kind.
+        Returns True when anything changed."""
+        want = index_kind_for(len(sql_ids))
+        if want != self.kind:
+            self.index, self.kind = _new_index(self.dim, want), want
+            self.dirty = True
+            if want != "flat":
+                self._train(sql_ids, fetch)
         have = self.ids()
-        extra = np.setdiff1d(have, sql_ids, assume_unique=True)
+        self.remove(np.setdiff1d(have, sql_ids, assume_unique=True))
         missing = np.setdiff1d(sql_ids, have, assume_unique=True)
-        if self.kind == "hnsw" and len(extra):
-            # HNSW cannot remove; rebuild from the source of truth.
-            self.index = _new_index(self.dim, self.kind)
-            missing = np.asarray(sql_ids)
-        else:
-            self.remove(extra)
         for start in range(0, len(missing), 50_000):
             chunk = missing[start:start + 50_000]
             self.add(chunk, fetch(chunk))
-        self.dirty = self.dirty or bool(len(extra) or len(missing))
         return self.dirty
+
+    def _train(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> None:
+        ivf = faiss.downcast_index(self.index.index)
+        n = min(len(sql_ids), ivf.nlist * TRAIN_PER_LIST)
+        sample = np.sort(np.random.default_rng(0).choice(sql_ids, size=n, replace=False))
+        ivf.train(np.ascontiguousarray(fetch(sample), dtype=np.float32))
 
     def save(self) -> None:
         """Write to a temp file and rename, so a reader never sees half an index."""
@@ -122,3 +142,4 @@ class VectorIndex:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         self.dirty = False
+        self.file_stamp = file_stamp(self.path)

@@ -165,3 +165,15 @@ def test_another_model_is_refused_until_reembedded(settings, videos):
     other = make_settings(settings.data_dir, clip_model="open_clip:ViT-B-32/random")
     with pytest.raises(ModelMismatch, match="reindex --reembed"):
         Library(other).engine  # noqa: B018
+
+
+def test_a_running_server_sees_what_another_indexer_saved(settings, videos):
+    indexer_side = Library(settings)
+    indexer_side.indexer.index(videos / "sub")
+    indexer_side.close()
+    server_side = Library(settings)
+    assert len(frame_index_ids(server_side)) == 4
+    indexer_side = Library(settings)
+    indexer_side.indexer.index(videos)
+    indexer_side.close()
+    assert len(frame_index_ids(server_side)) == 6
