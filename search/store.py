@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import VectorIndex, file_stamp
+from vidseek.search.vectors import VectorIndex, file_stamp, index_kind_for
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -407,8 +407,11 @@ class Store:
         return np.array(ids, dtype=np.int64)
 
     def save_indexes(self) -> None:
-        """Persist every index that changed (temp file + rename)."""
-        for vi in self._indexes.values():
+        """Persist every index that changed (temp file + rename), first rebuilding any that
+        grew or shrank past the size where another index kind serves it better."""
+        for modality, vi in self._indexes.items():
+            if index_kind_for(len(vi)) != vi.kind:
+                vi.reconcile(self._segment_ids(modality), self.vectors)
             vi.save()
 
     def rebuild_indexes(self) -> dict[str, int]:

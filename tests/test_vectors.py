@@ -11,13 +11,14 @@ def unit(n, dim=16, seed=0):
 
 
 def test_kind_follows_size():
-    assert index_kind_for(0) == index_kind_for(EXACT_LIMIT) == "flat"
-    assert index_kind_for(100_000) == "ivf1024"
+    assert index_kind_for(0) == index_kind_for(EXACT_LIMIT) == "exact"
     assert index_kind_for(1_000_000) == "ivf4096"
+    assert index_kind_for(4_000_000) == "ivf8192"
 
 
-def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path):
-    n = EXACT_LIMIT + 10_000
+def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, monkeypatch):
+    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)  # keep the test small
+    n = 30_000
     vectors = unit(n)
     ids = np.arange(1, n + 1, dtype=np.int64)
     vi = VectorIndex(tmp_path / "frame.faiss", 16)
@@ -35,21 +36,23 @@ def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path):
     assert 1 not in found
 
 
-def test_shrinking_back_returns_to_exact(tmp_path):
-    vectors = unit(EXACT_LIMIT + 1)
+def test_shrinking_back_returns_to_exact(tmp_path, monkeypatch):
+    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)
+    vectors = unit(20_001)
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
     vi = VectorIndex(tmp_path / "a.faiss", 16)
     vi.reconcile(ids, lambda chunk: vectors[chunk - 1])
     vi.reconcile(ids[:100], lambda chunk: vectors[chunk - 1])
-    assert vi.kind == "flat" and len(vi) == 100
+    assert vi.kind == "exact" and len(vi) == 100
     scores, found = vi.search(vectors[:3], 1)
     assert found[:, 0].tolist() == [1, 2, 3]
-    np.testing.assert_allclose(scores[:, 0], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(scores[:, 0], 1.0, rtol=1e-3)  # stored as float16
 
 
 def test_save_is_atomic_and_reopen_sees_the_same_ids(tmp_path):
     vectors = unit(10)
     vi = VectorIndex(tmp_path / "x.faiss", 16)
+    assert vi.kind == "exact"
     vi.add(np.arange(10), vectors)
     vi.save()
     assert not (tmp_path / "x.faiss.tmp").exists()
