@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 
+from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
 from vidseek.search.records import MODALITIES
@@ -45,6 +46,7 @@ class SearchEngine:
     def __init__(self, store: Store, load_encoder: Callable[[], object]):
         self.store = store
         self._load_encoder = load_encoder  # models load on the first query that needs one
+        self._texts = TextBatcher(lambda texts: self.encoder.embed_texts(texts))
 
     @property
     def encoder(self):
@@ -57,7 +59,7 @@ class SearchEngine:
             raise QueryError("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
-        vector = self.encoder.embed_texts([query])[0]
+        vector = self._texts.embed_one(query)
         return self._search({m: vector[None] for m in options.modalities}, options, words=query)
 
     def search_image(self, image: np.ndarray, options: SearchOptions = SearchOptions()) -> list[Moment]:
