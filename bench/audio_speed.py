@@ -1,11 +1,10 @@
 """What the audio path costs, in multiples of real time.
 
-1. The audio path alone on MINUTES of sound (speech with tones, chirps and noise between):
-   decoding the track to 16 kHz (PyAV), Whisper-encoder window features (each 30 s chunk
-   encoded once, windows mean-pooled), and the learned projection into the joint space.
-2. Whole indexing of a video with that sound, frames embedded with ViT-B-32 (random init:
-   same compute as real weights): frames only, frames + audio, frames + speech + audio, all
-   measured in the same run. Target: frames + speech + audio >= 5x real time on 2 cores.
+The audio path alone on MINUTES of sound (speech with tones, chirps and noise between):
+decoding the track to 16 kHz (PyAV), Whisper-encoder window features (each 30 s chunk
+encoded once, windows mean-pooled), and the learned projection into the joint space.
+The whole pipeline with audio on is bench/pipeline_speed.py (target there: frames + speech +
+audio >= 5x real time on 2 cores).
 
 Run from the repository root:  python -m bench.audio_speed --minutes 5 --runs 3
 Model loading is left out of every figure (it happens once per process)."""
@@ -20,27 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.transcribe_speed import CLIP, FPS, changing_frames, speech_track, time_pipeline
-from tests.media import AUDIO_RATE, chirp, noise, place, tone, write_frames
+from bench.synthetic import sound_track
+from tests.media import AUDIO_RATE, write_frames
 from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
 from vidseek.indexer.audio_projection import AudioProjection
 from vidseek.indexer.decode import read_audio
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings
-
-PIPELINES = {  # name: settings that differ from the defaults
-    "frames only": dict(transcribe=False, index_audio=False),
-    "frames + audio": dict(transcribe=False, index_audio=True),
-    "frames + speech + audio": dict(transcribe=True, index_audio=True),
-}
-
-
-def sound_track(seconds: float) -> np.ndarray:
-    """Speech, with a tone, a chirp or a burst of noise every 7 s: sounds of every kind."""
-    events = [tone(440, 2.0), chirp(300, 3000, 2.0), noise(2.0, seed=2)]
-    starts = np.arange(3.0, seconds - 2.0, 7.0)
-    return speech_track(seconds) + place(seconds, [(t, events[i % len(events)])
-                                                   for i, t in enumerate(starts)])
 
 
 def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProjection,
@@ -65,21 +50,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=5.0, help="length of the sound (default 5)")
     p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
-    p.add_argument("--size", default="640x360", help="video frame size WxH")
     args = p.parse_args(argv)
     seconds = args.minutes * 60
-    size = tuple(int(x) for x in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
         root = Path(tmp)
         defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
         # Assembled once; every library below points at the same folder.
         model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
         audio = sound_track(seconds)
-        frame = changing_frames(size, FPS)
-        video = write_frames(root / "sounds.mp4", map(frame, range(int(seconds * FPS))), FPS,
-                             size, audio)
-        warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
-                               audio[: 3 * AUDIO_RATE])
+        video = write_frames(root / "sounds.mp4", (np.zeros((90, 160, 3), np.uint8)
+                                                    for _ in range(int(seconds))), 1, (160, 90),
+                             audio)
 
         encoder = WhisperAudioEncoder(model, defaults.model_dir, defaults.whisper_device,
                                       defaults.whisper_compute_type, args.threads)
@@ -95,18 +76,6 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {name:<25} {t:7.2f} s  {seconds / t:8.1f}x real time")
         total = sum(steps.values())
         print(f"  {'audio path in all':<25} {total:7.2f} s  {seconds / total:8.1f}x real time")
-
-        libraries = root / "libraries"
-        libraries.mkdir()
-        print(f"pipeline: {size[0]}x{size[1]} video, {CLIP}, 1 frame/s")
-        baseline = None
-        for name, overrides in PIPELINES.items():
-            t = statistics.median(time_pipeline(video, warm_up, libraries, overrides, args.runs,
-                                                model, args.threads))
-            baseline = baseline or t
-            print(f"  {name:<25} {t:7.1f} s  {seconds / t:8.1f}x real time  "
-                  f"{t / baseline:4.2f}x the time of frames only")
-        print("target: frames + speech + audio >= 5x real time on 2 cores")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.media import AUDIO_RATE, chirp, noise, place, speech, tone
 from vidseek.search.records import MediaInfo, Segment
 from vidseek.search.store import Fingerprint, Store
 
@@ -35,3 +36,50 @@ def queries(n: int, seed: int = 1) -> list[str]:
     while len(out) < n:
         out.add("a " + " ".join(rng.choice(WORDS, size=rng.integers(2, 6), replace=False)))
     return sorted(out)
+
+
+SENTENCES = [
+    "Good morning everyone, and thank you for joining the quarterly planning meeting.",
+    "We must finish the budget before the deadline on Friday afternoon.",
+    "The marketing team has prepared three proposals for the spring campaign.",
+    "Sales in the northern region grew by twelve percent compared to last year.",
+    "Please send your questions to the project office before the end of the week.",
+    "The children are playing football in the park behind the old library.",
+    "Our new warehouse will open in September if the permits arrive on time.",
+    "My grandmother keeps an old saxophone under her bed.",
+    "Let us take a short break and continue with the engineering update.",
+    "The test results look promising, but we need more data from the field.",
+]
+
+
+def speech_track(seconds: float, seed: int = 0) -> np.ndarray:
+    """Sentences one after another with short natural pauses, `seconds` long."""
+    rng = np.random.default_rng(seed)
+    spoken = [speech(s) for s in SENTENCES]
+    clips, t, i = [], 0.0, 0
+    while t < seconds:
+        clips.append((t, spoken[i % len(spoken)]))
+        t += len(spoken[i % len(spoken)]) / AUDIO_RATE + rng.uniform(0.3, 1.2)
+        i += 1
+    return place(seconds, clips)
+
+
+def changing_frames(size: tuple[int, int], fps: int):
+    """A new picture every second, so the scene filter keeps every sampled frame (the most
+    embedding work a video can ask for at 1 frame per second)."""
+    w, h = size
+    ramp = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
+
+    def frame(i: int) -> np.ndarray:
+        color = np.random.default_rng(i // fps).integers(0, 256, 3).astype(np.float32)
+        return np.broadcast_to(color * ramp, (h, w, 3)).astype(np.uint8)
+
+    return frame
+
+
+def sound_track(seconds: float) -> np.ndarray:
+    """Speech, with a tone, a chirp or a burst of noise every 7 s: sounds of every kind."""
+    events = [tone(440, 2.0), chirp(300, 3000, 2.0), noise(2.0, seed=2)]
+    starts = np.arange(3.0, seconds - 2.0, 7.0)
+    return speech_track(seconds) + place(seconds, [(t, events[i % len(events)])
+                                                   for i, t in enumerate(starts)])

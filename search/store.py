@@ -179,14 +179,7 @@ class Store:
         # Open (and reconcile) the indexes first, so the new ids are added exactly once.
         indexes = {m: self.index(m) for m in {g.modality for g in segments}}
         with Session(self.engine) as s, s.begin():
-            v = s.scalar(select(Video).where(Video.path == path))
-            if v is None:
-                v = Video(path=path)
-                s.add(v)
-            else:
-                old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all()
-                self._forget(old)
-                s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+            v = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
             v.has_audio, v.status, v.error = info.has_audio, "indexed", None
@@ -199,7 +192,6 @@ class Store:
             s.flush()
             s.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
                       for r, g in zip(rows, segments) if g.thumbnail)
-            s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
             if audio is not None:
                 s.add_all(AudioFeatureRow(video_id=v.id, t0=float(a), t1=float(b),
                                           feature=vector_to_blob(f))
@@ -217,17 +209,21 @@ class Store:
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
         """Record that `path` could not be indexed and why; earlier segments are dropped."""
         with Session(self.engine) as s, s.begin():
-            v = s.scalar(select(Video).where(Video.path == path))
-            if v is None:
-                v = Video(path=path)
-                s.add(v)
-            else:
-                old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all()
-                self._forget(old)
-                s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
-                s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
+            v = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.status, v.error, v.indexed_at = "failed", reason, None
+
+    def _emptied_video(self, s: Session, path: str) -> Video:
+        """The row of `path` (new if unknown) with its segments and audio features dropped."""
+        v = s.scalar(select(Video).where(Video.path == path))
+        if v is None:
+            v = Video(path=path)
+            s.add(v)
+            return v
+        self._forget(s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all())
+        s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
+        s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
+        return v
 
     def remove_videos(self, paths: Iterable[str]) -> int:
         """Drop videos whose files are gone; returns how many were removed."""
