@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidseek.indexer.encoders import ModelUnavailable
-from vidseek.indexer.whisper_model import resolve_whisper_model
+from vidseek.indexer.whisper_model import load_faster_whisper
 from vidseek.search.records import AudioFeatures, Segment
 from vidseek.search.store import ModelMismatch, Store
 from vidseek.settings import Settings
@@ -109,22 +107,9 @@ class WhisperAudioEncoder:
         return cls(settings.whisper_model, settings.model_dir, settings.whisper_device,
                    settings.whisper_compute_type, settings.threads)
 
-    @cached_property
+    @property
     def model(self):
-        from faster_whisper import WhisperModel
-
-        name, model_dir, device, compute_type, threads = self._args
-        path = resolve_whisper_model(name, model_dir)
-        try:
-            return WhisperModel(path, device=device, compute_type=compute_type,
-                                cpu_threads=threads,
-                                download_root=str(model_dir / "faster-whisper"))
-        except (OSError, RuntimeError, ValueError) as e:
-            raise ModelUnavailable(
-                f"cannot load the Whisper model {name!r} for audio features "
-                f"({str(e).splitlines()[0][:200]}). Fix: use the bundled model "
-                "(VIDSEEK_WHISPER_MODEL=base), set VIDSEEK_WHISPER_MODEL to a CTranslate2 model "
-                "folder, or turn audio windows off (VIDSEEK_INDEX_AUDIO=false)") from None
+        return load_faster_whisper(*self._args)
 
     def frame_features(self, samples: np.ndarray) -> np.ndarray:
         """Encoder output for 16 kHz mono `samples`: (ceil(seconds / 0.02), dim) float32.

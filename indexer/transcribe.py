@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.indexer.encoders import ModelUnavailable
-from vidseek.indexer.whisper_model import resolve_whisper_model
+from vidseek.indexer.whisper_model import load_faster_whisper
 from vidseek.settings import Settings
 
 OPENAI_WHISPER_FIX = "pip install 'vidseek[openai-whisper]'"
@@ -76,26 +76,11 @@ class FasterWhisperTranscriber:
 
     def __init__(self, options: TranscribeOptions):
         self.options = options
-        self._model = None
 
     @property
     def model(self):
-        if self._model is None:
-            from faster_whisper import WhisperModel
-
-            o = self.options
-            path = resolve_whisper_model(o.model, o.model_dir)
-            try:
-                self._model = WhisperModel(path, device=o.device, compute_type=o.compute_type,
-                                           cpu_threads=o.threads,
-                                           download_root=str(o.download_root))
-            except (OSError, RuntimeError, ValueError) as e:
-                raise ModelUnavailable(
-                    f"cannot load the Whisper model {o.model!r} ({str(e).splitlines()[0][:200]}). "
-                    "Fix: use the bundled model (VIDSEEK_WHISPER_MODEL=base), set "
-                    "VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder, or connect to the "
-                    "network once and run `vidseek models --download`") from None
-        return self._model
+        o = self.options
+        return load_faster_whisper(o.model, o.model_dir, o.device, o.compute_type, o.threads)
 
     def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
         from faster_whisper import BatchedInferencePipeline

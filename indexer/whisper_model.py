@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 from vidseek.indexer.encoders import ModelUnavailable
@@ -70,3 +71,23 @@ def resolve_whisper_model(name: str, model_dir: Path) -> str:
     if name == "base" and bundled_base_available():
         return str(assemble_base(model_dir / BASE_FOLDER))
     return name
+
+
+@lru_cache(maxsize=2)
+def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: str,
+                        threads: int):
+    """One faster-whisper model per configuration, shared by transcription and audio features
+    (a second copy would cost ~150 MB and a second load)."""
+    from faster_whisper import WhisperModel
+
+    path = resolve_whisper_model(name, model_dir)
+    try:
+        return WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=threads,
+                            download_root=str(model_dir / "faster-whisper"))
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ModelUnavailable(
+            f"cannot load the Whisper model {name!r} ({str(e).splitlines()[0][:200]}). "
+            "Fix: use the bundled model (VIDSEEK_WHISPER_MODEL=base), set "
+            "VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder, or connect to the network "
+            "once and run `vidseek models --download`") from None
+
