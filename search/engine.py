@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
+import faiss
 import numpy as np
 
 from vidseek.search.batching import TextBatcher
@@ -46,6 +47,9 @@ class SearchEngine:
     def __init__(self, store: Store, load_encoder: Callable[[], object]):
         self.store = store
         self._load_encoder = load_encoder  # models load on the first query that needs one
+        # A query is one vector: FAISS's OpenMP pool would only fight the encoder's threads
+        # (and other requests) for the same cores; concurrency comes from the requests.
+        faiss.omp_set_num_threads(1)
         self._texts = TextBatcher(lambda texts: self.encoder.embed_texts(texts))
 
     @property

@@ -77,8 +77,11 @@ def migrate(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
+    sqlite = url.startswith("sqlite")
+    # A pool as large as the web server's thread count: a thread never waits for, or opens, a
+    # connection (each SQLite connect also runs the pragmas below).
+    engine = create_engine(url, pool_size=16, max_overflow=16) if sqlite else create_engine(url)
+    if sqlite:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cur = dbapi_connection.cursor()
@@ -148,6 +151,12 @@ class Store:
         with Session(self.engine) as s:
             v = s.get(Video, video_id)
             return VideoRecord.of(v) if v else None
+
+    def videos_by_id(self, video_ids: Iterable[int]) -> dict[int, VideoRecord]:
+        """Several videos in one query, by id (unknown ids are left out)."""
+        with Session(self.engine) as s:
+            rows = s.scalars(select(Video).where(Video.id.in_([int(i) for i in video_ids])))
+            return {v.id: VideoRecord.of(v) for v in rows}
 
     def videos(self, status: str | None = None) -> list[VideoRecord]:
         with Session(self.engine) as s:

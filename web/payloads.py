@@ -72,8 +72,8 @@ def moment_payload(store: Store, moment: Moment, video: VideoRecord | None,
 
 def moments_payload(store: Store, moments: list[Moment], query: str = "") -> list[dict[str, Any]]:
     """Moments in rank order, each video's record read once."""
-    videos = {vid: store.video(vid) for vid in {m.video_id for m in moments}}
-    return [moment_payload(store, m, videos[m.video_id], query) for m in moments]
+    videos = store.videos_by_id({m.video_id for m in moments})
+    return [moment_payload(store, m, videos.get(m.video_id), query) for m in moments]
 
 
 def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[str, Any]]:
