@@ -18,6 +18,7 @@ from tests.conftest import TINY_MODEL
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 
 COLOURS = [RED, GREEN, BLUE]
+CLIPS = 40  # enough that a stop after the second committed video lands mid-run
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def indexed_count(env) -> int:
     if not os.path.exists(db):
         return 0
     try:
-        with sqlite3.connect(db) as c:
+        with sqlite3.connect(db, timeout=5) as c:
             return c.execute("select count(*) from videos where status='indexed'").fetchone()[0]
     except sqlite3.OperationalError:
         return 0  # the schema is still being created
@@ -75,6 +76,13 @@ def test_index_search_status_models(env, tmp_path):
     assert 1 <= len(hits) <= 3
     assert {h["path"] for h in hits} <= {str(root / "clip00.mp4"), str(root / "clip01.mp4")}
     assert all(0 <= h["t0"] < h["t1"] <= 2.1 for h in hits)
+
+    # The human view groups moments under their video, best video first.
+    lines = vidseek(env, "search", "a red scene", "-k", "3").stdout.splitlines()
+    assert lines[0].strip() == f"1. {hits[0]['path']}"
+    assert sum(line.strip().startswith(("1. ", "2. ")) for line in lines) == len(
+        {h["path"] for h in hits})
+    assert sum("score" in line for line in lines) == len(hits)
 
     status = vidseek(env, "status").stdout
     assert "2 indexed, 1 failed, 0 pending" in status
@@ -112,10 +120,10 @@ def run_until_some_indexed(env, root, sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupted_run_loses_nothing_and_resumes(env, tmp_path, sig):
-    root = make_library(tmp_path / "videos", 16)
+    root = make_library(tmp_path / "videos", CLIPS)
     code, err = run_until_some_indexed(env, root, sig)
     done = indexed_count(env)
-    assert 2 <= done < 16, f"the run should have been stopped part way: {err}"
+    assert 2 <= done < CLIPS, f"the run should have been stopped part way: {err}"
     if sig == signal.SIGINT:
         assert code == 130 and "everything indexed so far is saved" in err, err
         # Ctrl-C saves the index: the file on disk already agrees with SQL.
@@ -125,10 +133,10 @@ def test_interrupted_run_loses_nothing_and_resumes(env, tmp_path, sig):
     status = vidseek(env, "status").stdout
     assert f"{done} indexed" in status
     out = vidseek(env, "index", str(root)).stdout
-    assert f"indexed {16 - done} video(s)" in out and f"{done} unchanged" in out
-    assert indexed_count(env) == 16
+    assert f"indexed {CLIPS - done} video(s)" in out and f"{done} unchanged" in out
+    assert indexed_count(env) == CLIPS
     assert faiss_file_ids(env) == sql_frame_ids(env)
-    assert len(sql_frame_ids(env)) == 32  # two scenes per clip, nothing twice
+    assert len(sql_frame_ids(env)) == 2 * CLIPS  # two scenes per clip, nothing twice
 
 
 def test_reindex_command_rebuilds_from_stored_vectors(env, tmp_path):

@@ -164,6 +164,7 @@ def cmd_search(settings: Settings, args) -> int:
     from rich.text import Text
 
     from vidseek.search.highlight import highlight
+    from vidseek.search.ranking import group_by_video
 
     console = Console(highlight=False, soft_wrap=True)
     lib = _library(settings)
@@ -177,27 +178,33 @@ def cmd_search(settings: Settings, args) -> int:
         moments = lib.engine.search_image(read_image(args.image.read_bytes()), options)
     else:
         moments = lib.engine.search_text(args.query, options)
+    videos = lib.store.videos_by_id({m.video_id for m in moments})
     rows = []
     for rank, m in enumerate(moments, start=1):
-        video = lib.store.video(m.video_id)
-        rows.append({"rank": rank, "video_id": m.video_id, "path": video.path,
-                     "t0": round(m.t0, 2), "t1": round(m.t1, 2),
-                     "score": round(m.score, 4), "matched_by": list(m.matched_by),
-                     "text": _spoken_text(m)})
+        similarities = [h.similarity for h in m.hits if h.similarity is not None]
+        rows.append({"rank": rank, "video_id": m.video_id, "path": videos[m.video_id].path,
+                     "t0": round(m.t0, 2), "t1": round(m.t1, 2), "score": round(m.score, 4),
+                     "similarity": round(max(similarities), 4) if similarities else None,
+                     "matched_by": list(m.matched_by), "text": _spoken_text(m)})
         if rows[-1]["text"]:
             rows[-1]["highlight"] = highlight(rows[-1]["text"], args.query)
     if args.json:
         print(json.dumps(rows, indent=2))
-    elif not rows:
+        return 0
+    if not rows:
         print("no matching moments")
-    for r in rows if not args.json else ():
-        print(f"{r['rank']:>3}. {r['path']}  {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  "
-              f"score {r['score']:.3f}  [{', '.join(r['matched_by'])}]")
-        if r["text"]:
-            quote = Text("       “")
-            for fragment, is_match in r["highlight"]:
-                quote.append(fragment, style="bold yellow" if is_match else None)
-            console.print(quote.append("”"))
+    # Grouped per video, videos in the order of their best moment.
+    for number, (video_id, _) in enumerate(group_by_video(moments), start=1):
+        print(f"{number:>3}. {videos[video_id].path}")
+        for r in (r for r in rows if r["video_id"] == video_id):
+            similarity = f"  similarity {r['similarity']:.3f}" if r["similarity"] is not None else ""
+            print(f"       {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  #{r['rank']}  "
+                  f"score {r['score']:.4f}{similarity}  [{', '.join(r['matched_by'])}]")
+            if r["text"]:
+                quote = Text("         “")
+                for fragment, is_match in r["highlight"]:
+                    quote.append(fragment, style="bold yellow" if is_match else None)
+                console.print(quote.append("”"))
     return 0
 
 
