@@ -91,8 +91,9 @@ class OpenClipEncoder:
             pretrained = None
         else:
             pretrained = resolve_clip_weights(spec, settings)
-        if pretrained is None:
-            logging.disable(logging.WARNING)  # open_clip warns that random init is random
+        # open_clip and the hub client log every retry of a failed download (and that random
+        # init is random); a failure reaches the user once, as ModelUnavailable with the fix.
+        logging.disable(logging.ERROR)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(spec.name,
                                                                          pretrained=pretrained)
@@ -215,6 +216,13 @@ def load_image_text_encoder(settings: Settings) -> ImageTextEncoder:
     except ModelUnavailable:
         raise
     except RuntimeError as e:
-        if "download" in str(e).lower() or "not a known tag" in str(e):
-            raise ModelUnavailable(missing_clip_message(spec, str(e).splitlines()[0][:200])) from None
+        if "not a known tag" in str(e):
+            import open_clip
+
+            known = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)) or "none"
+            raise ModelUnavailable(f"open_clip has no pretrained tag {spec.tag!r} for "
+                                   f"{spec.name}; known tags: {known}") from None
+        if "download" in str(e).lower():
+            raise ModelUnavailable(missing_clip_message(
+                spec, "the download from open_clip's model hub failed: no network?")) from None
         raise

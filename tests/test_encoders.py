@@ -24,6 +24,9 @@ def test_spec_round_trips_and_bad_specs_are_explained():
 def test_unknown_backend_and_model_are_clear_errors(tmp_path):
     with pytest.raises(ModelUnavailable, match="unknown encoder backend"):
         load_image_text_encoder(make_settings(tmp_path, clip_model="nope:x/y"))
+    with pytest.raises(ModelUnavailable, match="no pretrained tag 'nosuch'.*laion2b_s34b_b79k"):
+        load_image_text_encoder(make_settings(tmp_path, allow_download=True,
+                                              clip_model="open_clip:ViT-B-32/nosuch"))
     with pytest.raises(ModelUnavailable, match="no model called"):
         load_image_text_encoder(make_settings(tmp_path, clip_model="open_clip:NoSuchNet/random"))
 
