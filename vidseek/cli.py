@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -61,8 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `kill` (and a service manager stopping us) ends a run as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _stop)
     from vidseek.indexer.decode import DecodeError
     from vidseek.indexer.encoders import ModelUnavailable
     from vidseek.search.engine import QueryError
