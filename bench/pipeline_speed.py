@@ -16,9 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bench.synthetic import sound_track
+from bench.synthetic import changing_frames, sound_track
 from tests.media import AUDIO_RATE, write_frames
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
@@ -32,18 +30,6 @@ PIPELINES = {  # name: settings that differ from the defaults
     "frames + audio": dict(transcribe=False, index_audio=True),
     "frames + speech + audio": dict(transcribe=True, index_audio=True),
 }
-
-
-def changing_frames(size: tuple[int, int], fps: int):
-    """A new picture every second, so the scene filter keeps every sampled frame."""
-    w, h = size
-    ramp = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
-
-    def frame(i: int) -> np.ndarray:
-        color = np.random.default_rng(i // fps).integers(0, 256, 3).astype(np.float32)
-        return np.broadcast_to(color * ramp, (h, w, 3)).astype(np.uint8)
-
-    return frame
 
 
 def time_pipeline(video: Path, warm_up: Path, root: Path, overrides: dict, runs: int,
