@@ -2,8 +2,9 @@
 
 A web server gets many queries at once; encoding them one by one makes each wait for all the
 others. Here the first caller encodes everything that is waiting, in one batch, while callers
-that arrive meanwhile queue for the next batch. A lone query is encoded at once: no timer, no
-added latency."""
+that arrive meanwhile queue for the next batch; when a batch is done, the first of those
+callers leads the next one, so nobody keeps working for others after its own answer is ready.
+A lone query is encoded at once: no timer, no added latency."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class _Request:
     done: threading.Event = field(default_factory=threading.Event)
     vector: np.ndarray | None = None
     error: BaseException | None = None
+    leads: bool = False  # woken to encode the next batch (its own is in it)
 
 
 class TextBatcher:
@@ -37,28 +39,33 @@ class TextBatcher:
         request = _Request(text)
         with self._lock:
             self._pending.append(request)
-            lead, self._busy = not self._busy, True
-        if lead:
-            self._drain()
-        request.done.wait()
+            leads, self._busy = not self._busy, True
+        if not leads:
+            request.done.wait()
+            leads = request.leads
+        if leads:
+            self._run_batch()
         if request.error is not None:
             raise request.error
         return request.vector
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch = self._pending[:self._max_batch]
-                del self._pending[:self._max_batch]
-                if not batch:
-                    self._busy = False
-                    return
-            try:
-                vectors = self._embed([r.text for r in batch])
-                for r, v in zip(batch, vectors, strict=True):
-                    r.vector = v
-            except BaseException as e:  # every waiter gets the error, none hangs
-                for r in batch:
-                    r.error = e
+    def _run_batch(self) -> None:
+        """Encode the oldest waiting requests (the caller's own among them), then hand over."""
+        with self._lock:
+            batch = self._pending[:self._max_batch]
+            del self._pending[:self._max_batch]
+        try:
+            vectors = self._embed([r.text for r in batch])
+            for r, v in zip(batch, vectors, strict=True):
+                r.vector = v
+        except BaseException as e:  # every waiter gets the error, none hangs
             for r in batch:
-                r.done.set()
+                r.error = e
+        for r in batch:
+            r.done.set()
+        with self._lock:
+            if self._pending:
+                self._pending[0].leads = True
+                self._pending[0].done.set()
+            else:
+                self._busy = False
