@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import VectorIndex, file_stamp, index_kind_for
+from vidseek.search.vectors import VectorIndex, file_stamp
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -395,7 +395,8 @@ class Store:
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
             vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
-            vi.reconcile(self._segment_ids(modality), self.vectors)
+            if vi.reconcile(self._segment_ids(modality), self.vectors):
+                vi.save()  # repaired on disk too, so this process follows later saves again
             self._indexes[modality] = vi
         return vi
 
@@ -412,11 +413,11 @@ class Store:
         return np.array(ids, dtype=np.int64)
 
     def save_indexes(self) -> None:
-        """Persist every index that changed (temp file + rename), first rebuilding any that
-        grew or shrank past the size where another index kind serves it better."""
+        """Persist every index that changed (temp file + rename), reconciled with SQL first: a
+        Ctrl-C between a commit and its FAISS update, or a size that calls for another index
+        kind, is settled before the file is written, so a saved index always agrees with SQL."""
         for modality, vi in self._indexes.items():
-            if index_kind_for(len(vi)) != vi.kind:
-                vi.reconcile(self._segment_ids(modality), self.vectors)
+            vi.reconcile(self._segment_ids(modality), self.vectors)
             vi.save()
 
     def rebuild_indexes(self) -> dict[str, int]:

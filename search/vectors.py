@@ -138,7 +138,8 @@ class VectorIndex:
         if not self.dirty and self.path.exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        # A temp name of our own: the indexer and a server may both write this index.
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         faiss.write_index(self.index, str(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
