@@ -17,7 +17,7 @@ import numpy as np
 
 from vidseek.indexer.whisper_model import load_faster_whisper
 from vidseek.search.records import AudioFeatures, Segment
-from vidseek.search.store import ModelMismatch, Store
+from vidseek.search.store import Store
 from vidseek.settings import Settings
 
 if TYPE_CHECKING:
@@ -151,13 +151,8 @@ class AudioWindowStage:
         from vidseek.indexer.audio_projection import CurrentProjection
 
         encoder = WhisperAudioEncoder.from_settings(settings)
-        stored = store.state().get("audio_encoder")
-        if stored not in (None, encoder.spec) and store.audio_feature_count():
-            raise ModelMismatch(
-                f"this library's audio windows were described by {stored} but the settings ask "
-                f"for {encoder.spec}; run `vidseek reindex --reembed` to describe them again, "
-                "or set the Whisper model back")
-        if stored != encoder.spec:
+        store.check_model("audio_encoder", encoder.spec, store.audio_feature_count() > 0)
+        if store.state().get("audio_encoder") != encoder.spec:
             store.set_state(audio_encoder=encoder.spec)
         return cls(encoder, AudioWindowOptions.from_settings(settings),
                    CurrentProjection(store, settings.model_dir, encoder.spec))

@@ -119,15 +119,19 @@ class Store:
             for key, value in values.items():
                 s.merge(IndexState(key=key, value=str(value)))
 
+    def check_model(self, key: str, spec: str, in_use: bool) -> None:
+        """Refuse to mix: raise ModelMismatch when the vectors recorded under `key` exist
+        (`in_use`) and were made by another model than `spec`."""
+        stored = self.state().get(key)
+        if in_use and stored not in (None, spec):
+            raise ModelMismatch(
+                f"this library's {key.replace('_', ' ')} was {stored} but the settings ask for "
+                f"{spec}; run `vidseek reindex --reembed` to redo it with {spec}, "
+                f"or set the model back to {stored}")
+
     def bind_model(self, key: str, spec: str, dim: int) -> None:
         """Record the model behind `key`'s vectors, refusing to mix it with another one."""
-        stored = self.state()
-        if stored.get(key) not in (None, spec) and self.segment_count() > 0:
-            raise ModelMismatch(
-                f"this library was embedded with {stored[key]} but the settings ask for {spec}; "
-                f"run `vidseek reindex --reembed` to re-embed it with {spec}, "
-                f"or set the model back to {stored[key]}"
-            )
+        self.check_model(key, spec, self.segment_count() > 0)
         self.set_state(**{key: spec, "dim": str(dim)})
 
     @property

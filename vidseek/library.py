@@ -11,7 +11,7 @@ from vidseek.search.engine import SearchEngine, SearchOptions
 from vidseek.search.ranking import FusionOptions
 from vidseek.search.records import MODALITIES
 from vidseek.search.similar import ClipQuery, search_similar, span_query
-from vidseek.search.store import ModelMismatch, Store
+from vidseek.search.store import Store
 from vidseek.settings import Settings
 
 
@@ -22,12 +22,8 @@ class Library:
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
-        stored = self.store.state().get("clip_model")
-        if stored and stored != self.settings.clip_model and self.store.segment_count():
-            raise ModelMismatch(
-                f"this library was embedded with {stored} but the settings ask for "
-                f"{self.settings.clip_model}; run `vidseek reindex --reembed` to re-embed it, "
-                f"or set VIDSEEK_CLIP_MODEL={stored}")
+        self.store.check_model("clip_model", self.settings.clip_model,
+                               self.store.segment_count() > 0)
 
     @cached_property
     def encoder(self):
