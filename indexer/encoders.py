@@ -65,8 +65,10 @@ def configure_torch(threads: int) -> None:
 class OpenClipEncoder:
     """An open_clip model: images (uint8 RGB frames) and texts into one unit-length space."""
 
-    def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std):
+    def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std, text_dtype):
         import torch
+
+        from vidseek.indexer.text_tower import TracedTextEncoder, is_causal_clip
 
         self.spec = spec
         self.model = model.eval()
@@ -74,13 +76,19 @@ class OpenClipEncoder:
         self.image_size = image_size
         self._mean = torch.tensor(mean).view(1, 3, 1, 1)
         self._std = torch.tensor(std).view(1, 3, 1, 1)
+        if is_causal_clip(self.model):
+            self._encode_text = TracedTextEncoder(self.model, text_dtype, tokenizer(["a photo"]))
+        else:  # another text tower: open_clip's own code, as it is
+            self._encode_text = self.model.encode_text
         with torch.inference_mode():
-            self.dim = int(self.model.encode_text(tokenizer(["x"])).shape[-1])
+            self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
 
     @classmethod
     def load(cls, spec: Spec, settings: Settings) -> OpenClipEncoder:
         import open_clip
         import torch
+
+        from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
 
         open_clip.add_model_config(MODEL_CONFIGS)
         if spec.name not in open_clip.list_models():
@@ -102,7 +110,8 @@ class OpenClipEncoder:
         norm = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else size
-        return cls(str(spec), model, open_clip.get_tokenizer(spec.name), int(size), norm.mean, norm.std)
+        return cls(str(spec), model, open_clip.get_tokenizer(spec.name), int(size), norm.mean,
+                   norm.std, resolve_precision(settings.text_precision, native_bfloat16()))
 
     def _pixels(self, frames: np.ndarray):
         """Resize the short side to the model's size, centre-crop, normalise: open_clip's own
@@ -130,27 +139,6 @@ class OpenClipEncoder:
 
         with torch.inference_mode():
             return _normalise(self._encode_text(self.tokenizer(list(texts))).numpy())
-
-    def _encode_text(self, tokens):
-        """open_clip's CLIP.encode_text, cut to the longest real sequence in the batch.
-
-        CLIP's text transformer is causal and pools at the end-of-text token, so the padding
-        after it cannot change the result; a 6-word query then costs ~10 of 77 positions."""
-        import torch
-
-        m = self.model
-        if not (type(m).__name__ == "CLIP" and m.text_pool_type == "argmax"
-                and m.attn_mask is not None):
-            return m.encode_text(tokens)
-        eot = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
-        n = int(eot.max()) + 1
-        cast = m.transformer.get_cast_dtype()
-        x = m.token_embedding(tokens[:, :n]).to(cast) + m.positional_embedding[:n].to(cast)
-        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
-        x = x[torch.arange(x.shape[0]), eot]
-        if isinstance(m.text_projection, torch.nn.Linear):
-            return m.text_projection(x)
-        return x if m.text_projection is None else x @ m.text_projection
 
 
 def resolve_clip_weights(spec: Spec, settings: Settings) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -50,19 +50,24 @@ class VideoRecord:
 
     @classmethod
     def of(cls, v: Video) -> VideoRecord:
-        return cls(v.id, v.path, v.status, v.size, v.mtime_ns, v.content_hash, v.duration, v.fps,
-                   v.width, v.height, v.has_audio, v.error, v.indexed_at)
+        return cls(*(getattr(v, f.name) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
 class SegmentRecord:
     id: int
     video_id: int
-    path: str
     modality: str
     t0: float
     t1: float
     text: str | None
+
+
+_SEGMENT_COLUMNS = (SegmentRow.id, SegmentRow.video_id, SegmentRow.modality, SegmentRow.t0,
+                   SegmentRow.t1, SegmentRow.text)
+_SEGMENTS_BY_ID = select(*_SEGMENT_COLUMNS).where(SegmentRow.id.in_(bindparam("ids", expanding=True)))
+_VIDEOS_BY_ID = select(*(getattr(Video, f.name) for f in fields(VideoRecord))).where(
+    Video.id.in_(bindparam("ids", expanding=True)))
 
 
 def migrate(engine: Engine) -> None:
@@ -158,9 +163,9 @@ class Store:
 
     def videos_by_id(self, video_ids: Iterable[int]) -> dict[int, VideoRecord]:
         """Several videos in one query, by id (unknown ids are left out)."""
-        with Session(self.engine) as s:
-            rows = s.scalars(select(Video).where(Video.id.in_([int(i) for i in video_ids])))
-            return {v.id: VideoRecord.of(v) for v in rows}
+        with self.engine.connect() as c:
+            rows = c.execute(_VIDEOS_BY_ID, {"ids": [int(i) for i in video_ids]})
+            return {row.id: VideoRecord(*row) for row in rows}
 
     def videos(self, status: str | None = None) -> list[VideoRecord]:
         with Session(self.engine) as s:
@@ -327,27 +332,21 @@ class Store:
             return s.scalar(q) or 0
 
     def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
+        """Segments by id (unknown ids are left out). Every query reads its hits through here,
+        so the statement is built once and run on a plain connection, without an ORM session."""
         ids = [int(i) for i in ids]
-        out: dict[int, SegmentRecord] = {}
-        with Session(self.engine) as s:
-            for start in range(0, len(ids), 500):
-                q = (select(SegmentRow.id, SegmentRow.video_id, Video.path, SegmentRow.modality,
-                            SegmentRow.t0, SegmentRow.t1, SegmentRow.text)
-                     .join(Video, Video.id == SegmentRow.video_id)
-                     .where(SegmentRow.id.in_(ids[start:start + 500])))
-                for row in s.execute(q):
-                    out[row.id] = SegmentRecord(*row)
-        return out
+        with self.engine.connect() as c:
+            return {row.id: SegmentRecord(*row)
+                    for start in range(0, len(ids), 500)
+                    for row in c.execute(_SEGMENTS_BY_ID, {"ids": ids[start:start + 500]})}
 
     def video_segments(self, video_id: int, modality: str | None = None) -> list[SegmentRecord]:
-        with Session(self.engine) as s:
-            q = (select(SegmentRow.id, SegmentRow.video_id, Video.path, SegmentRow.modality,
-                        SegmentRow.t0, SegmentRow.t1, SegmentRow.text)
-                 .join(Video, Video.id == SegmentRow.video_id)
-                 .where(SegmentRow.video_id == video_id).order_by(SegmentRow.t0, SegmentRow.id))
-            if modality:
-                q = q.where(SegmentRow.modality == modality)
-            return [SegmentRecord(*row) for row in s.execute(q)]
+        q = (select(*_SEGMENT_COLUMNS).where(SegmentRow.video_id == video_id)
+             .order_by(SegmentRow.t0, SegmentRow.id))
+        if modality:
+            q = q.where(SegmentRow.modality == modality)
+        with self.engine.connect() as c:
+            return [SegmentRecord(*row) for row in c.execute(q)]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors for these segment ids, in the same order."""

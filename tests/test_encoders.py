@@ -1,4 +1,4 @@
-"""The open_clip encoder: the registry, preprocessing, and the trimmed text path."""
+"""The open_clip encoder: the registry, preprocessing, and the traced text tower."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,7 @@ import torch
 
 from tests.conftest import make_settings
 from vidseek.indexer.encoders import ModelUnavailable, Spec, load_image_text_encoder
+from vidseek.indexer.text_tower import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +50,43 @@ def test_local_checkpoint_file_loads_those_weights(tmp_path, encoder):
     np.testing.assert_allclose(loaded.embed_texts(texts), encoder.embed_texts(texts), atol=1e-6)
 
 
-def test_trimmed_text_path_equals_open_clip(encoder):
-    texts = ["a dog", "a red car driving at night on a wet road", "x"]
+TEXTS = ["a dog", "a red car driving at night on a wet road", "x",
+         " ".join(["a very long caption that runs past the context window"] * 12)]
+
+
+@pytest.fixture(scope="module")
+def float32_encoder(tmp_path_factory):
+    return load_image_text_encoder(make_settings(tmp_path_factory.mktemp("f32"),
+                                                 text_precision="float32"))
+
+
+def test_traced_text_tower_equals_open_clip_at_any_batch_and_length(float32_encoder):
+    """The traced graph (traced on one short text) stays open_clip's own encode_text for other
+    lengths, up to the whole context, and other batch sizes."""
+    enc = float32_encoder
     with torch.inference_mode():
-        full = encoder.model.encode_text(encoder.tokenizer(texts)).numpy()
+        full = enc.model.encode_text(enc.tokenizer(TEXTS)).numpy()
     full /= np.linalg.norm(full, axis=1, keepdims=True)
-    np.testing.assert_allclose(encoder.embed_texts(texts), full, atol=1e-5)
+    np.testing.assert_allclose(enc.embed_texts(TEXTS), full, atol=1e-5)
+    for text, row in zip(TEXTS, full):
+        np.testing.assert_allclose(enc.embed_texts([text])[0], row, atol=1e-5)
+
+
+def test_bfloat16_text_tower_stays_close_to_float32(tmp_path, float32_encoder):
+    bf16 = load_image_text_encoder(make_settings(tmp_path, text_precision="bfloat16"))
+    cosines = (bf16.embed_texts(TEXTS) * float32_encoder.embed_texts(TEXTS)).sum(axis=1)
+    assert cosines.min() > 0.999
+    # The image side is not touched: frames embed as with a float32 model.
+    frames = np.random.default_rng(1).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(bf16.embed_images(frames), float32_encoder.embed_images(frames))
+
+
+def test_text_precision_auto_follows_the_cpu():
+    assert resolve_precision("auto", native_bf16=True) == torch.bfloat16
+    assert resolve_precision("auto", native_bf16=False) == torch.float32
+    assert resolve_precision("float32", native_bf16=True) == torch.float32
+    with pytest.raises(ValueError, match="float32, bfloat16"):
+        resolve_precision("fp8", native_bf16=True)
 
 
 def test_embeddings_are_unit_length_and_deterministic(encoder):
