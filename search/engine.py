@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import faiss
@@ -11,6 +11,7 @@ import numpy as np
 
 from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
+from vidseek.search.places import Places
 from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
 from vidseek.search.records import MODALITIES
 from vidseek.search.store import Store
@@ -84,11 +85,12 @@ class SearchEngine:
         for modality, q in queries.items():
             if modality in options.modalities and self.store.vector_count(modality):
                 ranked[modality] = self._hits(modality, q, depth, options)
-        if words and "speech" in options.modalities:
+        if words and "speech" in options.modalities and self.store.vector_count("speech"):
             # Transcript search is hybrid: the words themselves, next to the speech vectors.
             ranked["keyword"] = self._keyword_hits(words, depth, options)
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
-        return merge_moments(fused, options.merge_gap, options.merge_margin)[:options.k]
+        moments = merge_moments(fused, options.merge_gap, options.merge_margin)[:options.k]
+        return with_texts(self.store, moments)
 
     def _hits(self, modality: str, q: np.ndarray, depth: int, options: SearchOptions) -> list[Hit]:
         if options.video_id is not None:
@@ -96,20 +98,10 @@ class SearchEngine:
         else:
             extra = depth if options.exclude_video_ids else 0
             scores, ids = self.store.index(modality).search(q, depth + extra)
-            # Several query vectors (a clip's frames): a segment keeps its best score.
-            best: dict[int, float] = {}
-            for row_scores, row_ids in zip(scores, ids):
-                for s, i in zip(row_scores, row_ids):
-                    if i >= 0 and s > best.get(int(i), -np.inf):
-                        best[int(i)] = float(s)
-            ids, scores = np.array(list(best), dtype=np.int64), np.array(list(best.values()))
+            ids, scores = best_per_segment(ids, scores)
         keep = scores >= options.min_score
-        ids, scores = ids[keep], scores[keep]
-        records = self.store.segments(ids)
-        hits = [Hit(int(i), records[int(i)].video_id, modality, records[int(i)].t0,
-                    records[int(i)].t1, float(s), records[int(i)].text, (modality,), float(s))
-                for i, s in zip(ids, scores)
-                if int(i) in records and records[int(i)].video_id not in options.exclude_video_ids]
+        hits = place_hits(self.store.places(modality), modality, ids[keep], scores[keep],
+                          options.exclude_video_ids)
         return sorted(hits, key=lambda h: -h.score)[:depth]
 
     @cached_property
@@ -120,11 +112,12 @@ class SearchEngine:
     def _keyword_hits(self, words: str, depth: int, options: SearchOptions) -> list[Hit]:
         extra = depth if options.exclude_video_ids else 0
         matches = self.keywords.search(words, depth + extra, options.video_id)
-        records = self.store.segments(m.segment_id for m in matches)
-        hits = [Hit(m.segment_id, r.video_id, "speech", r.t0, r.t1, m.score, r.text,
+        found = self.store.places("speech").find([m.segment_id for m in matches])
+        kept = [m for m, ok in zip(matches, found.mask) if ok]
+        hits = [Hit(m.segment_id, int(v), "speech", float(t0), float(t1), m.score, None,
                     ("keyword",), None)
-                for m in matches
-                if (r := records.get(m.segment_id)) and r.video_id not in options.exclude_video_ids]
+                for m, v, t0, t1 in zip(kept, found.video_ids, found.t0, found.t1)
+                if v not in options.exclude_video_ids]
         return hits[:depth]
 
     def _scan_video(self, modality: str, q: np.ndarray, video_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,3 +127,40 @@ class SearchEngine:
         if not len(ids):
             return ids, np.zeros(0)
         return ids, (self.store.vectors(ids) @ q.T).max(axis=1)
+
+
+def best_per_segment(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS results of one or more query vectors (a clip's frames) as unique segment ids,
+    each with its best score; -1 (no result) is dropped."""
+    ids, scores = ids.ravel(), scores.ravel()
+    valid = ids >= 0
+    ids, scores = ids[valid], scores[valid]
+    order = np.lexsort((-scores, ids))  # by id, best score first within an id
+    ids, scores = ids[order], scores[order]
+    first = np.ones(len(ids), bool)
+    first[1:] = ids[1:] != ids[:-1]
+    return ids[first], scores[first]
+
+
+def place_hits(places: Places, modality: str, ids: np.ndarray, scores: np.ndarray,
+               exclude_video_ids: tuple[int, ...] = ()) -> list[Hit]:
+    """Hits for segment ids and their similarities, placed in time; ids that are no longer in
+    the library (a video removed since the index was read) are dropped."""
+    found = places.find(ids)
+    scores = np.asarray(scores)[found.mask]
+    return [Hit(int(i), int(v), modality, float(t0), float(t1), float(s), None, (modality,),
+                float(s))
+            for i, v, t0, t1, s in zip(np.asarray(ids)[found.mask], found.video_ids, found.t0,
+                                       found.t1, scores)
+            if v not in exclude_video_ids]
+
+
+def with_texts(store: Store, moments: list[Moment]) -> list[Moment]:
+    """The moments with their speech hits' words, read for just the moments shown."""
+    texts = store.segment_texts({h.segment_id for m in moments for h in m.hits
+                                 if h.modality == "speech" and h.text is None})
+    if not texts:
+        return moments
+    return [replace(m, hits=tuple(replace(h, text=texts[h.segment_id]) if h.segment_id in texts
+                                  else h for h in m.hits))
+            for m in moments]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vidseek.search.alignment import Alignment, AlignmentOptions, QuerySpan, align_clip
-from vidseek.search.engine import QueryError, SearchOptions
+from vidseek.search.engine import QueryError, SearchOptions, place_hits, with_texts
 from vidseek.search.ranking import Hit
 from vidseek.search.records import Segment
 from vidseek.search.store import Store
@@ -64,7 +64,9 @@ def search_similar(store: Store, query: ClipQuery,
                          f"({', '.join(options.modalities)}) or the library has none of them")
     alignments = align_clip(spans, hits, query.t0, query.t1,
                             AlignmentOptions(tolerance=options.merge_gap, k=options.k))
-    return [_within_video(store, a) for a in alignments]
+    alignments = [_within_video(store, a) for a in alignments]
+    moments = with_texts(store, [a.moment for a in alignments])
+    return [replace(a, moment=m) for a, m in zip(alignments, moments, strict=True)]
 
 
 def _segment_hits(store: Store, modality: str, segments: list[Segment],
@@ -73,17 +75,13 @@ def _segment_hits(store: Store, modality: str, segments: list[Segment],
     skipped = sum(len(store.video_segments(v, modality)) for v in exclude)
     scores, ids = store.index(modality).search(np.stack([s.vector for s in segments]),
                                                depth + skipped)
-    records = store.segments(np.unique(ids[ids >= 0]))
+    places = store.places(modality)
     out = []
     for row_scores, row_ids in zip(scores, ids, strict=True):
-        row = []
-        for score, segment_id in zip(row_scores, row_ids, strict=True):
-            r = records.get(int(segment_id))
-            if (r is None or r.video_id in exclude or score < options.min_score
-                    or (options.video_id is not None and r.video_id != options.video_id)):
-                continue
-            row.append(Hit(r.id, r.video_id, modality, r.t0, r.t1, float(score), r.text,
-                           (modality,), float(score)))
+        keep = (row_ids >= 0) & (row_scores >= options.min_score)
+        row = place_hits(places, modality, row_ids[keep], row_scores[keep], exclude)
+        if options.video_id is not None:
+            row = [h for h in row if h.video_id == options.video_id]
         out.append(row[:depth])
     return out
 

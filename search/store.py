@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, create_engine, delete, event, func, select, up
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from vidseek.search.places import Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
 from vidseek.search.vectors import VectorIndex, file_stamp
@@ -65,7 +66,8 @@ class SegmentRecord:
 
 _SEGMENT_COLUMNS = (SegmentRow.id, SegmentRow.video_id, SegmentRow.modality, SegmentRow.t0,
                    SegmentRow.t1, SegmentRow.text)
-_SEGMENTS_BY_ID = select(*_SEGMENT_COLUMNS).where(SegmentRow.id.in_(bindparam("ids", expanding=True)))
+_TEXTS_BY_ID = select(SegmentRow.id, SegmentRow.text).where(
+    SegmentRow.id.in_(bindparam("ids", expanding=True)))
 _VIDEOS_BY_ID = select(*(getattr(Video, f.name) for f in fields(VideoRecord))).where(
     Video.id.in_(bindparam("ids", expanding=True)))
 
@@ -113,6 +115,7 @@ class Store:
         migrate(self.engine)
         self.index_dir = Path(index_dir)
         self._indexes: dict[str, VectorIndex] = {}
+        self._places: dict[str, Places] = {}  # beside each index, for the same ids
 
     # --- what produced the vectors -------------------------------------------------------
     def state(self) -> dict[str, str]:
@@ -218,10 +221,12 @@ class Store:
             added = [(r.id, g) for r, g in zip(rows, segments)]
         # Only after the commit: the in-memory indexes never hold uncommitted ids.
         for modality, vi in indexes.items():
+            mine = [(i, g) for i, g in added if g.modality == modality]
+            ids = np.array([i for i, _ in mine])
             # Through float16 like the durable copy, so a rebuilt index is bit-identical.
-            ids, vecs = zip(*[(i, blob_to_vector(vector_to_blob(g.vector)))
-                              for i, g in added if g.modality == modality])
-            vi.add(np.array(ids), np.stack(vecs))
+            vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]))
+            self._places[modality] = self._places[modality].plus(Places.of(
+                ids, np.full(len(ids), video_id), [g.t0 for _, g in mine], [g.t1 for _, g in mine]))
         return video_id
 
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
@@ -268,6 +273,7 @@ class Store:
             s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
             paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
         self._indexes.clear()
+        self._places.clear()
         for modality in MODALITIES:
             (self.index_dir / f"{modality}.faiss").unlink(missing_ok=True)
         return list(paths)
@@ -276,6 +282,7 @@ class Store:
         if segment_ids:
             for vi in self._indexes.values():
                 vi.remove(segment_ids)
+            self._places = {m: p.without(segment_ids) for m, p in self._places.items()}
 
     # --- raw audio features: what a learned audio projection is (re)applied to ----------
     def audio_feature_count(self) -> int:
@@ -319,7 +326,7 @@ class Store:
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
         index.remove(old)
-        index.reconcile(self._segment_ids("audio"), self.vectors)
+        self._sync("audio", index)
         index.save()
         return self.segment_count("audio")
 
@@ -331,14 +338,14 @@ class Store:
                 q = q.where(SegmentRow.modality == modality)
             return s.scalar(q) or 0
 
-    def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
-        """Segments by id (unknown ids are left out). Every query reads its hits through here,
-        so the statement is built once and run on a plain connection, without an ORM session."""
+    def segment_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The words of these (speech) segments, by id; segments without text are left out."""
         ids = [int(i) for i in ids]
         with self.engine.connect() as c:
-            return {row.id: SegmentRecord(*row)
+            return {row.id: row.text
                     for start in range(0, len(ids), 500)
-                    for row in c.execute(_SEGMENTS_BY_ID, {"ids": ids[start:start + 500]})}
+                    for row in c.execute(_TEXTS_BY_ID, {"ids": ids[start:start + 500]})
+                    if row.text is not None}
 
     def video_segments(self, video_id: int, modality: str | None = None) -> list[SegmentRecord]:
         q = (select(*_SEGMENT_COLUMNS).where(SegmentRow.video_id == video_id)
@@ -398,10 +405,14 @@ class Store:
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
             vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
-            if vi.reconcile(self._segment_ids(modality), self.vectors):
+            if self._sync(modality, vi):
                 vi.save()  # repaired on disk too, so this process follows later saves again
             self._indexes[modality] = vi
         return vi
+
+    def places(self, modality: str) -> Places:
+        """Where the vectors of the index last opened by `index(modality)` are."""
+        return self._places.get(modality) or Places.empty()
 
     def vector_count(self, modality: str) -> int:
         """How many vectors a query of this modality searches (0 in an empty library)."""
@@ -409,23 +420,35 @@ class Store:
             return 0
         return len(self.index(modality))
 
-    def _segment_ids(self, modality: str) -> np.ndarray:
-        with Session(self.engine) as s:
-            ids = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == modality)
+    def segment_ids(self, modality: str) -> np.ndarray:
+        """The ids of one modality's segments as SQL holds them, ascending."""
+        with self.engine.connect() as c:
+            ids = c.scalars(select(SegmentRow.id).where(SegmentRow.modality == modality)
                             .order_by(SegmentRow.id)).all()
         return np.array(ids, dtype=np.int64)
+
+    def _sync(self, modality: str, vi: VectorIndex) -> bool:
+        """Bring `vi` and the places beside it in line with SQL; True if the index changed."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1)
+                             .where(SegmentRow.modality == modality)).all()
+        places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
+        changed = vi.reconcile(places.ids, self.vectors)
+        self._places[modality] = places
+        return changed
 
     def save_indexes(self) -> None:
         """Persist every index that changed (temp file + rename), reconciled with SQL first: a
         Ctrl-C between a commit and its FAISS update, or a size that calls for another index
         kind, is settled before the file is written, so a saved index always agrees with SQL."""
         for modality, vi in self._indexes.items():
-            vi.reconcile(self._segment_ids(modality), self.vectors)
+            self._sync(modality, vi)
             vi.save()
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Throw the FAISS files away and rebuild them from the stored vectors."""
         self._indexes.clear()
+        self._places.clear()
         counts = {}
         for modality in MODALITIES:
             path = self.index_dir / f"{modality}.faiss"

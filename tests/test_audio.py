@@ -205,7 +205,7 @@ def test_indexing_trains_a_projection_that_beats_chance_on_held_out_videos(train
     assert record.recall_at_5 > record.chance_at_5
     # Every stored window became an audio segment in the joint space, and is searchable.
     assert lib.store.segment_count("audio") == lib.store.audio_feature_count() > 0
-    assert sorted(lib.store.index("audio").ids()) == sorted(lib.store._segment_ids("audio"))
+    assert sorted(lib.store.index("audio").ids()) == sorted(lib.store.segment_ids("audio"))
 
     status = run_cli(env, capsys, "status")
     assert f"audio projection: v1, trained on {record.pairs} pairs" in status
@@ -270,7 +270,7 @@ def test_a_red_picture_finds_a_black_video_by_its_tone(trained, tmp_path):
 def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
     lib, root, _ = trained
     before = current_record(lib.store.state())
-    old_ids = lib.store._segment_ids("audio")
+    old_ids = lib.store.segment_ids("audio")
     moved = root / "videos-away"
     (root / "videos").rename(moved)  # no video can be decoded while it retrains
     try:
@@ -281,7 +281,7 @@ def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
     assert record.version == before.version + 1
     assert not (lib.settings.model_dir / before.file).exists()
     projection = AudioProjection.load(lib.settings.model_dir / record.file)
-    new_ids = lib.store._segment_ids("audio")
+    new_ids = lib.store.segment_ids("audio")
     index = lib.store.index("audio")
     assert sorted(index.ids()) == sorted(new_ids)
     assert new_ids.min() > old_ids.max()  # an old id never comes back as another segment

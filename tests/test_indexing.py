@@ -95,7 +95,7 @@ def test_changed_file_is_reindexed(library, videos):
     red = library.engine.search_image(solid(RED), library.search_options(k=1))[0]
     assert (red.t0, red.t1) == (2.0, pytest.approx(6.0, abs=0.2))
     # The old segments are gone from SQL and FAISS alike.
-    assert frame_index_ids(library) == set(library.store._segment_ids("frame").tolist())
+    assert frame_index_ids(library) == set(library.store.segment_ids("frame").tolist())
     assert len(frame_index_ids(library)) == 2 + 4
 
 
@@ -123,7 +123,7 @@ def test_deleted_file_is_removed_from_the_library(library, videos):
     report = library.indexer.index(videos)
     assert report.removed == 1
     assert [os.path.basename(v.path) for v in library.store.videos()] == ["red_then_blue.mp4"]
-    assert frame_index_ids(library) == set(library.store._segment_ids("frame").tolist())
+    assert frame_index_ids(library) == set(library.store.segment_ids("frame").tolist())
 
 
 def test_reindex_rebuilds_an_identical_index(library, videos, settings):
@@ -150,7 +150,7 @@ def test_lost_or_stale_index_files_are_reconciled_with_sql(settings, videos, tmp
     # Simulate a crash between the SQL commit and the index write: an old index file.
     shutil.copy(stale, settings.index_dir / "frame.faiss")
     lib = Library(settings)
-    assert frame_index_ids(lib) == set(lib.store._segment_ids("frame").tolist())
+    assert frame_index_ids(lib) == set(lib.store.segment_ids("frame").tolist())
     assert len(frame_index_ids(lib)) == 6
     # A torn (garbage) index file is rebuilt as well.
     lib.close()

@@ -26,8 +26,9 @@ def test_full_text_follows_every_write_of_the_store(tmp_path):
         return Segment("speech", 1.0, 4.0, v / np.linalg.norm(v), text=text, language="en")
 
     def paths(matches) -> list[str]:
-        records = store.segments(m.segment_id for m in matches)
-        return sorted(store.video(r.video_id).path for r in records.values())
+        found = store.places("speech").find([m.segment_id for m in matches])
+        assert found.mask.all()  # every match is a segment the speech index holds
+        return sorted(store.video(int(v)).path for v in found.video_ids)
 
     def found(words: str) -> list[str]:
         fts = paths(Fts5KeywordIndex(store.engine).search(words, 10))

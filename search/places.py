@@ -1,0 +1,63 @@
+"""Where each indexed segment is (its video, start and end), by segment id, held in memory.
+
+A query turns a hundred or so FAISS ids per modality into places in time. Reading them from
+SQL costs one database step per row, and each step hands the GIL to another thread and waits to
+get it back; under concurrent queries that wait was most of a search's time. So the places of
+one modality's vectors are loaded with its FAISS index, from the same SQL rows, and kept beside
+it (about 20 bytes a segment). A `Places` is never changed in place: an update makes a new one,
+so a query always reads one consistent version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Found:
+    """The places of the ids a lookup found (`mask` marks them among the ids asked for)."""
+
+    mask: np.ndarray
+    video_ids: np.ndarray
+    t0: np.ndarray
+    t1: np.ndarray
+
+
+@dataclass(frozen=True)
+class Places:
+    ids: np.ndarray  # int64, ascending
+    video_ids: np.ndarray  # int64
+    t0: np.ndarray  # float64 seconds
+    t1: np.ndarray
+
+    @classmethod
+    def of(cls, ids, video_ids, t0, t1) -> Places:
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        return cls(ids[order], np.asarray(video_ids, dtype=np.int64)[order],
+                   np.asarray(t0, dtype=np.float64)[order], np.asarray(t1, dtype=np.float64)[order])
+
+    @classmethod
+    def empty(cls) -> Places:
+        return cls.of([], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def plus(self, other: Places) -> Places:
+        return Places.of(*(np.concatenate([a, b]) for a, b in zip(self._columns(), other._columns())))
+
+    def without(self, ids) -> Places:
+        keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        return Places(*(column[keep] for column in self._columns()))
+
+    def find(self, ids) -> Found:
+        ids = np.asarray(ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        mask = (self.ids[at] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+        at = at[mask]
+        return Found(mask, self.video_ids[at], self.t0[at], self.t1[at])
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return self.ids, self.video_ids, self.t0, self.t1
