@@ -4,8 +4,10 @@ clients. Target: p99 <= 150 ms with 8 clients on a 100k-segment library, zero er
 Bounded on purpose: a fixed request budget and a time limit per run, loopback only.
 
 The library is synthetic. Embedding 100k segments of real video would take hours, so this
-writes random unit vectors as the frame segments of fake video rows, straight through
-Store.save_video (bench/synthetic.py), in the dimension of the query model. The query model
+writes random unit vectors as the segments of fake video rows, straight through
+Store.save_video (bench/synthetic.py), in the dimension of the query model: frames, and
+(`--speech-share`, 10% by default) transcript chunks of random words from the queries'
+vocabulary, so every query also runs the speech index and a full-text search. The query model
 is ViT-B-32 with random weights by default: the same text-encoder cost as the real weights, so
 the figures measure the whole service (HTTP, query encoding, FAISS, SQL, fusion, JSON).
 `--model open_clip:vidseek-tiny/random` measures the service without the encoder's cost.
@@ -63,8 +65,10 @@ class RunResult:
         return float(np.percentile(self.latencies_ms, p)) if self.latencies_ms else float("nan")
 
 
-def build_synthetic_library(data_dir: Path, segments: int, per_video: int, model: str) -> int:
-    """Write `segments` random unit vectors as fake videos' frames; returns the dimension."""
+def build_synthetic_library(data_dir: Path, segments: int, per_video: int, speech_share: float,
+                            model: str) -> int:
+    """Write `segments` random unit vectors as fake videos' frames and transcript chunks;
+    returns the dimension."""
     from vidseek.indexer.encoders import load_image_text_encoder
     from vidseek.search.store import Store
     from vidseek.settings import Settings
@@ -73,10 +77,11 @@ def build_synthetic_library(data_dir: Path, segments: int, per_video: int, model
     dim = load_image_text_encoder(settings).dim
     store = Store(settings.sql_url, settings.index_dir)
     started = time.monotonic()
-    fill_store(store, segments, dim, model, per_video=per_video)
+    fill_store(store, segments, dim, model, per_video=per_video, speech_share=speech_share)
     store.close()
-    print(f"  wrote {segments} synthetic frame segments in {-(-segments // per_video)} fake "
-          f"videos (dim {dim}) in {time.monotonic() - started:.0f} s")
+    print(f"  wrote {segments} synthetic segments ({speech_share:.0%} transcript chunks) in "
+          f"{-(-segments // per_video)} fake videos (dim {dim}) in "
+          f"{time.monotonic() - started:.0f} s")
     return dim
 
 
@@ -169,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--segments", type=int, default=100_000, help="synthetic segments to write")
     p.add_argument("--per-video", type=int, default=1000, help="segments per fake video")
+    p.add_argument("--speech-share", type=float, default=0.1,
+                   help="share of the segments that are transcript chunks (vector + keyword search)")
     p.add_argument("--clients", type=int, default=8, help="concurrent clients")
     p.add_argument("--requests", type=int, default=2000, help="requests per run")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time limit per run")
@@ -187,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  library: SYNTHETIC random unit vectors in fake video rows; queries encoded "
               f"by {args.model}; see this script's docstring")
         if not (data_dir / "vidseek.db").exists():
-            build_synthetic_library(data_dir, args.segments, args.per_video, args.model)
+            build_synthetic_library(data_dir, args.segments, args.per_video, args.speech_share,
+                                    args.model)
         port = free_port()
         server = start_server(data_dir, port, args.model)
         try:
@@ -218,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                       "p99_ms": round(median.percentile(99), 1),
                       "errors": median.errors, "runs_p99_ms": [round(r.percentile(99), 1)
                                                               for r in runs],
+                      "speech_share": args.speech_share,
                       "model": args.model, "synthetic": True}))
     return 0 if verdict == "MET" else 1
 

@@ -14,19 +14,35 @@ WORDS = ("red blue green car dog cat person running night day beach city street 
 
 
 def fill_store(store: Store, n_segments: int, dim: int, model_spec: str,
-               per_video: int = 1000, seed: int = 0) -> None:
-    """Add `n_segments` frame segments with random unit vectors, `per_video` per fake video."""
+               per_video: int = 1000, speech_share: float = 0.0, seed: int = 0) -> None:
+    """Add `n_segments` segments with random unit vectors, `per_video` per fake video: frames
+    one second apart and, for `speech_share` of them, 10-second transcript chunks (see
+    `spoken_words`)."""
     rng = np.random.default_rng(seed)
     store.bind_model("clip_model", model_spec, dim)
     info = MediaInfo(duration=float(per_video), fps=30.0, width=1280, height=720, has_audio=False)
     for v in range(0, n_segments, per_video):
         n = min(per_video, n_segments - v)
+        n_speech = round(n * speech_share)
         vectors = rng.standard_normal((n, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        segments = [Segment("frame", float(i), float(i + 1), vectors[i]) for i in range(n)]
+        segments = [Segment("frame", float(i), float(i + 1), vectors[i]) for i in range(n - n_speech)]
+        segments += [Segment("speech", 10.0 * i, 10.0 * i + 10, vectors[n - n_speech + i],
+                             text=spoken_words(rng, 25), language="en")
+                     for i in range(n_speech)]
         store.save_video(f"/synthetic/video{v // per_video:05d}.mp4",
                          Fingerprint(size=1, mtime_ns=1, content_hash=f"{v:040x}"), info, segments)
     store.save_indexes()
+
+
+def spoken_words(rng: np.random.Generator, n: int, vocabulary: int = 5000) -> str:
+    """`n` words drawn as in speech: Zipf-distributed over `vocabulary` words, with the query
+    words among the moderately common ones (rank 200 on), so each query word is in a few
+    percent of 25-word chunks and keyword search has real matches to rank."""
+    ranks = np.arange(1, vocabulary + 1)
+    p = 1.0 / ranks
+    chosen = rng.choice(vocabulary, size=n, p=p / p.sum())
+    return " ".join(WORDS[r - 200] if 200 <= r < 200 + len(WORDS) else f"word{r}" for r in chosen)
 
 
 def queries(n: int, seed: int = 1) -> list[str]:

@@ -89,7 +89,7 @@ class SearchEngine:
             # Transcript search is hybrid: the words themselves, next to the speech vectors.
             ranked["keyword"] = self._keyword_hits(words, depth, options)
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
-        moments = merge_moments(fused, options.merge_gap, options.merge_margin)[:options.k]
+        moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
         return with_texts(self.store, moments)
 
     def _hits(self, modality: str, q: np.ndarray, depth: int, options: SearchOptions) -> list[Hit]:
@@ -114,9 +114,9 @@ class SearchEngine:
         matches = self.keywords.search(words, depth + extra, options.video_id)
         found = self.store.places("speech").find([m.segment_id for m in matches])
         kept = [m for m, ok in zip(matches, found.mask) if ok]
-        hits = [Hit(m.segment_id, int(v), "speech", float(t0), float(t1), m.score, None,
-                    ("keyword",), None)
-                for m, v, t0, t1 in zip(kept, found.video_ids, found.t0, found.t1)
+        hits = [Hit(m.segment_id, v, "speech", t0, t1, m.score, None, ("keyword",), None)
+                for m, v, t0, t1 in zip(kept, found.video_ids.tolist(), found.t0.tolist(),
+                                        found.t1.tolist())
                 if v not in options.exclude_video_ids]
         return hits[:depth]
 
@@ -147,11 +147,10 @@ def place_hits(places: Places, modality: str, ids: np.ndarray, scores: np.ndarra
     """Hits for segment ids and their similarities, placed in time; ids that are no longer in
     the library (a video removed since the index was read) are dropped."""
     found = places.find(ids)
-    scores = np.asarray(scores)[found.mask]
-    return [Hit(int(i), int(v), modality, float(t0), float(t1), float(s), None, (modality,),
-                float(s))
-            for i, v, t0, t1, s in zip(np.asarray(ids)[found.mask], found.video_ids, found.t0,
-                                       found.t1, scores)
+    columns = (np.asarray(ids)[found.mask], found.video_ids, found.t0, found.t1,
+               np.asarray(scores, dtype=np.float64)[found.mask])
+    return [Hit(i, v, modality, t0, t1, s, None, (modality,), s)
+            for i, v, t0, t1, s in zip(*(c.tolist() for c in columns))
             if v not in exclude_video_ids]
 
 

@@ -10,6 +10,7 @@ so a query always reads one consistent version."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,6 +59,22 @@ class Places:
         mask = (self.ids[at] == ids) if len(self.ids) else np.zeros(len(ids), bool)
         at = at[mask]
         return Found(mask, self.video_ids[at], self.t0[at], self.t1[at])
+
+    def at(self, video_id: int, t: float) -> int | None:
+        """The id of the segment of `video_id` that starts last at or before second `t` (its
+        first segment when `t` comes before them all); None when the video has none."""
+        order, video_ids, starts = self._by_video_and_start
+        lo, hi = np.searchsorted(video_ids, [video_id, video_id + 1])
+        if lo == hi:
+            return None
+        i = lo + max(int(np.searchsorted(starts[lo:hi], t + 1e-6, side="right")) - 1, 0)
+        return int(self.ids[order[i]])
+
+    @cached_property
+    def _by_video_and_start(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(order, video ids, starts) sorted by video then start: built on the first `at`."""
+        order = np.lexsort((self.t0, self.video_ids))
+        return order, self.video_ids[order], self.t0[order]
 
     def _columns(self) -> tuple[np.ndarray, ...]:
         return self.ids, self.video_ids, self.t0, self.t1

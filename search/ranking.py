@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,12 +68,18 @@ def fuse(ranked: dict[str, list[Hit]], options: FusionOptions = FusionOptions())
             total[hit.segment_id] += w / (options.rrf_k + rank) if options.method == "rrf" else w * hit.score
             first.setdefault(hit.segment_id, hit)
             sources[hit.segment_id].append(source)
-    fused = [replace(first[i], score=s, matched_by=tuple(sources[i])) for i, s in total.items()]
+    fused = []
+    for i, score in total.items():
+        h = first[i]  # built directly: dataclasses.replace costs 4x more, per hit per query
+        fused.append(Hit(h.segment_id, h.video_id, h.modality, h.t0, h.t1, score, h.text,
+                         tuple(sources[i]), h.similarity))
     return sorted(fused, key=lambda h: (-h.score, h.video_id, h.t0))
 
 
-def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05) -> list[Moment]:
-    """Grow moments from the best hits outwards in time, best first.
+def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05,
+                  limit: int | None = None) -> list[Moment]:
+    """Grow moments from the best hits outwards in time, best first; the best `limit` only
+    when given (the same ones, found without growing the rest).
 
     A hit joins a moment when it touches the moment's span (within `gap` seconds) and its
     similarity is within `margin` of the best similarity of its modality in that video, so a
@@ -99,6 +105,10 @@ def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05) -> li
     for seed in ordered:
         if id(seed) in taken:
             continue
+        # A moment scores what its seed scores, and seeds come best first: once `limit`
+        # moments are grown, a lower-scored seed cannot make the cut.
+        if limit is not None and len(moments) >= limit and seed.score < moments[-1].score:
+            break
         taken.add(id(seed))
         group, t0, t1 = [seed], seed.t0, seed.t1
         grown = True
@@ -112,7 +122,7 @@ def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05) -> li
                     t0, t1 = min(t0, h.t0), max(t1, h.t1)
                     grown = True
         moments.append(_moment(seed.video_id, group))
-    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.t0))
+    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.t0))[:limit]
 
 
 def _moment(video_id: int, group: list[Hit]) -> Moment:

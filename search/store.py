@@ -373,18 +373,11 @@ class Store:
             return s.scalar(select(Thumbnail.jpeg).where(Thumbnail.segment_id == segment_id))
 
     def best_thumbnail_near(self, video_id: int, t: float) -> int | None:
-        """The frame segment of `video_id` whose thumbnail shows second `t`."""
-        with Session(self.engine) as s:
-            q = (select(SegmentRow.id).join(Thumbnail, Thumbnail.segment_id == SegmentRow.id)
-                 .where(SegmentRow.video_id == video_id, SegmentRow.t0 <= t + 1e-6)
-                 .order_by(SegmentRow.t0.desc()).limit(1))
-            found = s.scalar(q)
-            if found is None:
-                found = s.scalar(select(SegmentRow.id)
-                                 .join(Thumbnail, Thumbnail.segment_id == SegmentRow.id)
-                                 .where(SegmentRow.video_id == video_id)
-                                 .order_by(SegmentRow.t0).limit(1))
-            return found
+        """The frame segment of `video_id` on screen at second `t` (each frame segment has its
+        thumbnail), read from the frame places in memory."""
+        if not self.vector_count("frame"):
+            return None
+        return self.places("frame").at(video_id, t)
 
     def status_counts(self) -> dict[str, int]:
         with Session(self.engine) as s:

@@ -58,3 +58,11 @@ def test_store_places_follow_saves_removals_and_other_processes(tmp_path):
     assert c in reader.places("frame").video_ids.tolist()
     reader.close()
     writer.close()
+
+
+def test_at_finds_the_segment_on_screen():
+    places = Places.of([1, 2, 3, 7, 8], [1, 1, 1, 2, 2], [0.0, 5.0, 10.0, 0.0, 3.0],
+                       [5.0, 10.0, 15.0, 3.0, 6.0])
+    assert places.at(1, 7.5) == 2 and places.at(1, 10.0) == 3 and places.at(1, 99) == 3
+    assert places.at(2, 0.0) == 7 and places.at(2, -1.0) == 7
+    assert places.at(3, 1.0) is None and Places.empty().at(1, 1.0) is None

@@ -56,3 +56,15 @@ def test_unknown_fusion_method_is_refused():
 def test_group_by_video_keeps_best_video_first():
     moments = merge_moments([hit(1, 2, 0, 1, 0.9), hit(2, 1, 0, 1, 0.8), hit(3, 2, 9, 10, 0.7)])
     assert [(v, len(ms)) for v, ms in group_by_video(moments)] == [(2, 2), (1, 1)]
+
+
+def test_a_limit_gives_the_same_best_moments_as_growing_them_all():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        hits = [hit(i, rng.randint(1, 4), t, t + 1, round(rng.random(), 2))
+                for i, t in enumerate(rng.sample(range(40), 30))]
+        everything = merge_moments(hits, gap=1.0, margin=0.1)
+        for limit in (1, 3, 10):
+            assert merge_moments(hits, gap=1.0, margin=0.1, limit=limit) == everything[:limit]
