@@ -170,12 +170,21 @@ class Store:
             rows = c.execute(_VIDEOS_BY_ID, {"ids": [int(i) for i in video_ids]})
             return {row.id: VideoRecord(*row) for row in rows}
 
-    def videos(self, status: str | None = None) -> list[VideoRecord]:
+    def videos(self, status: str | None = None, offset: int = 0,
+               limit: int | None = None) -> list[VideoRecord]:
+        """Videos by path, optionally only those with one status, optionally one slice."""
+        q = select(Video).order_by(Video.path).offset(offset).limit(limit)
+        if status:
+            q = q.where(Video.status == status)
         with Session(self.engine) as s:
-            q = select(Video).order_by(Video.path)
-            if status:
-                q = q.where(Video.status == status)
             return [VideoRecord.of(v) for v in s.scalars(q)]
+
+    def video_count(self, status: str | None = None) -> int:
+        q = select(func.count(Video.id))
+        if status:
+            q = q.where(Video.status == status)
+        with Session(self.engine) as s:
+            return s.scalar(q) or 0
 
     def mark_pending(self, items: Iterable[tuple[str, Fingerprint]]) -> None:
         """Register files that this run will index, so `status` shows them as pending."""

@@ -117,9 +117,9 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
 
 def videos_page(store: Store, status: str | None, page: PageRequest) -> dict[str, Any]:
     """One page of the library, optionally only videos with one index status."""
-    videos = store.videos(status)
-    return {"status": status, "page": page.page, "per_page": page.per_page, "total": len(videos),
-            "videos": [video_payload(v) for v in videos[page.start:page.start + page.per_page]]}
+    videos = store.videos(status, offset=page.start, limit=page.per_page)
+    return {"status": status, "page": page.page, "per_page": page.per_page,
+            "total": store.video_count(status), "videos": [video_payload(v) for v in videos]}
 
 
 def video_detail(store: Store, video_id: int) -> dict[str, Any]:
