@@ -4,6 +4,7 @@ and the web UI (each renders the flagged fragments its own way)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from vidseek.search.keyword import query_terms
 
@@ -12,6 +13,7 @@ from vidseek.search.keyword import query_terms
 _SUFFIXES = ("ing", "ed", "s", "ly")
 
 
+@lru_cache(maxsize=8192)  # a page of snippets stems the same words again and again
 def _stem(word: str) -> str:
     word = word.lower()
     for suffix in _SUFFIXES:

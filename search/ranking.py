@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def fuse(ranked: dict[str, list[Hit]], options: FusionOptions = FusionOptions())
     sources: dict[int, list[str]] = defaultdict(list)
     for source, hits in ranked.items():
         w = weights.get(source, 1.0)
-        for rank, hit in enumerate(sorted(hits, key=lambda h: -h.score), start=1):
+        for rank, hit in enumerate(sorted(hits, key=attrgetter("score"), reverse=True), start=1):
             total[hit.segment_id] += w / (options.rrf_k + rank) if options.method == "rrf" else w * hit.score
             first.setdefault(hit.segment_id, hit)
             sources[hit.segment_id].append(source)
