@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -338,9 +337,7 @@ def _find_video(store, ref: str):
 def cmd_serve(settings: Settings, args) -> int:
     from vidseek.web.app import create_app
 
-    # Requests run side by side, one core each: a query that also spread its encoder over
-    # every core would only fight the other requests for them.
-    app = create_app(dataclasses.replace(settings, threads=settings.threads or 1))
+    app = create_app(settings)
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
           "(Ctrl-C stops)", flush=True)
     try:

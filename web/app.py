@@ -6,6 +6,8 @@ Production: run the factory under a WSGI server, e.g.
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Flask
 
 from vidseek.library import Library
@@ -22,6 +24,9 @@ def create_app(settings: Settings | None = None, library: Library | None = None)
     neither is given); `settings`, when given, also configure the app (upload limit, page
     size). Nothing heavy happens here: models load on the first query."""
     settings = settings or (library.settings if library else Settings.load())
+    # Requests run side by side, one core each: a query whose encoder also spread over every
+    # core would only fight the other requests for them (measured in bench/load_test.py).
+    settings = dataclasses.replace(settings, threads=settings.threads or 1)
     library = library or Library(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1024 * 1024)
