@@ -49,6 +49,14 @@ class AudioTrack:
     samples: np.ndarray  # float32 mono at AUDIO_RATE
 
 
+@dataclass(frozen=True)
+class AudioPiece:
+    """Consecutive samples of the audio track, sent in pieces so that neither process ever holds
+    a long track twice (decoded and pickled) in one message."""
+
+    samples: np.ndarray  # float32 mono at AUDIO_RATE
+
+
 # --- in the child process -----------------------------------------------------------------
 
 def probe(path: str) -> MediaInfo:
@@ -148,26 +156,47 @@ def _jpeg(frame: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def read_audio(path: str) -> np.ndarray:
-    """The first audio track as 16 kHz mono float32 (empty when there is none)."""
+def audio_pieces(path: str, seconds: float = 60.0) -> Iterator[np.ndarray]:
+    """The first audio track as 16 kHz mono float32, in pieces of about `seconds` (none when
+    there is no audio track)."""
     import av
 
+    piece: list[np.ndarray] = []
+    size = 0
     with av.open(path) as container:
         if not container.streams.audio:
-            return np.zeros(0, np.float32)
+            return
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        chunks = []
+
+        def resampled(frame) -> Iterator[np.ndarray]:
+            for f in resampler.resample(frame):
+                yield f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+
         try:
-            for frame in container.decode(container.streams.audio[0]):
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+            frames = (chunk for frame in container.decode(container.streams.audio[0])
+                      for chunk in resampled(frame))
+            for chunk in frames:
+                piece.append(chunk)
+                size += len(chunk)
+                if size >= seconds * AUDIO_RATE:
+                    yield np.concatenate(piece)
+                    piece, size = [], 0
         except av.error.FFmpegError:
             pass  # a truncated tail: keep what decoded
-        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        piece.extend(resampled(None))
+    if piece:
+        yield np.concatenate(piece)
 
 
-def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
-    """Probe, then sampled frames (scene-thinned) in windows, then the audio if asked."""
+def read_audio(path: str) -> np.ndarray:
+    """The first audio track as 16 kHz mono float32 (empty when there is none)."""
+    pieces = list(audio_pieces(path))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioPiece]:
+    """Probe, then sampled frames (scene-thinned) in windows, then the audio in pieces if
+    asked."""
     info = probe(path)
     yield info
     size = _target_size(info, options.short_side)
@@ -189,7 +218,7 @@ def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindo
     if sampled == 0:
         raise DecodeError("no decodable frames — the file is truncated or corrupt")
     if options.audio and info.has_audio:
-        yield AudioTrack(read_audio(path))
+        yield from (AudioPiece(samples) for samples in audio_pieces(path))
 
 
 def _child(path: str, options: DecodeOptions, out: Connection) -> None:
@@ -240,11 +269,13 @@ class IsolatedDecoder:
 
     def decode(self, path: str | Path,
                options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
+        """What `decode` yields, with the audio pieces joined into one AudioTrack at the end."""
         reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(str(path), options, writer), daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF means it is gone
         deadline = time.monotonic() + self.timeout
+        pieces: list[np.ndarray] = []
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -260,8 +291,13 @@ class IsolatedDecoder:
                     kind, message = item
                     if kind == "error":
                         raise DecodeError(message)
+                    if pieces:
+                        yield AudioTrack(np.concatenate(pieces))
                     return
-                yield item
+                if isinstance(item, AudioPiece):
+                    pieces.append(item.samples)
+                else:
+                    yield item
         finally:
             if proc.is_alive():
                 proc.kill()

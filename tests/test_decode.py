@@ -9,13 +9,16 @@ import pytest
 
 from tests.media import BLUE, RED, Scene, tone, write_video
 from vidseek.indexer.decode import (
+    AudioPiece,
     AudioTrack,
     DecodeError,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,
     _pyav_frames,
+    audio_pieces,
     decode,
+    read_audio,
     read_image,
 )
 from vidseek.indexer.sampling import SamplingOptions, sample_times
@@ -30,7 +33,9 @@ def clip(tmp_path_factory):
 
 def test_decode_yields_info_scene_thinned_frames_and_audio(clip):
     items = list(decode(str(clip), DecodeOptions(audio=True)))
-    info, *windows, audio = items
+    info, *windows, piece = items
+    assert isinstance(piece, AudioPiece)  # 6 s: one piece
+    audio = AudioTrack(piece.samples)
     assert isinstance(info, MediaInfo) and info.has_audio and info.fps == 10
     frames = [w for w in windows if isinstance(w, FrameWindow)]
     assert [t for w in frames for t in w.times] == [0.0, 3.0]
@@ -74,3 +79,13 @@ def test_isolated_decoder_gives_up_after_the_timeout(clip):
 def test_read_image_refuses_non_images():
     with pytest.raises(DecodeError, match="not a readable image"):
         read_image(b"GIF89a but not really")
+
+
+def test_audio_comes_in_pieces_that_join_into_the_whole_track(clip):
+    pieces = list(audio_pieces(str(clip), seconds=1.0))
+    assert len(pieces) >= 5 and all(len(p) >= 16000 for p in pieces[:-1])
+    np.testing.assert_array_equal(np.concatenate(pieces), read_audio(str(clip)))
+    # Through the isolated child, the pieces arrive joined, as one track after the frames.
+    items = list(IsolatedDecoder().decode(clip, DecodeOptions(audio=True)))
+    assert isinstance(items[-1], AudioTrack)
+    np.testing.assert_array_equal(items[-1].samples, read_audio(str(clip)))
