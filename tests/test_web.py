@@ -4,6 +4,7 @@ model: text, image and clip queries, the library listing, media with ranges, eve
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -75,6 +76,13 @@ def test_transcript_match_has_highlighted_snippet(client, lib):
     text = top["snippet"]["text"]
     assert text == SPOKEN
     assert [text[a:b] for a, b in top["snippet"]["highlights"]] == ["quick", "brown", "fox"]
+
+
+def test_the_first_query_freezes_the_loaded_models_out_of_the_collector(lib):
+    gc.unfreeze()
+    client = create_app(library=lib.library).test_client()
+    assert client.get("/api/search?q=a+red+square").status_code == 200
+    assert gc.get_freeze_count() > 0
 
 
 def test_speech_only_moment_shows_the_frame_on_screen_when_it_starts(client, lib):
