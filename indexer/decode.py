@@ -156,36 +156,38 @@ def _jpeg(frame: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _resampled(container) -> Iterator[np.ndarray]:
+    """The first audio track of an open container, resampled to 16 kHz mono float32, as it
+    decodes; a truncated tail ends it early."""
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    try:
+        for frame in container.decode(container.streams.audio[0]):
+            yield from (f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+    except av.error.FFmpegError:
+        pass  # a truncated tail: keep what decoded
+    yield from (f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+
+
 def audio_pieces(path: str, seconds: float = 60.0) -> Iterator[np.ndarray]:
     """The first audio track as 16 kHz mono float32, in pieces of about `seconds` (none when
     there is no audio track)."""
     import av
 
-    piece: list[np.ndarray] = []
-    size = 0
     with av.open(path) as container:
         if not container.streams.audio:
             return
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-
-        def resampled(frame) -> Iterator[np.ndarray]:
-            for f in resampler.resample(frame):
-                yield f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-
-        try:
-            frames = (chunk for frame in container.decode(container.streams.audio[0])
-                      for chunk in resampled(frame))
-            for chunk in frames:
-                piece.append(chunk)
-                size += len(chunk)
-                if size >= seconds * AUDIO_RATE:
-                    yield np.concatenate(piece)
-                    piece, size = [], 0
-        except av.error.FFmpegError:
-            pass  # a truncated tail: keep what decoded
-        piece.extend(resampled(None))
-    if piece:
-        yield np.concatenate(piece)
+        piece: list[np.ndarray] = []
+        size = 0
+        for chunk in _resampled(container):
+            piece.append(chunk)
+            size += len(chunk)
+            if size >= seconds * AUDIO_RATE:
+                yield np.concatenate(piece)
+                piece, size = [], 0
+        if piece:
+            yield np.concatenate(piece)
 
 
 def read_audio(path: str) -> np.ndarray:

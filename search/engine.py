@@ -82,10 +82,12 @@ class SearchEngine:
                 words: str = "") -> list[Moment]:
         ranked: dict[str, list[Hit]] = {}
         depth = max(100, options.k * 10)
+        # Each count checks the index file for a newer save (a stat): once per modality.
+        searchable = {m for m in options.modalities if self.store.vector_count(m)}
         for modality, q in queries.items():
-            if modality in options.modalities and self.store.vector_count(modality):
+            if modality in searchable:
                 ranked[modality] = self._hits(modality, q, depth, options)
-        if words and "speech" in options.modalities and self.store.vector_count("speech"):
+        if words and "speech" in searchable:
             # Transcript search is hybrid: the words themselves, next to the speech vectors.
             ranked["keyword"] = self._keyword_hits(words, depth, options)
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)

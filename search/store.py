@@ -383,8 +383,9 @@ class Store:
 
     def best_thumbnail_near(self, video_id: int, t: float) -> int | None:
         """The frame segment of `video_id` on screen at second `t` (each frame segment has its
-        thumbnail), read from the frame places in memory."""
-        if not self.vector_count("frame"):
+        thumbnail), read from the frame places in memory: those of the search just run, or of
+        the frame index opened now if that search did not need it."""
+        if "frame" not in self._places and not self.vector_count("frame"):
             return None
         return self.places("frame").at(video_id, t)
 
