@@ -1,6 +1,7 @@
 """The query text encoder: open_clip's own encode_text (eager, all 77 positions) against
-vidseek's traced text tower (cut at the end-of-text token) in float32 and bfloat16, alone
-and beside a thread that keeps the GIL busy (as a web server's other request threads do).
+vidseek's traced text tower (cut at the end-of-text token, weights packed for oneDNN) in
+float32 and bfloat16, and in bfloat16 on unpacked weights, alone and beside a thread that
+keeps the GIL busy (as a web server's other request threads do).
 Prints milliseconds per batch of queries and the ratios.
 
     python -m bench.query_encoder                      # ViT-B-32 with random weights
@@ -49,10 +50,25 @@ def with_busy_gil(measure: Callable[[], float]) -> float:
         spinner.join()
 
 
+def open_clip_model(spec: str, settings):
+    """A fresh open_clip model with the encoder's weights (the encoder takes over its own
+    model's text modules)."""
+    import open_clip
+    import torch
+
+    from vidseek.indexer.encoders import Spec, resolve_clip_weights
+
+    parsed = Spec.parse(spec)
+    torch.manual_seed(0)  # how the encoder seeds a random model
+    pretrained = None if parsed.tag == "random" else resolve_clip_weights(parsed, settings)
+    return open_clip.create_model(parsed.name, pretrained=pretrained).eval()
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vidseek.indexer.encoders import load_image_text_encoder
+    from vidseek.indexer.text_tower import TracedTextEncoder
     from vidseek.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,18 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"query encoder, {args.model}, 1 torch thread (as under `vidseek serve`), "
           f"median of {args.passes} calls")
     with tempfile.TemporaryDirectory() as tmp:
-        encoders = {precision: load_image_text_encoder(Settings.load(
+        settings = {precision: Settings.load(
             env={}, data_dir=Path(tmp), clip_model=args.model, allow_download=False, threads=1,
-            text_precision=precision)) for precision in ("float32", "bfloat16")}
+            text_precision=precision) for precision in ("float32", "bfloat16")}
+        encoders = {precision: load_image_text_encoder(s) for precision, s in settings.items()}
+        eager = open_clip_model(args.model, settings["float32"])
+        unpacked = TracedTextEncoder(open_clip_model(args.model, settings["float32"]),
+                                     torch.bfloat16, encoders["float32"].tokenizer(["a photo"]),
+                                     pack=False)
     torch.set_num_threads(1)
-    eager = encoders["float32"]
+    tokenizer = encoders["float32"].tokenizer
 
     def eager_encode(batch: list[str]):
         with torch.inference_mode():
-            return eager.model.encode_text(eager.tokenizer(batch))
+            return eager.encode_text(tokenizer(batch))
 
     candidates = {"open_clip encode_text": eager_encode,
                   "traced float32": encoders["float32"].embed_texts,
+                  "traced bfloat16 unpacked": lambda batch: unpacked(tokenizer(batch)),
                   "traced bfloat16": encoders["bfloat16"].embed_texts}
     rows = {}
     for name, encode in candidates.items():
@@ -87,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in list(rows)[1:]:
         print(f"{name} vs open_clip: {base[1] / rows[name][1]:.2f}x alone, "
               f"{base[2] / rows[name][2]:.1f}x with the GIL busy (8 queries)")
+    before, after = rows["traced bfloat16 unpacked"], rows["traced bfloat16"]
+    print(f"packed weights vs unpacked (bfloat16): {before[0] / after[0]:.2f}x for 1 query, "
+          f"{before[1] / after[1]:.2f}x for 8")
     cosines = (encoders["bfloat16"].embed_texts(queries(64)) *
                encoders["float32"].embed_texts(queries(64))).sum(axis=1)
     print(f"bfloat16 vs float32 vectors: min cosine {cosines.min():.5f} over 64 queries")

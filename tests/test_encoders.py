@@ -1,10 +1,11 @@
 """The open_clip encoder: the registry, preprocessing, and the traced text tower."""
 
 import numpy as np
+import open_clip
 import pytest
 import torch
 
-from tests.conftest import make_settings
+from tests.conftest import TINY_MODEL, make_settings
 from vidseek.indexer.encoders import ModelUnavailable, Spec, load_image_text_encoder
 from vidseek.indexer.text_tower import TracedTextEncoder, resolve_precision
 
@@ -41,9 +42,15 @@ def test_missing_weights_name_the_fix(tmp_path):
                                               clip_checkpoint=str(tmp_path / "missing.bin")))
 
 
+def open_clip_model():
+    """The tiny model with the same random weights as the test encoders', as open_clip builds it."""
+    torch.manual_seed(0)
+    return open_clip.create_model(Spec.parse(TINY_MODEL).name).eval()
+
+
 def test_local_checkpoint_file_loads_those_weights(tmp_path, encoder):
     path = tmp_path / "tiny.pt"
-    torch.save(encoder.model.state_dict(), path)
+    torch.save(open_clip_model().state_dict(), path)
     loaded = load_image_text_encoder(make_settings(
         tmp_path, clip_model="open_clip:vidseek-tiny/mine", clip_checkpoint=str(path)))
     texts = ["a dog", "a red car at night"]
@@ -65,8 +72,14 @@ def test_traced_text_tower_equals_open_clip_at_any_batch_and_length(float32_enco
     lengths, up to the whole context, and other batch sizes."""
     enc = float32_encoder
     assert isinstance(enc._encode_text, TracedTextEncoder)  # the graph, not open_clip's code
+    reference = open_clip_model()
+    weights = {k: v for k, v in enc._encode_text._graph.named_buffers() if k.endswith("weight")}
+    assert len(weights) == 4 * len(reference.transformer.resblocks)
+    if torch.backends.mkldnn.is_available():  # every linear layer runs on a packed weight
+        assert all(w.is_mkldnn for w in weights.values())
+    assert enc.model.transformer is None  # the unpacked weights are not kept twice
     with torch.inference_mode():
-        full = enc.model.encode_text(enc.tokenizer(TEXTS)).numpy()
+        full = reference.encode_text(enc.tokenizer(TEXTS)).numpy()
     full /= np.linalg.norm(full, axis=1, keepdims=True)
     np.testing.assert_allclose(enc.embed_texts(TEXTS), full, atol=1e-5)
     for text, row in zip(TEXTS, full):
