@@ -68,8 +68,7 @@ _SEGMENT_COLUMNS = (SegmentRow.id, SegmentRow.video_id, SegmentRow.modality, Seg
                    SegmentRow.t1, SegmentRow.text)
 _TEXTS_BY_ID = select(SegmentRow.id, SegmentRow.text).where(
     SegmentRow.id.in_(bindparam("ids", expanding=True)))
-_VIDEOS_BY_ID = select(*(getattr(Video, f.name) for f in fields(VideoRecord))).where(
-    Video.id.in_(bindparam("ids", expanding=True)))
+
 
 
 def migrate(engine: Engine) -> None:
@@ -116,6 +115,9 @@ class Store:
         self.index_dir = Path(index_dir)
         self._indexes: dict[str, VectorIndex] = {}
         self._places: dict[str, Places] = {}  # beside each index, for the same ids
+        # The files of the videos those places are in, read with them: a query names the
+        # videos of its moments without reading SQL (see search/places.py for why).
+        self._video_paths: dict[int, str] = {}
 
     # --- what produced the vectors -------------------------------------------------------
     def state(self) -> dict[str, str]:
@@ -164,11 +166,9 @@ class Store:
             v = s.get(Video, video_id)
             return VideoRecord.of(v) if v else None
 
-    def videos_by_id(self, video_ids: Iterable[int]) -> dict[int, VideoRecord]:
-        """Several videos in one query, by id (unknown ids are left out)."""
-        with self.engine.connect() as c:
-            rows = c.execute(_VIDEOS_BY_ID, {"ids": [int(i) for i in video_ids]})
-            return {row.id: VideoRecord(*row) for row in rows}
+    def video_path(self, video_id: int) -> str | None:
+        """The file of a video that the open indexes hold segments of, from memory."""
+        return self._video_paths.get(video_id)
 
     def videos(self, status: str | None = None, offset: int = 0,
                limit: int | None = None) -> list[VideoRecord]:
@@ -228,6 +228,7 @@ class Store:
                           for a, b, f in zip(audio.t0, audio.t1, audio.features, strict=True))
             video_id = v.id
             added = [(r.id, g) for r, g in zip(rows, segments)]
+        self._video_paths[video_id] = path
         # Only after the commit: the in-memory indexes never hold uncommitted ids.
         for modality, vi in indexes.items():
             mine = [(i, g) for i, g in added if g.modality == modality]
@@ -269,6 +270,7 @@ class Store:
                     s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
                     s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
                     s.delete(v)
+                    self._video_paths.pop(v.id, None)
                     removed += 1
         return removed
 
@@ -435,9 +437,11 @@ class Store:
         with self.engine.connect() as c:
             rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1)
                              .where(SegmentRow.modality == modality)).all()
+            paths = dict(c.execute(select(Video.id, Video.path)).all())
         places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
         changed = vi.reconcile(places.ids, self.vectors)
         self._places[modality] = places
+        self._video_paths = paths
         return changed
 
     def save_indexes(self) -> None:

@@ -44,18 +44,24 @@ def test_store_places_follow_saves_removals_and_other_processes(tmp_path):
     places = writer.places("frame")
     assert sorted(places.video_ids.tolist()) == [a, a, b]
     assert np.array_equal(np.sort(writer.index("frame").ids()), places.ids)
-    writer.remove_videos(["/b.mp4"])
-    assert writer.places("frame").video_ids.tolist() == [a, a]
+    assert writer.video_path(b) == "/b.mp4"
     writer.save_indexes()
     # A server opened on the same library reads the same places with the index...
     reader = Store(url, index_dir)
     _, ids = reader.index("frame").search(vectors[:1], 5)
     assert reader.places("frame").find(ids[0][ids[0] >= 0]).mask.all()
-    # ...and the new ones once the indexer has saved again.
+    assert reader.video_path(a) == "/a.mp4" and reader.video_path(b) == "/b.mp4"
+    writer.remove_videos(["/b.mp4"])
+    assert writer.places("frame").video_ids.tolist() == [a, a]
+    assert writer.video_path(b) is None
+    # ...and the new ones once the indexer has saved again, even where SQLite gave a new
+    # video the id of a removed one.
     c = writer.save_video("/c.mp4", Fingerprint(1, 1), info, frames((3, 7.0)))
+    assert c == b  # the case this checks: the id of the removed video, reused
     writer.save_indexes()
     reader.index("frame")
     assert c in reader.places("frame").video_ids.tolist()
+    assert reader.video_path(c) == "/c.mp4"
     reader.close()
     writer.close()
 

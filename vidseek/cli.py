@@ -185,11 +185,11 @@ def cmd_search(settings: Settings, args) -> int:
         moments = lib.engine.search_image(read_image(args.image.read_bytes()), options)
     else:
         moments = lib.engine.search_text(args.query, options)
-    videos = lib.store.videos_by_id({m.video_id for m in moments})
     rows = []
     for rank, m in enumerate(moments, start=1):
         similarities = [h.similarity for h in m.hits if h.similarity is not None]
-        rows.append({"rank": rank, "video_id": m.video_id, "path": videos[m.video_id].path,
+        rows.append({"rank": rank, "video_id": m.video_id,
+                     "path": lib.store.video_path(m.video_id),
                      "t0": round(m.t0, 2), "t1": round(m.t1, 2), "score": round(m.score, 4),
                      "similarity": round(max(similarities), 4) if similarities else None,
                      "matched_by": list(m.matched_by), "text": _spoken_text(m)})
@@ -202,7 +202,7 @@ def cmd_search(settings: Settings, args) -> int:
         print("no matching moments")
     # Grouped per video, videos in the order of their best moment.
     for number, (video_id, _) in enumerate(group_by_video(moments), start=1):
-        print(f"{number:>3}. {videos[video_id].path}")
+        print(f"{number:>3}. {lib.store.video_path(video_id)}")
         for r in (r for r in rows if r["video_id"] == video_id):
             similarity = f"  similarity {r['similarity']:.3f}" if r["similarity"] is not None else ""
             print(f"       {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  #{r['rank']}  "

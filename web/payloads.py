@@ -44,21 +44,21 @@ def _thumbnail_id(store: Store, moment: Moment) -> int | None:
     return store.best_thumbnail_near(moment.video_id, moment.best.t0)
 
 
-def moment_payload(store: Store, moment: Moment, video: VideoRecord | None,
-                   query: str = "") -> dict[str, Any]:
+def moment_payload(store: Store, moment: Moment, query: str = "") -> dict[str, Any]:
     """One ranked moment: where it is, how well and by what it matched, how to show it."""
     similarities = [h.similarity for h in moment.hits if h.similarity is not None]
     # The transcript chunk whose words matched the query, else any spoken text of the moment.
     spoken = next((h.text for h in sorted(moment.hits, key=lambda h: "keyword" not in h.matched_by)
                    if h.text), None)
     thumb = _thumbnail_id(store, moment)
+    path = store.video_path(moment.video_id)
     snippet = None
     if spoken:
         snippet = {"text": spoken, "highlights": highlight_spans(spoken, query) if query else []}
     return {
         "video_id": moment.video_id,
-        "title": Path(video.path).name if video else None,
-        "path": video.path if video else None,
+        "title": Path(path).name if path else None,
+        "path": path,
         "t0": _seconds(moment.t0),
         "t1": _seconds(moment.t1),
         "score": round(float(moment.score), 6),
@@ -71,9 +71,8 @@ def moment_payload(store: Store, moment: Moment, video: VideoRecord | None,
 
 
 def moments_payload(store: Store, moments: list[Moment], query: str = "") -> list[dict[str, Any]]:
-    """Moments in rank order, each video's record read once."""
-    videos = store.videos_by_id({m.video_id for m in moments})
-    return [moment_payload(store, m, videos.get(m.video_id), query) for m in moments]
+    """Moments in rank order."""
+    return [moment_payload(store, m, query) for m in moments]
 
 
 def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[str, Any]]:
