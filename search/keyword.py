@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 from sqlalchemy import Engine, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
@@ -74,20 +73,14 @@ class Fts5KeywordIndex:
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         # The index's rowid is the segment id: the segments table is read only to filter by
         # video (joining it for every match doubles the query's time).
-        ranked = (f"SELECT {FTS_TABLE}.rowid AS id, -bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} "
-                  + (f"JOIN segments s ON s.id = {FTS_TABLE}.rowid AND s.video_id = :video_id "
-                     if video_id is not None else "")
-                  + f"WHERE {FTS_TABLE} MATCH :match ORDER BY score DESC LIMIT :limit")
-        # All matches as one text row: Python's sqlite3 lets go of the GIL for every row it
-        # steps to, and under load each time it takes it back can wait out another thread's
-        # switch interval (5 ms); one row is one wait at most.
-        sql = f"SELECT group_concat(id || ' ' || score, ' ') FROM ({ranked})"
+        sql = (f"SELECT {FTS_TABLE}.rowid, -bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} "
+               + (f"JOIN segments s ON s.id = {FTS_TABLE}.rowid AND s.video_id = :video_id "
+                  if video_id is not None else "")
+               + f"WHERE {FTS_TABLE} MATCH :match ORDER BY score DESC LIMIT :limit")
         with self.engine.connect() as conn:
-            packed = conn.execute(text(sql), {"match": match, "video_id": video_id,
-                                              "limit": limit}).scalar()
-        pairs = np.array((packed or "").split(), dtype=np.float64).reshape(-1, 2)
-        pairs = pairs[np.argsort(-pairs[:, 1], kind="stable")]  # concatenation order is not promised
-        return _scaled([(int(i), s) for i, s in pairs.tolist()])
+            rows = conn.execute(text(sql), {"match": match, "video_id": video_id,
+                                            "limit": limit}).all()
+        return _scaled([(i, s) for i, s in rows])
 
 
 class PostgresKeywordIndex:
