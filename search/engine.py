@@ -162,6 +162,6 @@ def with_texts(store: Store, moments: list[Moment]) -> list[Moment]:
                                  if h.modality == "speech" and h.text is None})
     if not texts:
         return moments
-    return [replace(m, hits=tuple(replace(h, text=texts[h.segment_id]) if h.segment_id in texts
+    return [replace(m, hits=tuple(h._replace(text=texts[h.segment_id]) if h.segment_id in texts
                                   else h for h in m.hits))
             for m in moments]
