@@ -19,12 +19,15 @@ index: install
 	$(BIN)/vidseek index "$(VIDEOS)"
 	$(BIN)/vidseek status
 
-# What the tests need from the system: espeak-ng for real speech, Chromium for the browser test.
+# What the tests need from the system: espeak-ng for real speech, Chromium for the browser test,
+# a PostgreSQL server for the tests of the library on PostgreSQL.
+SYSTEM_PACKAGES := espeak-ng chromium chromium-driver postgresql
 system-deps:
-	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver >/dev/null; } || \
-	  { echo "install espeak-ng, chromium and chromium-driver (as root: make system-deps)"; exit 1; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } || \
+	  { echo "install $(SYSTEM_PACKAGES) (as root: make system-deps)"; exit 1; }
 
 lint: install
 	$(BIN)/ruff check vidseek indexer search web migrations tests bench

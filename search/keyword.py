@@ -35,10 +35,14 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))
 
 
-def is_full_text_table(name: str) -> bool:
-    """True for the FTS5 table and its shadow tables, which the SQLAlchemy models do not
-    describe (for a schema comparison's `include_object`)."""
-    return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+FULL_TEXT_INDEX = "ix_segments_transcript_tsv"  # PostgreSQL's (migration 0002)
+
+
+def is_full_text_object(name: str) -> bool:
+    """True for the full-text tables and index that migration 0002 makes and the SQLAlchemy
+    models do not describe: SQLite's FTS5 table and its shadow tables, PostgreSQL's index (for
+    a schema comparison's `include_object`)."""
+    return name in (FTS_TABLE, FULL_TEXT_INDEX) or name.startswith(FTS_TABLE + "_")
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from vidseek.search.keyword import is_full_text_object
 from vidseek.search.schema import Base
 from vidseek.search.store import Store, migrate
-
-
-def is_full_text_table(name: str) -> bool:
-    # FTS virtual tables (and their shadow tables) live in migrations, not in the ORM models.
-    return "_fts" in name
 
 
 def test_migration_creates_the_schema_from_empty(tmp_path):
@@ -24,7 +20,7 @@ def test_models_match_the_migrated_schema(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
 
     def include(obj, name, type_, reflected, compare_to):
-        return not (type_ == "table" and is_full_text_table(name))
+        return not is_full_text_object(name)
 
     with store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": include})

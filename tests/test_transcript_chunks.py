@@ -5,7 +5,7 @@ from __future__ import annotations
 from vidseek.indexer.speech import ChunkOptions, TranscriptChunker, clip_token_count
 from vidseek.indexer.transcribe import TranscriptSegment, Word
 from vidseek.search.highlight import highlight
-from vidseek.search.keyword import is_full_text_table, query_terms
+from vidseek.search.keyword import is_full_text_object, query_terms
 from vidseek.search.subtitles import Cue, format_srt, format_text, format_vtt, srt_time, vtt_time
 
 
@@ -113,9 +113,10 @@ def test_highlight_without_a_match_is_the_plain_text():
 
 
 def test_full_text_tables_are_recognised_for_the_schema_comparison():
-    assert is_full_text_table("transcript_fts")
-    assert is_full_text_table("transcript_fts_data")
-    assert not is_full_text_table("segments")
+    assert is_full_text_object("transcript_fts")
+    assert is_full_text_object("transcript_fts_data")
+    assert is_full_text_object("ix_segments_transcript_tsv")
+    assert not is_full_text_object("segments")
 
 
 # --- subtitles -----------------------------------------------------------------------------

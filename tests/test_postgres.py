@@ -1,0 +1,88 @@
+"""The library on PostgreSQL instead of the embedded SQLite: the same schema from the same
+migrations, and indexing, hybrid search (tsvector full text) and removal working on it."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from tests.conftest import make_settings
+from tests.media import BLUE, RED, Scene, place, speech, write_video
+from tests.postgres import postgres_server, server_programs
+from vidseek.library import Library
+from vidseek.search.keyword import (
+    FULL_TEXT_INDEX,
+    PostgresKeywordIndex,
+    is_full_text_object,
+    keyword_index_for,
+)
+from vidseek.search.schema import Base
+from vidseek.search.store import Store
+
+pytestmark = pytest.mark.slow
+
+SAID = [("meeting.mp4", 3.0, "We must finish the budget before the deadline."),
+        ("story.mp4", 6.0, "My grandmother keeps an old saxophone under her bed.")]
+TOLERANCE = 1.5  # seconds
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    bin_dir = server_programs()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server installed (as root, `make system-deps` installs it)")
+    with postgres_server(bin_dir) as url:
+        yield url
+
+
+def test_the_migrations_build_the_models_schema(postgres_url, tmp_path):
+    store = Store(postgres_url, tmp_path / "faiss")
+    def include(obj, name, type_, reflected, compare_to):
+        return not is_full_text_object(name)
+
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include})
+        assert compare_metadata(ctx, Base.metadata) == []
+        indexes = {i["name"] for i in store.engine.dialect.get_indexes(conn, "segments")}
+    assert FULL_TEXT_INDEX in indexes
+    Store(postgres_url, tmp_path / "faiss").set_state(clip_model="x")  # migrating again: no-op
+    store.engine.dispose()
+
+
+def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "meeting.mp4", [Scene(10, RED)], audio=place(10, [(3.0, speech(SAID[0][2]))]))
+    write_video(videos / "story.mp4", [Scene(10, BLUE)], audio=place(10, [(6.0, speech(SAID[1][2]))]))
+    settings = make_settings(tmp_path / "data", transcribe=True, database_url=postgres_url)
+    lib = Library(settings)
+    report = lib.indexer.index(videos)
+    assert report.failed == [] and len(report.indexed) == 2
+    by_name = {v.path.rsplit("/", 1)[-1]: v.id for v in lib.store.videos()}
+
+    keywords = keyword_index_for(lib.store.engine)
+    assert isinstance(keywords, PostgresKeywordIndex)
+    [match] = keywords.search("saxophone", limit=10)
+    assert lib.store.places("speech").find([match.segment_id]).video_ids.tolist() == [
+        by_name["story.mp4"]]
+    assert keywords.search("saxophone", 10, video_id=by_name["meeting.mp4"]) == []
+
+    for name, offset, sentence in SAID:
+        best = lib.engine.search_text(sentence.split()[4], lib.search_options())[0]
+        assert best.video_id == by_name[name] and "keyword" in best.matched_by
+        spoken = next(h for h in best.hits if "keyword" in h.matched_by)
+        assert abs(spoken.t0 - offset) <= TOLERANCE
+        assert sentence.split()[4].lower() in spoken.text.lower()
+
+    # A server opened on the same database and index folder sees the same library.
+    server = Library(settings)
+    best = server.engine.search_text("saxophone", server.search_options())[0]
+    assert server.store.video_path(best.video_id).endswith("story.mp4")
+
+    (videos / "story.mp4").unlink()
+    assert lib.indexer.index(videos).removed == 1
+    assert keywords.search("saxophone", limit=10) == []
+    assert {v.id for v in lib.store.videos()} == {by_name["meeting.mp4"]}
+    server.close()
+    lib.close()
