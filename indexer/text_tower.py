@@ -61,19 +61,35 @@ def _onednn_linear():
     def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         scalars: list[int | float | complex | None] = []
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", scalars, "")
-    return torch.jit.script(linear)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice (see TracedTextEncoder)
+        return torch.jit.script(linear)
+
+
+@functools.cache
+def can_pack(dtype: torch.dtype) -> bool:
+    """Whether this torch's oneDNN packs and multiplies `dtype` weights (builds and CPUs differ:
+    an ARM build, say); tried once on a small layer."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    weight, x = torch.ones(8, 16, dtype=dtype), torch.ones(2, 16, dtype=dtype)
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 16)
+        return bool(torch.equal(_onednn_linear()(x, packed, None), x @ weight.T))
+    except RuntimeError:
+        return False
 
 
 class PackedLinear(torch.nn.Module):
     """`x @ weight.T + bias` on a copy of the weight that oneDNN has laid out for itself once.
     Plain `F.linear` repacks the weight on every call: for a query's few rows that doubles
-    the cost of a bfloat16 text tower. Without oneDNN (or `pack`), it is plain `F.linear`."""
+    the cost of a bfloat16 text tower. Where oneDNN cannot (or not `pack`), plain `F.linear`."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
                  pack: bool):
         super().__init__()
         weight = weight.detach().to(dtype)
-        self.packed = pack and torch.backends.mkldnn.is_available()
+        self.packed = pack and can_pack(dtype)
         if self.packed:
             weight = torch.ops.mkldnn._reorder_linear_weight(weight, 16)
         self.register_buffer("weight", weight)
