@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.whisper_model import load_faster_whisper
 from vidseek.search.records import AudioFeatures, Segment
 from vidseek.search.store import Store
@@ -23,7 +24,6 @@ from vidseek.settings import Settings
 if TYPE_CHECKING:
     from vidseek.indexer.audio_projection import AudioProjection
 
-AUDIO_RATE = 16_000
 CHUNK_SECONDS = 30  # Whisper's encoder always sees 30 s of log-mel (3000 frames)
 ENCODER_FRAME_SECONDS = 0.02  # one encoder output frame per 20 ms (two mel hops, stride 2)
 # About -60 dBFS: a window this quiet says nothing about what is heard, and indexing it would
