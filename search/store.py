@@ -70,7 +70,6 @@ _TEXTS_BY_ID = select(SegmentRow.id, SegmentRow.text).where(
     SegmentRow.id.in_(bindparam("ids", expanding=True)))
 
 
-
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     cfg = Config()
