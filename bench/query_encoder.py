@@ -1,7 +1,8 @@
 """The query text encoder: open_clip's own encode_text (eager, all 77 positions) against
 vidseek's traced text tower (cut at the end-of-text token, weights packed for oneDNN) in
 float32 and bfloat16, and in bfloat16 on unpacked weights, alone and beside a thread that
-keeps the GIL busy (as a web server's other request threads do).
+keeps the GIL busy (as a web server's other request threads do); and an image query through
+open_clip's eager image tower against the traced one.
 Prints milliseconds per batch of queries and the ratios.
 
     python -m bench.query_encoder                      # ViT-B-32 with random weights
@@ -22,7 +23,7 @@ import numpy as np
 from bench.synthetic import queries
 
 
-def timed(encode: Callable[[list[str]], object], texts: list[str], passes: int) -> float:
+def timed(encode: Callable[[object], object], texts: object, passes: int) -> float:
     """Median milliseconds of one call."""
     encode(texts)
     samples = []
@@ -112,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     before, after = rows["traced bfloat16 unpacked"], rows["traced bfloat16"]
     print(f"packed weights vs unpacked (bfloat16): {before[0] / after[0]:.2f}x for 1 query, "
           f"{before[1] / after[1]:.2f}x for 8")
+    encoder = encoders["float32"]
+    image = np.random.default_rng(0).integers(0, 255, (1, 480, 640, 3), dtype=np.uint8)
+
+    def eager_image(frames: np.ndarray):
+        with torch.inference_mode():
+            return eager.encode_image(encoder._pixels(frames))
+
+    for name, encode in {"open_clip encode_image": eager_image,
+                         "traced image tower": encoder.embed_images}.items():
+        alone = timed(encode, image, args.passes)
+        busy = with_busy_gil(lambda e=encode: timed(e, image, max(3, args.passes // 3)))
+        print(f"1 image query (640x480), {name}: {alone:.1f} ms alone, {busy:.1f} ms with the "
+              "GIL busy")
     cosines = (encoders["bfloat16"].embed_texts(queries(64)) *
                encoders["float32"].embed_texts(queries(64))).sum(axis=1)
     print(f"bfloat16 vs float32 vectors: min cosine {cosines.min():.5f} over 64 queries")

@@ -68,7 +68,7 @@ class OpenClipEncoder:
     def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std, text_dtype):
         import torch
 
-        from vidseek.indexer.text_tower import TracedTextEncoder, is_causal_clip
+        from vidseek.indexer.text_tower import TracedTextEncoder, is_causal_clip, traced
 
         self.spec = spec
         self.model = model.eval()
@@ -80,6 +80,13 @@ class OpenClipEncoder:
             self._encode_text = TracedTextEncoder(self.model, text_dtype, tokenizer(["a photo"]))
         else:  # another text tower: open_clip's own code, as it is
             self._encode_text = self.model.encode_text
+        # open_clip's ViT traced too: an image query in a busy server then costs what it costs
+        # alone (bench/query_encoder.py), and the indexer's batches run the same graph.
+        if type(self.model.visual).__name__ == "VisionTransformer":
+            example = torch.zeros(1, 3, image_size, image_size)
+            self._encode_image = traced(self.model.visual, example)
+        else:
+            self._encode_image = self.model.encode_image
         with torch.inference_mode():
             self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
 
@@ -132,7 +139,7 @@ class OpenClipEncoder:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self.model.encode_image(self._pixels(frames)).numpy())
+            return _normalise(self._encode_image(self._pixels(frames)).numpy())
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch

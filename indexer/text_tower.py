@@ -54,6 +54,16 @@ def is_causal_clip(model) -> bool:
                for block in model.transformer.resblocks)
 
 
+def traced(module: torch.nn.Module, *example: torch.Tensor) -> torch.jit.ScriptModule:
+    """`module` as one TorchScript graph, which runs all its operations in C++ without taking
+    the GIL back between them. TorchScript is in maintenance mode and says so; it is still the
+    one way in this torch to run a model's Python-free graph without a C++ compiler at run
+    time."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.trace(module, example, check_trace=False)
+
+
 @functools.cache
 def _onednn_linear():
     """oneDNN's linear on a weight packed ahead of time, as a TorchScript function (its
@@ -62,7 +72,7 @@ def _onednn_linear():
         scalars: list[int | float | complex | None] = []
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", scalars, "")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notice (see TracedTextEncoder)
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice (see `traced`)
         return torch.jit.script(linear)
 
 
@@ -173,12 +183,10 @@ class TracedTextEncoder:
     on unpacked weights, only to measure what packing gains)."""
 
     def __init__(self, clip, dtype: torch.dtype, example: torch.Tensor, pack: bool = True):
-        with torch.no_grad(), warnings.catch_warnings():
-            # TorchScript is in maintenance mode and says so; it is still the one way in this
-            # torch to run a model's Python-free graph without a C++ compiler at run time.
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notice (see `traced`)
             tower = CausalTextTower(clip, dtype, pack).eval()
-            self._graph = torch.jit.trace(tower, self._cut(example), check_trace=False)
+        self._graph = traced(tower, *self._cut(example))
 
     @staticmethod
     def _cut(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

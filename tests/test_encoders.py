@@ -86,6 +86,17 @@ def test_traced_text_tower_equals_open_clip_at_any_batch_and_length(float32_enco
         np.testing.assert_allclose(enc.embed_texts([text])[0], row, atol=1e-5)
 
 
+def test_traced_image_tower_equals_open_clip_at_any_batch(encoder):
+    """The ViT traced on one image stays open_clip's encode_image for a batch of frames."""
+    assert isinstance(encoder._encode_image, torch.jit.ScriptModule)
+    frames = np.random.default_rng(2).integers(0, 255, (3, 72, 96, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        full = open_clip_model().encode_image(encoder._pixels(frames)).numpy()
+    full /= np.linalg.norm(full, axis=1, keepdims=True)
+    np.testing.assert_allclose(encoder.embed_images(frames), full, atol=1e-5)
+    np.testing.assert_allclose(encoder.embed_images(frames[1:2])[0], full[1], atol=1e-5)
+
+
 def test_bfloat16_text_tower_stays_close_to_float32(tmp_path, float32_encoder):
     bf16 = load_image_text_encoder(make_settings(tmp_path, text_precision="bfloat16"))
     low, full = bf16.embed_texts(TEXTS), float32_encoder.embed_texts(TEXTS)
