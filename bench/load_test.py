@@ -91,20 +91,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, model: str) -> subprocess.Popen:
-    """`vidseek serve` on loopback, as a user would start it."""
+def start_server(data_dir: Path, port: int, model: str, log: Path) -> subprocess.Popen:
+    """`vidseek serve` on loopback, as a user would start it. Its output goes to the file
+    `log`: a pipe that nobody reads fills up with waitress's queue-depth warnings under load,
+    and then the server blocks on its next write."""
     env = {**os.environ, "VIDSEEK_ALLOW_DOWNLOAD": "false"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vidseek", "--data-dir", str(data_dir), "--model", model,
-         "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vidseek", "--data-dir", str(data_dir), "--model", model,
+             "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_until_up(server: subprocess.Popen, port: int, timeout: float = 60.0) -> None:
+def wait_until_up(server: subprocess.Popen, port: int, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError("vidseek serve exited: " + server.stderr.read().decode()[-2000:])
+            raise RuntimeError("vidseek serve exited: " + log.read_text(errors="replace")[-2000:])
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/api/health")
@@ -197,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             build_synthetic_library(data_dir, args.segments, args.per_video, args.speech_share,
                                     args.model)
         port = free_port()
-        server = start_server(data_dir, port, args.model)
+        log = Path(tmp) / "serve.log"
+        server = start_server(data_dir, port, args.model, log)
         try:
-            wait_until_up(server, port)
+            wait_until_up(server, port, log)
             # Warm up: the first query loads the model and opens the FAISS indexes.
             warm = run_load(port, search_path(options.k), LoadOptions(1, 5, 120), seed=99)
             if warm.errors:
