@@ -183,10 +183,7 @@ class TracedTextEncoder:
     on unpacked weights, only to measure what packing gains)."""
 
     def __init__(self, clip, dtype: torch.dtype, example: torch.Tensor, pack: bool = True):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TorchScript's deprecation notice (see `traced`)
-            tower = CausalTextTower(clip, dtype, pack).eval()
-        self._graph = traced(tower, *self._cut(example))
+        self._graph = traced(CausalTextTower(clip, dtype, pack).eval(), *self._cut(example))
 
     @staticmethod
     def _cut(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,9 +20,8 @@ USER = "vidseek"
 
 def server_programs() -> Path | None:
     """The newest installed PostgreSQL's bin folder (with initdb and pg_ctl), if any."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
-    return found[-1].parent if found else None
+    found = list(Path("/usr/lib/postgresql").glob("[0-9]*/bin/initdb"))
+    return max(found, key=lambda p: int(p.parents[1].name)).parent if found else None
 
 
 @contextmanager
