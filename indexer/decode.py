@@ -1,8 +1,10 @@
 """Decoding in a child process, so a decoder crash, hang or memory blow-up costs one file.
 
 decord aborts on some corrupt H.264 streams and segfaults on others; PyAV is the fallback for
-files decord refuses. The child sends frames back in small windows (bounded memory) while the
-parent embeds the previous window."""
+files decord refuses. The child also hashes the file first, so a slow or blocked read is bound
+by the same timeout. It sends frames back in small windows (bounded memory) while the parent
+embeds the previous window. Durations are measured, not read from the header: a stream without
+a duration, or a truncated file whose header still claims the whole, lasts what decoded."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
+from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
 from vidseek.search.records import MediaInfo
 
@@ -35,6 +38,13 @@ class DecodeOptions:
     audio: bool = False  # also send the audio track, 16 kHz mono float32
     short_side: int = SHORT_SIDE
     window: int = 32  # frames per message: one encoder batch
+
+
+@dataclass(frozen=True)
+class ContentHash:
+    """The file's content hash (BLAKE2b), read by the decoding child before anything else."""
+
+    hexdigest: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,9 @@ class AudioPiece:
 # --- in the child process -----------------------------------------------------------------
 
 def probe(path: str) -> MediaInfo:
-    """Container facts from PyAV; raises DecodeError with a readable reason."""
+    """Stream facts from the container (frame rate, size, audio); raises DecodeError with a
+    readable reason. The duration is left at 0: headers omit or overstate it, so `decode`
+    measures it."""
     import av
 
     if os.path.getsize(path) == 0:
@@ -71,15 +83,7 @@ def probe(path: str) -> MediaInfo:
                 raise DecodeError("no video stream (audio-only or not a video file)")
             vs = container.streams.video[0]
             fps = float(vs.average_rate or vs.guessed_rate or 0) or 25.0
-            if vs.duration is not None and vs.time_base is not None:
-                duration = float(vs.duration * vs.time_base)
-            elif container.duration:
-                duration = container.duration / 1_000_000
-            elif vs.frames:
-                duration = vs.frames / fps
-            else:
-                duration = 0.0
-            return MediaInfo(duration=duration, fps=fps, width=vs.codec_context.width,
+            return MediaInfo(duration=0.0, fps=fps, width=vs.codec_context.width,
                              height=vs.codec_context.height,
                              has_audio=bool(container.streams.audio))
     except av.error.FFmpegError as e:
@@ -99,53 +103,84 @@ def _target_size(info: MediaInfo, short_side: int) -> tuple[int, int]:
     return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
 
 
-def _decord_frames(path: str, info: MediaInfo, times: np.ndarray, size: tuple[int, int],
-                   window: int) -> Iterator[tuple[float, np.ndarray]]:
+@dataclass
+class _Extent:
+    """How far the video stream decoded: the end of its last frame, in seconds, as the frame
+    readers find it."""
+
+    end: float = 0.0
+
+
+def _decord_frames(path: str, rate: float, size: tuple[int, int], window: int,
+                   extent: _Extent) -> Iterator[tuple[float, np.ndarray]]:
     import decord
 
     vr = decord.VideoReader(path, ctx=decord.cpu(0), width=size[0], height=size[1], num_threads=0)
     count = len(vr)
     if count == 0:
         raise DecodeError("no decodable frames")
-    fps = vr.get_avg_fps() or info.fps
-    indices = np.minimum(np.round(times * fps).astype(int), count - 1)
+    # decord indexes the packets that are really there, so the last one's end is the extent.
+    stamps = vr.get_frame_timestamp(np.arange(count))  # (count, 2): start, end
+    extent.end = float(stamps[-1, 1])
+    times = sample_times(extent.end, rate)
+    # Each sample time takes the first frame at or after it (or the last frame), as with PyAV.
+    indices = np.minimum(np.searchsorted(stamps[:, 0] + 1e-3, times), count - 1)
     for start in range(0, len(indices), window):
         batch = vr.get_batch(list(indices[start:start + window])).asnumpy()
         yield from zip(times[start:start + window], batch)
 
 
-def _pyav_frames(path: str, times: np.ndarray,
-                 size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+def _pyav_frames(path: str, rate: float, size: tuple[int, int], extent: _Extent,
+                 first: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+    """Sample times `first / rate`, `(first + 1) / rate`, ... for as long as frames decode:
+    decoding runs to the end of the stream, so `extent` learns where it really ends. A packet
+    that does not decode is skipped; a stream that stops demuxing (a truncated tail) ends."""
     import av
 
+    i, last = first, None
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        i = 0
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            # Take each sample time's first frame at or after it (or the last frame seen).
-            while i < len(times) and frame.time + 1e-3 >= times[i]:
-                yield times[i], frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
-                i += 1
-            if i == len(times):
-                break
+        fallback_duration = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        try:
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError:
+                    continue
+                for frame in decoded:
+                    if frame.time is None:
+                        continue
+                    last = frame
+                    extent.end = max(extent.end, frame.time + (
+                        float(frame.duration * frame.time_base) if frame.duration
+                        else fallback_duration))
+                    # Take each sample time's first frame at or after it.
+                    while frame.time + 1e-3 >= i / rate:
+                        yield i / rate, frame.to_ndarray(format="rgb24", width=size[0],
+                                                         height=size[1])
+                        i += 1
+        except av.error.FFmpegError:
+            pass  # a truncated or corrupt tail: keep what decoded
+        # Sample times after the last frame began, but before it ends, show that frame.
+        while last is not None and i / rate < extent.end:
+            yield i / rate, last.to_ndarray(format="rgb24", width=size[0], height=size[1])
+            i += 1
 
 
-def _frames(path: str, info: MediaInfo, times: np.ndarray, size: tuple[int, int],
-            window: int) -> Iterator[tuple[float, np.ndarray]]:
-    sent = 0
+def _frames(path: str, rate: float, size: tuple[int, int], window: int,
+            extent: _Extent) -> Iterator[tuple[float, np.ndarray]]:
+    sent, last_time = 0, 0.0
     try:
-        for item in _decord_frames(path, info, times, size, window):
-            sent += 1
+        for item in _decord_frames(path, rate, size, window, extent):
+            sent, last_time = sent + 1, float(item[0])
             yield item
         return
     except DecodeError:
         raise
     except Exception:  # decord refuses some files that FFmpeg proper reads: fall back
-        pass
-    yield from _pyav_frames(path, times[sent:], size)
+        extent.end = last_time  # decord's index promised more than it decoded
+    yield from _pyav_frames(path, rate, size, extent, first=sent)
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
@@ -196,18 +231,23 @@ def read_audio(path: str) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
-def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioPiece]:
-    """Probe, then sampled frames (scene-thinned) in windows, then the audio in pieces if
-    asked."""
+def decode(path: str, options: DecodeOptions
+           ) -> Iterator[ContentHash | FrameWindow | AudioPiece | MediaInfo]:
+    """The content hash, then sampled frames (scene-thinned) in windows, then the audio in
+    pieces if asked, and last the MediaInfo, whose duration is what decoded (frames, and audio
+    when asked for), not what the header claims."""
+    try:
+        yield ContentHash(content_hash(Path(path)))
+    except OSError as e:
+        raise DecodeError(f"cannot read the file: {e.strerror or e}") from None
     info = probe(path)
-    yield info
     size = _target_size(info, options.short_side)
     scene = SceneFilter(options.sampling)
+    extent = _Extent()
     times: list[float] = []
     frames: list[np.ndarray] = []
     sampled = 0
-    times_planned = sample_times(info.duration, options.sampling.rate)
-    for t, frame in _frames(path, info, times_planned, size, options.window):
+    for t, frame in _frames(path, options.sampling.rate, size, options.window, extent):
         sampled += 1
         if scene.keep(float(t), frame):
             times.append(float(t))
@@ -219,8 +259,14 @@ def decode(path: str, options: DecodeOptions) -> Iterator[MediaInfo | FrameWindo
         yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
     if sampled == 0:
         raise DecodeError("no decodable frames — the file is truncated or corrupt")
+    duration = extent.end
     if options.audio and info.has_audio:
-        yield from (AudioPiece(samples) for samples in audio_pieces(path))
+        samples = 0
+        for piece in audio_pieces(path):
+            samples += len(piece)
+            yield AudioPiece(piece)
+        duration = max(duration, samples / AUDIO_RATE)
+    yield replace(info, duration=duration)
 
 
 def _child(path: str, options: DecodeOptions, out: Connection) -> None:
@@ -269,9 +315,10 @@ class IsolatedDecoder:
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["vidseek.indexer.decode"])
 
-    def decode(self, path: str | Path,
-               options: DecodeOptions) -> Iterator[MediaInfo | FrameWindow | AudioTrack]:
-        """What `decode` yields, with the audio pieces joined into one AudioTrack at the end."""
+    def decode(self, path: str | Path, options: DecodeOptions
+               ) -> Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack]:
+        """What `decode` yields, with the audio pieces joined into one AudioTrack at the end
+        (after the MediaInfo)."""
         reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(str(path), options, writer), daemon=True)
         proc.start()

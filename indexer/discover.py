@@ -1,9 +1,20 @@
-"""Finding video files and telling whether their bytes changed."""
+"""Finding video files, telling the ones that cannot be videos apart, and telling whether their
+bytes changed.
+
+Only regular files are videos. A symlink that resolves to a regular file is one too, recorded
+under the link's own path: that is the name the user gave it in the folder being indexed, so
+removing the link removes the video, and a link whose target goes away is reported as dangling
+instead of silently vanishing. Anything else named like a video (a symlink loop, a dangling
+link, a named pipe, a socket, a device, a folder that cannot be listed) becomes an `Entry` with
+the reason it cannot be indexed; nothing here ever opens it."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from vidseek.search.store import Fingerprint
@@ -13,32 +24,132 @@ VIDEO_EXTENSIONS = frozenset({
     ".mts", ".m2ts", ".3gp", ".ogv",
 })
 
+_FILE_TYPES = (  # what a non-regular file is, in a user's words
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
 
-def discover_videos(root: Path) -> list[Path]:
-    """Video files under `root` (recursively, hidden folders skipped), or `root` itself."""
-    root = Path(root).expanduser().resolve()
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise FileNotFoundError(f"no such file or folder: {root}")
-    found = []
-    for folder, dirs, files in os.walk(root):
+
+@dataclass(frozen=True)
+class Entry:
+    """A path that looks like a video: a file to index (`problem` None), or the reason it
+    cannot be one. `fingerprint` is what the path resolves to, or the entry itself when it
+    resolves to nothing readable."""
+
+    path: Path
+    fingerprint: Fingerprint
+    problem: str | None = None
+
+
+def file_type_problem(mode: int) -> str | None:
+    """Why a file of this `st_mode` cannot be a video (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _FILE_TYPES if test(mode)), "a special file")
+    return f"{kind}, not a regular file"
+
+
+def classify(entry: os.stat_result, target: os.stat_result | OSError,
+             link_target: str | None = None, readable: bool = True) -> str | None:
+    """Why a path named like a video cannot be indexed, or None when it is a readable regular
+    file or a symlink to one. `entry` is its lstat, `target` its stat (or the error stat
+    raised), `link_target` what the link says, when it is one; `readable` whether we may read
+    it. Pure: the walk does the I/O."""
+    is_link = stat.S_ISLNK(entry.st_mode)
+    if isinstance(target, OSError):
+        if target.errno == errno.ELOOP:
+            return "symlink loop (too many levels of symbolic links)"
+        if is_link and target.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"dangling symlink: its target {link_target} does not exist"
+        return f"cannot read: {target.strerror or target}"
+    problem = file_type_problem(target.st_mode)
+    if problem:
+        return f"symlink to {problem}" if is_link else problem
+    return None if readable else f"cannot read: {os.strerror(errno.EACCES)}"
+
+
+def examine(path: Path) -> Entry:
+    """Classify one path from its lstat and stat (never opening it)."""
+    try:
+        entry = os.lstat(path)
+    except OSError as e:  # in a folder that may be listed but not searched, or gone since
+        return Entry(path, Fingerprint(size=0, mtime_ns=0), f"cannot read: {e.strerror or e}")
+    target: os.stat_result | OSError = entry
+    link_target = None
+    if stat.S_ISLNK(entry.st_mode):
+        link_target = os.readlink(path)
+        try:
+            target = os.stat(path)
+        except OSError as e:
+            target = e
+    resolved = entry if isinstance(target, OSError) else target
+    readable = os.access(path, os.R_OK)  # asks the kernel; opens nothing
+    return Entry(path, _fingerprint(resolved), classify(entry, target, link_target, readable))
+
+
+def recorded_path(path: Path) -> Path:
+    """The absolute path under which `path` is known: a folder fully resolved; a file (or
+    anything else) by its own name in its resolved folder, so a symlink stays the link."""
+    path = Path(path).expanduser()
+    return path.resolve() if os.path.isdir(path) else path.parent.resolve() / path.name
+
+
+def discover(root: Path) -> list[Entry]:
+    """Every path under `root` named like a video (hidden files and folders skipped), each with
+    the reason it cannot be indexed if it cannot; a subfolder that cannot be listed is an entry
+    too. `root` may also be one file."""
+    root = recorded_path(root)
+    if not os.path.isdir(root):
+        if not os.path.lexists(root):
+            raise FileNotFoundError(f"no such file or folder: {root}")
+        return [examine(root)]
+    found: list[Entry] = []
+
+    def unlistable(error: OSError) -> None:
+        folder = Path(error.filename)
+        fp = _fingerprint(os.lstat(folder)) if os.path.lexists(folder) else Fingerprint(0, 0)
+        found.append(Entry(folder, fp, f"cannot list folder: {error.strerror or error}"))
+
+    for folder, dirs, files in os.walk(root, onerror=unlistable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(folder) / f for f in files
+        found.extend(examine(Path(folder) / f) for f in files
                      if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS)
-    return sorted(found)
+    return sorted(found, key=lambda e: e.path)
+
+
+def is_gone(path: str) -> bool:
+    """Whether nothing is at `path` any more. A permission error proves nothing (a folder made
+    unreadable for a while), so such a path is not gone: its video is kept."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _fingerprint(st: os.stat_result) -> Fingerprint:
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def quick_fingerprint(path: Path) -> Fingerprint:
     """Size and modification time: enough to skip a file nobody touched."""
-    st = path.stat()
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return _fingerprint(path.stat())
 
 
 def content_hash(path: Path, chunk: int = 1 << 20) -> str:
-    """BLAKE2b of the whole file: tells a real edit from a mere touch."""
+    """BLAKE2b of the whole file: tells a real edit from a mere touch. The file is opened without
+    blocking and checked to be regular before it is read, so a pipe put at `path` since it was
+    discovered fails with OSError instead of hanging."""
     h = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as f:
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        problem = file_type_problem(os.fstat(f.fileno()).st_mode)
+        if problem:
+            raise OSError(errno.EINVAL, problem, str(path))
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

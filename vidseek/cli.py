@@ -285,11 +285,13 @@ def cmd_models(settings: Settings, args) -> int:
 
 
 def cmd_reindex(settings: Settings, args) -> int:
+    from vidseek.indexer.discover import is_gone
+
     lib = _library(settings)
     try:
         if args.reembed:
             paths = lib.store.clear_segments()
-            report = lib.indexer.index_files([Path(p) for p in paths if Path(p).exists()])
+            report = lib.indexer.index_files([Path(p) for p in paths if not is_gone(p)])
             print(f"re-embedded {len(report.indexed)} video(s) with {settings.clip_model}, "
                   f"{len(report.failed)} failed")
             _train_audio_if_due(lib)
