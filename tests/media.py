@@ -35,22 +35,31 @@ def _frame(scene: Scene, i: int, n: int, size: tuple[int, int]) -> np.ndarray:
     return img
 
 
+ENCODER_OPTIONS = {"libx264": {"preset": "ultrafast"}, "libvpx": {"deadline": "realtime"}}
+
+
 def write_video(path: Path, scenes: list[Scene], fps: int = 10, size: tuple[int, int] = (160, 96),
-                audio: np.ndarray | None = None, gop: int | None = None) -> Path:
-    """An H.264 MP4 of coloured scenes (cuts at known seconds), with optional AAC audio."""
+                audio: np.ndarray | None = None, gop: int | None = None, codec: str = "libx264",
+                container_options: dict[str, str] | None = None) -> Path:
+    """A video of coloured scenes (cuts at known seconds), with optional AAC audio; see
+    `write_frames` for the codec and container."""
     frames = (_frame(scene, i, n, size) for scene in scenes
               for n in [int(round(scene.seconds * fps))] for i in range(n))
-    return write_frames(path, frames, fps, size, audio, gop)
+    return write_frames(path, frames, fps, size, audio, gop, codec, container_options)
 
 
 def write_frames(path: Path, frames: Iterable[np.ndarray], fps: int, size: tuple[int, int],
-                 audio: np.ndarray | None = None, gop: int | None = None) -> Path:
-    """An H.264 MP4 of these RGB frames (each `size`), with optional AAC audio."""
+                 audio: np.ndarray | None = None, gop: int | None = None, codec: str = "libx264",
+                 container_options: dict[str, str] | None = None) -> Path:
+    """A video of these RGB frames (each `size`), H.264 unless `codec` says otherwise (libvpx
+    for WebM), with optional AAC audio, in the container the file name says.
+    `container_options` go to the muxer: {"live": "1"} writes a WebM/Matroska file without a
+    duration, {"movflags": "faststart"} an MP4 with its index before the frames."""
     path = Path(path)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
+    with av.open(str(path), "w", options=container_options or {}) as out:
+        vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
-        vs.options = {"preset": "ultrafast"}
+        vs.options = ENCODER_OPTIONS.get(codec, {})
         if gop:
             vs.codec_context.gop_size = gop
         if audio is not None:

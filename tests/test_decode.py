@@ -11,16 +11,19 @@ from tests.media import BLUE, RED, Scene, tone, write_video
 from vidseek.indexer.decode import (
     AudioPiece,
     AudioTrack,
+    ContentHash,
     DecodeError,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,
+    _Extent,
     _pyav_frames,
     audio_pieces,
     decode,
     read_audio,
     read_image,
 )
+from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, sample_times
 from vidseek.search.records import MediaInfo
 
@@ -31,12 +34,15 @@ def clip(tmp_path_factory):
     return write_video(path, [Scene(3, RED), Scene(3, BLUE)], audio=tone(440, 6))
 
 
-def test_decode_yields_info_scene_thinned_frames_and_audio(clip):
+def test_decode_yields_hash_scene_thinned_frames_audio_and_info(clip):
     items = list(decode(str(clip), DecodeOptions(audio=True)))
-    info, *windows, piece = items
+    hashed, *windows, piece, info = items
+    assert hashed == ContentHash(content_hash(clip))
     assert isinstance(piece, AudioPiece)  # 6 s: one piece
     audio = AudioTrack(piece.samples)
     assert isinstance(info, MediaInfo) and info.has_audio and info.fps == 10
+    # The duration is what decoded: 6 s of frames, and the AAC track's few padding samples.
+    assert info.duration == pytest.approx(len(piece.samples) / 16000) and 6.0 <= info.duration < 6.1
     frames = [w for w in windows if isinstance(w, FrameWindow)]
     assert [t for w in frames for t in w.times] == [0.0, 3.0]
     # 224 short side, aspect kept: 160x96 -> 374x224 (even sizes).
@@ -51,7 +57,9 @@ def test_decode_yields_info_scene_thinned_frames_and_audio(clip):
 
 def test_pyav_fallback_reads_the_same_frames_as_decord(clip):
     times = sample_times(6.0, 1.0)
-    pyav = dict(_pyav_frames(str(clip), times, (374, 224)))
+    extent = _Extent()
+    pyav = dict(_pyav_frames(str(clip), 1.0, (374, 224), extent))
+    assert extent.end == pytest.approx(6.0)  # the last frame starts at 5.9 and lasts 0.1 s
     via_decord = {t: f for w in decode(str(clip), DecodeOptions(
         sampling=SamplingOptions(scene_threshold=-1.0))) if isinstance(w, FrameWindow)
         for t, f in zip(w.times, w.frames)}
@@ -64,7 +72,7 @@ def test_isolated_decoder_reports_a_killed_decoder_as_a_failure(clip):
     decoder = IsolatedDecoder(timeout=60)
     stream = decoder.decode(clip, DecodeOptions(window=1, sampling=SamplingOptions(
         scene_threshold=-1.0)))
-    assert isinstance(next(stream), MediaInfo)
+    assert isinstance(next(stream), ContentHash)
     for child in mp.active_children():
         os.kill(child.pid, signal.SIGSEGV)  # what decord does on some corrupt streams
     with pytest.raises(DecodeError, match="decoder crashed"):
@@ -89,3 +97,12 @@ def test_audio_comes_in_pieces_that_join_into_the_whole_track(clip):
     items = list(IsolatedDecoder().decode(clip, DecodeOptions(audio=True)))
     assert isinstance(items[-1], AudioTrack)
     np.testing.assert_array_equal(items[-1].samples, read_audio(str(clip)))
+
+
+def test_isolated_decoder_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path):
+    # Discovery never hands a pipe to the decoder; this is the guard for one put in place of a
+    # file since: opened without blocking, seen not to be a regular file, failed at once.
+    fifo = tmp_path / "x.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(DecodeError, match="named pipe"):
+        list(IsolatedDecoder(timeout=60).decode(fifo, DecodeOptions()))
