@@ -237,9 +237,10 @@ def decode(path: str, options: DecodeOptions
     pieces if asked, and last the MediaInfo, whose duration is what decoded (frames, and audio
     when asked for), not what the header claims."""
     try:
-        yield ContentHash(content_hash(Path(path)))
+        digest = content_hash(Path(path))
     except OSError as e:
         raise DecodeError(f"cannot read the file: {e.strerror or e}") from None
+    yield ContentHash(digest)
     info = probe(path)
     size = _target_size(info, options.short_side)
     scene = SceneFilter(options.sampling)
