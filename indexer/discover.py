@@ -36,8 +36,8 @@ _FILE_TYPES = (  # what a non-regular file is, in a user's words
 @dataclass(frozen=True)
 class Entry:
     """A path that looks like a video: a file to index (`problem` None), or the reason it
-    cannot be one. `fingerprint` is what the path resolves to, or the entry itself when it
-    resolves to nothing readable."""
+    cannot be one. `fingerprint` is that of what the path resolves to, of the entry itself when
+    it resolves to nothing, or zeros when not even the entry could be read."""
 
     path: Path
     fingerprint: Fingerprint
@@ -80,8 +80,8 @@ def examine(path: Path) -> Entry:
     target: os.stat_result | OSError = entry
     link_target = None
     if stat.S_ISLNK(entry.st_mode):
-        link_target = os.readlink(path)
         try:
+            link_target = os.readlink(path)
             target = os.stat(path)
         except OSError as e:
             target = e
@@ -109,9 +109,8 @@ def discover(root: Path) -> list[Entry]:
     found: list[Entry] = []
 
     def unlistable(error: OSError) -> None:
-        folder = Path(error.filename)
-        fp = _fingerprint(os.lstat(folder)) if os.path.lexists(folder) else Fingerprint(0, 0)
-        found.append(Entry(folder, fp, f"cannot list folder: {error.strerror or error}"))
+        found.append(Entry(Path(error.filename), Fingerprint(size=0, mtime_ns=0),
+                           f"cannot list folder: {error.strerror or error}"))
 
     for folder, dirs, files in os.walk(root, onerror=unlistable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
