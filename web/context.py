@@ -21,12 +21,14 @@ EXTENSION = "vidseek"
 class WebState:
     settings: Settings
     library: Library
+    upload_slots: threading.Semaphore
     first_query_lock: threading.Lock = field(default_factory=threading.Lock)
     models_loaded: bool = False
 
 
 def attach(app: Flask, settings: Settings, library: Library) -> None:
-    app.extensions[EXTENSION] = WebState(settings, library)
+    slots = threading.Semaphore(max(1, settings.upload_decode_slots))
+    app.extensions[EXTENSION] = WebState(settings, library, slots)
 
 
 def _state() -> WebState:
@@ -64,3 +66,11 @@ def model_loading() -> Iterator[None]:
             # every request for tens of milliseconds; frozen, the collector skips them.
             gc.freeze()
         state.models_loaded = True
+
+
+@contextmanager
+def upload_decoding() -> Iterator[None]:
+    """Wait for one of the `upload_decode_slots`: however many uploads arrive at once, only
+    that many are decoded (and held in memory as pixels) at the same time."""
+    with _state().upload_slots:
+        yield
