@@ -118,7 +118,7 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
 @api.get("/videos")
 def videos():
     """The library's videos, optionally only one index status (indexed, failed, pending)."""
-    status = request.args.get("status") or None
+    status = request.args.get("status")
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")

@@ -37,7 +37,7 @@ def _query(name: str, schema: dict[str, Any], description: str,
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-MODALITY_LIST = f"^({'|'.join(MODALITIES)})(,({'|'.join(MODALITIES)}))*$"
+MODALITY_LIST = f"^(({'|'.join(MODALITIES)})(,({'|'.join(MODALITIES)}))*)?$"
 
 
 def _path_id(name: str, description: str) -> dict[str, Any]:
@@ -51,7 +51,8 @@ SEARCH_FIELDS = {
              "description": f"1-based page number; a ranking goes {MAX_DEPTH} moments deep, "
                             "pages past that are empty"},
     "modality": {"type": "string", "pattern": MODALITY_LIST, "example": ",".join(MODALITIES),
-                 "description": f"comma-separated subset of {', '.join(MODALITIES)}"},
+                 "description": f"comma-separated subset of {', '.join(MODALITIES)}; "
+                                "empty or absent: all of them"},
     "min_score": {"type": "number", "minimum": -1, "maximum": 1,
                   "description": "drop hits with a cosine similarity below this"},
     "video": {**ID, "description": "search inside this video only"},

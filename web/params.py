@@ -80,10 +80,9 @@ def ranking_depth(page: PageRequest) -> int:
 
 def search_options(library: Library, values: Mapping[str, Any], k: int) -> SearchOptions:
     """SearchOptions for `k` moments from `modality`, `min_score` and `video` parameters."""
-    modality = values.get("modality")
-    modalities = None
-    if modality:
-        modalities = tuple(m.strip() for m in str(modality).split(",") if m.strip())
+    modality = str(values.get("modality") or "")
+    # Exactly the documented form, `frame,speech`: empty means every modality.
+    modalities = tuple(modality.split(",")) if modality else None
     video_id = int_param(values, "video", 0, 1, MAX_ID) or None
     if video_id is not None and library.store.video(video_id) is None:
         raise ApiError(404, f"video={video_id}: there is no video with that id (see /api/videos)")
