@@ -23,7 +23,6 @@ from tests.media import Scene, write_video
 from vidseek.library import Library
 from vidseek.search.store import Fingerprint
 from vidseek.web.app import create_app
-from vidseek.web.context import upload_decoding
 from vidseek.web.guard import host_name, is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +154,7 @@ def test_an_image_past_pillows_own_bomb_limit_is_413_not_500(client):
 
 
 def test_a_big_jpeg_counts_at_the_size_it_decodes_at(client):
-    # 36 megapixels on paper (past the 24 MP default) but decoded at 1/4 scale: accepted.
+    # 36 megapixels on paper (past the 16 MP default) but decoded at 1/4 scale: accepted.
     r = client.post("/api/search/image",
                     data={"image": (io.BytesIO(jpeg((6000, 6000))), "big.jpg"), "k": "1"})
     assert r.status_code == 200, r.data[:300]
@@ -188,11 +187,13 @@ def test_uploads_wait_for_a_free_decoding_slot(lib):
                                    data={"image": (io.BytesIO(png(64, 64)), "a.png")})
         answers.append(r.status_code)
 
-    with app.app_context(), upload_decoding():  # the one slot is taken
-        waiting = threading.Thread(target=upload)
-        waiting.start()
-        waiting.join(timeout=1.0)
-        assert waiting.is_alive() and not answers  # held back, not decoded
+    gate = threading.Event()
+    app.extensions["vidseek"].upload_pool.submit(gate.wait)  # the one slot is taken
+    waiting = threading.Thread(target=upload)
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive() and not answers  # held back, not decoded
+    gate.set()
     waiting.join(timeout=30)
     assert answers == [200]
 

@@ -82,7 +82,7 @@ class Settings:
         "", "when set, every request must carry it: `Authorization: Bearer TOKEN`, or a cookie "
             "the browser gets by opening /?token=TOKEN once")
     max_image_megapixels: float = _opt(
-        24.0, "largest image (decoded pixels, from its header) a query accepts; bigger is "
+        16.0, "largest image (decoded pixels, from its header) a query accepts; bigger is "
               "refused (413) before it is decoded")
     upload_decode_slots: int = _opt(2, "uploaded images or clips decoded at the same time; "
                                        "more wait their turn")

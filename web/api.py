@@ -14,8 +14,8 @@ from vidseek.web.context import (
     current_engine,
     current_library,
     current_settings,
+    decode_upload,
     model_loading,
-    upload_decoding,
 )
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import openapi_document
@@ -55,9 +55,9 @@ def search_image():
         raise ApiError(400, "send the image as a multipart/form-data file field named 'image'")
     page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.form, ranking_depth(page))
-    with upload_decoding():
-        # Read from the spooled upload: the compressed bytes are never copied into memory.
-        image = read_image(upload.stream, int(current_settings().max_image_megapixels * 1e6))
+    # Read from the spooled upload: the compressed bytes are never copied into memory.
+    image = decode_upload(read_image, upload.stream,
+                          int(current_settings().max_image_megapixels * 1e6))
     with model_loading():
         moments = current_engine().search_image(image, options)
     return jsonify(payloads.search_page(lib.store, moments, "", page,
@@ -93,8 +93,8 @@ def search_video():
             upload.save(path)
             if path.stat().st_size == 0:
                 raise ApiError(400, "the uploaded clip is empty (0 bytes)")
-            with upload_decoding(), model_loading():
-                alignments = lib.similar_to_clip(path, options)
+            with model_loading():
+                alignments = decode_upload(lib.similar_to_clip, path, options)
         query = {"clip": upload.filename}
     return jsonify({"query": query, "results": payloads.alignments_payload(lib.store, alignments)})
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
@@ -15,20 +17,21 @@ from vidseek.search.engine import SearchEngine
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
+T = TypeVar("T")
 
 
 @dataclass
 class WebState:
     settings: Settings
     library: Library
-    upload_slots: threading.Semaphore
+    upload_pool: ThreadPoolExecutor
     first_query_lock: threading.Lock = field(default_factory=threading.Lock)
     models_loaded: bool = False
 
 
 def attach(app: Flask, settings: Settings, library: Library) -> None:
-    slots = threading.Semaphore(max(1, settings.upload_decode_slots))
-    app.extensions[EXTENSION] = WebState(settings, library, slots)
+    pool = ThreadPoolExecutor(max(1, settings.upload_decode_slots), "vidseek-upload")
+    app.extensions[EXTENSION] = WebState(settings, library, pool)
 
 
 def _state() -> WebState:
@@ -68,9 +71,10 @@ def model_loading() -> Iterator[None]:
         state.models_loaded = True
 
 
-@contextmanager
-def upload_decoding() -> Iterator[None]:
-    """Wait for one of the `upload_decode_slots`: however many uploads arrive at once, only
-    that many are decoded (and held in memory as pixels) at the same time."""
-    with _state().upload_slots:
-        yield
+def decode_upload(decode: Callable[..., T], *args: Any) -> T:
+    """`decode(*args)` run on one of the `upload_decode_slots` threads, waited for: however many
+    uploads arrive at once, only that many are decoded at the same time, and only those
+    threads ever hold decoded pixels. (A semaphore in the request threads would bound the
+    first but not the second: the C allocator keeps freed memory per thread, so each of the
+    server's threads would come to hold an image's worth; measured in bench/upload_memory.py.)"""
+    return _state().upload_pool.submit(decode, *args).result()
