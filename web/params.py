@@ -24,8 +24,8 @@ VIDEO_STATUSES = ("indexed", "failed", "pending")
 class IdConverter(IntegerConverter):
     """`<id:name>` in a route: a database id, so one past 64 bits is an unknown URL (404)."""
 
-    def __init__(self, map, *args, **kwargs):
-        super().__init__(map, *args, **{"min": 1, "max": MAX_ID, **kwargs})
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, *args, **{"min": 1, "max": MAX_ID, **kwargs})
 
 
 @dataclass(frozen=True)
