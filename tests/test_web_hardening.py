@@ -14,12 +14,14 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomllib
 from PIL import Image
 
 from tests.conftest import make_settings
 from tests.media import Scene, write_video
+from vidseek.indexer.decode import read_image
 from vidseek.library import Library
 from vidseek.search.store import Fingerprint
 from vidseek.web.app import create_app
@@ -165,6 +167,11 @@ def test_a_small_png_is_accepted_and_junk_is_415(client):
     assert ok.status_code == 200
     junk = client.post("/api/search/image", data={"image": (io.BytesIO(b"GIF89a junk"), "a.gif")})
     assert_json_error(junk, 415)
+
+
+def test_an_accepted_image_is_shrunk_before_anything_else_sees_it():
+    pixels = read_image(io.BytesIO(png(3000, 2000)), max_pixels=16_000_000)
+    assert pixels.shape == (683, 1024, 3) and pixels.dtype == np.uint8
 
 
 def test_the_pixel_cap_is_a_setting_and_documented(lib):
