@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,10 +27,15 @@ from vidseek.search.records import MediaInfo
 
 AUDIO_RATE = 16_000
 SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail
+QUERY_IMAGE_SIDE = 1024  # a query image is shrunk to fit this square before it is embedded
 
 
 class DecodeError(RuntimeError):
     """A file could not be decoded; the message says why, for the user."""
+
+
+class ImageTooLarge(DecodeError):
+    """An image that would take more memory to decode than allowed."""
 
 
 @dataclass(frozen=True)
@@ -285,14 +291,22 @@ def _child(path: str, options: DecodeOptions, out: Connection) -> None:
         out.send(("error", f"{type(e).__name__}: {e}"))
 
 
-def read_image(data: bytes) -> np.ndarray:
-    """An uploaded or local image as uint8 RGB; DecodeError when it is not an image."""
+def read_image(source: bytes | BinaryIO, max_pixels: int | None = None) -> np.ndarray:
+    """An uploaded or local image as uint8 RGB, shrunk to fit QUERY_IMAGE_SIDE; DecodeError
+    when it is not an image, ImageTooLarge when decoding it would take more than `max_pixels`
+    pixels (known from its header, so a huge image is refused before it is decoded)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (1024, 1024))  # JPEG: decode big photos at reduced size
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            im.draft("RGB", (QUERY_IMAGE_SIDE, QUERY_IMAGE_SIDE))  # JPEG: decode at 1/2..1/8
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageTooLarge(f"the image decodes to {im.width}x{im.height} pixels, more "
+                                    f"than the {max_pixels / 1e6:g} megapixels accepted")
+            im.thumbnail((QUERY_IMAGE_SIDE, QUERY_IMAGE_SIDE))  # before any copy is made
             return np.array(im.convert("RGB"))
+    except Image.DecompressionBombError as e:  # past twice Pillow's own limit
+        raise ImageTooLarge(f"the image is too large to decode: {e}") from None
     except (UnidentifiedImageError, OSError) as e:
         raise DecodeError(f"not a readable image: {e}") from None
 

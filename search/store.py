@@ -201,6 +201,13 @@ class Store:
             s.execute(update(Video).where(Video.path == path)
                       .values(size=fp.size, mtime_ns=fp.mtime_ns))
 
+    def mark_changed(self, video_id: int) -> None:
+        """The file of an indexed video is no longer what was indexed: pending, so the next
+        index run looks at it again (its segments stay searchable until then)."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(Video).where(Video.id == video_id, Video.status == "indexed")
+                      .values(status="pending"))
+
     def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
                    segments: list[Segment], audio: AudioFeatures | None = None) -> int:
         """Replace everything known about `path` with these segments (and raw audio window

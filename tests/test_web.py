@@ -226,7 +226,7 @@ def test_openapi_document_describes_exactly_the_routes(client):
     assert doc["openapi"].startswith("3.")
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     app = client.application
-    served = {(rule.rule.replace("<int:", "{").replace(">", "}"), method)
+    served = {(rule.rule.replace("<id:", "{").replace(">", "}"), method)
               for rule in app.url_map.iter_rules()
               if rule.rule.startswith(("/api/", "/media/", "/thumbs/"))
               for method in rule.methods - {"HEAD", "OPTIONS"}}

@@ -337,19 +337,19 @@ def _find_video(store, ref: str):
 
 
 def cmd_serve(settings: Settings, args) -> int:
+    from waitress import serve
+
     from vidseek.web.app import create_app
+    from vidseek.web.guard import is_loopback
 
     app = create_app(settings)
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
           "(Ctrl-C stops)", flush=True)
-    try:
-        from waitress import serve
-    except ImportError:  # the test extra installs waitress; werkzeug always comes with Flask
-        from werkzeug.serving import run_simple
-
-        run_simple(settings.host, settings.port, app, threaded=True)
-    else:
-        serve(app, host=settings.host, port=settings.port, threads=8, ident="vidseek")
+    if not is_loopback(settings.host) and not settings.access_token:
+        print(f"vidseek: warning: {settings.host} is reachable from other machines and no "
+              "access token is set; set VIDSEEK_ACCESS_TOKEN (and VIDSEEK_ALLOWED_HOSTS to the "
+              "name clients use)", file=sys.stderr, flush=True)
+    serve(app, host=settings.host, port=settings.port, threads=8, ident="vidseek")
     return 0
 
 

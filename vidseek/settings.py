@@ -74,6 +74,18 @@ class Settings:
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+    # --- web hardening: who may talk to the server, and what one upload may cost it ---
+    allowed_hosts: str = _opt(
+        "", "Host names the server answers to besides localhost names and its bound address "
+            "(comma-separated, e.g. a LAN name; * for any, behind a proxy that checks them)")
+    access_token: str = _opt(
+        "", "when set, every request must carry it: `Authorization: Bearer TOKEN`, or a cookie "
+            "the browser gets by opening /?token=TOKEN once")
+    max_image_megapixels: float = _opt(
+        16.0, "largest image (decoded pixels, from its header) a query accepts; bigger is "
+              "refused (413) before it is decoded")
+    upload_decode_slots: int = _opt(2, "uploaded images or clips decoded at the same time; "
+                                       "more wait their turn")
 
     @property
     def sql_url(self) -> str:

@@ -14,14 +14,18 @@ from vidseek.web.context import (
     current_engine,
     current_library,
     current_settings,
+    decode_upload,
     model_loading,
 )
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import openapi_document
 from vidseek.web.params import (
+    MAX_DEPTH,
+    MAX_ID,
     VIDEO_STATUSES,
     float_param,
     page_request,
+    ranking_depth,
     search_options,
 )
 
@@ -35,9 +39,8 @@ def search_text():
     """Moments matching a sentence, one page at a time."""
     lib = current_library()
     query = request.args.get("q", "")
-    page = page_request(request.args, current_settings().top_k)
-    # One moment past the page tells whether there is a next one.
-    options = search_options(lib, request.args, page.page * page.per_page + 1)
+    page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
+    options = search_options(lib, request.args, ranking_depth(page))
     with model_loading():
         moments = current_engine().search_text(query, options)
     return jsonify(payloads.search_page(lib.store, moments, query, page, query=query))
@@ -50,9 +53,11 @@ def search_image():
     upload = request.files.get("image")
     if upload is None:
         raise ApiError(400, "send the image as a multipart/form-data file field named 'image'")
-    image = read_image(upload.read())
-    page = page_request(request.form, current_settings().top_k)
-    options = search_options(lib, request.form, page.page * page.per_page + 1)
+    page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
+    options = search_options(lib, request.form, ranking_depth(page))
+    # Read from the spooled upload: the compressed bytes are never copied into memory.
+    image = decode_upload(read_image, upload.stream,
+                          int(current_settings().max_image_megapixels * 1e6))
     with model_loading():
         moments = current_engine().search_image(image, options)
     return jsonify(payloads.search_page(lib.store, moments, "", page,
@@ -89,7 +94,7 @@ def search_video():
             if path.stat().st_size == 0:
                 raise ApiError(400, "the uploaded clip is empty (0 bytes)")
             with model_loading():
-                alignments = lib.similar_to_clip(path, options)
+                alignments = decode_upload(lib.similar_to_clip, path, options)
         query = {"clip": upload.filename}
     return jsonify({"query": query, "results": payloads.alignments_payload(lib.store, alignments)})
 
@@ -98,7 +103,7 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
     video_id = body.get("video_id")
     if not isinstance(video_id, int) or isinstance(video_id, bool):
         raise ApiError(400, "video_id must be the id of an indexed video (see /api/videos)")
-    video = current_library().store.video(video_id)
+    video = current_library().store.video(video_id) if 1 <= video_id <= MAX_ID else None
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
     duration = video.duration or 0.0
@@ -113,14 +118,14 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
 @api.get("/videos")
 def videos():
     """The library's videos, optionally only one index status (indexed, failed, pending)."""
-    status = request.args.get("status") or None
+    status = request.args.get("status")
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
     return jsonify(payloads.videos_page(current_library().store, status, page))
 
 
-@api.get("/videos/<int:video_id>")
+@api.get("/videos/<id:video_id>")
 def video(video_id: int):
     """One video: metadata, index status, error, segment counts and transcript."""
     return jsonify(payloads.video_detail(current_library().store, video_id))
@@ -142,4 +147,4 @@ def health():
 @api.get("/openapi.json")
 def openapi():
     """This API, described as an OpenAPI 3 document."""
-    return jsonify(openapi_document(current_settings().max_upload_mb))
+    return jsonify(openapi_document(current_settings()))

@@ -15,7 +15,9 @@ from vidseek.settings import Settings
 from vidseek.web.api import api
 from vidseek.web.context import attach
 from vidseek.web.errors import register_error_handlers
+from vidseek.web.guard import install_guard
 from vidseek.web.media import media
+from vidseek.web.params import IdConverter
 from vidseek.web.ui import ui
 
 
@@ -31,7 +33,9 @@ def create_app(settings: Settings | None = None, library: Library | None = None)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1024 * 1024)
     app.json.sort_keys = False  # keep payloads in their documented, readable order
+    app.url_map.converters["id"] = IdConverter
     attach(app, settings, library)
+    install_guard(app, settings)
     app.register_blueprint(api)
     app.register_blueprint(media)
     app.register_blueprint(ui)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
@@ -15,18 +17,21 @@ from vidseek.search.engine import SearchEngine
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
+T = TypeVar("T")
 
 
 @dataclass
 class WebState:
     settings: Settings
     library: Library
+    upload_pool: ThreadPoolExecutor
     first_query_lock: threading.Lock = field(default_factory=threading.Lock)
     models_loaded: bool = False
 
 
 def attach(app: Flask, settings: Settings, library: Library) -> None:
-    app.extensions[EXTENSION] = WebState(settings, library)
+    pool = ThreadPoolExecutor(max(1, settings.upload_decode_slots), "vidseek-upload")
+    app.extensions[EXTENSION] = WebState(settings, library, pool)
 
 
 def _state() -> WebState:
@@ -64,3 +69,12 @@ def model_loading() -> Iterator[None]:
             # every request for tens of milliseconds; frozen, the collector skips them.
             gc.freeze()
         state.models_loaded = True
+
+
+def decode_upload(decode: Callable[..., T], *args: Any) -> T:
+    """`decode(*args)` run on one of the `upload_decode_slots` threads, waited for: however many
+    uploads arrive at once, only that many are decoded at the same time, and only those
+    threads ever hold decoded pixels. (A semaphore in the request threads would bound the
+    first but not the second: the C allocator keeps freed memory per thread, so each of the
+    server's threads would come to hold an image's worth; measured in bench/upload_memory.py.)"""
+    return _state().upload_pool.submit(decode, *args).result()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from vidseek.indexer.decode import DecodeError
+from vidseek.indexer.decode import DecodeError, ImageTooLarge
 from vidseek.indexer.encoders import ModelUnavailable
 from vidseek.search.engine import QueryError
 from vidseek.search.store import ModelMismatch
@@ -43,6 +43,10 @@ def register_error_handlers(app: Flask) -> None:
     def _undecodable_upload(e: DecodeError):
         return error_response(415, str(e))
 
+    @app.errorhandler(ImageTooLarge)
+    def _image_too_large(e: ImageTooLarge):
+        return error_response(413, f"{e}; send a smaller image (setting max_image_megapixels)")
+
     @app.errorhandler(ModelUnavailable)
     @app.errorhandler(ModelMismatch)
     def _model_not_ready(e: Exception):
@@ -56,7 +60,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
-        return error_response(e.code or 500, e.description or e.name)
+        body, code = error_response(e.code or 500, e.description or e.name)
+        # Keep what the status needs besides the body: Allow on a 405, Content-Range on a 416.
+        body.headers.extend((k, v) for k, v in e.get_headers() if k.lower() != "content-type")
+        return body, code
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

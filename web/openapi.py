@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from vidseek.search.records import MODALITIES
-from vidseek.web.params import MAX_K, VIDEO_STATUSES
+from vidseek.settings import Settings
+from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -18,8 +19,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {400: "bad parameter or query", 404: "unknown id", 413: "upload too large",
+    reasons = {400: "bad parameter or query, or a Host name this server does not answer to",
+               401: "the access token is missing or wrong (only when the server has one)",
+               403: "a request from another site (Origin / Sec-Fetch-Site) that would change or "
+                    "upload something",
+               404: "unknown id", 413: "upload too large (bytes, or pixels once decoded)",
                415: "the upload is not a video / not an image",
+               416: "the requested byte range is outside the file",
                503: "the model is not installed or the library needs `vidseek reindex`"}
     return {str(c): _json(_ref("Error"), reasons[c]) for c in codes}
 
@@ -30,19 +36,26 @@ def _query(name: str, schema: dict[str, Any], description: str,
             "description": description}
 
 
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+MODALITY_LIST = f"^(({'|'.join(MODALITIES)})(,({'|'.join(MODALITIES)}))*)?$"
+
+
 def _path_id(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"},
+    return {"name": name, "in": "path", "required": True, "schema": ID,
             "description": description}
 
 
 SEARCH_FIELDS = {
     "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "description": "moments per page"},
-    "page": {"type": "integer", "minimum": 1, "description": "1-based page number"},
-    "modality": {"type": "string", "example": ",".join(MODALITIES),
-                 "description": f"comma-separated subset of {', '.join(MODALITIES)}"},
+    "page": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH,
+             "description": f"1-based page number; a ranking goes {MAX_DEPTH} moments deep, "
+                            "pages past that are empty"},
+    "modality": {"type": "string", "pattern": MODALITY_LIST, "example": ",".join(MODALITIES),
+                 "description": f"comma-separated subset of {', '.join(MODALITIES)}; "
+                                "empty or absent: all of them"},
     "min_score": {"type": "number", "minimum": -1, "maximum": 1,
                   "description": "drop hits with a cosine similarity below this"},
-    "video": {"type": "integer", "description": "search inside this video only"},
+    "video": {**ID, "description": "search inside this video only"},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -98,91 +111,115 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def openapi_document(max_upload_mb: float) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of this service."""
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of this service as `settings` configure it (upload limits,
+    and the access token when one is set)."""
     search_params = [_query(name, {k: v for k, v in field.items() if k != "description"},
                             field["description"]) for name, field in SEARCH_FIELDS.items()]
-    upload_limit = f"at most {max_upload_mb:g} MB"
+    upload_limit = f"at most {settings.max_upload_mb:g} MB"
+    pixel_limit = (f"at most {settings.max_image_megapixels:g} megapixels once decoded (read "
+                   "from the header: a larger image is refused with 413 before it is decoded; "
+                   "JPEG counts at the reduced size it can be decoded at)")
     form = {name: field for name, field in SEARCH_FIELDS.items() if name != "page"}
-    return {
+    paths = {
+        "/api/search": {"get": {
+            "summary": "Moments matching a sentence",
+            "parameters": [_query("q", {"type": "string", "minLength": 1, "maxLength": 1000,
+                                        "pattern": r"\S"},
+                                  "the query sentence (not blank)", required=True),
+                           *search_params],
+            "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
+                          **_errors(400, 404, 503)}}},
+        "/api/search/image": {"post": {
+            "summary": "Moments that look like an image",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"], "properties": {
+                    "image": {"type": "string", "format": "binary",
+                              "description": f"JPEG, PNG, WebP...; {upload_limit}; "
+                                             f"{pixel_limit}"},
+                    "page": SEARCH_FIELDS["page"], **form}}}}},
+            "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
+                          **_errors(400, 404, 413, 415, 503)}}},
+        "/api/search/video": {"post": {
+            "summary": "Moments in other videos that match a clip, aligned in time",
+            "description": "The query clip's own video (same bytes) is left out.",
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": {
+                    "type": "object", "required": ["clip"], "properties": {
+                        "clip": {"type": "string", "format": "binary",
+                                 "description": f"a video clip; {upload_limit}"}, **form}}},
+                "application/json": {"schema": {
+                    "type": "object", "required": ["video_id"], "properties": {
+                        "video_id": ID,
+                        "t0": {"type": "number", "minimum": 0, "description": "default 0"},
+                        "t1": {"type": "number", "minimum": 0,
+                               "description": "default: the end; after t0, not past the end"},
+                        **form}}}}},
+            "responses": {"200": _json({"type": "object", "properties": {
+                "query": {"type": "object"},
+                "results": {"type": "array", "items": _ref("AlignedMoment")}}},
+                "aligned moments"), **_errors(400, 404, 413, 415, 503)}}},
+        "/api/videos": {"get": {
+            "summary": "The library's videos and their index status",
+            "parameters": [
+                _query("status", {"type": "string", "enum": list(VIDEO_STATUSES)},
+                       "only videos with this status"),
+                _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                       "1-based page number (past the last page: an empty list)"),
+                _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_K},
+                       "videos per page")],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "status": {"type": "string", "nullable": True}, "page": {"type": "integer"},
+                "per_page": {"type": "integer"}, "total": {"type": "integer"},
+                "videos": {"type": "array", "items": _ref("Video")}}}, "a page of videos"),
+                **_errors(400)}}},
+        "/api/videos/{video_id}": {"get": {
+            "summary": "One video: metadata, status, error, transcript",
+            "parameters": [_path_id("video_id", "video id")],
+            "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}}},
+        "/api/stats": {"get": {
+            "summary": "Videos by status, segments by modality, the model behind them",
+            "responses": {"200": _json({"type": "object"}, "library totals")}}},
+        "/api/health": {"get": {
+            "summary": "Liveness: the service answers and its database is readable",
+            "responses": {"200": _json({"type": "object", "properties": {
+                "status": {"type": "string", "example": "ok"}}}, "healthy")}}},
+        "/api/openapi.json": {"get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")}}},
+        "/media/{video_id}": {"get": {
+            "summary": "The video file, if it is still the file that was indexed; honours "
+                       "Range requests (206 partial content)",
+            "parameters": [_path_id("video_id", "id of an indexed video")],
+            "responses": {"200": {"description": "the whole file",
+                                  "content": {"video/*": {}}},
+                          "206": {"description": "the requested byte range"},
+                          "304": {"description": "not modified (If-None-Match)"},
+                          **_errors(404, 416)}}},
+        "/thumbs/{segment_id}": {"get": {
+            "summary": "A frame segment's JPEG thumbnail",
+            "parameters": [_path_id("segment_id", "segment id (from thumbnail_url)")],
+            "responses": {"200": {"description": "JPEG",
+                                  "content": {"image/jpeg": {}}}, **_errors(404)}}},
+    }
+    for ops in paths.values():
+        for method, op in ops.items():
+            # What the guard in front of every route may answer (see web/guard.py).
+            op["responses"].update(_errors(400, *([403] if method == "post" else []),
+                                           *([401] if settings.access_token else [])))
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "vidseek", "version": "1",
                  "description": "Semantic video search: find the moment by what is seen, "
                                 "said and heard. Every error answers with one JSON shape: "
                                 '{"error": {"code": 404, "message": "..."}}.'},
-        "paths": {
-            "/api/search": {"get": {
-                "summary": "Moments matching a sentence",
-                "parameters": [_query("q", {"type": "string", "maxLength": 1000},
-                                      "the query sentence", required=True), *search_params],
-                "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
-                              **_errors(400, 404, 503)}}},
-            "/api/search/image": {"post": {
-                "summary": "Moments that look like an image",
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                    "type": "object", "required": ["image"], "properties": {
-                        "image": {"type": "string", "format": "binary",
-                                  "description": f"JPEG, PNG, WebP...; {upload_limit}"},
-                        "page": SEARCH_FIELDS["page"], **form}}}}},
-                "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
-                              **_errors(400, 404, 413, 415, 503)}}},
-            "/api/search/video": {"post": {
-                "summary": "Moments in other videos that match a clip, aligned in time",
-                "description": "The query clip's own video (same bytes) is left out.",
-                "requestBody": {"required": True, "content": {
-                    "multipart/form-data": {"schema": {
-                        "type": "object", "required": ["clip"], "properties": {
-                            "clip": {"type": "string", "format": "binary",
-                                     "description": f"a video clip; {upload_limit}"}, **form}}},
-                    "application/json": {"schema": {
-                        "type": "object", "required": ["video_id"], "properties": {
-                            "video_id": {"type": "integer"},
-                            "t0": {"type": "number", "description": "default 0"},
-                            "t1": {"type": "number", "description": "default: the end"},
-                            **form}}}}},
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "query": {"type": "object"},
-                    "results": {"type": "array", "items": _ref("AlignedMoment")}}},
-                    "aligned moments"), **_errors(400, 404, 413, 415, 503)}}},
-            "/api/videos": {"get": {
-                "summary": "The library's videos and their index status",
-                "parameters": [
-                    _query("status", {"type": "string", "enum": list(VIDEO_STATUSES)},
-                           "only videos with this status"),
-                    _query("page", {"type": "integer", "minimum": 1}, "1-based page number"),
-                    _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_K},
-                           "videos per page")],
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "status": {"type": "string", "nullable": True}, "page": {"type": "integer"},
-                    "per_page": {"type": "integer"}, "total": {"type": "integer"},
-                    "videos": {"type": "array", "items": _ref("Video")}}}, "a page of videos"),
-                    **_errors(400)}}},
-            "/api/videos/{video_id}": {"get": {
-                "summary": "One video: metadata, status, error, transcript",
-                "parameters": [_path_id("video_id", "video id")],
-                "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}}},
-            "/api/stats": {"get": {
-                "summary": "Videos by status, segments by modality, the model behind them",
-                "responses": {"200": _json({"type": "object"}, "library totals")}}},
-            "/api/health": {"get": {
-                "summary": "Liveness: the service answers and its database is readable",
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "status": {"type": "string", "example": "ok"}}}, "healthy")}}},
-            "/api/openapi.json": {"get": {
-                "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")}}},
-            "/media/{video_id}": {"get": {
-                "summary": "The video file; honours Range requests (206 partial content)",
-                "parameters": [_path_id("video_id", "id of an indexed video")],
-                "responses": {"200": {"description": "the whole file",
-                                      "content": {"video/*": {}}},
-                              "206": {"description": "the requested byte range"},
-                              **_errors(404)}}},
-            "/thumbs/{segment_id}": {"get": {
-                "summary": "A frame segment's JPEG thumbnail",
-                "parameters": [_path_id("segment_id", "segment id (from thumbnail_url)")],
-                "responses": {"200": {"description": "JPEG",
-                                      "content": {"image/jpeg": {}}}, **_errors(404)}}},
-        },
+        "paths": paths,
         "components": {"schemas": SCHEMAS},
     }
+    if settings.access_token:
+        document["components"]["securitySchemes"] = {"token": {
+            "type": "http", "scheme": "bearer",
+            "description": "the server's access_token; a browser can instead open "
+                           "/?token=TOKEN once, which sets a cookie"}}
+        document["security"] = [{"token": []}]
+    return document

@@ -8,13 +8,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from werkzeug.routing import IntegerConverter
+
 from vidseek.library import Library
 from vidseek.search.engine import QueryError, SearchOptions
 from vidseek.web.errors import ApiError
 
 MAX_K = 100  # moments per page
-MAX_DEPTH = 1000  # SearchOptions' own limit: k * page may not go past it
+MAX_DEPTH = 1000  # SearchOptions' own limit: a ranking goes this many moments deep
+MAX_PAGE = 1_000_000  # library pages: past any real library, well inside SQL's OFFSET
+MAX_ID = 2**63 - 1  # SQL's 64-bit integer ids: a larger one names nothing
 VIDEO_STATUSES = ("indexed", "failed", "pending")
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in a route: a database id, so one past 64 bits is an unknown URL (404)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, *args, **{"min": 1, "max": MAX_ID, **kwargs})
 
 
 @dataclass(frozen=True)
@@ -53,21 +64,26 @@ def float_param(values: Mapping[str, Any], name: str, lo: float, hi: float) -> f
     return value
 
 
-def page_request(values: Mapping[str, Any], default_per_page: int,
-                 per_page_name: str = "k") -> PageRequest:
-    """`page` (1-based) and page size, with the size capped so the depth stays searchable."""
+def page_request(values: Mapping[str, Any], default_per_page: int, per_page_name: str = "k",
+                 max_page: int = MAX_PAGE) -> PageRequest:
+    """`page` (1-based, at most `max_page`) and the page size (at most MAX_K)."""
     per_page = int_param(values, per_page_name, min(default_per_page, MAX_K), 1, MAX_K)
-    page = int_param(values, "page", 1, 1, MAX_DEPTH // per_page)
+    page = int_param(values, "page", 1, 1, max_page)
     return PageRequest(page, per_page)
+
+
+def ranking_depth(page: PageRequest) -> int:
+    """How many moments a search must rank to fill `page` and tell whether another follows;
+    a ranking stops MAX_DEPTH deep, so pages past that are empty."""
+    return min(page.page * page.per_page + 1, MAX_DEPTH)
 
 
 def search_options(library: Library, values: Mapping[str, Any], k: int) -> SearchOptions:
     """SearchOptions for `k` moments from `modality`, `min_score` and `video` parameters."""
-    modality = values.get("modality")
-    modalities = None
-    if modality:
-        modalities = tuple(m.strip() for m in str(modality).split(",") if m.strip())
-    video_id = int_param(values, "video", 0, 1, 2**62) or None
+    modality = str(values.get("modality") or "")
+    # Exactly the documented form, `frame,speech`: empty means every modality.
+    modalities = tuple(modality.split(",")) if modality else None
+    video_id = int_param(values, "video", 0, 1, MAX_ID) or None
     if video_id is not None and library.store.video(video_id) is None:
         raise ApiError(404, f"video={video_id}: there is no video with that id (see /api/videos)")
     return library.search_options(k=k, modalities=modalities, video_id=video_id,

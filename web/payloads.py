@@ -4,6 +4,7 @@ The JSON endpoints and the HTML views both build their answers here, so they nev
 
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,9 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
         "height": v.height,
         "has_audio": v.has_audio,
         "size": v.size,
-        "indexed_at": v.indexed_at.isoformat() if v.indexed_at else None,
+        # Stored as naive UTC (SQLite keeps no zone): say so, as RFC 3339 asks.
+        "indexed_at": (v.indexed_at.replace(tzinfo=timezone.utc).isoformat()
+                       if v.indexed_at else None),
         "media_url": url_for("media.video_file", video_id=v.id) if v.status == "indexed" else None,
     }
 

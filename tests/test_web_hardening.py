@@ -1,0 +1,321 @@
+"""The server serves only what was indexed and cannot be made to fall over: media checked
+against the record, uploads bounded before they are decoded, Host / origin / token checks,
+ids past 64 bits, library pages past 1,000 videos, the production server, dates with a zone.
+Real libraries indexed with the tiny model, the Flask test client, real files and links."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import struct
+import threading
+import zlib
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+from PIL import Image
+
+from tests.conftest import make_settings
+from tests.media import Scene, write_video
+from vidseek.indexer.decode import read_image
+from vidseek.library import Library
+from vidseek.search.store import Fingerprint
+from vidseek.web.app import create_app
+from vidseek.web.guard import host_name, is_loopback
+
+ROOT = Path(__file__).resolve().parent.parent
+COLOURS = [(220, 30, 30), (30, 200, 60), (30, 60, 220), (240, 220, 40), (200, 40, 200)]
+NAMES = ["swapped", "grown", "moved", "piped", "intact"]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    """Five one-second videos in their own folders, indexed; each media test spoils one."""
+    tmp = tmp_path_factory.mktemp("hardening")
+    for name, colour in zip(NAMES, COLOURS):
+        (tmp / "videos" / name).mkdir(parents=True)
+        write_video(tmp / "videos" / name / f"{name}.mp4", [Scene(1, colour)])
+    library = Library(make_settings(tmp / "data"))
+    report = library.indexer.index(tmp / "videos")
+    assert len(report.indexed) == len(NAMES)
+    yield library
+    library.close()
+
+
+@pytest.fixture(scope="module")
+def client(lib):
+    return create_app(library=lib).test_client()
+
+
+def video_of(lib: Library, name: str):
+    return next(v for v in lib.store.videos() if Path(v.path).stem == name)
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid black 1-bit PNG of any size, small on disk however many pixels it decodes to
+    (written chunk by chunk: Pillow would need the whole image in memory to save it)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+            + chunk(b"IEND", b""))
+
+
+def jpeg(size: tuple[int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", size, 128).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def assert_json_error(response, status: int) -> str:
+    assert response.status_code == status, response.data[:300]
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"]["code"] == status
+    return response.get_json()["error"]["message"]
+
+
+# --- 5. media: only the file that was indexed ----------------------------------------------
+
+def test_a_symlink_swapped_in_for_an_indexed_file_is_not_served(client, lib, tmp_path):
+    video = video_of(lib, "swapped")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    os.remove(video.path)
+    os.symlink(secret, video.path)
+    for headers in ({}, {"Range": "bytes=0-9"}):
+        r = client.get(f"/media/{video.id}", headers=headers)
+        assert_json_error(r, 404)
+        assert b"root:" not in r.data
+    # Marked changed: the next index run looks at it again.
+    assert lib.store.video(video.id).status == "pending"
+
+
+def test_a_file_changed_since_indexing_is_not_served(client, lib):
+    video = video_of(lib, "grown")
+    with open(video.path, "ab") as f:
+        f.write(b"appended")
+    message = assert_json_error(client.get(f"/media/{video.id}"), 404)
+    assert "changed since it was indexed" in message
+    assert lib.store.video(video.id).status == "pending"
+
+
+def test_a_folder_swapped_for_a_link_is_not_served(client, lib, tmp_path):
+    video = video_of(lib, "moved")
+    folder = Path(video.path).parent
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)  # the same file, size and mtime, now outside the library
+    os.symlink(elsewhere, folder)
+    message = assert_json_error(client.get(f"/media/{video.id}"), 404)
+    assert "symbolic link" in message
+
+
+def test_a_fifo_in_place_of_a_video_answers_404_without_hanging(client, lib):
+    video = video_of(lib, "piped")
+    os.remove(video.path)
+    os.mkfifo(video.path)
+    assert "regular file" in assert_json_error(client.get(f"/media/{video.id}"), 404)
+    assert lib.store.video(video.id).status == "pending"
+
+
+def test_an_intact_file_is_served_with_ranges(client, lib):
+    video = video_of(lib, "intact")
+    data = Path(video.path).read_bytes()
+    whole = client.get(f"/media/{video.id}")
+    assert whole.status_code == 200 and whole.data == data and whole.mimetype == "video/mp4"
+    part = client.get(f"/media/{video.id}", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.data == data[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    again = client.get(f"/media/{video.id}", headers={"If-None-Match": whole.headers["ETag"]})
+    assert again.status_code == 304
+    outside = client.get(f"/media/{video.id}", headers={"Range": f"bytes={len(data) + 5}-"})
+    assert_json_error(outside, 416)
+    assert lib.store.video(video.id).status == "indexed"
+
+
+# --- 6. image uploads: bounded before decoding ---------------------------------------------
+
+def test_an_image_past_the_pixel_cap_is_refused_before_decoding(client):
+    big = png(12000, 12000)  # about 140 KB that decodes to 144 megapixels
+    assert len(big) < 300_000
+    r = client.post("/api/search/image", data={"image": (io.BytesIO(big), "big.png")})
+    assert "12000x12000" in assert_json_error(r, 413)
+
+
+def test_an_image_past_pillows_own_bomb_limit_is_413_not_500(client):
+    r = client.post("/api/search/image", data={"image": (io.BytesIO(png(20000, 20000)), "b.png")})
+    assert_json_error(r, 413)
+
+
+def test_a_big_jpeg_counts_at_the_size_it_decodes_at(client):
+    # 36 megapixels on paper (past the 16 MP default) but decoded at 1/4 scale: accepted.
+    r = client.post("/api/search/image",
+                    data={"image": (io.BytesIO(jpeg((6000, 6000))), "big.jpg"), "k": "1"})
+    assert r.status_code == 200, r.data[:300]
+
+
+def test_a_small_png_is_accepted_and_junk_is_415(client):
+    ok = client.post("/api/search/image", data={"image": (io.BytesIO(png(640, 480)), "a.png")})
+    assert ok.status_code == 200
+    junk = client.post("/api/search/image", data={"image": (io.BytesIO(b"GIF89a junk"), "a.gif")})
+    assert_json_error(junk, 415)
+
+
+def test_an_accepted_image_is_shrunk_before_anything_else_sees_it():
+    pixels = read_image(io.BytesIO(png(3000, 2000)), max_pixels=16_000_000)
+    assert pixels.shape == (683, 1024, 3) and pixels.dtype == np.uint8
+
+
+def test_the_pixel_cap_is_a_setting_and_documented(lib):
+    tight = create_app(dataclasses.replace(lib.settings, max_image_megapixels=0.1),
+                       lib).test_client()
+    r = tight.post("/api/search/image", data={"image": (io.BytesIO(png(640, 480)), "a.png")})
+    assert "0.1 megapixels" in assert_json_error(r, 413)
+    doc = tight.get("/api/openapi.json").get_json()
+    image = doc["paths"]["/api/search/image"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]["image"]
+    assert "0.1 megapixels" in image["description"]
+
+
+def test_uploads_wait_for_a_free_decoding_slot(lib):
+    app = create_app(dataclasses.replace(lib.settings, upload_decode_slots=1), lib)
+    answers = []
+
+    def upload():
+        r = app.test_client().post("/api/search/image",
+                                   data={"image": (io.BytesIO(png(64, 64)), "a.png")})
+        answers.append(r.status_code)
+
+    gate = threading.Event()
+    app.extensions["vidseek"].upload_pool.submit(gate.wait)  # the one slot is taken
+    waiting = threading.Thread(target=upload)
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive() and not answers  # held back, not decoded
+    gate.set()
+    waiting.join(timeout=30)
+    assert answers == [200]
+
+
+# --- 7. Host, origin, token ------------------------------------------------------------------
+
+def test_host_names_parse_and_loopback_is_known():
+    assert host_name("LocalHost:8765") == "localhost"
+    assert host_name("[::1]:8765") == "::1"
+    assert host_name("nas.local.") == "nas.local"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_an_unknown_host_name_is_refused(client, lib):
+    message = assert_json_error(client.get("/api/videos", headers={"Host": "evil.example"}), 400)
+    assert "allowed_hosts" in message
+    for host in ("localhost:8765", "127.0.0.1:8765", "[::1]:8765"):
+        assert client.get("/api/videos", headers={"Host": host}).status_code == 200
+    lan = create_app(dataclasses.replace(lib.settings, allowed_hosts="nas.local"), lib)
+    assert lan.test_client().get("/api/stats", headers={"Host": "nas.local:8765"}).status_code == 200
+    bound = create_app(dataclasses.replace(lib.settings, host="192.168.1.5"), lib)
+    assert bound.test_client().get("/", headers={"Host": "192.168.1.5:8765"}).status_code == 200
+    anyone = create_app(dataclasses.replace(lib.settings, allowed_hosts="*"), lib)
+    assert anyone.test_client().get("/api/stats", headers={"Host": "x.example"}).status_code == 200
+
+
+def test_a_cross_origin_post_is_refused_before_it_is_processed(client):
+    upload = {"image": (io.BytesIO(png(64, 64)), "a.png")}
+    r = client.post("/api/search/image", data=upload, headers={"Origin": "http://evil.example"})
+    assert_json_error(r, 403)
+    r = client.post("/api/search/image", data={"image": (io.BytesIO(png(64, 64)), "a.png")},
+                    headers={"Sec-Fetch-Site": "cross-site"})
+    assert_json_error(r, 403)
+    same = client.post("/api/search/image", data={"image": (io.BytesIO(png(64, 64)), "a.png")},
+                       headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200
+    # Reading is not refused: a cross-origin GET cannot read the answer anyway (no CORS).
+    assert client.get("/api/stats", headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_the_access_token_guards_ui_and_api(lib):
+    app = create_app(dataclasses.replace(lib.settings, access_token="s3cret"), lib)
+    anonymous = app.test_client()
+    for url in ("/", "/library", "/api/stats", f"/media/{video_of(lib, 'intact').id}"):
+        r = anonymous.get(url)
+        assert_json_error(r, 401)
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_json_error(anonymous.get("/api/stats", headers={"Authorization": "Bearer nope"}), 401)
+    assert anonymous.get("/api/stats",
+                         headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    browser = app.test_client()
+    visit = browser.get("/library?token=s3cret&status=indexed")
+    assert visit.status_code == 303 and visit.headers["Location"] == "/library?status=indexed"
+    assert "HttpOnly" in visit.headers["Set-Cookie"]
+    assert browser.get("/library?status=indexed").status_code == 200  # the cookie now
+    assert browser.get("/api/videos").status_code == 200
+    doc = browser.get("/api/openapi.json").get_json()
+    assert doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+
+
+# --- 8. ids past 64 bits ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/media/{}", "/thumbs/{}", "/api/videos/{}"])
+def test_ids_past_64_bits_are_404(client, url):
+    for big in (2**63, 2**64 + 7, 10**30):
+        assert_json_error(client.get(url.format(big)), 404)
+
+
+def test_out_of_range_ids_in_parameters_are_refused(client):
+    assert_json_error(client.get(f"/api/search?q=red&video={2**63}"), 400)
+    assert_json_error(client.post("/api/search/video", json={"video_id": 2**63}), 404)
+
+
+# --- 9. paging ------------------------------------------------------------------------------
+
+def test_every_library_page_the_ui_links_to_works(tmp_path):
+    library = Library(make_settings(tmp_path / "data"))
+    try:
+        library.store.mark_pending((f"/videos/{i:05d}.mp4", Fingerprint(1, i))
+                                   for i in range(1130))
+        client = create_app(library=library).test_client()
+        last = client.get("/api/videos?page=23").get_json()  # 50 per page: 23 pages
+        assert last["total"] == 1130 and len(last["videos"]) == 30
+        assert last["videos"][-1]["path"] == "/videos/01129.mp4"
+        assert client.get("/api/videos?page=24").get_json()["videos"] == []
+        page = client.get("/library?page=21").data.decode()
+        assert "page 21 of 23" in page and "page=22" in page
+        assert "page 23 of 23" in client.get("/library?page=23").data.decode()
+    finally:
+        library.close()
+
+
+def test_search_pages_past_the_ranking_depth_are_empty_not_errors(client):
+    r = client.get("/api/search?q=red&k=100&page=11")
+    assert r.status_code == 200
+    assert r.get_json()["results"] == [] and r.get_json()["has_more"] is False
+
+
+# --- 10. the production server ---------------------------------------------------------------
+
+def test_waitress_is_a_dependency_not_a_test_extra():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("waitress") for d in project["dependencies"])
+
+
+# --- 11. what the OpenAPI document promises -------------------------------------------------
+
+def test_indexed_at_is_a_date_time_with_a_zone(client, lib):
+    video = client.get(f"/api/videos/{video_of(lib, 'intact').id}").get_json()
+    assert datetime.fromisoformat(video["indexed_at"]).utcoffset() is not None
+
+
+def test_unsupported_methods_say_which_are_allowed(client):
+    r = client.open("/api/stats", method="TRACE")
+    assert_json_error(r, 405)
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
