@@ -74,6 +74,13 @@ class Settings:
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+    # indexing on a Ray cluster
+    ray_address: str = _opt("", "Ray cluster that analyses the files while this process writes "
+                                "the library: auto, HOST:PORT or ray://HOST:10001; empty "
+                                "indexes on this machine")
+    ray_cpus_per_file: int = _opt(1, "CPUs one file's analysis asks Ray for (its torch threads)")
+    ray_gpus_per_file: float = _opt(0.25, "share of a GPU one file's analysis asks Ray for, on "
+                                          "a cluster with GPUs when whisper_device is cuda")
 
     @property
     def sql_url(self) -> str:
