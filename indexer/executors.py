@@ -22,6 +22,10 @@ RETRIES = 3  # times Ray runs a file again after its worker process or node died
 IN_FLIGHT_PER_SLOT = 2  # files queued per worker slot: none idles while the driver writes
 
 
+class ClusterUnavailable(RuntimeError):
+    """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
+
+
 class Executor(Protocol):
     """Runs each file's analysis somewhere and yields the results as they finish."""
 
@@ -72,13 +76,25 @@ class RayExecutor:
 
         connected_here = not ray.is_initialized()
         if connected_here:
-            ray.init(address=self.settings.ray_address, logging_level=logging.WARNING,
-                     log_to_driver=False)
+            self._connect(ray)
         try:
             yield from self._run(ray, iter(paths))
         finally:
             if connected_here:
                 ray.shutdown()  # also ends this run's tasks still queued or running
+
+    def _connect(self, ray) -> None:
+        address = self.settings.ray_address
+        try:
+            # Workers' output stays in Ray's logs (`ray logs`), off the progress bar.
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as e:
+            cause = e.__cause__ or e
+            raise ClusterUnavailable(
+                f"cannot use the Ray cluster at {address}: {str(cause).splitlines()[0]}. Fix: "
+                "start it (`ray start --head` there), or check the address; a cluster with "
+                "token authentication needs RAY_AUTH_MODE=token here and its token in "
+                "~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN") from None
 
     def _run(self, ray, paths: Iterator[Path]) -> Iterator[FileResult]:
         cluster = ray.cluster_resources()

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     from vidseek.indexer.decode import DecodeError
     from vidseek.indexer.encoders import ModelUnavailable
+    from vidseek.indexer.executors import ClusterUnavailable
     from vidseek.search.engine import QueryError
     from vidseek.search.store import ModelMismatch
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                  host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
-            ValueError) as e:
+            ValueError, ClusterUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
