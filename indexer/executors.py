@@ -89,12 +89,15 @@ class RayExecutor:
             # Workers' output stays in Ray's logs (`ray logs`), off the progress bar.
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, ray.exceptions.AuthenticationError) as e:
-            cause = e.__cause__ or e
+            while e.__cause__ or e.__context__:
+                e = e.__cause__ or e.__context__
+            # Ray puts its reason (wrong token, nothing listening) on the last line.
+            why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise ClusterUnavailable(
-                f"cannot use the Ray cluster at {address}: {str(cause).splitlines()[0]}. Fix: "
-                "start it (`ray start --head` there), or check the address; a cluster with "
-                "token authentication needs RAY_AUTH_MODE=token here and its token in "
-                "~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN") from None
+                f"cannot use the Ray cluster at {address} ({why}). Fix: start it (`ray start "
+                "--head` there) or check the address; a cluster with token authentication "
+                "needs RAY_AUTH_MODE=token here and its token in ~/.ray/auth_token, "
+                "RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN") from None
 
     def _run(self, ray, paths: Iterator[Path]) -> Iterator[FileResult]:
         cluster = ray.cluster_resources()

@@ -105,9 +105,9 @@ class RayCluster:
             if any(node.poll() is not None for node in self.nodes):
                 break
             probe = subprocess.run(
-                [sys.executable, "-c", "import json, ray; ray.init(address=%r, "
+                [sys.executable, "-c", f"import json, ray; ray.init(address={self.address!r}, "
                  "logging_level='ERROR'); print(json.dumps(sum(n['Alive'] for n in ray.nodes())))"
-                 % self.address], env={**os.environ, **self.env}, capture_output=True, text=True)
+                 ], env={**os.environ, **self.env}, capture_output=True, text=True)
             if probe.returncode == 0 and json.loads(probe.stdout.split()[-1]) >= count:
                 return
             time.sleep(0.5)
