@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,13 +20,11 @@ from vidseek.indexer.decode import (
     IsolatedDecoder,
 )
 from vidseek.indexer.discover import content_hash, discover_videos, quick_fingerprint
+from vidseek.indexer.executors import Executor, LocalExecutor
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
 from vidseek.search.records import AudioFeatures, MediaInfo, Segment
 from vidseek.search.store import Fingerprint, Store
 from vidseek.settings import Settings
-
-if TYPE_CHECKING:
-    from vidseek.indexer.executors import Executor
 
 SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
 
@@ -160,8 +158,6 @@ class Indexer:
 
     def __init__(self, settings: Settings, store: Store, encoder,
                  audio_stages: tuple[AudioStage, ...] = (), executor: Executor | None = None):
-        from vidseek.indexer.executors import LocalExecutor
-
         self.settings = settings
         self.store = store
         self.encoder = encoder
