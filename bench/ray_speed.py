@@ -58,10 +58,9 @@ def speed(settings: Settings, videos: Path, warm_up: Path) -> float:
     return report.video_seconds / report.wall_seconds
 
 
-def speeds(root: Path, videos: Path, warm_up: Path, runs: int, **overrides) -> list[float]:
-    return [speed(Settings.load(env={}, data_dir=tempfile.mkdtemp(dir=root), clip_model=CLIP,
-                                transcribe=False, index_audio=False, threads=1, **overrides),
-                  videos, warm_up) for _ in range(runs)]
+def settings_for(root: Path, **overrides) -> Settings:
+    return Settings.load(env={}, data_dir=tempfile.mkdtemp(dir=root), clip_model=CLIP,
+                         transcribe=False, index_audio=False, threads=1, **overrides)
 
 
 def writer_cost(root: Path, video: Path, repeats: int = 20) -> tuple[float, float]:
@@ -100,22 +99,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"library: {args.clips} clips of {args.seconds:.0f} s, {size[0]}x{size[1]}, "
               f"{CLIP}, every frame a new picture; {args.runs} run(s) each, median shown "
               f"(machine: {os.cpu_count()} cores, shared)")
-        local = statistics.median(speeds(root, videos, warm_up, args.runs))
-        print(f"local, 1 thread:                 {local:5.1f}x real time")
         with ray_cluster(NODE) as cluster:
             # The driver keeps one connection, so the workers (and their models) stay up.
             os.environ.update(cluster.env)
             import ray
 
             ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
-            one = statistics.median(speeds(root, videos, warm_up, args.runs,
-                                           ray_address=cluster.address))
-            overhead = local / one - 1
+            on_ray = dict(ray_address=cluster.address)
+            # Local and Ray runs alternate, so the load of a shared machine falls on both.
+            local, one = [], []
+            for _ in range(args.runs):
+                local.append(speed(settings_for(root), videos, warm_up))
+                one.append(speed(settings_for(root, **on_ray), videos, warm_up))
+            local, one = statistics.median(local), statistics.median(one)
+            print(f"local, 1 thread:                 {local:5.1f}x real time")
             print(f"Ray, 1 worker of 1 CPU:          {one:5.1f}x real time "
-                  f"(overhead {overhead:+.0%} against local; target <= 15%)")
+                  f"(overhead {local / one - 1:+.0%} against local; target <= 15%)")
             cluster.add_node(*NODE)
-            two = statistics.median(speeds(root, videos, warm_up, args.runs,
-                                           ray_address=cluster.address))
+            two = statistics.median([speed(settings_for(root, **on_ray), videos, warm_up)
+                                     for _ in range(args.runs)])
             print(f"Ray, 2 workers (2 nodes, 1 CPU): {two:5.1f}x real time "
                   f"({two / one:.2f}x the throughput of 1 worker; target >= 1.7x)")
             ray.shutdown()

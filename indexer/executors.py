@@ -130,8 +130,8 @@ class RayExecutor:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as e:
             # vidseek's own code raised (a model missing on that node, say): stop as a local
-            # run would, with the same error.
-            raise e.as_instanceof_cause() from None
+            # run would, with the same error (the worker's traceback chained to it).
+            raise e.cause from e
         except ray.exceptions.RayError as e:
             return FileResult(path, error=f"its analysis was lost {RETRIES + 1} times (the Ray "
                                           f"worker or node died): {str(e).splitlines()[0]}")
