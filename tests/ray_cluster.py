@@ -91,12 +91,12 @@ class RayCluster:
         head = not self.nodes
         where = (["--head", "--port", self.address.rsplit(":", 1)[1], "--include-dashboard",
                   "false"] if head else ["--address", self.address])
-        log = open(self.folder / f"node{len(self.nodes)}.log", "wb")
-        self.nodes.append(subprocess.Popen(
-            [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", *where,
-             "--node-ip-address", LOOPBACK, "--temp-dir", str(self.folder / "ray"),
-             "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats", *args],
-            env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT))
+        with open(self.folder / f"node{len(self.nodes)}.log", "wb") as log:  # the node's copy
+            self.nodes.append(subprocess.Popen(
+                [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", *where,
+                 "--node-ip-address", LOOPBACK, "--temp-dir", str(self.folder / "ray"),
+                 "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats",
+                 *args], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT))
         self._wait_for_nodes(len(self.nodes))
 
     def _wait_for_nodes(self, count: int) -> None:
