@@ -157,6 +157,13 @@ class AudioWindowStage:
         return cls(encoder, AudioWindowOptions.from_settings(settings),
                    CurrentProjection(store, settings.model_dir, encoder.spec))
 
+    @classmethod
+    def features_only(cls, settings: Settings) -> AudioWindowStage:
+        """The stage on a machine without the library (a Ray worker): it computes window
+        features only; the store's writer projects them."""
+        return cls(WhisperAudioEncoder.from_settings(settings),
+                   AudioWindowOptions.from_settings(settings), current_projection=lambda: None)
+
     def window_features(self, samples: np.ndarray) -> AudioFeatures:
         """Features of every audible window of a 16 kHz mono track."""
         windows = audio_windows(len(samples) / AUDIO_RATE, self.options)

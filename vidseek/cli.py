@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("path", type=Path)
     ix.add_argument("--retry-failed", action="store_true", help="try failed files again")
     ix.add_argument("--no-transcribe", dest="transcribe", action="store_false", default=None)
+    ix.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
+                    help="analyse the files on a Ray cluster: auto, HOST:PORT or "
+                         "ray://HOST:10001 (default: setting ray_address; empty: this machine)")
 
     se = sub.add_parser("search", help="find moments by text, image or example clip")
     se.add_argument("query", nargs="?", default="")
@@ -72,16 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     from vidseek.indexer.decode import DecodeError
     from vidseek.indexer.encoders import ModelUnavailable
+    from vidseek.indexer.executors import ClusterUnavailable
     from vidseek.search.engine import QueryError
     from vidseek.search.store import ModelMismatch
 
     try:
         settings = Settings.load(args.config, data_dir=args.data_dir, clip_model=args.clip_model,
                                  transcribe=getattr(args, "transcribe", None),
+                                 ray_address=getattr(args, "ray_address", None),
                                  host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
-            ValueError) as e:
+            ValueError, ClusterUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -38,22 +38,17 @@ class Library:
 
     @cached_property
     def indexer(self):
+        from vidseek.indexer.executors import RayExecutor
         from vidseek.indexer.pipeline import Indexer
 
-        return Indexer(self.settings, self.store, self.encoder, self.audio_stages())
+        executor = RayExecutor(self.settings) if self.settings.ray_address else None
+        return Indexer(self.settings, self.store, self.encoder, self.audio_stages(), executor)
 
     def audio_stages(self) -> tuple:
         """The stages that read a video's audio track, as configured."""
-        stages = []
-        if self.settings.transcribe:
-            from vidseek.indexer.speech import SpeechStage
+        from vidseek.indexer.pipeline import audio_stages
 
-            stages.append(SpeechStage.from_settings(self.settings, self.encoder))
-        if self.settings.index_audio:
-            from vidseek.indexer.audio import AudioWindowStage
-
-            stages.append(AudioWindowStage.for_library(self.settings, self.store))
-        return tuple(stages)
+        return audio_stages(self.settings, self.encoder, self.store)
 
     def search_options(self, **overrides) -> SearchOptions:
         """Search options from settings, with per-query overrides."""

@@ -86,6 +86,13 @@ class Settings:
               "refused (413) before it is decoded")
     upload_decode_slots: int = _opt(2, "uploaded images or clips decoded at the same time; "
                                        "more wait their turn")
+    # indexing on a Ray cluster
+    ray_address: str = _opt("", "Ray cluster that analyses the files while this process writes "
+                                "the library: auto, HOST:PORT or ray://HOST:10001; empty "
+                                "indexes on this machine")
+    ray_cpus_per_file: int = _opt(1, "CPUs one file's analysis asks Ray for (its torch threads)")
+    ray_gpus_per_file: float = _opt(0.25, "share of a GPU one file's analysis asks Ray for, on "
+                                          "a cluster with GPUs when whisper_device is cuda")
 
     @property
     def sql_url(self) -> str:
