@@ -17,7 +17,16 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from tests.media import Scene, write_video
+
 TIE = 1e-4  # equal vectors (a static shot sampled twice) score the same: any of them is first
+
+
+def write_clip(path: Path, seed: int) -> None:
+    """A 5 s clip of five one-second shots of random colours: five frame segments, each
+    unlike the others (the tiny random model tells colours apart, not motion)."""
+    rng = np.random.default_rng(seed)
+    write_video(path, [Scene(1, tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(5)])
 
 
 @dataclass

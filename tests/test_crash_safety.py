@@ -13,8 +13,14 @@ import faiss
 import numpy as np
 
 from tests.conftest import TINY_MODEL, make_settings
-from tests.crashes import audit_library, content_hashes, kill_hard, start_index, stray_processes
-from tests.media import Scene, write_video
+from tests.crashes import (
+    audit_library,
+    content_hashes,
+    kill_hard,
+    start_index,
+    stray_processes,
+    write_clip,
+)
 from vidseek.library import Library
 from vidseek.search.records import MediaInfo, Segment
 from vidseek.search.store import Fingerprint, Store
@@ -22,16 +28,6 @@ from vidseek.search.vectors import saved_generation
 
 KILLS = 2
 NEW_PER_ROUND = 2  # files added behind the changed one: the run is still busy when it is killed
-
-
-def colour(seed: int) -> tuple[int, int, int]:
-    return tuple(int(c) for c in np.random.default_rng(seed).integers(0, 256, 3))
-
-
-def write_clip(path, seed: int) -> None:
-    """A 5 s clip of five one-second shots of random colours: five frame segments, each
-    unlike the others (the tiny random model tells colours apart, not motion)."""
-    write_video(path, [Scene(1, colour(10 * seed + shot)) for shot in range(5)])
 
 
 def newest_video(data_dir) -> str:
