@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             totals["lost segments"] += sum((want - have).values())
             totals["duplicated segments"] += sum((have - want).values())
         totals["segments audited"] += audit.segments
+        totals["temp files left behind"] += len(list((data / "faiss").glob("*.tmp")))
         print(f"round {round_:2d}: killed={killed} {moment:5.2f} s after its {phase:<12}, "
               f"{'behind SQL' if at_kill.mismatches or at_kill.stale else 'in step'} at the kill, "
               f"after resume {'ok' if audit.ok else audit}", flush=True)
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 "corrupt databases (after the kill)", "corrupt databases (after resume)",
                 "index/SQL mismatches (modalities)", "stale vectors", "self-ranking failures",
                 "lost segments", "duplicated segments", "orphaned processes",
-                "segments audited"):
+                "temp files left behind", "segments audited"):
         print(f"{key:<45} {totals[key]:>7}")
     print(f"{'last resume by `vidseek index`: exit code':<45} {last.returncode:>7}")
     print(f"{'... then the audit':<45} {'ok' if final.ok else final!s:>7}")

@@ -23,6 +23,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -66,22 +67,29 @@ def saved_generation(path: Path) -> int | None:
     index; None when there is no file or it carries no trailer."""
     try:
         with open(path, "rb") as f:
-            if f.seek(0, os.SEEK_END) < _TRAILER.size:
-                return None
-            f.seek(-_TRAILER.size, os.SEEK_END)
-            magic, generation = _TRAILER.unpack(f.read(_TRAILER.size))
+            return _trailer_generation(f)
     except FileNotFoundError:
         return None
+
+
+def _trailer_generation(f: BinaryIO) -> int | None:
+    if f.seek(0, os.SEEK_END) < _TRAILER.size:
+        return None
+    f.seek(-_TRAILER.size, os.SEEK_END)
+    magic, generation = _TRAILER.unpack(f.read(_TRAILER.size))
     return generation if magic == _MAGIC else None
 
 
-def file_stamp(path: Path) -> tuple[int, int] | None:
-    """What tells one saved version of an index file from another."""
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one saved version of an index file from another (each save is a new file)."""
     try:
-        st = path.stat()
+        return _stamp(path.stat())
     except FileNotFoundError:
         return None
-    return st.st_mtime_ns, st.st_size
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _kind_of(index: faiss.IndexIDMap2) -> str:
@@ -98,7 +106,7 @@ class VectorIndex:
         self.kind = kind
         self.index = _new_index(dim, kind)
         self.dirty = False
-        self.file_stamp: tuple[int, int] | None = None  # of the file this index was read from
+        self.file_stamp: tuple[int, int, int] | None = None  # of the file it was read from
         self.generation: int | None = None  # the SQL generation it reflects; None: unknown
 
     @classmethod
@@ -106,16 +114,25 @@ class VectorIndex:
         """Load the index file if there is a readable one of this dimension, with the generation
         it was saved at; else start empty, at no known generation."""
         vi = cls(path, dim)
-        vi.file_stamp = file_stamp(path)
-        if path.exists():
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return vi
+        # Stamp, generation and vectors all from this one open file: another process may
+        # replace the path meanwhile, and must not pair one save's vectors with another's
+        # generation.
+        with f:
+            vi.file_stamp = _stamp(os.fstat(f.fileno()))
+            generation = _trailer_generation(f)
+            f.seek(0)
             try:
-                loaded = faiss.read_index(str(path))
+                loaded = faiss.read_index(faiss.PyCallbackIOReader(f.read))
             except RuntimeError:
                 loaded = None  # a torn or foreign file: rebuilt from SQL
-            if isinstance(loaded, faiss.IndexIDMap2) and loaded.d == dim:
-                vi.index = loaded  # keep this object: it owns the inner index's memory
-                vi.kind = _kind_of(loaded)
-                vi.generation = saved_generation(path)
+        if isinstance(loaded, faiss.IndexIDMap2) and loaded.d == dim:
+            vi.index = loaded  # keep this object: it owns the inner index's memory
+            vi.kind = _kind_of(loaded)
+            vi.generation = generation
         return vi
 
     def __len__(self) -> int:
@@ -190,5 +207,23 @@ class VectorIndex:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._remove_dead_temp_files()
         self.dirty = False
         self.file_stamp = file_stamp(self.path)
+
+    def _remove_dead_temp_files(self) -> None:
+        """Temp files of this index left by processes that were killed while saving."""
+        for tmp in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+            pid = tmp.name.removeprefix(f"{self.path.name}.").removesuffix(".tmp")
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
