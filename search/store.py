@@ -525,12 +525,14 @@ class Store:
                              .where(SegmentRow.modality == modality)).all()
             paths = dict(c.execute(select(Video.id, Video.path)).all())
         places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
-        if vi.generation != generation:
-            if vi.generation is None or vi.generation > generation:
-                vi.clear()  # of unknown provenance: rebuilt, not trusted id by id
-            vi.reconcile(places.ids, self.vectors)
+        behind = vi.generation != generation
+        if behind and (vi.generation is None or vi.generation > generation):
+            vi.clear()  # of unknown provenance: rebuilt, not trusted id by id
+        if behind or not vi.fits(len(places)):
+            vi.reconcile(places.ids, self.vectors)  # also rebuilds as the kind the size calls for
             vi.generation = generation
-            vi.dirty = True  # the file must record the new generation
+            # A saved file must record the new generation; an empty index needs no file.
+            vi.dirty = vi.dirty or vi.file_stamp is not None
         self._places[modality] = places
         self._video_paths = paths
         return vi.dirty
@@ -551,7 +553,7 @@ class Store:
                 if not path.exists() or saved_generation(path) == generations.get(modality, 0):
                     continue  # nothing saved, or saved as SQL is: opened from SQL when needed
                 vi = self.index(modality)
-            elif vi.generation != generations.get(modality, 0):
+            elif vi.generation != generations.get(modality, 0) or not vi.fits(len(vi)):
                 self._sync(modality, vi)
             vi.save()
 

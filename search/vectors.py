@@ -138,6 +138,10 @@ class VectorIndex:
     def __len__(self) -> int:
         return self.index.ntotal
 
+    def fits(self, count: int) -> bool:
+        """Whether this index's kind is the one a collection of `count` vectors calls for."""
+        return index_kind_for(count) == self.kind
+
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
 
@@ -155,9 +159,9 @@ class VectorIndex:
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild of an index that cannot be trusted id by id)."""
+        self.dirty = self.dirty or len(self) > 0
         self.index, self.kind = _new_index(self.dim, "exact"), "exact"
         self.generation = None
-        self.dirty = True
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (n_queries, k); missing hits have id -1."""
@@ -195,8 +199,8 @@ class VectorIndex:
     def save(self) -> None:
         """Write the index and the generation it reflects to a temp file and rename it, so a
         reader never sees half an index, nor vectors with another generation than theirs."""
-        if not self.dirty and self.path.exists():
-            return
+        if not self.dirty and (self.path.exists() or not len(self)):
+            return  # saved already, or nothing to save
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # A temp name of our own: the indexer and a server may both write this index.
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
