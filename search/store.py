@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -91,6 +93,11 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
+        # Up to date (every open but the first): no write lock taken.
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+        connection.commit()
         if sqlite:
             # SQLite's way to change a table (https://sqlite.org/lang_altertable.html): foreign
             # keys off, or dropping the old copy of a table cascades into the rows that

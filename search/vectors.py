@@ -14,7 +14,11 @@ The SQL database is the source of truth; an index file is a cache of it. The con
   lower is behind (a kill between a commit and the next save): `reconcile` drops the ids SQL no
   longer has and adds the ones it lacks, which is exact because ids are never reused. A file
   without a trailer (torn, foreign, or written before ids stopped being reused) or claiming a
-  generation SQL never reached is not trusted id by id: it is rebuilt from SQL."""
+  generation SQL never reached is not trusted id by id: it is rebuilt from SQL.
+- Readers: another process (a server) re-opens a file when its stamp (inode, mtime, size)
+  changes, reading stamp, generation and vectors from one open file. Opening still reads the
+  modality's rows for the places beside the index (search/places.py); a generation equal to
+  SQL's spares the id comparison and the vector reads."""
 
 from __future__ import annotations
 
