@@ -108,7 +108,7 @@ def timed_run(env: dict[str, str], root: Path, data: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--kills", type=int, default=20, help="kills that land before the run ends")
     p.add_argument("--files", type=int, default=6, help="files in the library at the start")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{s:.1f} s from its {phase}" for phase, s in phases.items()))
     ref = Library(make_settings(reference))
     totals = Counter()
-    for round_ in range(1, args.kills + 1):
+    round_ = 0
+    while totals["kills"] < args.kills and round_ < 3 * args.kills:
+        round_ += 1
         change_library(root, data, rng, round_)
         before = activity(data)
         phase = rng.choices([p for _, p in PHASES], [share for share, _ in PHASES])[0]
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         moment = rng.uniform(0, phases[phase])
         time.sleep(max(0.0, started + moment - time.monotonic()))
         killed = kill_hard(run)
+        totals["rounds"] += 1
         totals["kills"] += killed
         totals["ended before the kill"] += not killed
         time.sleep(2)  # time for decoder workers to notice their reader is gone
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
                           capture_output=True, text=True, timeout=600)
     final = audit_library(data)
     print(f"\n{'what':<45} {'count':>7}")
-    for key in ("kills", "ended before the kill", "kills between a commit and the index save",
+    for key in ("rounds", "kills", "ended before the kill", "kills between a commit and the index save",
                 "corrupt databases (after the kill)", "corrupt databases (after resume)",
                 "index/SQL mismatches (modalities)", "stale vectors", "self-ranking failures",
                 "lost segments", "duplicated segments", "orphaned processes",

@@ -19,7 +19,10 @@ import numpy as np
 
 from tests.media import Scene, write_video
 
-TIE = 1e-4  # equal vectors (a static shot sampled twice) score the same: any of them is first
+# Float16 storage moves a score by up to ~1e-4 per vector: a near-duplicate frame (two shots of
+# almost the same colour) may outscore a vector's own copy by that much. A stale vector misses
+# by far more (its id then holds another shot: 0.5-0.995 with the tiny model).
+TIE = 1e-3
 
 
 def write_clip(path: Path, seed: int) -> None:
