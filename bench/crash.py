@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -106,6 +107,23 @@ def timed_run(env: dict[str, str], root: Path, data: Path) -> dict[str, float]:
             "first commit": end - first_commit}
 
 
+def kill_at_random(env: dict[str, str], root: Path, data: Path, rng: random.Random,
+                   phases: dict[str, float]) -> tuple[subprocess.Popen, bool, str, float]:
+    """Start `vidseek index` and SIGKILL it at a random moment of a random phase: (the run,
+    whether the kill landed before it ended, the phase, seconds into it)."""
+    before = activity(data)
+    phase = rng.choices([p for _, p in PHASES], [share for share, _ in PHASES])[0]
+    run = start_index(env, root)
+    started = time.monotonic()
+    if phase == "first write":
+        started = wait_for(run, data, PENDING, before)
+    elif phase == "first commit":
+        started = wait_for(run, data, TOP, before)
+    moment = rng.uniform(0, phases[phase])
+    time.sleep(max(0.0, started + moment - time.monotonic()))
+    return run, kill_hard(run), phase, moment
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=20, help="kills that land before the run ends")
@@ -114,9 +132,17 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="vidseek-crash-"))
+    try:
+        run_rounds(work, rng, args.kills, args.files)
+    finally:
+        shutil.rmtree(work)
+
+
+def run_rounds(work: Path, rng: random.Random, kills: int, files: int) -> None:
+    """Build a library in `work`, kill `kills` runs over it, resume and audit each; print."""
     root, data, reference = work / "videos", work / "data", work / "reference"
     root.mkdir()
-    for i in range(args.files):
+    for i in range(files):
         write_clip(root / f"f{i:03d}.mp4", seed=i)
     env, resumer_settings = cli_env(data), make_settings(data)
     first = Library(resumer_settings)
@@ -129,20 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     ref = Library(make_settings(reference))
     totals = Counter()
     round_ = 0
-    while totals["kills"] < args.kills and round_ < 3 * args.kills:
+    while totals["kills"] < kills and round_ < 3 * kills:
         round_ += 1
         change_library(root, data, rng, round_)
-        before = activity(data)
-        phase = rng.choices([p for _, p in PHASES], [share for share, _ in PHASES])[0]
-        run = start_index(env, root)
-        started = time.monotonic()
-        if phase == "first write":
-            started = wait_for(run, data, PENDING, before)
-        elif phase == "first commit":
-            started = wait_for(run, data, TOP, before)
-        moment = rng.uniform(0, phases[phase])
-        time.sleep(max(0.0, started + moment - time.monotonic()))
-        killed = kill_hard(run)
+        run, killed, phase, moment = kill_at_random(env, root, data, rng, phases)
         totals["rounds"] += 1
         totals["kills"] += killed
         totals["ended before the kill"] += not killed
