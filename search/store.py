@@ -485,8 +485,9 @@ class Store:
 
     # --- FAISS -------------------------------------------------------------------------
     def index(self, modality: str) -> VectorIndex:
-        """The FAISS index of one modality, reconciled with SQL when opened, and opened again
-        when another process (a running `vidseek index`) has saved a newer file."""
+        """The FAISS index of one modality, reconciled with SQL when opened (unless its file is
+        at SQL's generation), and opened again when another process (a running `vidseek index`)
+        has saved a newer file."""
         vi = self._indexes.get(modality)
         if vi is None or (not vi.dirty and vi.file_stamp != file_stamp(vi.path)):
             dim = self.dim
