@@ -214,6 +214,10 @@ class Indexer:
             v.path for v in self.store.videos()
             if Path(v.path).is_relative_to(root) and v.path not in listed
             and (is_gone(v.path) or os.path.isdir(v.path)))
+        if removed:
+            # Now, not at the end of a long run: a running server re-reads the saved indexes
+            # and stops returning the removed videos.
+            self.store.save_indexes()
         report = self._index_entries(entries, on_progress, retry_failed)
         report.removed = removed
         return report

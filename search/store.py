@@ -1,4 +1,12 @@
-"""The library on disk: SQL metadata (the source of truth) plus one FAISS index per modality."""
+"""The library on disk: SQL metadata (the source of truth) plus one FAISS index per modality.
+
+Every change to a modality's segments bumps that modality's generation in the same transaction
+(`_bump`); an index holds the generation it reflects, and saves it in the same file as its
+vectors (search/vectors.py states the whole model). After a commit, the indexes this process
+holds open follow the change in memory. Saving (at least every minute of a run, after removals,
+and at its end) brings every index file whose generation differs from SQL's back in line, so
+after any run each saved index agrees with SQL, and another process (a server) re-opens a
+file when it changes."""
 
 from __future__ import annotations
 
@@ -10,14 +18,23 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from vidseek.search.places import Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
-from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import VectorIndex, file_stamp
+from vidseek.search.schema import (
+    AudioFeatureRow,
+    IndexState,
+    SegmentGeneration,
+    SegmentRow,
+    Thumbnail,
+    Video,
+)
+from vidseek.search.vectors import VectorIndex, file_stamp, saved_generation
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -71,12 +88,34 @@ _TEXTS_BY_ID = select(SegmentRow.id, SegmentRow.text).where(
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision, all of it or nothing."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        # Up to date (every open but the first): no write lock taken.
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+        connection.commit()
+        if sqlite:
+            # SQLite's way to change a table (https://sqlite.org/lang_altertable.html): foreign
+            # keys off, or dropping the old copy of a table cascades into the rows that
+            # reference it. The pragma only takes effect outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            if sqlite:
+                # The driver would leave DDL outside any transaction; a kill mid-migration
+                # must leave the old schema, and a second process waits, then finds it done.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+            if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise RuntimeError("the migration broke a foreign key; nothing was changed")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def make_engine(url: str) -> Engine:
@@ -95,6 +134,27 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
     return engine
+
+
+def _bump(s: Session, modalities: Iterable[str]) -> dict[str, int]:
+    """Count one more change to each of these modalities' segments, inside the transaction
+    that makes it; returns their new generations."""
+    for modality in sorted(set(modalities)):
+        bumped = s.execute(update(SegmentGeneration).where(SegmentGeneration.modality == modality)
+                           .values(generation=SegmentGeneration.generation + 1))
+        if not bumped.rowcount:
+            s.add(SegmentGeneration(modality=modality, generation=1))
+            s.flush()
+    return dict(s.execute(select(SegmentGeneration.modality, SegmentGeneration.generation)
+                          .where(SegmentGeneration.modality.in_(set(modalities)))).all())
+
+
+def _segment_ids_by_modality(s: Session, video_id: int) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = {}
+    for segment_id, modality in s.execute(select(SegmentRow.id, SegmentRow.modality)
+                                          .where(SegmentRow.video_id == video_id)):
+        ids.setdefault(modality, []).append(segment_id)
+    return ids
 
 
 def vector_to_blob(v: np.ndarray) -> bytes:
@@ -215,7 +275,7 @@ class Store:
         # Open (and reconcile) the indexes first, so the new ids are added exactly once.
         indexes = {m: self.index(m) for m in {g.modality for g in segments}}
         with Session(self.engine) as s, s.begin():
-            v = self._emptied_video(s, path)
+            v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
             v.has_audio, v.status, v.error = info.has_audio, "indexed", None
@@ -234,8 +294,10 @@ class Store:
                           for a, b, f in zip(audio.t0, audio.t1, audio.features, strict=True))
             video_id = v.id
             added = [(r.id, g) for r, g in zip(rows, segments)]
+            generations = _bump(s, set(dropped) | set(indexes))
         self._video_paths[video_id] = path
-        # Only after the commit: the in-memory indexes never hold uncommitted ids.
+        # Only after the commit: the in-memory indexes never hold uncommitted changes.
+        self._forget(dropped)
         for modality, vi in indexes.items():
             mine = [(i, g) for i, g in added if g.modality == modality]
             ids = np.array([i for i, _ in mine])
@@ -243,42 +305,52 @@ class Store:
             vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]))
             self._places[modality] = self._places[modality].plus(Places.of(
                 ids, np.full(len(ids), video_id), [g.t0 for _, g in mine], [g.t1 for _, g in mine]))
+        self._advance(generations)
         return video_id
 
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
         """Record that `path` could not be indexed and why; earlier segments are dropped."""
         with Session(self.engine) as s, s.begin():
-            v = self._emptied_video(s, path)
+            v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.status, v.error, v.indexed_at = "failed", reason, None
+            generations = _bump(s, dropped)
+        self._forget(dropped)
+        self._advance(generations)
 
-    def _emptied_video(self, s: Session, path: str) -> Video:
-        """The row of `path` (new if unknown) with its segments and audio features dropped."""
+    def _emptied_video(self, s: Session, path: str) -> tuple[Video, dict[str, list[int]]]:
+        """The row of `path` (new if unknown) with its segments and audio features dropped,
+        and the ids of the dropped segments by modality."""
         v = s.scalar(select(Video).where(Video.path == path))
         if v is None:
             v = Video(path=path)
             s.add(v)
-            return v
-        self._forget(s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all())
+            return v, {}
+        dropped = _segment_ids_by_modality(s, v.id)
         s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
         s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
-        return v
+        return v, dropped
 
     def remove_videos(self, paths: Iterable[str]) -> int:
         """Drop videos whose files are gone; returns how many were removed."""
-        removed = 0
+        removed: list[int] = []
+        dropped: dict[str, list[int]] = {}
         with Session(self.engine) as s, s.begin():
             for path in paths:
                 v = s.scalar(select(Video).where(Video.path == path))
                 if v is not None:
-                    self._forget(s.scalars(select(SegmentRow.id)
-                                           .where(SegmentRow.video_id == v.id)).all())
+                    for modality, ids in _segment_ids_by_modality(s, v.id).items():
+                        dropped.setdefault(modality, []).extend(ids)
                     s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
                     s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
                     s.delete(v)
-                    self._video_paths.pop(v.id, None)
-                    removed += 1
-        return removed
+                    removed.append(v.id)
+            generations = _bump(s, dropped)
+        for video_id in removed:
+            self._video_paths.pop(video_id, None)
+        self._forget(dropped)
+        self._advance(generations)
+        return len(removed)
 
     def clear_segments(self) -> list[str]:
         """Drop every vector (before re-embedding with another model); videos become pending.
@@ -287,6 +359,8 @@ class Store:
             s.execute(delete(Thumbnail))
             s.execute(delete(SegmentRow))
             s.execute(delete(IndexState))
+            s.execute(update(SegmentGeneration)
+                      .values(generation=SegmentGeneration.generation + 1))
             s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
             paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
         self._indexes.clear()
@@ -295,11 +369,22 @@ class Store:
             (self.index_dir / f"{modality}.faiss").unlink(missing_ok=True)
         return list(paths)
 
-    def _forget(self, segment_ids: list[int]) -> None:
-        if segment_ids:
-            for vi in self._indexes.values():
-                vi.remove(segment_ids)
-            self._places = {m: p.without(segment_ids) for m, p in self._places.items()}
+    def _forget(self, dropped: dict[str, list[int]]) -> None:
+        """Drop committed deletions from the open indexes and the places beside them."""
+        for modality, ids in dropped.items():
+            if modality in self._indexes:
+                self._indexes[modality].remove(ids)
+                self._places[modality] = self._places[modality].without(ids)
+
+    def _advance(self, generations: dict[str, int]) -> None:
+        """After a commit that brought these modalities to these generations (and its change
+        was applied to the open indexes): an index that reflected the generation just before
+        now reflects the new one. One that missed another writer's change keeps its older
+        generation, so it is reconciled before it is saved."""
+        for modality, generation in generations.items():
+            vi = self._indexes.get(modality)
+            if vi is not None and vi.generation == generation - 1:
+                vi.generation = generation
 
     # --- raw audio features: what a learned audio projection is (re)applied to ----------
     def audio_feature_count(self) -> int:
@@ -331,8 +416,7 @@ class Store:
         index = self.index("audio")
         with Session(self.engine) as s, s.begin():
             old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
-            # New rows first, old ones after: the new ids all lie above the old ones, so no id
-            # a running server still holds in its index comes back meaning another segment.
+            # New rows first, old ones after: the new ids all lie above the old ones.
             s.add_all(SegmentRow(video_id=video_id, modality="audio", t0=g.t0, t1=g.t1,
                                  text=g.text, language=g.language, vector=vector_to_blob(g.vector))
                       for video_id, video_segments in segments.items() for g in video_segments)
@@ -342,8 +426,8 @@ class Store:
                                                    SegmentRow.id <= max(old)))
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
-        index.remove(old)
-        self._sync("audio", index)
+            _bump(s, ["audio"])
+        self._sync("audio", index)  # behind by this commit: reconciled (old out, new in)
         index.save()
         return self.segment_count("audio")
 
@@ -408,8 +492,9 @@ class Store:
 
     # --- FAISS -------------------------------------------------------------------------
     def index(self, modality: str) -> VectorIndex:
-        """The FAISS index of one modality, reconciled with SQL when opened, and opened again
-        when another process (a running `vidseek index`) has saved a newer file."""
+        """The FAISS index of one modality, reconciled with SQL when opened (unless its file is
+        at SQL's generation), and opened again when another process (a running `vidseek index`)
+        has saved a newer file."""
         vi = self._indexes.get(modality)
         if vi is None or (not vi.dirty and vi.file_stamp != file_stamp(vi.path)):
             dim = self.dim
@@ -438,24 +523,53 @@ class Store:
                             .order_by(SegmentRow.id)).all()
         return np.array(ids, dtype=np.int64)
 
+    def generations(self) -> dict[str, int]:
+        """How many times each modality's segments have changed (0 if never): what an index
+        reflecting SQL exactly records as its generation."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(SegmentGeneration.modality,
+                                         SegmentGeneration.generation)).all())
+
     def _sync(self, modality: str, vi: VectorIndex) -> bool:
         """Bring `vi` and the places beside it in line with SQL; True if the index changed."""
+        # The generation is read before the rows: a commit in between makes the index look
+        # behind (reconciled again later), never current while it misses a change.
+        generation = self.generations().get(modality, 0)
         with self.engine.connect() as c:
             rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1)
                              .where(SegmentRow.modality == modality)).all()
             paths = dict(c.execute(select(Video.id, Video.path)).all())
         places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
-        changed = vi.reconcile(places.ids, self.vectors)
+        behind = vi.generation != generation
+        if behind and (vi.generation is None or vi.generation > generation):
+            vi.clear()  # of unknown provenance: rebuilt, not trusted id by id
+        if behind or not vi.fits(len(places)):
+            vi.reconcile(places.ids, self.vectors)  # also rebuilds as the kind the size calls for
+            vi.generation = generation
+            # A saved file must record the new generation; an empty index needs no file.
+            vi.dirty = vi.dirty or vi.file_stamp is not None
         self._places[modality] = places
         self._video_paths = paths
-        return changed
+        return vi.dirty
 
     def save_indexes(self) -> None:
-        """Persist every index that changed (temp file + rename), reconciled with SQL first: a
-        Ctrl-C between a commit and its FAISS update, or a size that calls for another index
-        kind, is settled before the file is written, so a saved index always agrees with SQL."""
-        for modality, vi in self._indexes.items():
-            self._sync(modality, vi)
+        """Bring every saved index file in line with SQL (temp file + rename): the open indexes
+        that changed, and the files of other modalities that a change left behind (a removal
+        drops segments of indexes this process never opened). An index behind SQL (a Ctrl-C
+        between a commit and its FAISS update, another writer's commit) is reconciled first,
+        so a saved index always agrees with SQL at the generation it records."""
+        if self.dim is None:
+            return  # no vectors were ever stored
+        generations = self.generations()
+        for modality in sorted(set(MODALITIES) | set(generations) | set(self._indexes)):
+            vi = self._indexes.get(modality)
+            if vi is None:
+                path = self.index_dir / f"{modality}.faiss"
+                if not path.exists() or saved_generation(path) == generations.get(modality, 0):
+                    continue  # nothing saved, or saved as SQL is: opened from SQL when needed
+                vi = self.index(modality)
+            elif vi.generation != generations.get(modality, 0) or not vi.fits(len(vi)):
+                self._sync(modality, vi)
             vi.save()
 
     def rebuild_indexes(self) -> dict[str, int]:

@@ -3,11 +3,12 @@ migrations, and indexing, hybrid search (tsvector full text) and removal working
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.conftest import make_settings
+from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, place, speech, write_video
 from tests.postgres import postgres_server, server_programs
 from vidseek.library import Library
@@ -17,8 +18,9 @@ from vidseek.search.keyword import (
     is_full_text_object,
     keyword_index_for,
 )
+from vidseek.search.records import MediaInfo, Segment
 from vidseek.search.schema import Base
-from vidseek.search.store import Store
+from vidseek.search.store import Fingerprint, Store
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +88,22 @@ def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
     assert {v.id for v in lib.store.videos()} == {by_name["meeting.mp4"]}
     server.close()
     lib.close()
+
+
+def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
+    """PostgreSQL's SERIAL sequences never hand out a value twice: migration 0005 has nothing
+    to change there, and the generations count changes the same way as on SQLite."""
+    store = Store(postgres_url, tmp_path / "faiss")
+    if store.dim is None:  # the database is shared with the tests above
+        store.bind_model("clip_model", TINY_MODEL, 64)
+    vector = np.zeros(store.dim, np.float32)
+    vector[0] = 1.0
+    info = MediaInfo(1.0, 1.0, 8, 8, False)
+    before = store.generations().get("frame", 0)
+    first = store.save_video("/newest.mp4", Fingerprint(1, 1), info, [Segment("frame", 0, 1, vector)])
+    [segment] = store.video_segments(first)
+    assert store.remove_videos(["/newest.mp4"]) == 1
+    again = store.save_video("/newest.mp4", Fingerprint(2, 2), info, [Segment("frame", 0, 1, vector)])
+    assert again > first and store.video_segments(again)[0].id > segment.id
+    assert store.generations()["frame"] == before + 3
+    store.close()

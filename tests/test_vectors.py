@@ -1,8 +1,12 @@
 """FAISS indexes: kinds by size, reconciliation with SQL ids, atomic saves."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
-from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, index_kind_for
+from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, index_kind_for, saved_generation
 
 
 def unit(n, dim=16, seed=0):
@@ -59,3 +63,27 @@ def test_save_is_atomic_and_reopen_sees_the_same_ids(tmp_path):
     assert VectorIndex.open(tmp_path / "x.faiss", 16).ids().tolist() == list(range(10))
     # A file of another dimension is ignored (reconcile then rebuilds it from SQL).
     assert len(VectorIndex.open(tmp_path / "x.faiss", 32)) == 0
+
+
+def test_a_save_clears_temp_files_of_killed_processes_only(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"x.faiss.{dead.pid}.tmp").write_bytes(b"half an index")
+    (tmp_path / f"x.faiss.{os.getppid()}.tmp").write_bytes(b"a live process's save")
+    vi = VectorIndex(tmp_path / "x.faiss", 16)
+    vi.generation = 3
+    vi.add(np.arange(2), unit(2))
+    vi.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.faiss", f"x.faiss.{os.getppid()}.tmp"]
+    assert saved_generation(tmp_path / "x.faiss") == 3
+    reopened = VectorIndex.open(tmp_path / "x.faiss", 16)
+    assert reopened.generation == 3 and reopened.ids().tolist() == [0, 1]
+
+
+def test_a_file_without_a_generation_opens_at_none(tmp_path):
+    vi = VectorIndex(tmp_path / "x.faiss", 16)
+    vi.add(np.arange(2), unit(2))
+    vi.save()  # no generation known: saved without a trailer, so it is never trusted
+    assert saved_generation(tmp_path / "x.faiss") is None
+    assert VectorIndex.open(tmp_path / "x.faiss", 16).generation is None
+    assert saved_generation(tmp_path / "missing.faiss") is None
