@@ -29,7 +29,12 @@ class Library:
     def encoder(self):
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        return load_image_text_encoder(self.settings)
+        encoder = load_image_text_encoder(self.settings)
+        # Checked on the encoder that loaded, not the settings: int8 asked for where ONNX
+        # Runtime cannot run gives fp32 vectors, which must not meet an int8 library.
+        self.store.check_model("clip_vectors", encoder.runtime.vectors,
+                               self.store.segment_count() > 0)
+        return encoder
 
     @cached_property
     def engine(self) -> SearchEngine:

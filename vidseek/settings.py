@@ -74,6 +74,14 @@ class Settings:
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+    # encoder runtimes and devices (ONNX Runtime on CPU, CUDA where there is a GPU)
+    device: str = _opt("auto", "where the CLIP towers run: auto (CUDA when torch sees one), "
+                               "cpu, cuda or cuda:N; a CUDA device that fails to start means cpu")
+    clip_runtime: str = _opt("auto", "CLIP runtime: torch, onnx (ONNX Runtime, CPU) or auto "
+                                     "(the faster measured: see README)")
+    clip_precision: str = _opt("auto", "CLIP precision: fp32, int8 (ONNX Runtime dynamic "
+                                       "quantisation, CPU), fp16 (CUDA), or auto (fp16 on "
+                                       "CUDA, else fp32)")
 
     @property
     def sql_url(self) -> str:
