@@ -107,3 +107,36 @@ def resolve_runtime(settings: Settings) -> RuntimePlan:
     if device == "cpu" and precision == "fp16" and parse_device(settings.device) != "cpu":
         precision = "fp32"
     return plan_runtime(settings.clip_runtime, precision, device)
+
+
+def plan_whisper(device: str, compute_type: str, clip_device: str,
+                 cuda_devices: int) -> tuple[str, str, str | None]:
+    """faster-whisper's device and compute type, and why CUDA was not used if it was asked
+    for: `auto` follows the `device` setting (CUDA where CTranslate2 sees one); compute type
+    `auto` is float16 on CUDA and int8 on the CPU."""
+    device = parse_device(clip_device if device == "auto" else device)
+    why = None
+    if device == "auto":
+        device = "cuda:0" if cuda_devices else "cpu"
+    elif device.startswith("cuda") and int(device[5:]) >= cuda_devices:
+        why = (f"CUDA device {device} is not usable by CTranslate2 (it sees {cuda_devices}); "
+               "Whisper runs on the CPU")
+        device = "cpu"
+    if compute_type == "auto":
+        compute_type = "int8" if device == "cpu" else "float16"
+    elif device == "cpu" and compute_type.startswith("float16"):
+        compute_type = "int8"  # a CUDA type asked for, but CUDA is not there
+    return device, compute_type, why
+
+
+def resolve_whisper(settings: Settings) -> tuple[str, str]:
+    """The device and compute type faster-whisper runs with on this machine; a CUDA device
+    that CTranslate2 cannot see logs one line and gives the CPU."""
+    import ctranslate2
+
+    device, compute_type, why = plan_whisper(settings.whisper_device,
+                                             settings.whisper_compute_type, settings.device,
+                                             ctranslate2.get_cuda_device_count())
+    if why:
+        log.warning("vidseek: %s", why)
+    return device, compute_type

@@ -18,15 +18,18 @@ import torch
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.indexer.encoders import Spec, load_image_text_encoder
+from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
 from vidseek.indexer.runtimes import (
     CPU_FP32_RUNTIME,
     RuntimePlan,
     parse_device,
     plan_runtime,
+    plan_whisper,
     resolve_device,
 )
 from vidseek.indexer.text_tower import cut_at_eot
+from vidseek.indexer.transcribe import TranscribeOptions
 from vidseek.library import Library
 from vidseek.search.store import ModelMismatch
 
@@ -69,6 +72,17 @@ def test_cuda_plans_are_fp16_on_torch():
         plan_runtime("onnx", "auto", "cuda:0")
 
 
+def test_whisper_follows_the_device_setting():
+    assert plan_whisper("auto", "auto", "auto", cuda_devices=0) == ("cpu", "int8", None)
+    assert plan_whisper("auto", "auto", "auto", cuda_devices=1) == ("cuda:0", "float16", None)
+    assert plan_whisper("auto", "auto", "cuda:1", cuda_devices=2) == ("cuda:1", "float16", None)
+    assert plan_whisper("cpu", "auto", "cuda", cuda_devices=1) == ("cpu", "int8", None)
+    assert plan_whisper("auto", "int8_float16", "cuda", cuda_devices=1)[:2] == ("cuda:0",
+                                                                              "int8_float16")
+    device, compute, why = plan_whisper("auto", "float16", "cuda:2", cuda_devices=1)
+    assert (device, compute) == ("cpu", "int8") and "not usable by CTranslate2" in why
+
+
 def test_bad_values_are_clear_errors():
     assert parse_device("cuda") == "cuda:0"
     for bad in ("gpu", "cuda:x", "CUDA", ""):
@@ -78,6 +92,14 @@ def test_bad_values_are_clear_errors():
         plan_runtime("tensorrt", "auto", "cpu")
     with pytest.raises(ValueError, match="clip_precision must be one of"):
         plan_runtime("auto", "bf16", "cpu")
+
+
+def test_models_report_names_runtime_precision_and_device(tmp_path):
+    row = clip_runtime_status(make_settings(tmp_path, clip_precision="int8"))
+    assert (row.installed, row.spec) == (True, "onnxruntime int8 on cpu")
+    assert "text tower: onnxruntime int8" in row.detail
+    bad = clip_runtime_status(make_settings(tmp_path, clip_precision="fp16", device="cpu"))
+    assert not bad.installed and "fp16 needs CUDA" in bad.detail
 
 
 def test_vector_families():
@@ -100,6 +122,17 @@ def test_cuda_that_cannot_start_falls_back_to_the_cpu_with_one_line(caplog):
     assert len(messages) == 2 and all("\n" not in m for m in messages)
     assert "CUDA device cuda:0 is not usable" in messages[0] and "on the CPU" in messages[0]
     assert "cuda:3" in messages[1]
+
+
+@NO_CUDA
+def test_whisper_asked_for_cuda_runs_on_the_cpu(tmp_path, caplog):
+    """A real CTranslate2 asked for its CUDA devices (none here), and the options it gives."""
+    with caplog.at_level(logging.WARNING):
+        options = TranscribeOptions.from_settings(make_settings(tmp_path, device="cuda"))
+    assert (options.device, options.compute_type) == ("cpu", "int8")
+    assert [r.getMessage() for r in caplog.records] == [
+        "vidseek: CUDA device cuda:0 is not usable by CTranslate2 (it sees 0); "
+        "Whisper runs on the CPU"]
 
 
 @NO_CUDA
@@ -199,6 +232,9 @@ def test_a_library_indexed_on_onnx_answers_like_one_indexed_on_torch(tmp_path, v
             assert lib.store.state()["clip_runtime"] == f"{name} fp32 on cpu"
             assert lib.store.state()["clip_vectors"] == "float"
             results[runtime] = answers(lib, queries)
+            report = clip_runtime_status(lib.settings)  # what `vidseek models` prints
+            assert report.spec == f"{name} fp32 on cpu"
+            assert f"this library's vectors: float ({name} fp32 on cpu)" in report.detail
         finally:
             lib.close()
     for torch_hits, onnx_hits in zip(results["torch"], results["onnx"], strict=True):

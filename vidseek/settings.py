@@ -59,8 +59,9 @@ class Settings:
     weight_audio: float = _opt(0.5, "fusion weight of audio hits")
     whisper_backend: str = _opt("faster-whisper", "speech backend: faster-whisper or openai-whisper")
     whisper_model: str = _opt("base", "Whisper size (tiny, base, small, ...) or a model folder")
-    whisper_device: str = _opt("cpu", "cpu or cuda")
-    whisper_compute_type: str = _opt("int8", "CTranslate2 compute type (int8 on CPU)")
+    whisper_device: str = _opt("auto", "cpu, cuda, cuda:N, or auto (as `device`)")
+    whisper_compute_type: str = _opt("auto", "CTranslate2 compute type; auto: int8 on the CPU, "
+                                             "float16 on CUDA")
     whisper_beam_size: int = _opt(
         5, "Whisper beam width: 1 (greedy) is faster, 5 hears unclear words better")
     transcribe: bool = _opt(True, "transcribe speech while indexing")
