@@ -10,6 +10,7 @@ Run from the repository root:  python -m bench.encoder_runtime
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -22,34 +23,35 @@ RUNTIMES = {"torch fp32": dict(clip_runtime="torch"),
             "onnx int8": dict(clip_runtime="onnx", clip_precision="int8")}
 
 
-def timed(fn, arg, passes: int) -> float:
-    """Median milliseconds of `passes` calls, after one warm-up call."""
-    fn(arg)
-    seconds = []
+def interleaved(fns: dict, arg, passes: int) -> dict[str, float]:
+    """Median milliseconds of each function over `passes` rounds that call each in turn, so
+    a busy machine slows every candidate alike (this one is shared)."""
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn(arg)  # warm-up
     for _ in range(passes):
-        started = time.perf_counter()
-        fn(arg)
-        seconds.append(time.perf_counter() - started)
-    return 1000 * statistics.median(seconds)
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn(arg)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: 1000 * statistics.median(s) for name, s in seconds.items()}
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum(axis=1).min())
 
 
-def fp16_agreement(encoder, frames: np.ndarray, texts: list[str]) -> tuple[float, float]:
-    """Cosine of torch fp16 (on this CPU) to `encoder`'s fp32 vectors, images and texts."""
-    import copy
-
+def fp16_agreement(encoder, fresh_model, frames: np.ndarray,
+                   texts: list[str]) -> tuple[float, float]:
+    """Cosine of torch fp16 on this CPU (open_clip's own code on a fresh copy of the model) to
+    `encoder`'s fp32 vectors, images and texts."""
     import torch
 
     from vidseek.indexer.encoders import _normalise
 
-    half = copy.deepcopy(encoder.model).half()
+    half = fresh_model.half()
     with torch.inference_mode():
         images = _normalise(half.encode_image(encoder._pixels(frames).half()).float().numpy())
-        if half.transformer is None:  # the traced text tower took the fp32 modules over
-            return min_cosine(images, encoder.embed_images(frames)), float("nan")
         words = _normalise(half.encode_text(encoder.tokenizer(texts)).float().numpy())
     return (min_cosine(images, encoder.embed_images(frames)),
             min_cosine(words, encoder.embed_texts(texts)))
@@ -58,7 +60,7 @@ def fp16_agreement(encoder, frames: np.ndarray, texts: list[str]) -> tuple[float
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from bench.query_encoder import queries
+    from bench.query_encoder import open_clip_model, queries
     from vidseek.indexer.encoders import load_image_text_encoder
     from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
     from vidseek.indexer.text_tower import cut_at_eot
@@ -82,30 +84,36 @@ def main(argv: list[str] | None = None) -> int:
             threads=threads, **overrides))
 
     print(f"encoder runtimes, {args.model}, images 640x360 on {args.threads or 'all'} "
-          f"thread(s), text queries on 1 thread, median of {args.passes}")
-    image_ms, image_vectors = {}, {}
+          f"thread(s), text queries on 1 thread, median of {args.passes}, interleaved")
+    encoders = {}
     for name, overrides in RUNTIMES.items():
         started = time.perf_counter()
-        encoder = load(args.threads, **overrides)
+        encoders[name] = load(args.threads, **overrides)
         print(f"  {name}: loaded in {time.perf_counter() - started:.1f} s "
-              f"({encoder.runtime.describe()})")
-        torch.set_num_threads(args.threads or torch.get_num_threads())
-        image_ms[name] = [timed(encoder.embed_images, frames[:b], args.passes) / b
-                          for b in batches]
-        image_vectors[name] = encoder.embed_images(frames)
-        if name == "torch fp32":
-            fp16 = fp16_agreement(load(args.threads, clip_runtime="torch",
-                                       text_precision="float32"), frames[:8], texts)
-        del encoder
+              f"({encoders[name].runtime.describe()})", flush=True)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    image_ms = {name: [] for name in encoders}
+    for b in batches:
+        per_call = interleaved({name: e.embed_images for name, e in encoders.items()},
+                               frames[:b], args.passes)
+        for name, ms in per_call.items():
+            image_ms[name].append(ms / b)
+    image_vectors = {name: e.embed_images(frames) for name, e in encoders.items()}
+    reference = encoders["torch fp32"]
+    fp16 = fp16_agreement(reference, open_clip_model(args.model, Settings.load(
+        env={}, data_dir=data_dir, clip_model=args.model, allow_download=False)),
+        frames[:8], texts)
+    del encoders
     base = image_ms["torch fp32"]
-    print("\nper image (ms), by batch size; agreement with torch fp32 (min cosine, "
-          f"{len(frames)} frames)")
-    print(f"{'':<12}" + "".join(f"{'batch ' + str(b):>12}" for b in batches) + f"{'cosine':>10}")
+    print("\nper image (ms), by batch size, and the speed-up over torch; agreement with torch "
+          f"fp32 (min cosine, {len(frames)} frames)")
+    print(f"{'':<12}" + "".join(f"{'batch ' + str(b):>13}" for b in batches) + f"{'cosine':>10}")
     for name, row in image_ms.items():
-        cells = "".join(f"{ms:>7.1f} {base[i] / ms:3.1f}x" for i, ms in enumerate(row))
+        cells = "".join(f"{ms:>8.1f} {base[i] / ms:3.1f}x" for i, ms in enumerate(row))
         print(f"{name:<12}{cells}"
               f"{min_cosine(image_vectors[name], image_vectors['torch fp32']):>10.5f}")
-    print(f"torch fp16 (CPU) vs fp32: images {fp16[0]:.5f}, texts {fp16[1]:.5f}")
+    print(f"torch fp16 (CPU) vs torch fp32 (text_precision auto): images {fp16[0]:.6f}, "
+          f"texts {fp16[1]:.6f}")
 
     # Text queries on 1 thread: the encoders as `vidseek serve` builds them, plus ONNX Runtime
     # fp32 (its export is the int8 one's source) to show why fp32 queries stay on torch.
@@ -119,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                   "onnx int8": serving["onnx int8"].embed_texts}
     reference = serving["torch fp32"].embed_texts(texts)
     print("\ntext queries, 1 thread (ms)       1 query  8 queries  cosine to torch")
+    one = interleaved(candidates, texts[:1], 4 * args.passes)
+    eight = interleaved(candidates, texts[:8], 2 * args.passes)
     for name, encode in candidates.items():
         vectors = np.asarray(encode(texts), np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        print(f"{name:<34}{timed(encode, texts[:1], 4 * args.passes):>7.1f}"
-              f"{timed(encode, texts[:8], 2 * args.passes):>11.1f}"
+        print(f"{name:<34}{one[name]:>7.1f}{eight[name]:>11.1f}"
               f"{min_cosine(vectors, reference):>14.5f}")
     return 0
 
