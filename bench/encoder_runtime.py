@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             threads=threads, **overrides))
 
     print(f"encoder runtimes, {args.model}, images 640x360 on {args.threads or 'all'} "
-          f"thread(s), text queries on 1 thread, median of {args.passes}, interleaved")
+          f"thread(s), text queries on 1 thread, median of {args.passes}, interleaved; load "
+          f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     encoders = {}
     for name, overrides in RUNTIMES.items():
         started = time.perf_counter()

@@ -14,6 +14,7 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from sqlalchemy import text
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
@@ -241,11 +242,18 @@ def test_a_library_indexed_on_onnx_answers_like_one_indexed_on_torch(tmp_path, v
         assert [h[:3] for h in onnx_hits] == [h[:3] for h in torch_hits]
         np.testing.assert_allclose([h[3] for h in onnx_hits], [h[3] for h in torch_hits],
                                    atol=1e-3)  # float16 storage of the vectors
-    # an fp32 library takes fp32 vectors from either runtime, and refuses int8 ones
+    # an fp32 library takes fp32 vectors from either runtime, and refuses int8 ones, also
+    # where it was made before the family was recorded
+    lib = Library(make_settings(tmp_path / "torch"))
+    with lib.store.engine.begin() as sql:
+        sql.execute(text("delete from index_state where key = 'clip_vectors'"))
+    lib.close()
     lib = Library(make_settings(tmp_path / "torch", clip_precision="int8"))
     try:
         with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
             lib.indexer.index(videos)
+        with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
+            lib.engine.search_text("a red screen")
     finally:
         lib.close()
 
