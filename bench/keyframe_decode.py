@@ -117,13 +117,17 @@ def dishonest(pictures: dict[float, np.ndarray], truth: dict[float, np.ndarray])
     return f"{wrong}/{len(changes)} samples off (worst change {max(changes):.3f})"
 
 
-def timed(fn, path: Path, runs: int):
-    seconds, result = [], None
+def timed(methods: dict, path: Path, runs: int) -> dict[str, tuple[float, object]]:
+    """Each method's median seconds over `runs` rounds that call each in turn (a busy machine
+    slows all alike), and its last result."""
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    results: dict[str, object] = {}
     for _ in range(runs):
-        started = time.perf_counter()
-        result = fn(path)
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds), result
+        for name, fn in methods.items():
+            started = time.perf_counter()
+            results[name] = fn(path)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(seconds[name]), results[name]) for name in methods}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                      25, (640, 360))
     videos = {"720p static/pan/object shots (GOP 250)": sorted(library.glob("*.mp4"))[0],
               "640x360, a new picture every second": changing}
-    print(f"decoding for 1 frame/s, {args.minutes:g} min per video, median of {args.runs}")
+    print(f"decoding for 1 frame/s, median of {args.runs}, runs alternating")
     for what, path in videos.items():
-        base, truth = timed(today, path, args.runs)
-        only, picked = timed(keyframes_only, path, args.runs)
-        first, (mixed, share) = timed(keyframes_first, path, args.runs)
+        measured = timed({"today": today, "only": keyframes_only, "first": keyframes_first},
+                         path, args.runs)
+        (base, truth), (only, picked) = measured["today"], measured["only"]
+        first, (mixed, share) = measured["first"]
         duration = probe(str(path)).duration
-        print(f"\n{what}: {path.name}")
+        print(f"\n{what}: {path.name}, {duration:.0f} s")
         print(f"  today (decord)   {duration / base:7.1f}x real time  [baseline]")
         print(f"  keyframes only   {duration / only:7.1f}x real time  {base / only:5.2f}x  "
               f"{dishonest(picked, truth)}")
