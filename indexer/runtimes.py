@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnx")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
-# What `auto` runs at fp32 on a CPU: the faster in bench/encoder_runtime.py on ViT-B-32
-# (see README, "Speed"). int8 runs only on ONNX Runtime; on CUDA the towers run on torch.
+# What `auto` runs at fp32 on a CPU. ONNX Runtime fp32 measured no faster than torch where it
+# counts: 1.04x in bench.pipeline_speed (frames only) and 0.8-1.3x per image on 1 thread in
+# bench.encoder_runtime (README, "Speed"), so torch, which needs no export. int8 runs only on
+# ONNX Runtime; on CUDA the towers run on torch.
 CPU_FP32_RUNTIME = "torch"
 
 
