@@ -204,6 +204,23 @@ def test_int8_stays_close_to_fp32(torch_encoder, int8_encoder):
     assert (low * full).sum(axis=1).min() > INT8_MIN_COSINE
 
 
+def test_an_export_that_fails_falls_back_to_torch_with_one_line(tmp_path, caplog,
+                                                                 torch_encoder):
+    """A real failure (the export folder cannot be made: a file stands in its way): one line
+    says why, and the encoder runs on torch fp32."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "onnx").write_text("not a folder")
+    with caplog.at_level(logging.WARNING):
+        encoder = load_image_text_encoder(make_settings(tmp_path, clip_precision="int8"))
+    assert encoder.runtime == RuntimePlan("torch", "fp32", "cpu")
+    [message] = [r.getMessage() for r in caplog.records]
+    assert f"the ONNX export of {TINY_MODEL}'s image tower failed" in message
+    assert message.endswith("running the CLIP encoders on torch (fp32)") and "\n" not in message
+    x = frames(2)
+    np.testing.assert_allclose(encoder.embed_images(x), torch_encoder.embed_images(x),
+                               atol=FP32_ATOL)
+
+
 # --- a library indexed on ONNX Runtime ------------------------------------------------------
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
