@@ -119,6 +119,7 @@ class OpenClipEncoder:
         except OnnxUnavailable as e:
             log.warning("vidseek: %s; running the CLIP encoders on torch (fp32)", e)
             return RuntimePlan("torch", "fp32", "cpu")
+        self.model.visual = None  # ONNX Runtime holds its own copy of these weights
         if text is not None:
             from vidseek.indexer.text_tower import cut_at_eot
 
