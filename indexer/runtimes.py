@@ -34,7 +34,7 @@ class RuntimePlan:
     def vectors(self) -> str:
         """The family of vectors this plan makes; a library never mixes two families.
         fp32 on torch and on ONNX Runtime, and fp16 on torch, agree to a cosine of 0.9999+
-        (bench/encoder_runtime.py, ViT-B-32): one family. int8 is its own until its
+        (bench/encoder_runtime.py, ViT-B-32; fp16 measured on the CPU): one family. int8 is its own until its
         agreement is measured on real weights."""
         return "int8" if self.precision == "int8" else "float"
 
