@@ -24,6 +24,7 @@ from tests.media import AUDIO_RATE, write_frames
 from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
 from vidseek.indexer.audio_projection import AudioProjection
 from vidseek.indexer.decode import read_audio
+from vidseek.indexer.runtimes import resolve_whisper
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings
 
@@ -62,13 +63,14 @@ def main(argv: list[str] | None = None) -> None:
                                                     for _ in range(int(seconds))), 1, (160, 90),
                              audio)
 
-        encoder = WhisperAudioEncoder(model, defaults.model_dir, defaults.whisper_device,
-                                      defaults.whisper_compute_type, args.threads)
+        device, compute_type = resolve_whisper(defaults)
+        encoder = WhisperAudioEncoder(model, defaults.model_dir, device, compute_type,
+                                      args.threads)
         stage = AudioWindowStage(encoder, AudioWindowOptions.from_settings(defaults), lambda: None)
         dim = stage.window_features(audio[: 3 * AUDIO_RATE]).features.shape[1]  # loads it
         projection = AudioProjection(dim, 512, 512)  # ViT-B-32's space; untrained costs the same
         print(f"audio path: {seconds:.0f} s of sound, {encoder.spec} "
-              f"{defaults.whisper_compute_type} on {defaults.whisper_device}, windows "
+              f"{compute_type} on {device}, windows "
               f"{defaults.audio_window:g} s every {defaults.audio_hop:g} s, {args.runs} run(s), "
               "median shown")
         steps = time_audio_path(video, stage, projection, args.runs)

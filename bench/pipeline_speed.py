@@ -3,10 +3,13 @@ changes every second (so every sampled frame is embedded: the most frame work a 
 ask for) and whose sound is continuous speech with tones, chirps and noise between sentences.
 Frames are embedded with ViT-B-32 (random init: same compute as real weights). Each added
 stage is measured against frames only, in the same run.
-Targets on 2 cores: frames + speech >= 6x; frames + speech + audio >= 5x.
+Targets on 2 cores: frames + speech >= 6x; frames + speech + audio >= 5x. With --runtimes,
+each pipeline runs on each CLIP runtime, side by side with torch (today's path) in one run:
+targets frame path >= 2x torch's x real time, frames + speech + audio >= 1.6x.
 
 Run from the repository root:  python -m bench.pipeline_speed --minutes 5 --runs 3
-Model loading is left out of every figure (it happens once per process)."""
+    python -m bench.pipeline_speed --runtimes torch,onnx,int8 --pipelines 0,3
+Model loading (and the one-time ONNX export) is left out of every figure."""
 
 from __future__ import annotations
 
@@ -30,13 +33,20 @@ PIPELINES = {  # name: settings that differ from the defaults
     "frames + audio": dict(transcribe=False, index_audio=True),
     "frames + speech + audio": dict(transcribe=True, index_audio=True),
 }
+RUNTIMES = {  # name: CLIP runtime settings (bench/encoder_runtime.py compares the towers alone)
+    "torch": dict(clip_runtime="torch"),
+    "onnx": dict(clip_runtime="onnx"),
+    "int8": dict(clip_runtime="onnx", clip_precision="int8"),
+}
 
 
 def time_pipeline(video: Path, warm_up: Path, root: Path, overrides: dict, runs: int,
                   whisper_model: str, threads: int) -> list[float]:
     seconds = []
     for _ in range(runs):
-        settings = Settings.load(env={}, data_dir=tempfile.mkdtemp(dir=root), clip_model=CLIP,
+        data_dir = Path(tempfile.mkdtemp(dir=root))
+        (data_dir / "models").symlink_to(root / "models")  # ONNX exports made once, shared
+        settings = Settings.load(env={}, data_dir=data_dir, clip_model=CLIP,
                                  whisper_model=whisper_model, threads=threads, **overrides)
         lib = Library(settings)
         lib.indexer.index_files([warm_up])  # loads every model before the clock starts
@@ -56,7 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--size", default="640x360", help="video frame size WxH")
+    p.add_argument("--runtimes", default="torch", help=f"CLIP runtimes: {','.join(RUNTIMES)}")
+    p.add_argument("--pipelines", default="0,1,2,3",
+                   help="which pipelines, by number: " + ", ".join(
+                       f"{i} {name}" for i, name in enumerate(PIPELINES)))
     args = p.parse_args(argv)
+    runtimes = args.runtimes.split(",")
+    pipelines = [list(PIPELINES)[int(i)] for i in args.pipelines.split(",")]
     seconds = args.minutes * 60
     size = tuple(int(x) for x in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
@@ -71,18 +87,28 @@ def main(argv: list[str] | None = None) -> None:
         warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
                                audio[: 3 * AUDIO_RATE])
         libraries = root / "libraries"
-        libraries.mkdir()
+        (libraries / "models").mkdir(parents=True)
         print(f"pipeline: {seconds:.0f} s of {size[0]}x{size[1]} video, {CLIP}, 1 frame/s, "
               f"whisper {defaults.whisper_model} beam {defaults.whisper_beam_size}, "
               f"{args.runs} run(s), median shown")
-        baseline = None
-        for name, overrides in PIPELINES.items():
-            t = statistics.median(time_pipeline(video, warm_up, libraries, overrides, args.runs,
-                                                model, args.threads))
-            baseline = baseline or t
-            print(f"  {name:<25} {t:7.1f} s  {seconds / t:6.1f}x real time  "
-                  f"{t / baseline:4.2f}x the time of frames only")
-        print("targets: frames + speech >= 6x, frames + speech + audio >= 5x real time")
+        base: dict[str, float] = {}  # each runtime's time for the first pipeline
+        for name in pipelines:
+            # Runs alternate between runtimes, so a busy machine slows each alike.
+            runs: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+            for _ in range(args.runs):
+                for runtime in runtimes:
+                    runs[runtime] += time_pipeline(video, warm_up, libraries,
+                                                   {**PIPELINES[name], **RUNTIMES[runtime]}, 1,
+                                                   model, args.threads)
+            first = statistics.median(runs[runtimes[0]])
+            for runtime in runtimes:
+                t = statistics.median(runs[runtime])
+                base.setdefault(runtime, t)
+                print(f"  {name:<25} {runtime:<6} {t:7.1f} s  {seconds / t:6.1f}x real time  "
+                      f"{t / base[runtime]:4.2f}x the time of {pipelines[0]}  "
+                      f"{first / t:4.2f}x the speed of {runtimes[0]}", flush=True)
+        print("targets: frames + speech >= 6x, frames + speech + audio >= 5x real time; "
+              "vs torch: frame path >= 2x, frames + speech + audio >= 1.6x")
 
 
 if __name__ == "__main__":

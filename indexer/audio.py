@@ -104,8 +104,10 @@ class WhisperAudioEncoder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WhisperAudioEncoder:
-        return cls(settings.whisper_model, settings.model_dir, settings.whisper_device,
-                   settings.whisper_compute_type, settings.threads)
+        from vidseek.indexer.runtimes import resolve_whisper
+
+        return cls(settings.whisper_model, settings.model_dir, *resolve_whisper(settings),
+                   settings.threads)
 
     @property
     def model(self):

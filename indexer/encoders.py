@@ -15,8 +15,10 @@ from typing import Protocol
 
 import numpy as np
 
+from vidseek.indexer.runtimes import RuntimePlan
 from vidseek.settings import Settings
 
+log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"
 
 
@@ -27,6 +29,7 @@ class ModelUnavailable(RuntimeError):
 class ImageTextEncoder(Protocol):
     spec: str
     dim: int
+    runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
 
     def embed_images(self, frames: np.ndarray) -> np.ndarray: ...
     def embed_texts(self, texts: list[str]) -> np.ndarray: ...
@@ -62,41 +65,108 @@ def configure_torch(threads: int) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
-class OpenClipEncoder:
-    """An open_clip model: images (uint8 RGB frames) and texts into one unit-length space."""
+class TorchTower:
+    """A torch callable (traced graph or open_clip method) on one device and dtype: torch
+    tensors in, float32 embeddings (numpy) out."""
 
-    def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std, text_dtype):
+    def __init__(self, forward, device: str, dtype):
+        self._forward, self._device, self._dtype = forward, device, dtype
+
+    def __call__(self, *inputs) -> np.ndarray:
         import torch
 
-        from vidseek.indexer.text_tower import TracedTextEncoder, is_causal_clip, traced
+        with torch.inference_mode():
+            inputs = [x.to(self._device, self._dtype if x.is_floating_point() else x.dtype)
+                      for x in inputs]
+            return self._forward(*inputs).float().cpu().numpy()
+
+
+class OpenClipEncoder:
+    """An open_clip model: images (uint8 RGB frames) and texts into one unit-length space,
+    on the runtime, precision and device of `runtime` (indexer/runtimes.py)."""
+
+    def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std, text_dtype,
+                 runtime: RuntimePlan, model_dir: Path, threads: int):
+        import torch
 
         self.spec = spec
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.image_size = image_size
-        self._mean = torch.tensor(mean).view(1, 3, 1, 1)
-        self._std = torch.tensor(std).view(1, 3, 1, 1)
-        if is_causal_clip(self.model):
-            self._encode_text = TracedTextEncoder(self.model, text_dtype, tokenizer(["a photo"]))
-        else:  # another text tower: open_clip's own code, as it is
-            self._encode_text = self.model.encode_text
-        # open_clip's ViT traced too: an image query in a busy server then costs what it costs
-        # alone (bench/query_encoder.py), and the indexer's batches run the same graph.
-        if type(self.model.visual).__name__ == "VisionTransformer":
-            example = torch.zeros(1, 3, image_size, image_size)
-            self._encode_image = traced(self.model.visual, example)
-        else:
-            self._encode_image = self.model.encode_image
+        self._mean = torch.tensor(mean).view(1, 3, 1, 1).to(runtime.device)
+        self._std = torch.tensor(std).view(1, 3, 1, 1).to(runtime.device)
+        if runtime.runtime == "onnx":
+            runtime = self._use_onnx(runtime, text_dtype, model_dir, threads)
+        self.runtime = runtime
+        if runtime.runtime == "torch":
+            self._use_torch(runtime, text_dtype)
         with torch.inference_mode():
             self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
+
+    def _use_onnx(self, runtime: RuntimePlan, text_dtype, model_dir: Path,
+                  threads: int) -> RuntimePlan:
+        """The image tower on ONNX Runtime; the text tower too at int8 (where a one-query pass
+        is 3x faster than torch's), else torch's traced text tower, which is faster than ONNX
+        Runtime's fp32 for a query (bench/encoder_runtime.py). Torch if ONNX cannot run."""
+        from vidseek.indexer.onnx_runtime import OnnxUnavailable, onnx_towers
+        from vidseek.indexer.text_tower import is_causal_clip
+
+        int8_text = runtime.precision == "int8" and is_causal_clip(self.model)
+        try:
+            self._encode_image, text = onnx_towers(
+                self.model, self.spec, self.image_size, self.tokenizer(["a photo"]),
+                runtime.precision, model_dir, threads, text=int8_text)
+        except OnnxUnavailable as e:
+            log.warning("vidseek: %s; running the CLIP encoders on torch (fp32)", e)
+            return RuntimePlan("torch", "fp32", "cpu")
+        self.model.visual = None  # ONNX Runtime holds its own copy of these weights
+        if text is not None:
+            from vidseek.indexer.text_tower import cut_at_eot
+
+            self._encode_text = lambda tokens: text(*cut_at_eot(tokens))
+        else:
+            self._use_torch_text(runtime, text_dtype)
+        return runtime
+
+    def _use_torch(self, runtime: RuntimePlan, text_dtype) -> None:
+        import torch
+
+        from vidseek.indexer.text_tower import traced
+
+        dtype = torch.float16 if runtime.precision == "fp16" else torch.float32
+        self.model.to(runtime.device, dtype)
+        # open_clip's ViT traced too: an image query in a busy server then costs what it costs
+        # alone (bench/query_encoder.py), and the indexer's batches run the same graph.
+        visual = self.model.encode_image
+        if type(self.model.visual).__name__ == "VisionTransformer":
+            example = torch.zeros(1, 3, self.image_size, self.image_size,
+                                  device=runtime.device, dtype=dtype)
+            visual = traced(self.model.visual, example)
+        self._encode_image = TorchTower(visual, runtime.device, dtype)
+        self._use_torch_text(runtime, text_dtype)
+
+    def _use_torch_text(self, runtime: RuntimePlan, text_dtype) -> None:
+        import torch
+
+        from vidseek.indexer.text_tower import TracedTextEncoder, is_causal_clip
+
+        if runtime.device == "cpu" and is_causal_clip(self.model):
+            # oneDNN-packed weights: a CPU detail (text_tower.py); gives float32 CPU tensors
+            self._encode_text = TracedTextEncoder(self.model, text_dtype,
+                                                  self.tokenizer(["a photo"]))
+        else:  # on CUDA, or another text tower: open_clip's own code, as it is
+            dtype = torch.float16 if runtime.precision == "fp16" else torch.float32
+            self._encode_text = TorchTower(self.model.encode_text, runtime.device, dtype)
 
     @classmethod
     def load(cls, spec: Spec, settings: Settings) -> OpenClipEncoder:
         import open_clip
         import torch
 
+        from vidseek.indexer.runtimes import resolve_runtime
         from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
 
+        runtime = resolve_runtime(settings)
         open_clip.add_model_config(MODEL_CONFIGS)
         if spec.name not in open_clip.list_models():
             raise ModelUnavailable(f"open_clip has no model called {spec.name!r}; "
@@ -118,7 +188,8 @@ class OpenClipEncoder:
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else size
         return cls(str(spec), model, open_clip.get_tokenizer(spec.name), int(size), norm.mean,
-                   norm.std, resolve_precision(settings.text_precision, native_bfloat16()))
+                   norm.std, resolve_precision(settings.text_precision, native_bfloat16()),
+                   runtime, settings.model_dir, settings.threads)
 
     def _pixels(self, frames: np.ndarray):
         """Resize the short side to the model's size, centre-crop, normalise: open_clip's own
@@ -126,7 +197,9 @@ class OpenClipEncoder:
         import torch
         import torch.nn.functional as F
 
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
+        # Moved as uint8 (a quarter of the bytes), then resized where the model runs.
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.runtime.device)
+        x = x.permute(0, 3, 1, 2).float().div_(255)
         h, w = x.shape[-2:]
         scale = self.image_size / min(h, w)
         nh, nw = max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale))
@@ -139,13 +212,13 @@ class OpenClipEncoder:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_image(self._pixels(frames)).numpy())
+            return _normalise(self._encode_image(self._pixels(frames)))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_text(self.tokenizer(list(texts))).numpy())
+            return _normalise(self._encode_text(self.tokenizer(list(texts))))
 
 
 def resolve_clip_weights(spec: Spec, settings: Settings) -> str:

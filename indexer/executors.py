@@ -46,8 +46,10 @@ class LocalExecutor:
 def task_resources(settings: Settings, cluster: Mapping[str, float]) -> dict[str, float]:
     """What one file's analysis asks Ray for: its CPUs, and a share of a GPU where the cluster
     has GPUs and a model is set to run on one (on CPU-only models a GPU would sit idle and only
-    cap how many files run at once)."""
-    gpus = settings.ray_gpus_per_file if cluster.get("GPU") and settings.whisper_device == "cuda" else 0
+    cap how many files run at once). A model set to `auto` counts: on a GPU worker it picks
+    CUDA, and Ray shows a task only the GPUs it asked for."""
+    on_gpu = settings.device != "cpu" or settings.whisper_device != "cpu"
+    gpus = settings.ray_gpus_per_file if cluster.get("GPU") and on_gpu else 0
     return {"num_cpus": settings.ray_cpus_per_file, "num_gpus": gpus}
 
 

@@ -45,6 +45,41 @@ def clip_status(settings: Settings, download: bool = False) -> ModelStatus:
     return ModelStatus("image+text", str(spec), False, missing_clip_message(spec, "not in cache"))
 
 
+def clip_runtime_status(settings: Settings) -> ModelStatus:
+    """How the image+text towers run here: runtime, precision, device, where ONNX exports
+    live, and what the library's vectors were made with."""
+    from vidseek.indexer.onnx_runtime import export_folder
+    from vidseek.indexer.runtimes import resolve_runtime
+
+    try:
+        plan = resolve_runtime(settings)
+    except ValueError as e:
+        return ModelStatus("clip runtime", "-", False, f"{e}. Fix: change the setting")
+    text = "the image tower's runtime"
+    if plan.runtime == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return ModelStatus("clip runtime", plan.describe(), False,
+                               "onnxruntime is not installed, so the towers run on torch fp32. "
+                               "Fix: pip install onnxruntime onnx")
+        folder = export_folder(settings.model_dir, settings.clip_model)
+        exported = sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
+        where = f"exports in {folder}: {', '.join(exported)}" if exported else \
+            f"exported on first use into {folder}"
+        text = "onnxruntime int8" if plan.precision == "int8" else \
+            f"torch traced ({settings.text_precision}: faster for a query)"
+    else:
+        where = "no export needed"
+        if plan.device == "cpu":
+            text = f"torch traced ({settings.text_precision})"
+    state, _ = _library_audio_state(settings)
+    made = (f"; this library's vectors: {state['clip_vectors']} ({state.get('clip_runtime', '?')})"
+            if "clip_vectors" in state else "")
+    return ModelStatus("clip runtime", plan.describe(), True,
+                       f"text tower: {text}; {where}{made}")
+
+
 def whisper_status(settings: Settings, download: bool = False) -> ModelStatus:
     """Whether the configured Whisper model loads without a network, and from where."""
     from vidseek.indexer.transcribe import TranscribeOptions
@@ -164,7 +199,7 @@ def _library_audio_state(settings: Settings) -> tuple[dict[str, str], int]:
 
 def model_report(settings: Settings, download: bool = False) -> list[ModelStatus]:
     """One row per model role the configured pipeline uses."""
-    rows = [clip_status(settings, download)]
+    rows = [clip_status(settings, download), clip_runtime_status(settings)]
     if settings.transcribe:
         rows.append(whisper_status(settings, download))
     if settings.index_audio:

@@ -178,18 +178,20 @@ class CausalTextTower(torch.nn.Module):
         return x.float()
 
 
+def cut_at_eot(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids cut after the longest row's end-of-text token, and each row's EOT position:
+    what the causal tower reads (the padding after EOT cannot change its result)."""
+    eot = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
+    return tokens[:, :int(eot.max()) + 1].contiguous(), eot
+
+
 class TracedTextEncoder:
     """Token ids (batch × context) → text embeddings, through the traced tower (`pack=False`:
     on unpacked weights, only to measure what packing gains)."""
 
     def __init__(self, clip, dtype: torch.dtype, example: torch.Tensor, pack: bool = True):
-        self._graph = traced(CausalTextTower(clip, dtype, pack).eval(), *self._cut(example))
-
-    @staticmethod
-    def _cut(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        eot = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
-        return tokens[:, :int(eot.max()) + 1].contiguous(), eot
+        self._graph = traced(CausalTextTower(clip, dtype, pack).eval(), *cut_at_eot(example))
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return self._graph(*self._cut(tokens))
+            return self._graph(*cut_at_eot(tokens))

@@ -51,9 +51,12 @@ class TranscribeOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TranscribeOptions:
+        from vidseek.indexer.runtimes import resolve_whisper
+
+        device, compute_type = resolve_whisper(settings)
         return cls(backend=settings.whisper_backend, model=settings.whisper_model,
-                   model_dir=settings.model_dir, device=settings.whisper_device,
-                   compute_type=settings.whisper_compute_type, threads=settings.threads,
+                   model_dir=settings.model_dir, device=device,
+                   compute_type=compute_type, threads=settings.threads,
                    beam_size=settings.whisper_beam_size)
 
     @property

@@ -88,8 +88,10 @@ def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: s
     from faster_whisper import WhisperModel
 
     path = resolve_whisper_model(name, model_dir)
+    device, _, index = device.partition(":")  # CTranslate2 takes cuda:N as cuda + index N
     try:
-        return WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=threads,
+        return WhisperModel(path, device=device, device_index=int(index or 0),
+                            compute_type=compute_type, cpu_threads=threads,
                             download_root=str(model_dir / "faster-whisper"))
     except (OSError, RuntimeError, ValueError) as e:
         raise ModelUnavailable(

@@ -198,6 +198,8 @@ class VectorIndex:
         ivf = faiss.downcast_index(self.index.index)
         n = min(len(sql_ids), ivf.nlist * TRAIN_PER_LIST)
         sample = np.sort(np.random.default_rng(0).choice(sql_ids, size=n, replace=False))
+        if faiss.get_num_gpus():  # faiss-gpu (the `gpu` extra) and a GPU: k-means runs there
+            ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(self.dim))
         ivf.train(np.ascontiguousarray(fetch(sample), dtype=np.float32))
 
     def save(self) -> None:

@@ -88,7 +88,7 @@ def test_traced_text_tower_equals_open_clip_at_any_batch_and_length(float32_enco
 
 def test_traced_image_tower_equals_open_clip_at_any_batch(encoder):
     """The ViT traced on one image stays open_clip's encode_image for a batch of frames."""
-    assert isinstance(encoder._encode_image, torch.jit.ScriptModule)
+    assert isinstance(encoder._encode_image._forward, torch.jit.ScriptModule)
     frames = np.random.default_rng(2).integers(0, 255, (3, 72, 96, 3), dtype=np.uint8)
     with torch.inference_mode():
         full = open_clip_model().encode_image(encoder._pixels(frames)).numpy()

@@ -8,13 +8,15 @@ from vidseek.indexer.executors import in_flight_limit, task_resources
 
 
 def test_a_file_asks_for_its_cpus_and_a_gpu_share_only_where_a_model_uses_one(tmp_path):
-    cpu_models = make_settings(tmp_path, ray_cpus_per_file=2)
-    gpu_whisper = make_settings(tmp_path, whisper_device="cuda", ray_gpus_per_file=0.5)
+    cpu_models = make_settings(tmp_path, device="cpu", whisper_device="cpu", ray_cpus_per_file=2)
+    gpu_whisper = make_settings(tmp_path, device="cpu", whisper_device="cuda", ray_gpus_per_file=0.5)
+    gpu_auto = make_settings(tmp_path, ray_gpus_per_file=0.5)  # device auto: CUDA where there is one
     assert task_resources(cpu_models, {"CPU": 8}) == {"num_cpus": 2, "num_gpus": 0}
     # GPUs in the cluster, but every model on CPU: a GPU share would only cap concurrency.
     assert task_resources(cpu_models, {"CPU": 8, "GPU": 2}) == {"num_cpus": 2, "num_gpus": 0}
     assert task_resources(gpu_whisper, {"CPU": 8, "GPU": 2}) == {"num_cpus": 1, "num_gpus": 0.5}
     assert task_resources(gpu_whisper, {"CPU": 8}) == {"num_cpus": 1, "num_gpus": 0}
+    assert task_resources(gpu_auto, {"CPU": 8, "GPU": 2}) == {"num_cpus": 1, "num_gpus": 0.5}
 
 
 def test_work_in_flight_is_bounded_by_the_clusters_slots_not_the_archive(tmp_path):

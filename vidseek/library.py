@@ -29,7 +29,16 @@ class Library:
     def encoder(self):
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        return load_image_text_encoder(self.settings)
+        encoder = load_image_text_encoder(self.settings)
+        state = self.store.state()
+        if "clip_model" in state and "clip_vectors" not in state:
+            # made before the family was recorded, when everything ran on torch at fp32
+            self.store.set_state(clip_vectors="float")
+        # Checked on the encoder that loaded, not the settings: int8 asked for where ONNX
+        # Runtime cannot run gives fp32 vectors, which must not meet an int8 library.
+        self.store.check_model("clip_vectors", encoder.runtime.vectors,
+                               self.store.segment_count() > 0)
+        return encoder
 
     @cached_property
     def engine(self) -> SearchEngine:

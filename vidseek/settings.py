@@ -59,8 +59,9 @@ class Settings:
     weight_audio: float = _opt(0.5, "fusion weight of audio hits")
     whisper_backend: str = _opt("faster-whisper", "speech backend: faster-whisper or openai-whisper")
     whisper_model: str = _opt("base", "Whisper size (tiny, base, small, ...) or a model folder")
-    whisper_device: str = _opt("cpu", "cpu or cuda")
-    whisper_compute_type: str = _opt("int8", "CTranslate2 compute type (int8 on CPU)")
+    whisper_device: str = _opt("auto", "cpu, cuda, cuda:N, or auto (as `device`)")
+    whisper_compute_type: str = _opt("auto", "CTranslate2 compute type; auto: int8 on the CPU, "
+                                             "float16 on CUDA")
     whisper_beam_size: int = _opt(
         5, "Whisper beam width: 1 (greedy) is faster, 5 hears unclear words better")
     transcribe: bool = _opt(True, "transcribe speech while indexing")
@@ -92,7 +93,16 @@ class Settings:
                                 "indexes on this machine")
     ray_cpus_per_file: int = _opt(1, "CPUs one file's analysis asks Ray for (its torch threads)")
     ray_gpus_per_file: float = _opt(0.25, "share of a GPU one file's analysis asks Ray for, on "
-                                          "a cluster with GPUs when whisper_device is cuda")
+                                          "a cluster with GPUs when a model may run on one (device or "
+                                          "whisper_device not cpu)")
+    # encoder runtimes and devices (ONNX Runtime on CPU, CUDA where there is a GPU)
+    device: str = _opt("auto", "where the CLIP towers run: auto (CUDA when torch sees one), "
+                               "cpu, cuda or cuda:N; a CUDA device that fails to start means cpu")
+    clip_runtime: str = _opt("auto", "CLIP runtime: torch, onnx (ONNX Runtime, CPU) or auto "
+                                     "(the faster measured: see README)")
+    clip_precision: str = _opt("auto", "CLIP precision: fp32, int8 (ONNX Runtime dynamic "
+                                       "quantisation, CPU), fp16 (CUDA), or auto (fp16 on "
+                                       "CUDA, else fp32)")
 
     @property
     def sql_url(self) -> str:

@@ -1,0 +1,180 @@
+"""open_clip's towers on ONNX Runtime, exported once per model and cached beside the weights.
+
+An export is keyed on the model spec, a fingerprint of the weights themselves and the version
+of the export code below, so a changed model (another checkpoint, the same tag retrained, a
+new export) gets a new file and never an old one. Each file is written under a temporary
+name and renamed into place: a process killed mid-export leaves no file that a later load
+would take for a finished one; that load exports again."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidseek.indexer.text_tower import CausalTextTower, cut_at_eot
+
+# Bump when what export_image / export_text / quantise write changes: old files are not used.
+EXPORT_VERSION = 1
+OPSET = 17
+
+
+class OnnxUnavailable(RuntimeError):
+    """ONNX Runtime cannot run this model here (not installed, or the export failed)."""
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A digest of every tensor's name, shape, dtype and a strided sample of its values:
+    two checkpoints of one architecture differ in it, and it costs milliseconds, not the
+    seconds that hashing every byte of a large model would."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(sample.tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(spec: str, fingerprint: str) -> str:
+    """The name an export of `spec` with these weights goes by."""
+    import onnx
+
+    text = f"{spec}|{fingerprint}|export v{EXPORT_VERSION}|opset {OPSET}|torch {torch.__version__}"
+    return hashlib.sha256(f"{text}|onnx {onnx.__version__}".encode()).hexdigest()[:20]
+
+
+def cached_export(folder: Path, name: str, key: str, write: Callable[[Path], None]) -> Path:
+    """`folder/name-key.onnx`, made by `write(temporary path)` if it is not there yet. The
+    file appears only once complete; exports of `name` for other keys are removed then."""
+    path = folder / f"{name}-{key}.onnx"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{path.name}.{os.getpid()}.partial"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    for old in folder.glob(f"{name}-*.onnx"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    for partial in folder.glob(f".{name}-*.partial"):  # left by an export that was killed
+        if not _process_alive(int(partial.name.rsplit(".", 2)[-2])):
+            partial.unlink(missing_ok=True)
+    return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _export(module: torch.nn.Module, inputs: tuple, names: list[str], dynamic: dict,
+            path: Path) -> None:
+    # The TorchScript-based exporter (the dynamo one needs onnxscript, not installed). Not
+    # under no_grad: there nn.MultiheadAttention takes a fused fast path ONNX cannot express.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["embedding"],
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+
+
+def export_image(model, image_size: int, path: Path) -> None:
+    """The image tower: pixels (batch × 3 × size × size, normalised) → embeddings."""
+    example = torch.zeros(2, 3, image_size, image_size)
+    _export(model.visual.eval(), (example,), ["pixels"],
+            {"pixels": {0: "batch"}, "embedding": {0: "batch"}}, path)
+
+
+def export_text(model, tokens: torch.Tensor, path: Path) -> None:
+    """The causal text tower cut at the end-of-text token (text_tower.CausalTextTower, fp32,
+    unpacked): tokens (batch × length) and the end-of-text positions → embeddings."""
+    tower = CausalTextTower(copy.deepcopy(model), torch.float32, pack=False).eval()
+    _export(tower, cut_at_eot(tokens), ["tokens", "eot"],
+            {"tokens": {0: "batch", 1: "length"}, "eot": {0: "batch"},
+             "embedding": {0: "batch"}}, path)
+
+
+def quantise(source: Path, path: Path) -> None:
+    """Dynamic int8 quantisation: int8 weights, activations quantised per batch at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # its advice to pre-process first, on every call
+    try:
+        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def session(path: Path, threads: int):
+    """An ONNX Runtime CPU session on `threads` threads (0: all cores). Idle threads sleep
+    instead of spinning, so they leave the cores to decoding and Whisper in the pipeline."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxTower:
+    """One exported tower: torch tensors in, float32 embeddings out (the GIL is released
+    while ONNX Runtime computes)."""
+
+    def __init__(self, path: Path, threads: int):
+        self.path = path
+        self._session = session(path, threads)
+        self._names = [i.name for i in self._session.get_inputs()]
+
+    def __call__(self, *inputs: torch.Tensor) -> np.ndarray:
+        feeds = {n: x.numpy() for n, x in zip(self._names, inputs, strict=True)}
+        return self._session.run(None, feeds)[0]
+
+
+def export_folder(model_dir: Path, spec: str) -> Path:
+    """Where the exports of one model spec live: beside the other models of the library."""
+    return model_dir / "onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", spec)
+
+
+def onnx_towers(model, spec: str, image_size: int, tokens: torch.Tensor, precision: str,
+                model_dir: Path, threads: int, text: bool) -> tuple[OnnxTower, OnnxTower | None]:
+    """The image tower (and the text tower if `text`) at `precision` (fp32 or int8), exported
+    or taken from the cache. Raises OnnxUnavailable with the reason."""
+    try:
+        import onnx  # noqa: F401  (the exporter writes through it)
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise OnnxUnavailable(f"{e.name} is not installed (pip install onnxruntime onnx)") from None
+    folder = export_folder(model_dir, spec)
+    key = cache_key(spec, weights_fingerprint(model))
+    writers = {"image": lambda p: export_image(model, image_size, p),
+               "text": lambda p: export_text(model, tokens, p)}
+    towers = []
+    for name in ("image", "text") if text else ("image",):
+        try:
+            path = cached_export(folder, f"{name}-fp32", key, writers[name])
+            if precision == "int8":
+                path = cached_export(folder, f"{name}-int8", key,
+                                     lambda p, source=path: quantise(source, p))
+            towers.append(OnnxTower(path, threads))
+        except Exception as e:  # noqa: BLE001  (any exporter or runtime failure: torch runs it)
+            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            raise OnnxUnavailable(f"the ONNX export of {spec}'s {name} tower failed "
+                                  f"({type(e).__name__}: {why})") from e
+    return towers[0], towers[1] if text else None
