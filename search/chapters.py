@@ -1,0 +1,86 @@
+"""Chapters of a video from its stored vectors, as pure functions: start from its shots and
+merge neighbours that show (and say) the same thing, until every chapter is long enough and
+each boundary is a real change of picture or topic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidseek.search.labels import Moments, unit
+from vidseek.search.subtitles import Cue, format_vtt
+
+
+@dataclass(frozen=True)
+class ChapterOptions:
+    min_seconds: float = 20.0  # a chapter shorter than this joins its closer neighbour
+    similarity: float = 0.9  # neighbours at least this similar are one chapter
+
+
+@dataclass(frozen=True)
+class ChapterSpan:
+    t0: float
+    t1: float
+    segment_id: int  # the frame shown for it: its most typical shot's
+
+
+def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
+                 options: ChapterOptions = ChapterOptions()) -> list[ChapterSpan]:
+    """Chapters of one video from its shots (in time order, each weighted by its frames) and
+    its transcript chunks: two neighbours are compared by their mean frame vectors and, where
+    both have speech, by what is said too (the mean of the two similarities)."""
+    n = len(shots)
+    if n == 0:
+        return []
+    frames = unit(shots.vectors) * np.asarray(frames_per_shot, np.float32)[:, None]
+    spoken = np.zeros_like(frames)
+    if len(speech):
+        middle = (speech.t0 + speech.t1) / 2
+        shot_of = np.clip(np.searchsorted(shots.t0, middle, side="right") - 1, 0, n - 1)
+        np.add.at(spoken, shot_of, unit(speech.vectors))
+    frame_sum, speech_sum = list(frames), list(spoken)
+    t0, t1 = shots.t0.tolist(), shots.t1.tolist()
+    members = [[i] for i in range(n)]
+
+    def similarity(a: int, b: int) -> float:
+        fa, fb = unit(frame_sum[a]), unit(frame_sum[b])
+        sim = float(fa @ fb)
+        if speech_sum[a].any() and speech_sum[b].any():
+            sim = (sim + float(unit(speech_sum[a]) @ unit(speech_sum[b]))) / 2
+        return sim
+
+    sims = [similarity(k, k + 1) for k in range(n - 1)]
+    while sims:
+        durations = [b - a for a, b in zip(t0, t1)]
+        shortest = min(range(len(durations)), key=durations.__getitem__)
+        if durations[shortest] < options.min_seconds:
+            left = sims[shortest - 1] if shortest > 0 else -np.inf
+            right = sims[shortest] if shortest < len(sims) else -np.inf
+            k = shortest - 1 if left >= right else shortest
+        else:
+            k = max(range(len(sims)), key=sims.__getitem__)
+            if sims[k] < options.similarity:
+                break
+        # Merge chapter k+1 into chapter k.
+        frame_sum[k] = frame_sum[k] + frame_sum.pop(k + 1)
+        speech_sum[k] = speech_sum[k] + speech_sum.pop(k + 1)
+        t1[k] = t1.pop(k + 1)
+        t0.pop(k + 1)
+        members[k] += members.pop(k + 1)
+        sims.pop(k)
+        if k > 0:
+            sims[k - 1] = similarity(k - 1, k)
+        if k < len(sims):
+            sims[k] = similarity(k, k + 1)
+    chapters = []
+    for a, b, total, shot_ids in zip(t0, t1, frame_sum, members):
+        typical = max(shot_ids, key=lambda i: float(shots.vectors[i] @ unit(total)))
+        chapters.append(ChapterSpan(a, b, int(shots.segment_ids[typical])))
+    return chapters
+
+
+def chapters_vtt(spans: Sequence[tuple[float, float, str]]) -> str:
+    """WebVTT chapters (as a <track kind="chapters"> loads them): one cue per (t0, t1, title)."""
+    return format_vtt([Cue(t0, t1, title) for t0, t1, title in spans])
