@@ -1,6 +1,6 @@
-"""Chapters of a video from its stored vectors, as pure functions: start from its shots and
-merge neighbours that show (and say) the same thing, until every chapter is long enough and
-each boundary is a real change of picture or topic."""
+"""Chapters of a video from its stored vectors, as pure functions: start from its shots (cut
+again where speech starts) and merge neighbours that show and say the same thing, until every
+chapter is long enough and each boundary is a real change of picture or topic."""
 
 from __future__ import annotations
 
@@ -29,24 +29,28 @@ class ChapterSpan:
 def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
                  options: ChapterOptions = ChapterOptions()) -> list[ChapterSpan]:
     """Chapters of one video from its shots (in time order, each weighted by its frames) and
-    its transcript chunks: two neighbours are compared by their mean frame vectors and, where
-    both have speech, by what is said too (the mean of the two similarities)."""
-    n = len(shots)
-    if n == 0:
+    its transcript chunks. A shot is also cut where a chunk of speech starts inside it (a
+    talk filmed in one shot still changes topic); neighbours are compared by their mean frame
+    vectors and, where both have speech, by what is said too (the mean of the two)."""
+    if not len(shots):
         return []
-    frames = unit(shots.vectors) * np.asarray(frames_per_shot, np.float32)[:, None]
+    pieces = _pieces(shots, speech)
+    n = len(pieces.t0)
+    shot_seconds = np.maximum(shots.t1 - shots.t0, 1e-9)[pieces.shot]
+    weight = np.asarray(frames_per_shot, np.float32)[pieces.shot] * (
+        (pieces.t1 - pieces.t0) / shot_seconds).clip(1e-3, None).astype(np.float32)
+    frames = unit(shots.vectors)[pieces.shot] * weight[:, None]
     spoken = np.zeros_like(frames)
     if len(speech):
         middle = (speech.t0 + speech.t1) / 2
-        shot_of = np.clip(np.searchsorted(shots.t0, middle, side="right") - 1, 0, n - 1)
-        np.add.at(spoken, shot_of, unit(speech.vectors))
+        piece_of = np.clip(np.searchsorted(pieces.t0, middle, side="right") - 1, 0, n - 1)
+        np.add.at(spoken, piece_of, unit(speech.vectors))
     frame_sum, speech_sum = list(frames), list(spoken)
-    t0, t1 = shots.t0.tolist(), shots.t1.tolist()
-    members = [[i] for i in range(n)]
+    t0, t1 = pieces.t0.tolist(), pieces.t1.tolist()
+    members = [[int(pieces.shot[i])] for i in range(n)]
 
     def similarity(a: int, b: int) -> float:
-        fa, fb = unit(frame_sum[a]), unit(frame_sum[b])
-        sim = float(fa @ fb)
+        sim = float(unit(frame_sum[a]) @ unit(frame_sum[b]))
         if speech_sum[a].any() and speech_sum[b].any():
             sim = (sim + float(unit(speech_sum[a]) @ unit(speech_sum[b]))) / 2
         return sim
@@ -56,6 +60,7 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
         durations = [b - a for a, b in zip(t0, t1)]
         shortest = min(range(len(durations)), key=durations.__getitem__)
         if durations[shortest] < options.min_seconds:
+            # A short chapter joins the neighbour it is more like.
             left = sims[shortest - 1] if shortest > 0 else -np.inf
             right = sims[shortest] if shortest < len(sims) else -np.inf
             k = shortest - 1 if left >= right else shortest
@@ -63,7 +68,7 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
             k = max(range(len(sims)), key=sims.__getitem__)
             if sims[k] < options.similarity:
                 break
-        # Merge chapter k+1 into chapter k.
+        # Chapter k+1 joins chapter k.
         frame_sum[k] = frame_sum[k] + frame_sum.pop(k + 1)
         speech_sum[k] = speech_sum[k] + speech_sum.pop(k + 1)
         t1[k] = t1.pop(k + 1)
@@ -79,6 +84,26 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
         typical = max(shot_ids, key=lambda i: float(shots.vectors[i] @ unit(total)))
         chapters.append(ChapterSpan(a, b, int(shots.segment_ids[typical])))
     return chapters
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    t0: np.ndarray
+    t1: np.ndarray
+    shot: np.ndarray  # the shot each piece is part of
+
+
+def _pieces(shots: Moments, speech: Moments) -> _Pieces:
+    """The shots, each cut again where a chunk of speech starts inside it."""
+    t0, t1, shot = [], [], []
+    starts = np.sort(speech.t0) if len(speech) else np.zeros(0)
+    for i, (a, b) in enumerate(zip(shots.t0.tolist(), shots.t1.tolist())):
+        inside = starts[(starts > a) & (starts < b)].tolist()
+        edges = [a, *dict.fromkeys(inside), b]
+        t0 += edges[:-1]
+        t1 += edges[1:]
+        shot += [i] * (len(edges) - 1)
+    return _Pieces(np.array(t0), np.array(t1), np.array(shot, np.int64))
 
 
 def chapters_vtt(spans: Sequence[tuple[float, float, str]]) -> str:
