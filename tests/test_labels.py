@@ -260,3 +260,73 @@ def test_learned_label_from_a_few_examples_labels_the_whole_library(tmp_path):
     assert [s.name for s in lib.labels.summaries()] == ["reds"]
     assert "our dog" not in {name for *_, name, _ in lib.labels.db.moment_labels(ids)}
     lib.close()
+
+
+# --- the command line ---------------------------------------------------------------------
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    from vidseek.cli import main
+
+    register()
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", [Scene(3, RED), Scene(3, YELLOW), Scene(3, GREEN)])
+    write_video(root / "b.mp4", [Scene(3, BLUE), Scene(3, RED)])
+    vocabulary = write_vocabulary(tmp_path / "vocabulary.toml", "reds", "greens", "beach")
+    for name, value in {"DATA_DIR": tmp_path / "data", "CLIP_MODEL": SPEC, "THREADS": 1,
+                        "ALLOW_DOWNLOAD": "false", "TRANSCRIBE": "false",
+                        "INDEX_AUDIO": "false", "LABEL_VOCABULARY": vocabulary,
+                        "CHAPTER_MIN_SECONDS": 1}.items():
+        monkeypatch.setenv(f"VIDSEEK_{name}", str(value))
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return out
+
+    run("index", root)
+    return run, root
+
+
+def test_cli_lists_adds_learns_removes_and_filters_by_label(cli, tmp_path):
+    import json
+
+    run, root = cli
+    listing = {r["name"]: r for r in json.loads(run("labels", "list", "--json"))}
+    assert (listing["reds"]["videos"], listing["reds"]["moments"]) == (2, 2)
+    assert listing["beach"]["moments"] == 0 and listing["beach"]["kind"] == "vocabulary"
+    text = run("labels")
+    assert "reds" in text and "beach" not in text.split("label(s) in use")[0]
+
+    (tmp_path / "mine.toml").write_text('labels = ["blues", "yellows"]\n')
+    assert "added 2 label(s): blues, yellows" in run("labels", "add", "--file",
+                                                       tmp_path / "mine.toml")
+    listing = {r["name"]: r for r in json.loads(run("labels", "list", "--json"))}
+    assert listing["blues"]["moments"] == 1 and listing["yellows"]["kind"] == "user"
+
+    out = run("labels", "example", "sunny", root / "a.mp4", 3, 6)
+    assert "learned from 1 example(s)" in out
+    listing = {r["name"]: r for r in json.loads(run("labels", "list", "--json"))}
+    assert listing["sunny"]["kind"] == "learned" and listing["sunny"]["examples"] == 1
+    assert listing["sunny"]["moments"] >= 1
+
+    results = json.loads(run("search", "reds", "--label", "greens", "--json",
+                             "--min-score", "-1"))
+    assert results and all(r["path"].endswith("a.mp4") and r["t0"] >= 5.5 for r in results)
+
+    vtt = run("chapters", root / "a.mp4", "--format", "vtt")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\nreds\n")
+    assert "reds" in run("chapters", root / "b.mp4")
+
+    assert "removed 'yellows'" in run("labels", "remove", "yellows")
+    assert "yellows" not in {r["name"] for r in json.loads(run("labels", "list", "--json"))}
+
+
+def test_cli_refuses_an_unknown_label_clearly(cli, capsys):
+    from vidseek.cli import main
+
+    assert main(["labels", "remove", "nothing like this"]) == 2
+    assert "there is no label called 'nothing like this'" in capsys.readouterr().err
+    assert main(["search", "reds", "--label", "nope"]) == 2

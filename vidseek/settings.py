@@ -75,6 +75,8 @@ class Settings:
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
     # video classification: zero-shot and learned labels on moments and videos, chapters
+    label_after_index: bool = _opt(True, "label new videos and cut their chapters after "
+                                         "`vidseek index` (else: `vidseek labels update`)")
     label_vocabulary: str = _opt("", "a TOML label vocabulary to use instead of the shipped one")
     label_min_margin: float = _opt(
         0.03, "cosine by which a moment must be closer to a label than to a prompt naming "
