@@ -330,3 +330,96 @@ def test_cli_refuses_an_unknown_label_clearly(cli, capsys):
     assert main(["labels", "remove", "nothing like this"]) == 2
     assert "there is no label called 'nothing like this'" in capsys.readouterr().err
     assert main(["search", "reds", "--label", "nope"]) == 2
+
+
+# --- the API and the pages ----------------------------------------------------------------
+
+@pytest.fixture
+def client(palette_library):
+    from vidseek.web.app import create_app
+
+    lib, root, _, _ = palette_library
+    lib.labels.update()
+    ids = {p.name: lib.store.video_by_path(str(p)).id for p in root.iterdir()}
+    return create_app(library=lib).test_client(), ids
+
+
+def test_api_lists_labels_and_filters_videos_and_search_by_them(client):
+    client, ids = client
+    labels = {r["name"]: r for r in client.get("/api/labels").get_json()["labels"]}
+    assert (labels["reds"]["videos"], labels["greens"]["videos"]) == (2, 1)
+    assert labels["reds"]["kind"] == "vocabulary" and labels["reds"]["training"] is None
+
+    greens = client.get("/api/videos?label=greens").get_json()
+    assert greens["label"] == "greens" and greens["total"] == 1
+    assert [v["id"] for v in greens["videos"]] == [ids["a.mp4"]]
+    assert set(greens["videos"][0]["labels"]) == {"reds", "greens"}
+    assert client.get("/api/videos?label=reds").get_json()["total"] == 2
+    assert client.get("/api/videos?label=nope").status_code == 404
+    assert client.get("/api/videos?label=reds&status=indexed").status_code == 400
+
+    body = client.get("/api/search?q=reds&label=greens&min_score=-1").get_json()
+    assert body["label"] == "greens" and body["results"]
+    for m in body["results"]:
+        assert m["video_id"] == ids["a.mp4"] and m["t0"] >= 5.5 and "greens" in m["labels"]
+    everything = client.get("/api/search?q=reds&min_score=-1").get_json()["results"]
+    assert any(m["labels"] == ["reds"] for m in everything)
+    missing = client.get("/api/search?q=reds&label=nope")
+    assert missing.status_code == 404 and "no label called 'nope'" in (
+        missing.get_json()["error"]["message"])
+
+
+def test_api_video_has_labels_chapters_and_webvtt_chapters(client):
+    client, ids = client
+    video = client.get(f"/api/videos/{ids['a.mp4']}").get_json()
+    assert [(x["name"], round(x["seconds"])) for x in video["labels"]] == [("greens", 3),
+                                                                          ("reds", 3)]
+    assert [(round(c["t0"]), c["label"]) for c in video["chapters"]] == [
+        (0, "reds"), (3, None), (6, "greens")]
+    thumb = client.get(video["chapters"][0]["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.data[:3] == b"\xff\xd8\xff"
+    vtt = client.get(video["chapters_url"])
+    assert vtt.status_code == 200 and vtt.mimetype == "text/vtt"
+    assert vtt.get_data(as_text=True).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\nreds")
+    assert client.get("/api/videos/999/chapters.vtt").status_code == 404
+
+
+def test_api_adds_learns_and_removes_labels(client):
+    client, ids = client
+    added = client.post("/api/labels", json={"names": ["blues"]})
+    assert added.status_code == 201 and added.get_json()["added"] == ["blues"]
+    assert client.post("/api/labels", json={"names": ["blues"]}).status_code == 200
+    labels = {r["name"]: r for r in client.get("/api/labels").get_json()["labels"]}
+    assert labels["blues"]["kind"] == "user" and labels["blues"]["moments"] == 1
+    for bad in ({"names": []}, {"names": "blues"}, {"names": ["  "]}, ["blues"]):
+        r = client.post("/api/labels", json=bad)
+        assert r.status_code == 400 and r.get_json()["error"]["message"]
+
+    learned = client.post("/api/labels/sunny days/examples",
+                          json={"video_id": ids["a.mp4"], "t0": 3, "t1": 6})
+    assert learned.status_code == 200
+    assert learned.get_json()["training"]["examples"] == 1
+    labels = {r["name"]: r for r in client.get("/api/labels").get_json()["labels"]}
+    assert labels["sunny days"]["kind"] == "learned" and labels["sunny days"]["moments"] >= 1
+    assert labels["sunny days"]["training"]["positives"] >= 1
+    assert client.post("/api/labels/x/examples", json={"video_id": 999}).status_code == 404
+    assert client.post("/api/labels/x/examples",
+                       json={"video_id": ids["a.mp4"], "t0": 5, "t1": 2}).status_code == 400
+
+    assert client.delete("/api/labels/sunny days").get_json() == {"removed": "sunny days"}
+    assert client.delete("/api/labels/sunny days").status_code == 404
+    assert "sunny days" not in {r["name"] for r in client.get("/api/labels").get_json()["labels"]}
+
+
+def test_pages_show_label_chips_filters_and_the_chapter_strip(client):
+    client, ids = client
+    search = client.get("/?label=greens").get_data(as_text=True)
+    assert '<select id="label"' in search and '<option value="greens" selected>' in search
+    library = client.get("/library?label=greens").get_data(as_text=True)
+    assert "a.mp4" in library and "b.mp4" not in library
+    assert 'class="label-chip"' in library
+    page = client.get(f"/videos/{ids['a.mp4']}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count('class="chapter"') == 3 and 'kind="chapters"' in html
+    assert client.get("/videos/999").status_code == 404
