@@ -220,6 +220,14 @@ class LabelStore:
                        | (LabeledVideo.indexed_at != Video.indexed_at))
                 .order_by(Video.id)))
 
+    def forget_unindexed(self) -> None:
+        """Drop the labels and chapters of videos that are no longer indexed (a file that
+        failed when it was indexed again keeps its row, not its moments)."""
+        gone = select(Video.id).where(Video.status != "indexed").scalar_subquery()
+        with Session(self.engine) as s, s.begin():
+            for table in (MomentLabel, VideoLabel, Chapter, LabeledVideo):
+                s.execute(delete(table).where(table.video_id.in_(gone)))
+
     def labeled_videos(self) -> list[int]:
         """Indexed videos whose moments are up to date with their vectors."""
         with self.engine.connect() as c:

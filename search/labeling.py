@@ -282,7 +282,10 @@ class Labeler:
                         and (stored != digest or r.model != self.model)])
         for r in records:
             if r.kind == "learned" and r.model != self.model:
-                self._train(r.id)
+                try:
+                    self._train(r.id)
+                except LabelError:
+                    pass  # its examples are gone: it waits for new ones (shown with 0 moments)
         self.store.set_state(**{STATE_KEY: digest})
 
     # --- applying them -------------------------------------------------------------------
@@ -293,6 +296,7 @@ class Labeler:
             return UpdateReport(0, 0, 0)
         self.sync()
         db = self.db
+        db.forget_unindexed()
         every = db.classifiers(self.model, TEXT_KINDS + ("learned",))
         spoken = db.classifiers(self.model, TEXT_KINDS)
         versions = {r.id: (r.version, r.applied_version) for r in db.labels()}

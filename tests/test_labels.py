@@ -194,6 +194,19 @@ def test_user_labels_are_added_and_removed(palette_library):
         lib.labels.add(["   "])
 
 
+def test_a_video_that_fails_when_indexed_again_loses_its_labels(palette_library):
+    lib, root, _, _ = palette_library
+    lib.labels.update()
+    (root / "b.mp4").write_bytes(b"not a video any more " * 50)
+    lib.indexer.index(root)
+    assert lib.store.video_by_path(str(root / "b.mp4")).status == "failed"
+    lib.labels.update()
+    assert labelled(lib, root / "b.mp4") == []
+    b = lib.store.video_by_path(str(root / "b.mp4")).id
+    assert lib.labels.chapters(b) == [] and lib.labels.video_labels(b) == []
+    assert labelled(lib, root / "a.mp4") == [(0, 3, "reds"), (6, 9, "greens")]
+
+
 def test_search_with_a_label_keeps_only_moments_that_carry_it(palette_library):
     lib, root, _, _ = palette_library
     lib.labels.update()

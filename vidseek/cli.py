@@ -266,6 +266,7 @@ def cmd_status(settings: Settings, args) -> int:
         if key != AUDIO_PROJECTION_KEY:  # a JSON record: summarised on its own line below
             print(f"{key}: {value}")
     print(f"audio projection: {_audio_projection_status(lib, state)}")
+    print(f"labels: {_labels_status(lib)}")
     for v in lib.store.videos("failed"):
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
@@ -284,6 +285,16 @@ def _audio_projection_status(lib, state: dict[str, str]) -> str:
     return (f"not trained yet: {lib.store.audio_feature_count()} audio windows stored, "
             f"`vidseek index` trains it at {lib.settings.audio_min_pairs}; "
             "`vidseek train-audio` trains it now")
+
+
+def _labels_status(lib) -> str:
+    summaries = lib.labels.summaries()
+    used = [s for s in summaries if s.counts.moments]
+    learned = sum(s.kind == "learned" for s in summaries)
+    waiting = len(lib.labels.db.stale_videos())
+    return (f"{len(summaries)} ({len(used)} found in the library, {learned} learned from "
+            f"examples)" + (f"; {waiting} video(s) waiting for `vidseek labels update`"
+                            if waiting else ""))
 
 
 def cmd_train_audio(settings: Settings, args) -> int:
