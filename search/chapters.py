@@ -46,13 +46,17 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
         piece_of = np.clip(np.searchsorted(pieces.t0, middle, side="right") - 1, 0, n - 1)
         np.add.at(spoken, piece_of, unit(speech.vectors))
     frame_sum, speech_sum = list(frames), list(spoken)
+    # Norms kept beside the sums (updated on each merge): a similarity is then two dot products.
+    frame_norm = np.linalg.norm(frames, axis=1).tolist()
+    speech_norm = np.linalg.norm(spoken, axis=1).tolist()
     t0, t1 = pieces.t0.tolist(), pieces.t1.tolist()
     members = [[int(pieces.shot[i])] for i in range(n)]
 
     def similarity(a: int, b: int) -> float:
-        sim = float(unit(frame_sum[a]) @ unit(frame_sum[b]))
-        if speech_sum[a].any() and speech_sum[b].any():
-            sim = (sim + float(unit(speech_sum[a]) @ unit(speech_sum[b]))) / 2
+        sim = float(frame_sum[a] @ frame_sum[b]) / max(frame_norm[a] * frame_norm[b], 1e-12)
+        if speech_norm[a] > 0 and speech_norm[b] > 0:
+            said = float(speech_sum[a] @ speech_sum[b]) / (speech_norm[a] * speech_norm[b])
+            sim = (sim + said) / 2
         return sim
 
     sims = [similarity(k, k + 1) for k in range(n - 1)]
@@ -71,6 +75,10 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
         # Chapter k+1 joins chapter k.
         frame_sum[k] = frame_sum[k] + frame_sum.pop(k + 1)
         speech_sum[k] = speech_sum[k] + speech_sum.pop(k + 1)
+        frame_norm.pop(k + 1)
+        speech_norm.pop(k + 1)
+        frame_norm[k] = float(np.sqrt(frame_sum[k] @ frame_sum[k]))
+        speech_norm[k] = float(np.sqrt(speech_sum[k] @ speech_sum[k]))
         t1[k] = t1.pop(k + 1)
         t0.pop(k + 1)
         members[k] += members.pop(k + 1)
@@ -81,7 +89,7 @@ def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
             sims[k] = similarity(k, k + 1)
     chapters = []
     for a, b, total, shot_ids in zip(t0, t1, frame_sum, members):
-        typical = max(shot_ids, key=lambda i: float(shots.vectors[i] @ unit(total)))
+        typical = max(shot_ids, key=lambda i: float(shots.vectors[i] @ total))
         chapters.append(ChapterSpan(a, b, int(shots.segment_ids[typical])))
     return chapters
 

@@ -47,16 +47,34 @@ class LabelCounts:
 
 
 @dataclass(frozen=True)
-class MomentLabelRow:
-    """One labelled moment, ready to insert."""
+class LabelledMoments:
+    """Labels given to moments, as columns (one row per moment and label)."""
 
-    label_id: int
-    video_id: int
-    modality: str
-    t0: float
-    t1: float
-    score: float
-    segment_id: int | None
+    label_ids: np.ndarray
+    video_ids: np.ndarray
+    modality: np.ndarray  # of str
+    t0: np.ndarray
+    t1: np.ndarray
+    score: np.ndarray
+    segment_ids: np.ndarray  # -1: none (a transcript chunk)
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+    @classmethod
+    def concat(cls, parts: list[LabelledMoments]) -> LabelledMoments:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("label_ids", "video_ids", "modality", "t0", "t1", "score",
+                               "segment_ids")))
+
+    def rows(self) -> list[dict]:
+        """Rows to insert into moment_labels."""
+        return [{"label_id": label, "video_id": v, "modality": m, "t0": a, "t1": b,
+                 "score": score, "segment_id": None if s < 0 else s}
+                for label, v, m, a, b, score, s in zip(
+                    self.label_ids.tolist(), self.video_ids.tolist(), self.modality.tolist(),
+                    self.t0.tolist(), self.t1.tolist(), self.score.tolist(),
+                    self.segment_ids.tolist())]
 
 
 @dataclass(frozen=True)
@@ -257,16 +275,20 @@ class LabelStore:
 
     def segments(self, video_ids: list[int], modality: str) -> VideoSegments:
         """One modality's segments of these videos with their stored vectors."""
+        # Unordered, then sorted here: SQLite would sort the rows with their vector blobs.
         with self.engine.connect() as c:
             rows = c.execute(select(SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1,
                                     SegmentRow.id, SegmentRow.vector)
                              .where(SegmentRow.video_id.in_(video_ids),
-                                    SegmentRow.modality == modality)
-                             .order_by(SegmentRow.video_id, SegmentRow.t0, SegmentRow.id)).all()
+                                    SegmentRow.modality == modality)).all()
         columns = list(zip(*rows)) if rows else [[], [], [], [], []]
-        return VideoSegments(np.array(columns[0], np.int64), np.array(columns[1], np.float64),
-                             np.array(columns[2], np.float64), np.array(columns[3], np.int64),
-                             self._decode(columns[4]))
+        video, t0, t1, ids = (np.array(columns[0], np.int64), np.array(columns[1], np.float64),
+                              np.array(columns[2], np.float64), np.array(columns[3], np.int64))
+        order = np.lexsort((ids, t0, video))
+        vectors = self._decode(columns[4])
+        if not (order == np.arange(len(order))).all():
+            vectors = vectors[order]
+        return VideoSegments(video[order], t0[order], t1[order], ids[order], vectors)
 
     def _decode(self, blobs) -> np.ndarray:
         """float16 blobs to one float32 matrix, in one conversion."""
@@ -275,7 +297,7 @@ class LabelStore:
 
     # --- results ---------------------------------------------------------------------------
     def replace(self, video_ids: list[int], label_ids: list[int] | None,
-                moments: list[MomentLabelRow], video_totals: list[tuple[int, int, float, float]],
+                moments: LabelledMoments, video_totals: list[tuple[int, int, float, float]],
                 chapters: list[ChapterRow] | None = None) -> None:
         """In one transaction, swap the labels of these videos (only `label_ids`, or all) for
         these; with `chapters`, swap their chapters too and record them as up to date."""
@@ -285,20 +307,21 @@ class LabelStore:
                 if label_ids is not None:
                     q = q.where(table.label_id.in_(label_ids))
                 s.execute(q)
-            if moments:
-                s.execute(insert(MomentLabel), [m.__dict__ for m in moments])
+            # Core inserts (executemany): the ORM's bulk path costs more than SQLite's write.
+            if len(moments):
+                s.execute(insert(MomentLabel.__table__), moments.rows())
             if video_totals:
-                s.execute(insert(VideoLabel), [
+                s.execute(insert(VideoLabel.__table__), [
                     {"video_id": v, "label_id": label, "score": score, "seconds": seconds}
                     for v, label, score, seconds in video_totals])
             if chapters is not None:
                 s.execute(delete(Chapter).where(Chapter.video_id.in_(video_ids)))
                 if chapters:
-                    s.execute(insert(Chapter), [c.__dict__ for c in chapters])
+                    s.execute(insert(Chapter.__table__), [c.__dict__ for c in chapters])
                 indexed_at = dict(s.execute(select(Video.id, Video.indexed_at)
                                             .where(Video.id.in_(video_ids))).all())
                 s.execute(delete(LabeledVideo).where(LabeledVideo.video_id.in_(video_ids)))
-                s.execute(insert(LabeledVideo), [{"video_id": v, "indexed_at": indexed_at[v]}
+                s.execute(insert(LabeledVideo.__table__), [{"video_id": v, "indexed_at": indexed_at[v]}
                                                  for v in video_ids])
 
     # --- reading them ----------------------------------------------------------------------

@@ -18,9 +18,9 @@ from vidseek.search.chapters import ChapterOptions, chapters_vtt, cut_chapters
 from vidseek.search.label_store import (
     ChapterRow,
     LabelCounts,
+    LabelledMoments,
     LabelRecord,
     LabelStore,
-    MomentLabelRow,
     VideoSegments,
 )
 from vidseek.search.labels import (
@@ -324,29 +324,22 @@ class Labeler:
         shots = frame_moments(frames.video_ids, frames.t0, frames.t1, frames.ids, frames.vectors,
                               self.options.shot_similarity)
         speech = db.segments(video_ids, "speech").moments()
-        rows = (self._moment_rows(shots, "frame", frame_labels)
-                + self._moment_rows(speech, "speech", speech_labels))
-        totals = video_totals(np.array([r.video_id for r in rows], np.int64),
-                              np.array([r.t1 - r.t0 for r in rows]),
-                              np.array([r.label_id for r in rows], np.int64),
-                              np.array([r.score for r in rows]))
+        found = LabelledMoments.concat([self._labelled(shots, "frame", frame_labels),
+                                        self._labelled(speech, "speech", speech_labels)])
+        totals = video_totals(found.video_ids, found.t1 - found.t0, found.label_ids, found.score)
         chapters = self._chapters(frames, shots, speech) if with_chapters else None
         label_ids = None if with_chapters else frame_labels.label_ids.tolist()
-        db.replace(video_ids, label_ids, rows, totals, chapters)
-        return len(rows)
+        db.replace(video_ids, label_ids, found, totals, chapters)
+        return len(found)
 
-    def _moment_rows(self, moments: Moments, modality: str, classifiers: Classifiers
-                     ) -> list[MomentLabelRow]:
-        if not len(moments) or not len(classifiers):
-            return []
+    def _labelled(self, moments: Moments, modality: str, classifiers: Classifiers
+                  ) -> LabelledMoments:
         found = assign_labels(moments.vectors, classifiers, self.options.max_per_moment)
-        segment = moments.segment_ids if modality == "frame" else np.full(len(moments), -1)
-        return [MomentLabelRow(label, v, modality, t0, t1, score, None if s < 0 else s)
-                for label, v, t0, t1, score, s in zip(
-                    classifiers.label_ids[found.labels].tolist(),
-                    moments.video_ids[found.moments].tolist(),
-                    moments.t0[found.moments].tolist(), moments.t1[found.moments].tolist(),
-                    found.confidence.tolist(), segment[found.moments].tolist())]
+        at = found.moments
+        return LabelledMoments(
+            classifiers.label_ids[found.labels], moments.video_ids[at],
+            np.full(len(at), modality), moments.t0[at], moments.t1[at], found.confidence,
+            moments.segment_ids[at] if modality == "frame" else np.full(len(at), -1))
 
     def _chapters(self, frames: VideoSegments, shots: Moments, speech: Moments
                   ) -> list[ChapterRow]:
