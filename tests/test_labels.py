@@ -161,6 +161,26 @@ def test_the_right_labels_on_the_right_moments(palette_library):
     assert lib.labels.update() == type(report)(0, 0, 0)
 
 
+def test_transcript_chunks_carry_labels_too(palette_library):
+    from vidseek.indexer.discover import quick_fingerprint
+
+    lib, root, _, encoder = palette_library
+    path = root / "b.mp4"
+    info, segments = lib.indexer.analyze(path)
+    said = [Segment("speech", 0.5, 2.5, encoder.embed_texts(["we painted the fence in greens"])[0],
+                    text="we painted the fence in greens", language="en"),
+            Segment("speech", 3.5, 5.0, encoder.embed_texts(["and then we had lunch"])[0],
+                    text="and then we had lunch", language="en")]
+    lib.store.save_video(str(path), quick_fingerprint(path), info, segments + said)
+    lib.labels.update()
+    video_id = lib.store.video_by_path(str(path)).id
+    rows = lib.labels.db.moment_labels([video_id])
+    spoken = sorted((t0, t1, name) for _, t0, t1, name, _ in rows if (t0, t1) in {(0.5, 2.5),
+                                                                                (3.5, 5.0)})
+    # Blue is on screen there, but "greens" is said; lunch names no label.
+    assert spoken == [(0.5, 2.5, "greens")]
+
+
 def test_a_vocabulary_change_relabels_from_stored_vectors_without_decoding(palette_library,
                                                                            tmp_path):
     lib, root, vocabulary, encoder = palette_library

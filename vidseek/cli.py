@@ -334,6 +334,8 @@ def cmd_reindex(settings: Settings, args) -> int:
             print(f"re-embedded {len(report.indexed)} video(s) with {settings.clip_model}, "
                   f"{len(report.failed)} failed")
             _train_audio_if_due(lib)
+            if settings.label_after_index:
+                _update_labels(lib)
         else:
             counts = lib.store.rebuild_indexes()
             print("rebuilt: " + (", ".join(f"{m} {n} vectors" for m, n in counts.items()) or
