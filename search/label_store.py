@@ -19,6 +19,7 @@ from vidseek.search.schema import (
     LabeledVideo,
     LabelExample,
     MomentLabel,
+    MomentRow,
     SegmentRow,
     Video,
     VideoLabel,
@@ -243,7 +244,7 @@ class LabelStore:
         failed when it was indexed again keeps its row, not its moments)."""
         gone = select(Video.id).where(Video.status != "indexed").scalar_subquery()
         with Session(self.engine) as s, s.begin():
-            for table in (MomentLabel, VideoLabel, Chapter, LabeledVideo):
+            for table in (MomentRow, MomentLabel, VideoLabel, Chapter, LabeledVideo):
                 s.execute(delete(table).where(table.video_id.in_(gone)))
 
     def labeled_videos(self) -> list[int]:
@@ -290,6 +291,20 @@ class LabelStore:
             vectors = vectors[order]
         return VideoSegments(video[order], t0[order], t1[order], ids[order], vectors)
 
+    def moments(self, video_ids: list[int], modality: str) -> Moments:
+        """The stored moments of these videos, sorted by (video, time)."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(MomentRow.video_id, MomentRow.t0, MomentRow.t1,
+                                    MomentRow.segment_id, MomentRow.vector)
+                             .where(MomentRow.video_id.in_(video_ids),
+                                    MomentRow.modality == modality)
+                             .order_by(MomentRow.video_id, MomentRow.t0, MomentRow.id)).all()
+        columns = list(zip(*rows)) if rows else [[], [], [], [], []]
+        return Moments(np.array(columns[0], np.int64), np.array(columns[1], np.float64),
+                       np.array(columns[2], np.float64),
+                       np.array([-1 if s is None else s for s in columns[3]], np.int64),
+                       self._decode(columns[4]))
+
     def _decode(self, blobs) -> np.ndarray:
         """float16 blobs to one float32 matrix, in one conversion."""
         return np.frombuffer(b"".join(blobs), "<f2").astype(np.float32).reshape(
@@ -298,9 +313,11 @@ class LabelStore:
     # --- results ---------------------------------------------------------------------------
     def replace(self, video_ids: list[int], label_ids: list[int] | None,
                 moments: LabelledMoments, video_totals: list[tuple[int, int, float, float]],
-                chapters: list[ChapterRow] | None = None) -> None:
+                chapters: list[ChapterRow] | None = None,
+                computed: dict[str, Moments] | None = None) -> None:
         """In one transaction, swap the labels of these videos (only `label_ids`, or all) for
-        these; with `chapters`, swap their chapters too and record them as up to date."""
+        these; with `chapters` and the `computed` moments (by modality), swap those too and
+        record the videos as up to date."""
         with Session(self.engine) as s, s.begin():
             for table in (MomentLabel, VideoLabel):
                 q = delete(table).where(table.video_id.in_(video_ids))
@@ -314,6 +331,17 @@ class LabelStore:
                 s.execute(insert(VideoLabel.__table__), [
                     {"video_id": v, "label_id": label, "score": score, "seconds": seconds}
                     for v, label, score, seconds in video_totals])
+            if computed is not None:
+                s.execute(delete(MomentRow).where(MomentRow.video_id.in_(video_ids)))
+                for modality, m in computed.items():
+                    if len(m):
+                        blobs = np.asarray(m.vectors, "<f2")
+                        s.execute(insert(MomentRow.__table__), [
+                            {"video_id": v, "modality": modality, "t0": a, "t1": b,
+                             "segment_id": None if g < 0 else g, "vector": blobs[i].tobytes()}
+                            for i, (v, a, b, g) in enumerate(zip(
+                                m.video_ids.tolist(), m.t0.tolist(), m.t1.tolist(),
+                                m.segment_ids.tolist()))])
             if chapters is not None:
                 s.execute(delete(Chapter).where(Chapter.video_id.in_(video_ids)))
                 if chapters:

@@ -309,6 +309,8 @@ class Labeler:
             frame_labels = every if label_mask is None else every.subset(label_mask)
             speech_labels = (spoken if label_mask is None else
                              spoken.subset(np.isin(spoken.label_ids, frame_labels.label_ids)))
+            # Chunks sized by segments: a stale video's are all read; a fresh one's moments
+            # (fewer) are.
             for chunk in db.video_chunks(video_ids, self.options.chunk_segments):
                 written += self._label_chunk(db, chunk, frame_labels, speech_labels,
                                              with_chapters)
@@ -320,16 +322,23 @@ class Labeler:
 
     def _label_chunk(self, db: LabelStore, video_ids: list[int], frame_labels: Classifiers,
                      speech_labels: Classifiers, with_chapters: bool) -> int:
-        frames = db.segments(video_ids, "frame")
-        shots = frame_moments(frames.video_ids, frames.t0, frames.t1, frames.ids, frames.vectors,
-                              self.options.shot_similarity)
-        speech = db.segments(video_ids, "speech").moments()
+        """Label the moments of some videos: computed from their segments (and chaptered)
+        when the videos are stale, else read as stored."""
+        if with_chapters:
+            frames = db.segments(video_ids, "frame")
+            shots = frame_moments(frames.video_ids, frames.t0, frames.t1, frames.ids,
+                                  frames.vectors, self.options.shot_similarity)
+            speech = db.segments(video_ids, "speech").moments()
+        else:
+            shots, speech = db.moments(video_ids, "frame"), db.moments(video_ids, "speech")
         found = LabelledMoments.concat([self._labelled(shots, "frame", frame_labels),
                                         self._labelled(speech, "speech", speech_labels)])
         totals = video_totals(found.video_ids, found.t1 - found.t0, found.label_ids, found.score)
-        chapters = self._chapters(frames, shots, speech) if with_chapters else None
-        label_ids = None if with_chapters else frame_labels.label_ids.tolist()
-        db.replace(video_ids, label_ids, found, totals, chapters)
+        if with_chapters:
+            db.replace(video_ids, None, found, totals, self._chapters(frames, shots, speech),
+                       {"frame": shots, "speech": speech})
+        else:
+            db.replace(video_ids, frame_labels.label_ids.tolist(), found, totals)
         return len(found)
 
     def _labelled(self, moments: Moments, modality: str, classifiers: Classifiers

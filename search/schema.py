@@ -125,6 +125,22 @@ class LabelExample(Base):
     t1: Mapped[float] = mapped_column(Float)
 
 
+class MomentRow(Base):
+    """A moment labels are given to: a shot (a span of similar frames, with their mean vector)
+    or a transcript chunk. Kept so that a changed label is applied without reading every
+    frame vector again."""
+
+    __tablename__ = "moments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+    segment_id: Mapped[int | None] = mapped_column(Integer)  # the frame shown for a shot
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, unit length
+
+
 class MomentLabel(Base):
     """A label on a moment: a shot (a span of similar frames) or a transcript chunk."""
 

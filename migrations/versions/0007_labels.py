@@ -1,4 +1,4 @@
-"""labels, their examples, labelled moments and videos, chapters
+"""labels, their examples, moments, labelled moments and videos, chapters
 
 Revision ID: 0007
 Revises: 0004
@@ -47,6 +47,17 @@ def upgrade() -> None:
     op.create_index("ix_label_examples_label_id", "label_examples", ["label_id"])
     op.create_index("ix_label_examples_video_id", "label_examples", ["video_id"])
     op.create_table(
+        "moments",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        _video_id(),
+        sa.Column("modality", sa.String(16), nullable=False),
+        sa.Column("t0", sa.Float(), nullable=False),
+        sa.Column("t1", sa.Float(), nullable=False),
+        sa.Column("segment_id", sa.Integer()),
+        sa.Column("vector", sa.LargeBinary(), nullable=False),
+    )
+    op.create_index("ix_moments_video_id", "moments", ["video_id"])
+    op.create_table(
         "moment_labels",
         sa.Column("id", sa.Integer(), primary_key=True),
         _label_id(), _video_id(),
@@ -90,6 +101,8 @@ def downgrade() -> None:
     op.drop_index("ix_moment_labels_video_id", table_name="moment_labels")
     op.drop_index("ix_moment_labels_label_id", table_name="moment_labels")
     op.drop_table("moment_labels")
+    op.drop_index("ix_moments_video_id", table_name="moments")
+    op.drop_table("moments")
     op.drop_index("ix_label_examples_video_id", table_name="label_examples")
     op.drop_index("ix_label_examples_label_id", table_name="label_examples")
     op.drop_table("label_examples")
