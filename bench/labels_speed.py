@@ -57,10 +57,14 @@ class ConceptEncoder:
         return np.stack(out)
 
 
-def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0) -> None:
-    """`n_segments` frame segments in videos of PER_VIDEO, written with bulk SQL inserts."""
+def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0
+         ) -> list[tuple[int, float, float]]:
+    """`n_segments` frame segments in videos of PER_VIDEO, written with bulk SQL inserts.
+    Returns the spans (video id, t0, t1) of the shots of concept 0: what a user would mark as
+    examples of one thing."""
     rng = np.random.default_rng(seed)
     indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    examples = []
     store.set_state(clip_model=SPEC, dim=str(DIM))
     with store.engine.begin() as c:
         for v in range(0, n_segments, PER_VIDEO):
@@ -70,7 +74,10 @@ def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0) -> 
                 duration=float(n), status="indexed",
                 indexed_at=indexed_at)).inserted_primary_key[0]
             shots = -(-n // SHOT_FRAMES)
-            centres = concepts[rng.integers(0, len(concepts), shots)]
+            which = rng.integers(0, len(concepts), shots)
+            centres = concepts[which]
+            examples += [(video_id, float(s * SHOT_FRAMES), float(min(n, (s + 1) * SHOT_FRAMES)))
+                         for s in np.flatnonzero(which == 0).tolist()]
             frames = np.repeat(centres, SHOT_FRAMES, axis=0)[:n]
             frames = unit(frames + 0.015 * rng.standard_normal(frames.shape).astype(np.float32))
             blobs = frames.astype("<f2")
@@ -78,6 +85,7 @@ def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0) -> 
                 {"video_id": video_id, "modality": "frame", "t0": float(i), "t1": float(i + 1),
                  "text": None, "language": None, "vector": blobs[i].tobytes()}
                 for i in range(n)])
+    return examples
 
 
 def read_all(store: Store) -> float:
@@ -102,7 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db", Path(tmp) / "faiss")
         started = time.perf_counter()
-        fill(store, args.segments, concepts)
+        examples = fill(store, args.segments, concepts)
         print(f"library: {args.segments} frame segments in {args.segments // PER_VIDEO} videos, "
               f"written in {time.perf_counter() - started:.1f} s")
         vocabulary = Vocabulary(1, ("a photo of {}.", "{}"), ("a photo.",),
@@ -129,11 +137,8 @@ def main() -> None:
               f"{report.moments} labelled moments; "
               f"{statistics.median(full) / statistics.median(reads):.1f}x the baseline")
 
-        # Examples of one concept, as a user would mark them: moments its zero-shot label found.
-        spans = sorted(LabelStore(store.engine, DIM).label_spans(
-            labeler.get("concept 0").id))[:args.runs]
         retrain = []
-        for video_id, t0, t1 in spans:
+        for video_id, t0, t1 in examples[:args.runs]:
             started = time.perf_counter()
             training = labeler.add_example("learned", video_id, t0, t1)
             applied = labeler.update()
