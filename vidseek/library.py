@@ -7,6 +7,8 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from vidseek.search.alignment import Alignment
 from vidseek.search.chapters import ChapterOptions
 from vidseek.search.engine import SearchEngine, SearchOptions
@@ -77,7 +79,7 @@ class Library:
         """Moments matching a sentence; with `label`, only moments that carry it."""
         return self._labelled(lambda o: self.engine.search_text(query, o), options, label)
 
-    def search_image(self, image, options: SearchOptions,
+    def search_image(self, image: np.ndarray, options: SearchOptions,
                      label: str | None = None) -> list[Moment]:
         """Moments that look like an RGB image; with `label`, only moments that carry it."""
         return self._labelled(lambda o: self.engine.search_image(image, o), options, label)
