@@ -40,9 +40,8 @@ def search_text():
     label = request.args.get("label") or None
     with model_loading():
         moments = lib.search_text(query, options, label)
-    body = payloads.search_page(lib.store, moments, query, page, query=query, label=label)
-    payloads.add_moment_labels(body["results"], lib.labels)
-    return jsonify(body)
+    return jsonify(payloads.search_page(lib.store, moments, query, page, lib.labels,
+                                        query=query, label=label))
 
 
 @api.post("/search/image")
@@ -58,10 +57,8 @@ def search_image():
     label = request.form.get("label") or None
     with model_loading():
         moments = lib.search_image(image, options, label)
-    body = payloads.search_page(lib.store, moments, "", page, query={"image": upload.filename},
-                                label=label)
-    payloads.add_moment_labels(body["results"], lib.labels)
-    return jsonify(body)
+    return jsonify(payloads.search_page(lib.store, moments, "", page, lib.labels,
+                                        query={"image": upload.filename}, label=label))
 
 
 @api.post("/search/video")
@@ -101,9 +98,8 @@ def search_video():
         spans = lib.labels.spans(str(label))
         alignments = [a for a in alignments
                       if spans.overlaps(a.moment.video_id, a.moment.t0, a.moment.t1)]
-    results = payloads.alignments_payload(lib.store, alignments)
-    payloads.add_moment_labels(results, lib.labels)
-    return jsonify({"query": query, "results": results})
+    return jsonify({"query": query,
+                    "results": payloads.alignments_payload(lib.store, alignments, lib.labels)})
 
 
 def _indexed_span(body: dict) -> tuple[int, float, float]:

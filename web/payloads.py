@@ -76,9 +76,11 @@ def moments_payload(store: Store, moments: list[Moment], query: str = "") -> lis
     return [moment_payload(store, m, query) for m in moments]
 
 
-def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[str, Any]]:
+def alignments_payload(store: Store, alignments: list[Alignment],
+                       labels: Labeler) -> list[dict[str, Any]]:
     """Aligned moments of a video-to-video query, with the offset that aligns them."""
     rows = moments_payload(store, [a.moment for a in alignments])
+    add_moment_labels(rows, [a.moment for a in alignments], labels)
     for row, a in zip(rows, alignments, strict=True):
         row["offset"] = _seconds(a.offset)
         row["matched_segments"] = a.matched
@@ -86,14 +88,15 @@ def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[s
 
 
 def search_page(store: Store, moments: list[Moment], words: str, page: PageRequest,
-                **echo: Any) -> dict[str, Any]:
+                labels: Labeler, **echo: Any) -> dict[str, Any]:
     """One page of a ranked search (`echo` first, e.g. the query); `moments` holds at least
     the ranks up to this page, plus one more when there is a next page; `words` are the query
     words to highlight in transcript snippets."""
     shown = moments[page.start:page.start + page.per_page]
+    results = moments_payload(store, shown, words)
+    add_moment_labels(results, shown, labels)
     return {**echo, "page": page.page, "k": page.per_page,
-            "has_more": len(moments) > page.start + page.per_page,
-            "results": moments_payload(store, shown, words)}
+            "has_more": len(moments) > page.start + page.per_page, "results": results}
 
 
 def video_payload(v: VideoRecord) -> dict[str, Any]:
@@ -137,9 +140,10 @@ def labelled_videos_page(store: Store, labels: Labeler, label: str,
             "total": total, "videos": [_labelled_video(store.video(i), labels) for i in ids]}
 
 
-def add_moment_labels(rows: list[dict[str, Any]], labels: Labeler) -> None:
-    """Give each moment row the labels of the labelled moments it overlaps."""
-    names = labels.moment_labels([(r["video_id"], r["t0"], r["t1"]) for r in rows])
+def add_moment_labels(rows: list[dict[str, Any]], moments: list[Moment],
+                      labels: Labeler) -> None:
+    """Give each moment's row the labels of the labelled moments it overlaps."""
+    names = labels.moment_labels([(m.video_id, m.t0, m.t1) for m in moments])
     for row, found in zip(rows, names, strict=True):
         row["labels"] = found
 
