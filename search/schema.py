@@ -107,3 +107,99 @@ class SegmentGeneration(Base):
 
     modality: Mapped[str] = mapped_column(String(16), primary_key=True)
     generation: Mapped[int] = mapped_column(BIG_INTEGER)
+class Label(Base):
+    """A label moments and videos can carry, with the linear classifier that decides it on a
+    stored vector: zero-shot ones from the text encoder, learned ones from the user's examples."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # vocabulary | user | learned
+    # The classifier: float32 little-endian weights and a bias, for vectors of `model`.
+    model: Mapped[str | None] = mapped_column(String(200))
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bias: Mapped[float | None] = mapped_column(Float)
+    # A hash of model + classifier; the library's labels were computed with `applied_version`.
+    version: Mapped[str | None] = mapped_column(String(40))
+    applied_version: Mapped[str | None] = mapped_column(String(40))
+    report: Mapped[str | None] = mapped_column(Text)  # JSON: a learned label's training record
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LabelExample(Base):
+    """A span of a video the user marked as an example of a (learned) label."""
+
+    __tablename__ = "label_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+
+
+class MomentRow(Base):
+    """A moment labels are given to: a shot (a span of similar frames, with their mean vector)
+    or a transcript chunk. Kept so that a changed label is applied without reading every
+    frame vector again."""
+
+    __tablename__ = "moments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+    segment_id: Mapped[int | None] = mapped_column(Integer)  # the frame shown for a shot
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, unit length
+
+
+class MomentLabel(Base):
+    """A label on a moment: a shot (a span of similar frames) or a transcript chunk."""
+
+    __tablename__ = "moment_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # calibrated confidence, 0.5 and up
+    segment_id: Mapped[int | None] = mapped_column(Integer)  # a frame to show for it
+
+
+class VideoLabel(Base):
+    """A label on a whole video, aggregated from its moments."""
+
+    __tablename__ = "video_labels"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"),
+                                          primary_key=True, index=True)
+    score: Mapped[float] = mapped_column(Float)  # best confidence among its moments
+    seconds: Mapped[float] = mapped_column(Float)  # how long the label is on screen or spoken
+
+
+class Chapter(Base):
+    """A chapter of a video: cut at shot boundaries and changes of topic."""
+
+    __tablename__ = "chapters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    t0: Mapped[float] = mapped_column(Float)
+    t1: Mapped[float] = mapped_column(Float)
+    segment_id: Mapped[int | None] = mapped_column(Integer)  # its thumbnail's frame
+
+
+class LabeledVideo(Base):
+    """A video whose moments and chapters were computed, from the vectors it was indexed with."""
+
+    __tablename__ = "labeled_videos"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -132,3 +132,47 @@ def test_picking_a_clip_finds_where_it_came_from(browser, server_url, built):
     assert browser.find_element(By.ID, "example").is_displayed()
     wait.until(settled)
     browser.save_screenshot(str(ARTIFACTS / "by-example.png"))
+
+
+def test_a_moment_card_teaches_a_label_then_cards_and_the_video_page_show_it(browser,
+                                                                              server_url, built):
+    from urllib.parse import urlencode
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(server_url + "/?q=a+red+screen")
+    card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))[0]
+    card.find_element(By.CSS_SELECTOR, ".mark-example").click()
+    prompt = wait.until(lambda d: d.switch_to.alert)
+    prompt.send_keys("bright red")
+    prompt.accept()
+    wait.until(lambda d: "learned from 1 example" in d.find_element(By.ID, "status").text)
+
+    labels = {s.name: s.payload() for s in built.library.labels.summaries()}
+    assert labels["bright red"]["kind"] == "learned" and labels["bright red"]["examples"] == 1
+
+    # Any label found in the library is a filter, and the cards it leaves carry its chip
+    # (which labels the tiny random model finds is not the point here).
+    browser.get(server_url + "/")
+    select = Select(wait.until(lambda d: d.find_element(By.ID, "label")))
+    name = select.options[1].get_attribute("value")
+    browser.get(server_url + "/?" + urlencode({"q": "a red screen", "label": name}))
+    assert Select(browser.find_element(By.ID, "label")).first_selected_option.get_attribute(
+        "value") == name
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+    cards = browser.find_elements(By.CSS_SELECTOR, "#results .card")
+    # textContent: a card fading in (opacity 0) has no visible .text yet.
+    chips = [[chip.get_attribute("textContent")
+              for chip in c.find_elements(By.CSS_SELECTOR, ".label-chip")] for c in cards]
+    assert all(name in found for found in chips), (name, chips)
+    browser.save_screenshot(str(ARTIFACTS / "label-filter.png"))
+
+    cards[0].find_element(By.CSS_SELECTOR, ".video-link").click()
+    strip = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".chapters .chapter"))
+    strip[-1].click()
+    start = float(strip[-1].get_attribute("data-t0"))
+    wait.until(lambda d: abs(d.execute_script(
+        "return document.getElementById('video').currentTime") - start) < 1)
+    browser.save_screenshot(str(ARTIFACTS / "video-chapters.png"))

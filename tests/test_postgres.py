@@ -107,3 +107,24 @@ def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
     assert again > first and store.video_segments(again)[0].id > segment.id
     assert store.generations()["frame"] == before + 3
     store.close()
+def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
+    from tests.test_labels import write_vocabulary
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "two.mp4", [Scene(3, RED), Scene(3, BLUE)])
+    vocabulary = write_vocabulary(tmp_path / "vocabulary.toml", "red", "blue")
+    lib = Library(make_settings(tmp_path / "data", database_url=postgres_url,
+                                label_vocabulary=str(vocabulary), chapter_min_seconds=1.0))
+    lib.indexer.index(videos)
+    video_id = lib.store.video_by_path(str(videos / "two.mp4")).id
+    assert lib.labels.update().videos >= 1
+    chapters = lib.labels.chapters(video_id)
+    assert chapters and chapters[0].t0 == 0 and chapters[-1].t1 >= 5.5
+    report = lib.labels.add_example("first scene", video_id, 0.0, 3.0)
+    assert report.examples == 1
+    assert lib.labels.update().labels == 1
+    assert {s.name for s in lib.labels.summaries()} == {"red", "blue", "first scene"}
+    lib.labels.remove("first scene")
+    assert "first scene" not in {name for *_, name, _ in lib.labels.db.moment_labels([video_id])}
+    lib.close()

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--min-score", type=float)
     se.add_argument("--modality", help="comma-separated: frame,speech,audio")
     se.add_argument("--json", action="store_true", help="print JSON")
+    se.add_argument("--label", help="only moments that carry this label (see `vidseek labels`)")
 
     sv = sub.add_parser("serve", help="serve the web UI and the JSON API")
     sv.add_argument("--host", help="address to listen on (default: setting host, 127.0.0.1)")
@@ -62,6 +63,28 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("video", help="the video's path or id (ids are in `vidseek search --json`)")
     tr.add_argument("--format", choices=("text", "srt", "vtt"), default="text",
                     help="text (default), or subtitles: srt (SubRip) or vtt (WebVTT)")
+    la = sub.add_parser("labels", help="labels of moments and videos: list (default), add, "
+                        "remove, mark examples to learn one, update")
+    la_sub = la.add_subparsers(dest="labels_command")
+    ll = la_sub.add_parser("list", help="every label with its moments, videos and examples")
+    ll.add_argument("--json", action="store_true", help="print JSON")
+    la.set_defaults(json=False)
+    lad = la_sub.add_parser("add", help="add your own labels (zero-shot: described by words)")
+    lad.add_argument("names", nargs="*", help='e.g. "grandma\'s garden"')
+    lad.add_argument("--file", type=Path, help='a TOML list: labels = ["beach hut", "our dog"]')
+    lrm = la_sub.add_parser("remove", help="drop a label and every moment it was on")
+    lrm.add_argument("name")
+    lex = la_sub.add_parser("example", help="mark seconds T0..T1 of a video as an example of a "
+                            "label; the label is learned (again) from all its examples")
+    lex.add_argument("name")
+    lex.add_argument("video", help="the video's path or id")
+    lex.add_argument("t0", type=float)
+    lex.add_argument("t1", type=float)
+    la_sub.add_parser("update", help="label what is new or changed, from the stored vectors")
+    ch = sub.add_parser("chapters", help="a video's chapters, with their top label")
+    ch.add_argument("video", help="the video's path or id")
+    ch.add_argument("--format", choices=("text", "vtt"), default="text",
+                    help="text (default) or vtt (WebVTT chapters, for a <track kind=chapters>)")
     return p
 
 
@@ -77,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from vidseek.indexer.encoders import ModelUnavailable
     from vidseek.indexer.executors import ClusterUnavailable
     from vidseek.search.engine import QueryError
+    from vidseek.search.labeling import LabelError
     from vidseek.search.store import ModelMismatch
 
     try:
@@ -86,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                                  host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
-            ValueError, ClusterUnavailable) as e:
+            LabelError, ValueError, ClusterUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -133,6 +157,8 @@ def cmd_index(settings: Settings, args) -> int:
         print(f"  failed: {path}: {reason}")
     try:
         _train_audio_if_due(lib)
+        if settings.label_after_index:
+            _update_labels(lib)
     finally:
         lib.close()
     return 0
@@ -183,13 +209,17 @@ def cmd_search(settings: Settings, args) -> int:
     modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
     options = lib.search_options(k=args.k, min_score=args.min_score, modalities=modalities)
     if args.like:
-        moments = [a.moment for a in lib.similar_to_clip(args.like, options)]
+        if args.label:
+            spans = lib.labels.spans(args.label)
+            moments = spans.keep([a.moment for a in lib.similar_to_clip(args.like, options)])
+        else:
+            moments = [a.moment for a in lib.similar_to_clip(args.like, options)]
     elif args.image:
         from vidseek.indexer.decode import read_image
 
-        moments = lib.engine.search_image(read_image(args.image.read_bytes()), options)
+        moments = lib.search_image(read_image(args.image.read_bytes()), options, args.label)
     else:
-        moments = lib.engine.search_text(args.query, options)
+        moments = lib.search_text(args.query, options, args.label)
     rows = []
     for rank, m in enumerate(moments, start=1):
         similarities = [h.similarity for h in m.hits if h.similarity is not None]
@@ -241,6 +271,7 @@ def cmd_status(settings: Settings, args) -> int:
         if key != AUDIO_PROJECTION_KEY:  # a JSON record: summarised on its own line below
             print(f"{key}: {value}")
     print(f"audio projection: {_audio_projection_status(lib, state)}")
+    print(f"labels: {_labels_status(lib)}")
     for v in lib.store.videos("failed"):
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
@@ -259,6 +290,16 @@ def _audio_projection_status(lib, state: dict[str, str]) -> str:
     return (f"not trained yet: {lib.store.audio_feature_count()} audio windows stored, "
             f"`vidseek index` trains it at {lib.settings.audio_min_pairs}; "
             "`vidseek train-audio` trains it now")
+
+
+def _labels_status(lib) -> str:
+    summaries = lib.labels.summaries()
+    used = [s for s in summaries if s.counts.moments]
+    learned = sum(s.kind == "learned" for s in summaries)
+    waiting = len(lib.labels.db.stale_videos())
+    return (f"{len(summaries)} ({len(used)} found in the library, {learned} learned from "
+            f"examples)" + (f"; {waiting} video(s) waiting for `vidseek labels update`"
+                            if waiting else ""))
 
 
 def cmd_train_audio(settings: Settings, args) -> int:
@@ -300,6 +341,8 @@ def cmd_reindex(settings: Settings, args) -> int:
             print(f"re-embedded {len(report.indexed)} video(s) with {settings.clip_model}, "
                   f"{len(report.failed)} failed")
             _train_audio_if_due(lib)
+            if settings.label_after_index:
+                _update_labels(lib)
         else:
             counts = lib.store.rebuild_indexes()
             print("rebuilt: " + (", ".join(f"{m} {n} vectors" for m, n in counts.items()) or
@@ -358,6 +401,82 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def _update_labels(lib) -> None:
+    """Label what is new or changed, with a progress bar; one line says what was done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("[bold]labeling"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        report = lib.labels.update(lambda done, total: bar.update(task, completed=done,
+                                                                  total=total))
+    if report.videos or report.labels:
+        print(f"labels: {report.videos} video(s) labelled and chaptered, {report.labels} "
+              f"label(s) applied to the rest; {report.moments} labelled moments written")
+
+
+def cmd_labels(settings: Settings, args) -> int:
+    from vidseek.search.labeling import names_from_toml
+
+    lib = _library(settings)
+    try:
+        command = args.labels_command or "list"
+        if command == "add":
+            names = list(args.names) + (names_from_toml(args.file) if args.file else [])
+            if not names:
+                raise ValueError("name at least one label, or give --file labels.toml")
+            added = lib.labels.add(names)
+            print(f"added {len(added)} label(s)" + (f": {', '.join(added)}" if added else
+                                                    " (all were there already)"))
+        elif command == "remove":
+            lib.labels.remove(args.name)
+            print(f"removed {args.name!r}")
+        elif command == "example":
+            video = _find_video(lib.store, args.video)
+            report = lib.labels.add_example(args.name, video.id, args.t0, args.t1)
+            print(f"{args.name!r}: {report.describe()}")
+        if command != "list":
+            _update_labels(lib)
+            return 0
+        summaries = lib.labels.summaries()
+        if args.json:
+            print(json.dumps([s.payload() for s in summaries], indent=2))
+            return 0
+        used = sorted((s for s in summaries if s.counts.moments or s.kind != "vocabulary"),
+                      key=lambda s: (-s.counts.videos, -s.counts.moments, s.name))
+        for s in used:
+            print(f"{s.name:<32} {s.counts.videos:>6} video(s) {s.counts.moments:>8} moment(s)"
+                  f"  [{s.kind}]")
+            if s.report:
+                print(f"{'':<34}{s.report.describe()}")
+        unused = len(summaries) - len(used)
+        print(f"{len(used)} label(s) in use" + (f"; {unused} more in the vocabulary found on "
+                                                "nothing yet (--json lists all)"
+                                                if unused else ""))
+    finally:
+        lib.close()
+    return 0
+
+
+def cmd_chapters(settings: Settings, args) -> int:
+    lib = _library(settings)
+    try:
+        video = _find_video(lib.store, args.video)
+        lib.labels.update()
+        chapters = lib.labels.chapters(video.id)
+        if not chapters:
+            print(f"no chapters for {video.path}: it is {video.status}", file=sys.stderr)
+            return 1
+        if args.format == "vtt":
+            print(lib.labels.chapters_vtt(video.id), end="")
+        else:
+            for n, c in enumerate(chapters, start=1):
+                print(f"{n:>3}. {_fmt_time(c.t0)}–{_fmt_time(c.t1)}  {c.label or ''}")
+    finally:
+        lib.close()
+    return 0
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
@@ -367,4 +486,6 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "train-audio": cmd_train_audio,
     "transcript": cmd_transcript,
+    "labels": cmd_labels,
+    "chapters": cmd_chapters,
 }

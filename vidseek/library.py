@@ -3,16 +3,23 @@ The CLI and the web app both go through this, so each thing is built one way."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from vidseek.search.alignment import Alignment
+from vidseek.search.chapters import ChapterOptions
 from vidseek.search.engine import SearchEngine, SearchOptions
-from vidseek.search.ranking import FusionOptions
+from vidseek.search.labeling import Labeler, LabelingOptions, Vocabulary
+from vidseek.search.ranking import FusionOptions, Moment
 from vidseek.search.records import MODALITIES
 from vidseek.search.similar import ClipQuery, search_similar, span_query
 from vidseek.search.store import Store
 from vidseek.settings import Settings
+
+MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
 
 
 class Library:
@@ -58,6 +65,35 @@ class Library:
         from vidseek.indexer.pipeline import audio_stages
 
         return audio_stages(self.settings, self.encoder, self.store)
+
+    @cached_property
+    def labels(self) -> Labeler:
+        """The library's labels and chapters, computed from its stored vectors."""
+        self.check_model()
+        s = self.settings
+        options = LabelingOptions(
+            shot_similarity=s.shot_similarity, min_margin=s.label_min_margin,
+            max_per_moment=s.label_max_per_moment,
+            chapters=ChapterOptions(s.chapter_min_seconds, s.chapter_similarity))
+        return Labeler(self.store, s.clip_model, lambda: self.encoder,
+                       Vocabulary.load(s.label_vocabulary or None), options)
+
+    def search_text(self, query: str, options: SearchOptions,
+                    label: str | None = None) -> list[Moment]:
+        """Moments matching a sentence; with `label`, only moments that carry it."""
+        return self._labelled(lambda o: self.engine.search_text(query, o), options, label)
+
+    def search_image(self, image: np.ndarray, options: SearchOptions,
+                     label: str | None = None) -> list[Moment]:
+        """Moments that look like an RGB image; with `label`, only moments that carry it."""
+        return self._labelled(lambda o: self.engine.search_image(image, o), options, label)
+
+    def _labelled(self, search, options: SearchOptions, label: str | None) -> list[Moment]:
+        if not label:
+            return search(options)
+        spans = self.labels.spans(label)
+        # The label's moments among the deepest ranking a search gives, best first.
+        return spans.keep(search(replace(options, k=MAX_SEARCH_DEPTH)))[:options.k]
 
     def search_options(self, **overrides) -> SearchOptions:
         """Search options from settings, with per-query overrides."""

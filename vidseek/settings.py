@@ -103,6 +103,20 @@ class Settings:
     clip_precision: str = _opt("auto", "CLIP precision: fp32, int8 (ONNX Runtime dynamic "
                                        "quantisation, CPU), fp16 (CUDA), or auto (fp16 on "
                                        "CUDA, else fp32)")
+    # video classification: zero-shot and learned labels on moments and videos, chapters
+    label_after_index: bool = _opt(True, "label new videos and cut their chapters after "
+                                         "`vidseek index` (else: `vidseek labels update`)")
+    label_vocabulary: str = _opt("", "a TOML label vocabulary to use instead of the shipped one")
+    label_min_margin: float = _opt(
+        0.03, "cosine by which a moment must be closer to a label than to a prompt naming "
+              "nothing in particular before it carries that label")
+    label_max_per_moment: int = _opt(3, "most labels one moment carries (the most confident)")
+    shot_similarity: float = _opt(
+        0.85, "consecutive frames less similar than this (cosine) start a new shot")
+    chapter_min_seconds: float = _opt(20.0, "a chapter shorter than this joins a neighbour")
+    chapter_similarity: float = _opt(
+        0.9, "neighbouring chapters at least this similar (cosine of their mean frames, and "
+             "of what is said) are one chapter")
 
     @property
     def sql_url(self) -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from vidseek.indexer.decode import read_image
 from vidseek.indexer.discover import VIDEO_EXTENSIONS
 from vidseek.web import payloads
 from vidseek.web.context import (
-    current_engine,
     current_library,
     current_settings,
     decode_upload,
@@ -41,9 +40,11 @@ def search_text():
     query = request.args.get("q", "")
     page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.args, ranking_depth(page))
+    label = request.args.get("label") or None
     with model_loading():
-        moments = current_engine().search_text(query, options)
-    return jsonify(payloads.search_page(lib.store, moments, query, page, query=query))
+        moments = lib.search_text(query, options, label)
+    return jsonify(payloads.search_page(lib.store, moments, query, page, lib.labels,
+                                        query=query, label=label))
 
 
 @api.post("/search/image")
@@ -55,13 +56,14 @@ def search_image():
         raise ApiError(400, "send the image as a multipart/form-data file field named 'image'")
     page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.form, ranking_depth(page))
+    label = request.form.get("label") or None
     # Read from the spooled upload: the compressed bytes are never copied into memory.
     image = decode_upload(read_image, upload.stream,
                           int(current_settings().max_image_megapixels * 1e6))
     with model_loading():
-        moments = current_engine().search_image(image, options)
-    return jsonify(payloads.search_page(lib.store, moments, "", page,
-                                        query={"image": upload.filename}))
+        moments = lib.search_image(image, options, label)
+    return jsonify(payloads.search_page(lib.store, moments, "", page, lib.labels,
+                                        query={"image": upload.filename}, label=label))
 
 
 @api.post("/search/video")
@@ -96,7 +98,13 @@ def search_video():
             with model_loading():
                 alignments = decode_upload(lib.similar_to_clip, path, options)
         query = {"clip": upload.filename}
-    return jsonify({"query": query, "results": payloads.alignments_payload(lib.store, alignments)})
+    label = (body if request.is_json else request.form).get("label") or None
+    if label:
+        spans = lib.labels.spans(str(label))
+        alignments = [a for a in alignments
+                      if spans.overlaps(a.moment.video_id, a.moment.t0, a.moment.t1)]
+    return jsonify({"query": query,
+                    "results": payloads.alignments_payload(lib.store, alignments, lib.labels)})
 
 
 def _indexed_span(body: dict) -> tuple[int, float, float]:
@@ -117,18 +125,87 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
 
 @api.get("/videos")
 def videos():
-    """The library's videos, optionally only one index status (indexed, failed, pending)."""
+    """The library's videos, optionally only one index status (indexed, failed, pending) or
+    only those carrying a label."""
     status = request.args.get("status")
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
-    return jsonify(payloads.videos_page(current_library().store, status, page))
+    label = request.args.get("label") or None
+    lib = current_library()
+    if label is not None and status is not None:
+        raise ApiError(400, "give status or label, not both (a labelled video is indexed)")
+    if label is not None:
+        return jsonify(payloads.labelled_videos_page(lib.store, lib.labels, label, page))
+    return jsonify(payloads.videos_page(lib.store, status, page, lib.labels))
 
 
 @api.get("/videos/<id:video_id>")
 def video(video_id: int):
-    """One video: metadata, index status, error, segment counts and transcript."""
-    return jsonify(payloads.video_detail(current_library().store, video_id))
+    """One video: metadata, index status, error, segment counts, transcript, labels and
+    chapters."""
+    lib = current_library()
+    return jsonify(payloads.video_detail(lib.store, video_id, lib.labels))
+
+
+@api.get("/videos/<id:video_id>/chapters.vtt")
+def chapters_vtt(video_id: int):
+    """A video's chapters as WebVTT, for a <track kind="chapters">."""
+    lib = current_library()
+    if lib.store.video(video_id) is None:
+        raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
+    return Response(lib.labels.chapters_vtt(video_id), mimetype="text/vtt")
+
+
+@api.get("/labels")
+def labels():
+    """Every label with how many moments and videos carry it (and a learned one's training
+    record)."""
+    return jsonify({"labels": [s.payload() for s in current_library().labels.summaries()]})
+
+
+@api.post("/labels")
+def add_labels():
+    """Add the user's own labels, JSON {"names": ["grandma's garden", ...]}; the library is
+    labelled with them before the answer."""
+    body = _json_object('{"names": ["beach hut", "our dog"]}')
+    names = body.get("names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, 'names must be a non-empty list of strings, e.g. '
+                            '{"names": ["beach hut"]}')
+    lib = current_library()
+    with model_loading():
+        added = lib.labels.add(names)
+        report = lib.labels.update()
+    return jsonify({"added": added, "moments": report.moments}), 201 if added else 200
+
+
+@api.delete("/labels/<path:name>")
+def remove_label(name: str):
+    """Drop a label and every moment and video it was on."""
+    current_library().labels.remove(name)
+    return jsonify({"removed": name})
+
+
+@api.post("/labels/<path:name>/examples")
+def add_example(name: str):
+    """Mark a span of an indexed video as an example of a label, JSON {"video_id": 3, "t0": 10,
+    "t1": 14}; the label is learned again from all its examples and the library relabelled."""
+    body = _json_object('{"video_id": 3, "t0": 10, "t1": 14}')
+    video_id, t0, t1 = _indexed_span(body)
+    lib = current_library()
+    with model_loading():
+        report = lib.labels.add_example(name, video_id, t0, t1)
+        lib.labels.update()
+    return jsonify({"label": " ".join(name.split()), "training": report.__dict__,
+                    "summary": report.describe()})
+
+
+def _json_object(example: str) -> dict:
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"send a JSON object like {example}")
+    return body
 
 
 @api.get("/stats")

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from vidseek.library import Library
-from vidseek.search.engine import SearchEngine
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
@@ -46,11 +45,6 @@ def current_settings() -> Settings:
 def current_library() -> Library:
     """The Library this app serves."""
     return _state().library
-
-
-def current_engine() -> SearchEngine:
-    """The search engine (checks the stored model on first use; loads no model itself)."""
-    return _state().library.engine
 
 
 @contextmanager

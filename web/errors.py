@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from vidseek.indexer.decode import DecodeError, ImageTooLarge
 from vidseek.indexer.encoders import ModelUnavailable
 from vidseek.search.engine import QueryError
+from vidseek.search.labeling import LabelError, UnknownLabel
 from vidseek.search.store import ModelMismatch
 
 
@@ -38,6 +39,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(QueryError)
     def _bad_query(e: QueryError):
         return error_response(400, str(e))
+
+    @app.errorhandler(LabelError)
+    def _bad_label(e: LabelError):
+        return error_response(404 if isinstance(e, UnknownLabel) else 400, str(e))
 
     @app.errorhandler(DecodeError)
     def _undecodable_upload(e: DecodeError):

@@ -56,6 +56,8 @@ SEARCH_FIELDS = {
     "min_score": {"type": "number", "minimum": -1, "maximum": 1,
                   "description": "drop hits with a cosine similarity below this"},
     "video": {**ID, "description": "search inside this video only"},
+    "label": {"type": "string", "description": "only moments that carry this label "
+              "(see /api/labels)"},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -85,6 +87,8 @@ SCHEMAS: dict[str, Any] = {
                                                            "items": {"type": "integer"}}}}},
             "thumbnail_url": {"type": "string", "nullable": True},
             "playback_url": {"type": "string", "example": "/media/3#t=12.00,18.00"},
+            "labels": {"type": "array", "items": {"type": "string"},
+                       "description": "labels of the labelled moments it overlaps"},
         },
     },
     "AlignedMoment": {"allOf": [_ref("Moment"), {"type": "object", "properties": {
@@ -103,12 +107,41 @@ SCHEMAS: dict[str, Any] = {
         "height": {"type": "integer", "nullable": True},
         "has_audio": {"type": "boolean", "nullable": True}, "size": {"type": "integer"},
         "indexed_at": {"type": "string", "format": "date-time", "nullable": True},
-        "media_url": {"type": "string", "nullable": True}}},
+        "media_url": {"type": "string", "nullable": True},
+        "labels": {"type": "array", "items": {"type": "string"},
+                   "description": "its labels, longest on screen first"}}},
     "VideoDetail": {"allOf": [_ref("Video"), {"type": "object", "properties": {
         "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
         "transcript": {"type": "array", "items": {"type": "object", "properties": {
-            "t0": {"type": "number"}, "t1": {"type": "number"}, "text": {"type": "string"}}}}}}]},
+            "t0": {"type": "number"}, "t1": {"type": "number"}, "text": {"type": "string"}}}},
+        "labels": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"},
+            "score": {"type": "number", "description": "best confidence among its moments"},
+            "seconds": {"type": "number", "description": "how long it is on screen or said"}}}},
+        "chapters": {"type": "array", "items": _ref("Chapter")},
+        "chapters_url": {"type": "string", "description": "the chapters as WebVTT"}}}]},
+    "Chapter": {"type": "object", "properties": {
+        "t0": {"type": "number"}, "t1": {"type": "number"},
+        "label": {"type": "string", "nullable": True, "description": "its top label"},
+        "thumbnail_url": {"type": "string", "nullable": True},
+        "playback_url": {"type": "string"}}},
+    "Label": {"type": "object", "properties": {
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["vocabulary", "user", "learned"]},
+        "moments": {"type": "integer"}, "videos": {"type": "integer"},
+        "examples": {"type": "integer"},
+        "training": {"type": "object", "nullable": True,
+                     "description": "a learned label: examples, frames and its held-out "
+                                    "check (heldout_auc, heldout_accuracy; chance 0.5)"}}},
+    "Training": {"type": "object", "properties": {
+        "label": {"type": "string"}, "training": {"type": "object"},
+        "summary": {"type": "string"}}},
 }
+
+
+def _label_name() -> dict[str, Any]:
+    return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "label name"}
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
@@ -164,19 +197,56 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "parameters": [
                 _query("status", {"type": "string", "enum": list(VIDEO_STATUSES)},
                        "only videos with this status"),
+                _query("label", {"type": "string"}, "only videos that carry this label "
+                       "(not with status)"),
                 _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                        "1-based page number (past the last page: an empty list)"),
                 _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_K},
                        "videos per page")],
             "responses": {"200": _json({"type": "object", "properties": {
-                "status": {"type": "string", "nullable": True}, "page": {"type": "integer"},
+                "status": {"type": "string", "nullable": True},
+                "label": {"type": "string", "nullable": True}, "page": {"type": "integer"},
                 "per_page": {"type": "integer"}, "total": {"type": "integer"},
                 "videos": {"type": "array", "items": _ref("Video")}}}, "a page of videos"),
-                **_errors(400)}}},
+                **_errors(400, 404)}}},
         "/api/videos/{video_id}": {"get": {
-            "summary": "One video: metadata, status, error, transcript",
+            "summary": "One video: metadata, status, error, transcript, labels, chapters",
             "parameters": [_path_id("video_id", "video id")],
             "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}}},
+        "/api/videos/{video_id}/chapters.vtt": {"get": {
+            "summary": "The video's chapters as WebVTT (for <track kind=\"chapters\">)",
+            "parameters": [_path_id("video_id", "video id")],
+            "responses": {"200": {"description": "WebVTT", "content": {"text/vtt": {}}},
+                          **_errors(404)}}},
+        "/api/labels": {
+            "get": {
+                "summary": "Every label, with the moments and videos that carry it",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "labels": {"type": "array", "items": _ref("Label")}}}, "the labels")}},
+            "post": {
+                "summary": "Add your own labels; the library is labelled with them",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["names"], "properties": {
+                        "names": {"type": "array", "minItems": 1, "items": {
+                            "type": "string", "minLength": 1, "maxLength": 200}}}}}}},
+                "responses": {"201": _json({"type": "object"}, "labels added"),
+                              "200": _json({"type": "object"}, "all were there already"),
+                              **_errors(400, 503)}}},
+        "/api/labels/{name}": {"delete": {
+            "summary": "Remove a label from the library",
+            "parameters": [_label_name()],
+            "responses": {"200": _json({"type": "object"}, "removed"), **_errors(404)}}},
+        "/api/labels/{name}/examples": {"post": {
+            "summary": "Mark a span of a video as an example of a label; the label is "
+                       "learned again from its examples and the library relabelled",
+            "parameters": [_label_name()],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["video_id"], "properties": {
+                    "video_id": ID,
+                    "t0": {"type": "number", "minimum": 0, "description": "default 0"},
+                    "t1": {"type": "number", "minimum": 0, "description": "default: the end"}}}}}},
+            "responses": {"200": _json(_ref("Training"), "the label's training record"),
+                          **_errors(400, 404, 503)}}},
         "/api/stats": {"get": {
             "summary": "Videos by status, segments by modality, the model behind them",
             "responses": {"200": _json({"type": "object"}, "library totals")}}},
@@ -205,7 +275,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     for ops in paths.values():
         for method, op in ops.items():
             # What the guard in front of every route may answer (see web/guard.py).
-            op["responses"].update(_errors(400, *([403] if method == "post" else []),
+            op["responses"].update(_errors(400, *([403] if method in ("post", "delete") else []),
                                            *([401] if settings.access_token else [])))
     document: dict[str, Any] = {
         "openapi": "3.0.3",

@@ -12,6 +12,7 @@ from flask import url_for
 
 from vidseek.search.alignment import Alignment
 from vidseek.search.highlight import highlight
+from vidseek.search.labeling import Labeler
 from vidseek.search.ranking import Moment
 from vidseek.search.store import Store, VideoRecord
 from vidseek.web.errors import ApiError
@@ -76,9 +77,11 @@ def moments_payload(store: Store, moments: list[Moment], query: str = "") -> lis
     return [moment_payload(store, m, query) for m in moments]
 
 
-def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[str, Any]]:
+def alignments_payload(store: Store, alignments: list[Alignment],
+                       labels: Labeler) -> list[dict[str, Any]]:
     """Aligned moments of a video-to-video query, with the offset that aligns them."""
     rows = moments_payload(store, [a.moment for a in alignments])
+    add_moment_labels(rows, [a.moment for a in alignments], labels)
     for row, a in zip(rows, alignments, strict=True):
         row["offset"] = _seconds(a.offset)
         row["matched_segments"] = a.matched
@@ -86,14 +89,15 @@ def alignments_payload(store: Store, alignments: list[Alignment]) -> list[dict[s
 
 
 def search_page(store: Store, moments: list[Moment], words: str, page: PageRequest,
-                **echo: Any) -> dict[str, Any]:
+                labels: Labeler, **echo: Any) -> dict[str, Any]:
     """One page of a ranked search (`echo` first, e.g. the query); `moments` holds at least
     the ranks up to this page, plus one more when there is a next page; `words` are the query
     words to highlight in transcript snippets."""
     shown = moments[page.start:page.start + page.per_page]
+    results = moments_payload(store, shown, words)
+    add_moment_labels(results, shown, labels)
     return {**echo, "page": page.page, "k": page.per_page,
-            "has_more": len(moments) > page.start + page.per_page,
-            "results": moments_payload(store, shown, words)}
+            "has_more": len(moments) > page.start + page.per_page, "results": results}
 
 
 def video_payload(v: VideoRecord) -> dict[str, Any]:
@@ -117,15 +121,39 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
     }
 
 
-def videos_page(store: Store, status: str | None, page: PageRequest) -> dict[str, Any]:
+def _labelled_video(v: VideoRecord, labels: Labeler) -> dict[str, Any]:
+    """A library entry with the names of its labels, longest on screen first."""
+    return {**video_payload(v), "labels": [name for name, _, _ in labels.video_labels(v.id)]}
+
+
+def videos_page(store: Store, status: str | None, page: PageRequest,
+                labels: Labeler) -> dict[str, Any]:
     """One page of the library, optionally only videos with one index status."""
     videos = store.videos(status, offset=page.start, limit=page.per_page)
-    return {"status": status, "page": page.page, "per_page": page.per_page,
-            "total": store.video_count(status), "videos": [video_payload(v) for v in videos]}
+    return {"status": status, "label": None, "page": page.page, "per_page": page.per_page,
+            "total": store.video_count(status),
+            "videos": [_labelled_video(v, labels) for v in videos]}
 
 
-def video_detail(store: Store, video_id: int) -> dict[str, Any]:
-    """One video with its segment counts and, if it was transcribed, its transcript."""
+def labelled_videos_page(store: Store, labels: Labeler, label: str,
+                         page: PageRequest) -> dict[str, Any]:
+    """One page of the videos that carry a label."""
+    ids, total = labels.videos_with_label(label, page.start, page.per_page)
+    return {"status": None, "label": label, "page": page.page, "per_page": page.per_page,
+            "total": total, "videos": [_labelled_video(store.video(i), labels) for i in ids]}
+
+
+def add_moment_labels(rows: list[dict[str, Any]], moments: list[Moment],
+                      labels: Labeler) -> None:
+    """Give each moment's row the labels of the labelled moments it overlaps."""
+    names = labels.moment_labels([(m.video_id, m.t0, m.t1) for m in moments])
+    for row, found in zip(rows, names, strict=True):
+        row["labels"] = found
+
+
+def video_detail(store: Store, video_id: int, labels: Labeler) -> dict[str, Any]:
+    """One video with its segment counts, its transcript if it was transcribed, its labels
+    and its chapters."""
     video = store.video(video_id)
     if video is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
@@ -135,7 +163,16 @@ def video_detail(store: Store, video_id: int) -> dict[str, Any]:
         counts[s.modality] = counts.get(s.modality, 0) + 1
     transcript = [{"t0": _seconds(s.t0), "t1": _seconds(s.t1), "text": s.text}
                   for s in segments if s.modality == "speech" and s.text]
-    return {**video_payload(video), "segments": counts, "transcript": transcript}
+    video_labels = [{"name": name, "score": round(score, 4), "seconds": _seconds(seconds)}
+                    for name, score, seconds in labels.video_labels(video_id)]
+    chapters = [{"t0": _seconds(c.t0), "t1": _seconds(c.t1), "label": c.label,
+                 "thumbnail_url": None if c.segment_id is None
+                 else url_for("media.thumbnail", segment_id=c.segment_id),
+                 "playback_url": playback_url(video_id, c.t0, c.t1)}
+                for c in labels.chapters(video_id)]
+    return {**video_payload(video), "segments": counts, "transcript": transcript,
+            "labels": video_labels, "chapters": chapters,
+            "chapters_url": url_for("api.chapters_vtt", video_id=video_id)}
 
 
 def stats_payload(store: Store) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The HTML pages: search (results come from the JSON API) and the library listing."""
+"""The HTML pages: search (results come from the JSON API), the library listing and one
+video with its chapters."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def search_page():
     return render_template("search.html", query=request.args.get("q", ""),
                            modalities=[m for m in MODALITIES if present.get(m)] or ["frame"],
                            max_upload_mb=current_settings().max_upload_mb,
-                           counts=lib.store.status_counts())
+                           counts=lib.store.status_counts(), labels=labels_in_use(lib),
+                           label=request.args.get("label", ""))
 
 
 @ui.get("/library")
@@ -32,8 +34,24 @@ def library_page():
     status = request.args.get("status") or None
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}")
+    label = request.args.get("label") or None
     lib = current_library()
-    listing = payloads.videos_page(lib.store, status,
-                                   page_request(request.args, LIBRARY_PER_PAGE, "per_page"))
+    page = page_request(request.args, LIBRARY_PER_PAGE, "per_page")
+    listing = (payloads.labelled_videos_page(lib.store, lib.labels, label, page) if label
+               else payloads.videos_page(lib.store, status, page, lib.labels))
     return render_template("library.html", listing=listing, statuses=VIDEO_STATUSES,
-                           counts=lib.store.status_counts())
+                           counts=lib.store.status_counts(), labels=labels_in_use(lib))
+
+
+@ui.get("/videos/<int:video_id>")
+def video_page(video_id: int):
+    """One video: the player, its chapters as a strip of thumbnails, its labels."""
+    lib = current_library()
+    return render_template("video.html", video=payloads.video_detail(lib.store, video_id,
+                                                                     lib.labels))
+
+
+def labels_in_use(lib) -> list[dict]:
+    """Labels that some video carries, the most common first: the filter chips."""
+    summaries = [s for s in lib.labels.summaries() if s.counts.videos]
+    return [s.payload() for s in sorted(summaries, key=lambda s: (-s.counts.videos, s.name))]

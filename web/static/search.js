@@ -9,7 +9,9 @@
     text: panel.dataset.searchUrl,
     image: panel.dataset.imageUrl,
     video: panel.dataset.videoUrl,
+    labels: panel.dataset.labelsUrl,
   };
+  const labelSelect = $("#label");
   const maxUploadBytes = parseFloat(panel.dataset.maxUploadMb) * 1024 * 1024;
   const form = $("#search-form");
   const input = $("#q");
@@ -104,6 +106,15 @@
         ? `similarity ${item.similarity.toFixed(2)}` : `score ${item.score.toFixed(3)}`;
     }
     snippet(el.querySelector(".snippet"), item);
+    const chips = el.querySelector(".labels");
+    for (const name of item.labels || []) {
+      const chip = document.createElement("span");
+      chip.className = "label-chip";
+      chip.textContent = name;
+      chips.append(chip);
+    }
+    el.querySelector(".video-link").href = `/videos/${item.video_id}`;
+    el.querySelector(".mark-example").addEventListener("click", () => markExample(item));
     el.querySelector(".thumb").addEventListener("click", () => play(item));
     el.querySelector(".thumb").setAttribute(
       "aria-label", `Play ${item.title} from ${clock(item.t0)}`);
@@ -134,6 +145,7 @@
     }
     const params = new URLSearchParams({ q: query, k: PAGE_SIZE, page });
     if (modalities()) params.set("modality", modalities());
+    if (labelSelect?.value) params.set("label", labelSelect.value);
     say("Searching…", "busy");
     try {
       const { body, ms } = await call(`${urls.text}?${params}`);
@@ -164,6 +176,7 @@
     data.append(isImage ? "image" : "clip", file);
     data.append("k", PAGE_SIZE);
     if (modalities()) data.append("modality", modalities());
+    if (isImage && labelSelect?.value) data.append("label", labelSelect.value);
     say(isImage ? "Looking for this image…" : "Embedding the clip and aligning it…", "busy");
     try {
       const { body, ms } = await call(isImage ? urls.image : urls.video,
@@ -174,6 +187,27 @@
             : `Nothing in the library looks like ${file.name}.`);
     } catch (error) {
       if (error.name !== "AbortError") say(error.message, "error");
+    }
+  }
+
+  // A moment marked as an example of a label: the label is learned (again) from its examples
+  // and the whole library labelled with it.
+  async function markExample(item) {
+    const name = (prompt(`This moment (${clock(item.t0)}–${clock(item.t1)} of ${item.title}) `
+                         + "is an example of which label?") || "").trim();
+    if (!name) return;
+    say(`Learning “${name}” from its examples…`, "busy");
+    try {
+      const response = await fetch(`${urls.labels}/${encodeURIComponent(name)}/examples`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ video_id: item.video_id, t0: item.t0, t1: item.t1 }),
+      });
+      const body = await response.json().catch(() => null);
+      if (!response.ok) throw new Error(body?.error?.message || response.statusText);
+      say(`“${name}”: ${body.summary}`);
+    } catch (error) {
+      say(error.message, "error");
     }
   }
 
@@ -222,6 +256,13 @@
     box.addEventListener("change", () => (example ? searchExample(example) : searchText(1)));
   }
   more.addEventListener("click", () => searchText(textPage + 1));
+  labelSelect?.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (labelSelect.value) url.searchParams.set("label", labelSelect.value);
+    else url.searchParams.delete("label");
+    history.replaceState(null, "", url);
+    return example ? searchExample(example) : searchText(1);
+  });
   $("#example-file").addEventListener("change", (event) => {
     if (event.target.files[0]) searchExample(event.target.files[0]);
   });
