@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, create_engine, delete, event, func, select, up
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from vidseek.search.places import Places
+from vidseek.search.places import LayeredPlaces, Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import VectorIndex, file_stamp
+from vidseek.search.vectors import IndexBudget, VectorIndex
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -108,12 +108,12 @@ def blob_to_vector(b: bytes) -> np.ndarray:
 class Store:
     """SQL + FAISS for one library. The SQL database decides what exists."""
 
-    def __init__(self, url: str, index_dir: Path):
+    def __init__(self, url: str, index_dir: Path, budget: IndexBudget | None = None):
         self.engine = make_engine(url)
         migrate(self.engine)
         self.index_dir = Path(index_dir)
+        self.budget = budget or IndexBudget()  # what each index may cost, and must find
         self._indexes: dict[str, VectorIndex] = {}
-        self._places: dict[str, Places] = {}  # beside each index, for the same ids
         # The files of the videos those places are in, read with them: a query names the
         # videos of its moments without reading SQL (see search/places.py for why).
         self._video_paths: dict[int, str] = {}
@@ -127,6 +127,26 @@ class Store:
         with Session(self.engine) as s, s.begin():
             for key, value in values.items():
                 s.merge(IndexState(key=key, value=str(value)))
+
+    def generation(self) -> int:
+        """A count of the changes to the segments: each index file records the one it agrees
+        with, so an index that is up to date opens without reading the segment table."""
+        return int(self.state().get("generation", 0))
+
+    def _next_generation(self, s: Session) -> int:
+        """Count one more change, inside the transaction that makes it (the row is locked
+        where the database can, so concurrent writers never count the same number)."""
+        row = s.scalar(select(IndexState).where(IndexState.key == "generation").with_for_update())
+        value = int(row.value) + 1 if row else 1
+        s.merge(IndexState(key="generation", value=str(value)))
+        return value
+
+    def _advance(self, generation: int) -> None:
+        """This process has applied the change counted `generation` to its open indexes: those
+        that agreed with SQL just before it still do."""
+        for vi in self._indexes.values():
+            if vi.generation == generation - 1:
+                vi.generation = generation
 
     def check_model(self, key: str, spec: str, in_use: bool) -> None:
         """Refuse to mix: raise ModelMismatch when the vectors recorded under `key` exist
@@ -213,6 +233,7 @@ class Store:
             v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
             v.has_audio, v.status, v.error = info.has_audio, "indexed", None
             v.indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            generation = self._next_generation(s)
             s.flush()
             rows = [SegmentRow(video_id=v.id, modality=g.modality, t0=g.t0, t1=g.t1, text=g.text,
                                language=g.language, vector=vector_to_blob(g.vector))
@@ -233,9 +254,10 @@ class Store:
             mine = [(i, g) for i, g in added if g.modality == modality]
             ids = np.array([i for i, _ in mine])
             # Through float16 like the durable copy, so a rebuilt index is bit-identical.
-            vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]))
-            self._places[modality] = self._places[modality].plus(Places.of(
-                ids, np.full(len(ids), video_id), [g.t0 for _, g in mine], [g.t1 for _, g in mine]))
+            vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]),
+                   Places.of(ids, np.full(len(ids), video_id), [g.t0 for _, g in mine],
+                             [g.t1 for _, g in mine]))
+        self._advance(generation)
         return video_id
 
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
@@ -244,6 +266,8 @@ class Store:
             v = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.status, v.error, v.indexed_at = "failed", reason, None
+            generation = self._next_generation(s)
+        self._advance(generation)
 
     def _emptied_video(self, s: Session, path: str) -> Video:
         """The row of `path` (new if unknown) with its segments and audio features dropped."""
@@ -261,6 +285,7 @@ class Store:
         """Drop videos whose files are gone; returns how many were removed."""
         removed = 0
         with Session(self.engine) as s, s.begin():
+            generation = self._next_generation(s)
             for path in paths:
                 v = s.scalar(select(Video).where(Video.path == path))
                 if v is not None:
@@ -271,6 +296,7 @@ class Store:
                     s.delete(v)
                     self._video_paths.pop(v.id, None)
                     removed += 1
+        self._advance(generation)
         return removed
 
     def clear_segments(self) -> list[str]:
@@ -279,20 +305,24 @@ class Store:
         with Session(self.engine) as s, s.begin():
             s.execute(delete(Thumbnail))
             s.execute(delete(SegmentRow))
-            s.execute(delete(IndexState))
+            generation = self._next_generation(s)
+            s.execute(delete(IndexState).where(IndexState.key != "generation"))
             s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
             paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
         self._indexes.clear()
-        self._places.clear()
-        for modality in MODALITIES:
-            (self.index_dir / f"{modality}.faiss").unlink(missing_ok=True)
+        self._drop_index_files()
+        del generation  # counted, so no index file of before agrees with SQL
         return list(paths)
+
+    def _drop_index_files(self) -> None:
+        for modality in MODALITIES:
+            for f in self.index_dir.glob(f"{modality}.*"):
+                f.unlink(missing_ok=True)
 
     def _forget(self, segment_ids: list[int]) -> None:
         if segment_ids:
             for vi in self._indexes.values():
                 vi.remove(segment_ids)
-            self._places = {m: p.without(segment_ids) for m, p in self._places.items()}
 
     # --- raw audio features: what a learned audio projection is (re)applied to ----------
     def audio_feature_count(self) -> int:
@@ -323,6 +353,7 @@ class Store:
         transaction; the audio index then follows. Returns how many segments were written."""
         index = self.index("audio")
         with Session(self.engine) as s, s.begin():
+            generation = self._next_generation(s)
             old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
             # New rows first, old ones after: the new ids all lie above the old ones, so no id
             # a running server still holds in its index comes back meaning another segment.
@@ -336,8 +367,9 @@ class Store:
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
         index.remove(old)
-        self._sync("audio", index)
-        index.save()
+        self._reconcile("audio", index)
+        del generation  # the new rows reach the index through the reconcile
+        self._save(index)
         return self.segment_count("audio")
 
     # --- segments ----------------------------------------------------------------------
@@ -386,7 +418,7 @@ class Store:
         """The frame segment of `video_id` on screen at second `t` (each frame segment has its
         thumbnail), read from the frame places in memory: those of the search just run, or of
         the frame index opened now if that search did not need it."""
-        if "frame" not in self._places and not self.vector_count("frame"):
+        if "frame" not in self._indexes and not self.vector_count("frame"):
             return None
         return self.places("frame").at(video_id, t)
 
@@ -399,30 +431,42 @@ class Store:
             return dict(s.execute(select(SegmentRow.modality, func.count())
                                   .group_by(SegmentRow.modality)).all())
 
-    # --- FAISS -------------------------------------------------------------------------
+    # --- vector indexes ------------------------------------------------------------------
     def index(self, modality: str) -> VectorIndex:
-        """The FAISS index of one modality, reconciled with SQL when opened, and opened again
-        when another process (a running `vidseek index`) has saved a newer file."""
+        """The vector index of one modality. Opened from its files, and reconciled with SQL only
+        when they are behind it (a crash, another writer); read again, delta only, when another
+        process (a running `vidseek index`) has saved since."""
         vi = self._indexes.get(modality)
-        if vi is None or (not vi.dirty and vi.file_stamp != file_stamp(vi.path)):
+        if vi is None:
             dim = self.dim
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
-            vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
-            if self._sync(modality, vi):
-                vi.save()  # repaired on disk too, so this process follows later saves again
+            vi = VectorIndex.open(self.index_dir, modality, dim)
+            self._video_paths = self._all_video_paths()
+            if vi.generation != self.generation():
+                self._reconcile(modality, vi)
+                self._save(vi)  # repaired on disk too, so this process follows later saves again
             self._indexes[modality] = vi
+        elif vi.changed_on_disk():
+            vi.refresh()
+            self._video_paths = self._all_video_paths()
         return vi
 
-    def places(self, modality: str) -> Places:
+    def places(self, modality: str) -> LayeredPlaces:
         """Where the vectors of the index last opened by `index(modality)` are."""
-        return self._places.get(modality) or Places.empty()
+        vi = self._indexes.get(modality)
+        return vi.places if vi else LayeredPlaces(Places.empty(), Places.empty(),
+                                                  np.zeros(0, np.int64))
 
     def vector_count(self, modality: str) -> int:
         """How many vectors a query of this modality searches (0 in an empty library)."""
         if modality not in self._indexes and self.dim is None:
             return 0
         return len(self.index(modality))
+
+    def describe_index(self, modality: str) -> str:
+        """The index's kind, measured recall and bytes per vector, for `vidseek status`."""
+        return self.index(modality).describe()
 
     def segment_ids(self, modality: str) -> np.ndarray:
         """The ids of one modality's segments as SQL holds them, ascending."""
@@ -431,38 +475,76 @@ class Store:
                             .order_by(SegmentRow.id)).all()
         return np.array(ids, dtype=np.int64)
 
-    def _sync(self, modality: str, vi: VectorIndex) -> bool:
-        """Bring `vi` and the places beside it in line with SQL; True if the index changed."""
+    def _sql_places(self, modality: str) -> Places:
         with self.engine.connect() as c:
-            rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1)
-                             .where(SegmentRow.modality == modality)).all()
-            paths = dict(c.execute(select(Video.id, Video.path)).all())
-        places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
-        changed = vi.reconcile(places.ids, self.vectors)
-        self._places[modality] = places
-        self._video_paths = paths
-        return changed
+            rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0,
+                                    SegmentRow.t1).where(SegmentRow.modality == modality)).all()
+        return Places.of(*(zip(*rows) if rows else ([], [], [], [])))
+
+    def _all_video_paths(self) -> dict[int, str]:
+        with self.engine.connect() as c:
+            return dict(c.execute(select(Video.id, Video.path)).all())
+
+    def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, Places]:
+        """The stored vectors and places of these segment ids, in the same order."""
+        ids = [int(i) for i in ids]
+        found: dict[int, tuple] = {}
+        with self.engine.connect() as c:
+            for start in range(0, len(ids), 500):
+                q = select(SegmentRow.id, SegmentRow.vector, SegmentRow.video_id, SegmentRow.t0,
+                           SegmentRow.t1).where(SegmentRow.id.in_(ids[start:start + 500]))
+                found.update((row[0], row[1:]) for row in c.execute(q))
+        rows = [found[i] for i in ids]
+        vectors = (np.stack([blob_to_vector(r[0]) for r in rows]) if rows
+                   else np.zeros((0, self.dim or 0), np.float32))
+        return vectors, Places.of(ids, [r[1] for r in rows], [r[2] for r in rows],
+                                  [r[3] for r in rows])
+
+    def _reconcile(self, modality: str, vi: VectorIndex) -> None:
+        """Bring `vi` in line with SQL: the segment ids are read (not the rows); the vectors and
+        places of those missing are fetched. Many missing (no usable files): built again."""
+        generation = self.generation()  # read first: changes after it are found next time
+        sql_ids = self.segment_ids(modality)
+        missing = len(sql_ids) - len(np.intersect1d(sql_ids, vi.ids(), assume_unique=True))
+        if missing > max(len(vi), 1) and missing >= 10_000:
+            vi.rebuild(self._sql_places(modality), self._rows, self.budget)
+        else:
+            vi.reconcile(sql_ids, self._rows)
+        vi.generation, vi.dirty = generation, True
+
+    def _save(self, vi: VectorIndex) -> None:
+        """Save the index, folding its delta into the base first when that is due."""
+        if vi.merge_due(self.budget):
+            vi.merge(self.budget, self._rows)
+        vi.save()
 
     def save_indexes(self) -> None:
-        """Persist every index that changed (temp file + rename), reconciled with SQL first: a
-        Ctrl-C between a commit and its FAISS update, or a size that calls for another index
-        kind, is settled before the file is written, so a saved index always agrees with SQL."""
+        """Persist every index that changed (a small delta file; the base only when the delta
+        is folded into it). An index behind SQL (a Ctrl-C between a commit and its index
+        update) is reconciled first, so a saved index always agrees with SQL."""
+        generation = self.generation()
         for modality, vi in self._indexes.items():
-            self._sync(modality, vi)
-            vi.save()
+            if vi.generation != generation:
+                self._reconcile(modality, vi)
+            self._save(vi)
 
     def rebuild_indexes(self) -> dict[str, int]:
-        """Throw the FAISS files away and rebuild them from the stored vectors."""
+        """Throw the index files away and build them again from the stored vectors, each of
+        the kind its size calls for, trained and tuned (the delta folded in)."""
         self._indexes.clear()
-        self._places.clear()
+        self._drop_index_files()
         counts = {}
         for modality in MODALITIES:
-            path = self.index_dir / f"{modality}.faiss"
-            path.unlink(missing_ok=True)
             if self.segment_count(modality):
-                vi = self.index(modality)
+                vi = VectorIndex(self.index_dir, modality, self.dim)
+                generation = self.generation()
+                vi.rebuild(self._sql_places(modality), self._rows, self.budget)
+                vi.generation = generation
+                vi.dirty = True
                 vi.save()
+                self._indexes[modality] = vi
                 counts[modality] = len(vi)
+        self._video_paths = self._all_video_paths()
         return counts
 
     def close(self) -> None:

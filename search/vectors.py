@@ -1,49 +1,93 @@
-"""One FAISS index per modality (IndexIDMap2, ids = segment ids), saved atomically.
+"""One vector index per modality: a large base, trained and tuned once and rarely rewritten, plus a
+small exact delta that takes every change, searched together as one.
 
-The SQL database is the source of truth; an index file is a cache that `reconcile` brings back
-in line with it after a crash, a kill or an interrupted run."""
+The SQL database is the source of truth; the files here are a cache that `reconcile` brings
+back in line with it after a crash, a kill or an interrupted run. On disk, per modality:
+
+- `{m}.delta.npz`: the delta's ids, float16 vectors and places, the base ids removed since the
+  base was written (filtered out of its results, never rewritten into it), the SQL generation
+  all this agrees with, and which base epoch it goes with. Small; rewritten (temp file +
+  rename) on each save. Renaming it is the one commit point: a kill at any other moment leaves
+  the previous, complete pair of files.
+- `{m}.base-{epoch}.faiss` (+ `.places.npz`, + `.f16` for the compressed kinds): written whole,
+  under a new epoch, only when the delta is folded in (`merge`), then never touched again.
+
+Kinds (`choose_kind`): `exact` (float16, every vector scanned) while the collection is small;
+past EXACT_LIMIT an inverted file over float16 codes (`ivfN,sq16`) when it fits the memory
+setting, else over 64-byte product codes (`ivfN,pqM`) whose candidates are re-scored exactly from
+a float16 copy read from disk, so only the codes stay in memory. `nprobe` and the re-scoring
+depth are tuned when the base is built, on held-out vectors of the library's own, to a recall
+target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-# Exact search scans every vector for every query. Vectors are stored as float16 (the durable
-# copy in SQL is float16 too, so nothing is lost): at 100k x 512 a scan takes ~5 ms on one
-# core, half of what float32 costs. Past EXACT_LIMIT an inverted file (IVF) scans a few percent
-# of the vectors instead, at a recall cost that depends on how clustered the embeddings are.
-EXACT_LIMIT = 500_000
-PROBE_FRACTION = 1 / 16  # lists searched per query, as a share of all lists
-TRAIN_PER_LIST = 64  # k-means sample size per list
+from vidseek.search.places import LayeredPlaces, Places
+
+# Exact search scans every float16 vector for every query: ~5 ms per 100k on one core. Past
+# this size an inverted file answers the same queries at the recall target faster (measured
+# with bench/scale.py --sizes: exact 200k p50 and IVF at 200k cross here).
+EXACT_LIMIT = 200_000
+TRAIN_PER_LIST = 40  # k-means sample per list (FAISS warns below 39)
+TUNING_QUERIES = 300  # held-out vectors the tuning measures recall on
+TUNING_K = 10
+PQ_BYTES_PER_DIM = 1 / 8  # product codes: one byte per 8 dimensions (64 bytes at d=512)
+RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit asked for
+# The delta is folded into the base when it passes this share of the base (so the rewrite
+# amortises), but never later than MERGE_MAX: past that the delta's exact scan gets slow.
+MERGE_SHARE, MERGE_MIN, MERGE_MAX = 0.1, 20_000, 200_000
+CHUNK = 50_000
 
 
-def index_kind_for(count: int) -> str:
-    """`exact` for collections up to EXACT_LIMIT, else `ivfN` with N ~ 4·sqrt(count) lists
-    (a power of two, so the kind, and a retraining, changes only when the size changes ~4x)."""
-    if count <= EXACT_LIMIT:
+@dataclass(frozen=True)
+class IndexBudget:
+    """What the index may cost: bytes of memory for the vectors, and the recall@10 to keep."""
+
+    memory_bytes: int = 512 * 2**20
+    recall: float = 0.95
+
+
+def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
+    """The index kind for `count` vectors: exact while small and within memory, else an
+    inverted file of ~4·sqrt(count) lists (a power of two) over float16 codes if they fit
+    the memory budget, else over product codes re-scored from disk."""
+    if count <= EXACT_LIMIT and count * dim * 2 <= budget.memory_bytes:
         return "exact"
-    return f"ivf{2 ** round(math.log2(4 * math.sqrt(count)))}"
+    nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
+    if count * (dim * 2 + 8) <= budget.memory_bytes:
+        return f"ivf{nlist},sq16"
+    return f"ivf{nlist},pq{max(1, round(dim * PQ_BYTES_PER_DIM))}"
 
 
-def _new_index(dim: int, kind: str) -> faiss.Index:
+def bytes_per_vector(kind: str, dim: int) -> int:
+    """Memory a vector of this kind takes in a serving process (codes + id)."""
+    if kind == "exact":
+        return dim * 2 + 8
+    codes = kind.split(",")[1]
+    return 8 + (dim * 2 if codes == "sq16" else int(codes[2:]))
+
+
+def _new_faiss(kind: str, dim: int) -> faiss.Index:
     if kind == "exact":
         return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
-    if kind.startswith("ivf"):
-        nlist = int(kind[3:])
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.nprobe = max(1, int(nlist * PROBE_FRACTION))
-        return faiss.IndexIDMap2(ivf)
-    raise ValueError(f"unknown index kind {kind!r}")
+    lists, codes = kind.split(",")
+    factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
+    return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
-    """What tells one saved version of an index file from another."""
+    """What tells one saved version of a file from another."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -51,98 +95,454 @@ def file_stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _kind_of(index: faiss.IndexIDMap2) -> str:
-    inner = faiss.downcast_index(index.index)
-    return f"ivf{inner.nlist}" if isinstance(inner, faiss.IndexIVF) else "exact"
+@dataclass(frozen=True)
+class Tuning:
+    """How a base is searched, and what that was measured to give."""
+
+    kind: str
+    nprobe: int = 0
+    rerank: int = 0  # candidates re-scored exactly per hit asked for (0: none)
+    recall: float = 1.0  # recall@10 on held-out library vectors, against exact search
+    train_seconds: float = 0.0
+
+    def describe(self, dim: int) -> str:
+        probe = f", nprobe {self.nprobe}" if self.nprobe else ""
+        rerank = f", re-scored x{self.rerank} from disk" if self.rerank else ""
+        return (f"{self.kind}{probe}{rerank}, recall@10 {self.recall:.3f} (measured), "
+                f"{bytes_per_vector(self.kind, dim)} B/vector")
+
+
+class Base:
+    """The large, read-only part: a FAISS index, the places of its vectors (ids ascending),
+    and for product codes the float16 vectors in the same order, read from disk to re-score."""
+
+    def __init__(self, index: faiss.Index | None, places: Places, tuning: Tuning,
+                 rerank_file: Path | None = None):
+        self.index, self.places, self.tuning = index, places, tuning
+        self._fd = os.open(rerank_file, os.O_RDONLY) if rerank_file else None
+
+    @classmethod
+    def empty(cls) -> Base:
+        return cls(None, Places.empty(), Tuning("exact"))
+
+    @classmethod
+    def load(cls, prefix: Path, tuning: Tuning) -> Base:
+        with np.load(f"{prefix}.places.npz") as z:
+            places = Places(z["ids"], z["video_ids"], z["t0"], z["t1"])
+        rerank_file = Path(f"{prefix}.f16") if tuning.rerank else None
+        return cls(faiss.read_index(f"{prefix}.faiss"), places, tuning, rerank_file)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def vectors(self, ids: np.ndarray, dim: int) -> np.ndarray:
+        """The float16 copies of these base ids (all in the base), as float32 rows."""
+        rows = np.searchsorted(self.places.ids, ids)
+        width = dim * 2
+        raw = b"".join(os.pread(self._fd, width, int(r) * width) for r in rows)
+        return np.frombuffer(raw, dtype="<f2").reshape(len(ids), dim).astype(np.float32)
+
+    def search(self, queries: np.ndarray, k: int, removed: faiss.IDSelector | None,
+               tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
+        tuning = tuning or self.tuning
+        if self.index is None or not len(self):
+            n = len(queries)
+            return np.full((n, 0), -np.inf, np.float32), np.zeros((n, 0), np.int64)
+        if tuning.nprobe:
+            params = faiss.SearchParametersIVF(nprobe=tuning.nprobe, sel=removed)
+        else:
+            params = faiss.SearchParameters(sel=removed)
+        depth = k * tuning.rerank if tuning.rerank else k
+        scores, ids = self.index.search(queries, min(depth, len(self)), params=params)
+        if not tuning.rerank:
+            return scores, ids
+        return _rescore(queries, ids, lambda found: self.vectors(found, queries.shape[1]), k)
+
+
+def _rescore(queries: np.ndarray, candidates: np.ndarray,
+             read: Callable[[np.ndarray], np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores for each query's candidates (from their float16 copies), best k kept."""
+    out_s = np.full((len(queries), k), -np.inf, np.float32)
+    out_i = np.full((len(queries), k), -1, np.int64)
+    for row, (q, cand) in enumerate(zip(queries, candidates)):
+        cand = np.unique(cand[cand >= 0])  # sorted: the disk reads go forward
+        if not len(cand):
+            continue
+        scores = read(cand) @ q
+        best = np.argsort(-scores)[:k]
+        out_s[row, :len(best)], out_i[row, :len(best)] = scores[best], cand[best]
+    return out_s, out_i
+
+
+def _merge_hits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.concatenate([a[0], b[0]], axis=1)
+    ids = np.concatenate([a[1], b[1]], axis=1)
+    scores = np.where(ids >= 0, scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
 
 class VectorIndex:
-    """Inner-product search over unit vectors of one modality."""
+    """Inner-product search over the unit vectors of one modality: base + delta as one."""
 
-    def __init__(self, path: Path, dim: int, kind: str = "exact"):
-        self.path = path
-        self.dim = dim
-        self.kind = kind
-        self.index = _new_index(dim, kind)
+    def __init__(self, index_dir: Path, modality: str, dim: int):
+        self.index_dir, self.modality, self.dim = Path(index_dir), modality, dim
+        self.base = Base.empty()
+        self.epoch = 0  # which base files go with the delta; 0: none
+        self.generation = -1  # the SQL generation this index agrees with; -1: unknown
+        self._delta = _new_faiss("exact", dim)
+        self._delta_places = Places.empty()
+        self._removed = np.zeros(0, np.int64)  # base ids no longer in the library
+        self._selector_parts: tuple = (None, None)
         self.dirty = False
-        self.file_stamp: tuple[int, int] | None = None  # of the file this index was read from
+        self.file_stamp: tuple[int, int] | None = None  # of the delta file last read or written
+
+    # --- files ---------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The delta file: the commit point of this index's state on disk."""
+        return self.index_dir / f"{self.modality}.delta.npz"
+
+    def _base_prefix(self, epoch: int) -> Path:
+        return self.index_dir / f"{self.modality}.base-{epoch}"
+
+    def _next_epoch(self) -> int:
+        # A clock reading, not a count: a base built again after its files were thrown away
+        # must not take a name a running server has already read.
+        return max(self.epoch + 1, time.time_ns() // 1000)
 
     @classmethod
-    def open(cls, path: Path, dim: int) -> VectorIndex:
-        """Load the index file if there is a readable one of this dimension, else start empty."""
-        vi = cls(path, dim)
-        vi.file_stamp = file_stamp(path)
-        if path.exists():
-            try:
-                loaded = faiss.read_index(str(path))
-            except RuntimeError:
-                loaded = None  # a torn or foreign file: reconcile() rebuilds it from SQL
-            if isinstance(loaded, faiss.IndexIDMap2) and loaded.d == dim:
-                vi.index = loaded  # keep this object: it owns the inner index's memory
-                vi.kind = _kind_of(loaded)
+    def open(cls, index_dir: Path, modality: str, dim: int) -> VectorIndex:
+        """Load the saved base and delta if readable and of this dimension, else start empty
+        (generation -1, so the store reconciles it)."""
+        vi = cls(index_dir, modality, dim)
+        vi.refresh()
         return vi
 
+    def refresh(self) -> None:
+        """Read the delta file again (a small file), and the base only if it was rewritten."""
+        stamp = file_stamp(self.path)
+        try:
+            with np.load(self.path) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta["dim"] != self.dim:
+                    return
+                delta = _new_faiss("exact", self.dim)
+                codes = z["vectors"]
+                if len(codes):
+                    delta.add_with_ids(codes.astype(np.float32), z["ids"])
+                delta_places = Places(z["ids"], z["video_ids"], z["t0"], z["t1"])
+                removed = z["removed"]
+            base = self.base
+            if meta["epoch"] != self.epoch:
+                base = (Base.load(self._base_prefix(meta["epoch"]), Tuning(**meta["tuning"]))
+                        if meta["epoch"] else Base.empty())
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return  # none yet, torn or foreign (a base of an epoch since folded away): reconcile
+        self.base, self.epoch, self.generation = base, meta["epoch"], meta["generation"]
+        self._delta, self._delta_places = delta, delta_places
+        self._set_removed(removed)
+        self.file_stamp, self.dirty = stamp, False
+
+    def changed_on_disk(self) -> bool:
+        """Another process has saved a newer version since this one was read or written."""
+        return not self.dirty and self.file_stamp != file_stamp(self.path)
+
+    def save(self) -> None:
+        """Write the delta file (temp + fsync + rename): small, whatever the base's size."""
+        if not self.dirty and self.path.exists():
+            return
+        meta = {"dim": self.dim, "epoch": self.epoch, "generation": self.generation,
+                "tuning": asdict(self.base.tuning)}
+        p = self._delta_places
+        codes = faiss.vector_to_array(faiss.downcast_index(self._delta.index).codes)
+        _write_atomic(self.path, lambda f: np.savez(
+            f, meta=json.dumps(meta), ids=p.ids, vectors=codes.view("<f2").reshape(-1, self.dim),
+            video_ids=p.video_ids, t0=p.t0, t1=p.t1, removed=self._removed))
+        self.dirty = False
+        self.file_stamp = file_stamp(self.path)
+        self._drop_other_epochs()
+
+    def _drop_other_epochs(self) -> None:
+        mine = self._base_prefix(self.epoch).name
+        for f in self.index_dir.glob(f"{self.modality}.base-*"):
+            if not f.name.startswith(mine + "."):
+                f.unlink(missing_ok=True)  # a server that has it open keeps reading it
+        (self.index_dir / f"{self.modality}.faiss").unlink(missing_ok=True)  # older layout
+
+    # --- contents ------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self.index.ntotal
+        return len(self.base) - len(self._removed) + self._delta.ntotal
+
+    @property
+    def kind(self) -> str:
+        return self.base.tuning.kind if len(self.base) else "exact"
+
+    @property
+    def tuning(self) -> Tuning:
+        return self.base.tuning
+
+    def describe(self) -> str:
+        """Kind, measured recall, bytes per vector, and the delta waiting to be folded in."""
+        return (f"{self.base.tuning.describe(self.dim)}; {len(self.base) - len(self._removed)} "
+                f"in the base, {self._delta.ntotal} in the delta")
+
+    @property
+    def places(self) -> LayeredPlaces:
+        """Where each vector is: the delta's places over the base's."""
+        return LayeredPlaces(self.base.places, self._delta_places, self._removed)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self.places.ids
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, places: Places) -> None:
+        """Add vectors (and their places) to the delta."""
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.asarray(ids, dtype=np.int64))
+            self._delta.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                     np.asarray(ids, dtype=np.int64))
+            self._delta_places = self._delta_places.plus(places)
             self.dirty = True
 
-    def remove(self, ids: Iterable[int]) -> None:
-        ids = np.fromiter(ids, dtype=np.int64)
-        if len(ids):
-            self.index.remove_ids(ids)
-            self.dirty = True
+    def remove(self, ids) -> None:
+        """Drop these ids: from the delta, and from the base by remembering them as removed."""
+        ids = np.unique(np.asarray(list(ids), dtype=np.int64))
+        if not len(ids):
+            return
+        if self._delta.ntotal:
+            self._delta.remove_ids(ids)
+            self._delta_places = self._delta_places.without(ids)
+        in_base = ids[self.base.places.find(ids).mask]
+        if len(in_base):
+            self._set_removed(np.union1d(self._removed, in_base))
+        self.dirty = True
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of shape (n_queries, k); missing hits have id -1."""
+    def _set_removed(self, removed: np.ndarray) -> None:
+        self._removed = np.asarray(removed, dtype=np.int64)
+        batch = faiss.IDSelectorBatch(self._removed) if len(self._removed) else None
+        # The inner selector is kept with the outer one: FAISS does not own it.
+        self._selector_parts = (faiss.IDSelectorNot(batch), batch) if batch else (None, None)
+
+    def search(self, queries: np.ndarray, k: int,
+               tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (n_queries, <=k), best first; missing hits have id -1.
+        `tuning` overrides the base's own (to measure another nprobe)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        selector, _ = self._selector_parts  # one version, whatever another thread does
+        hits = self.base.search(queries, k, selector, tuning)
+        if self._delta.ntotal:
+            delta = self._delta.search(queries, min(k, self._delta.ntotal))
+            hits = _merge_hits(hits, delta, k) if hits[1].shape[1] else delta
+        return hits
 
-    def reconcile(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> bool:
-        """Make the index hold exactly `sql_ids`: drop extras, add missing vectors via `fetch`.
-
-        Rebuilds (and for IVF retrains) when the collection's size calls for another kind.
-        Returns True when anything changed."""
-        want = index_kind_for(len(sql_ids))
-        if want != self.kind:
-            self.index, self.kind = _new_index(self.dim, want), want
-            self.dirty = True
-            if want != "exact":
-                self._train(sql_ids, fetch)
+    # --- keeping in line with SQL --------------------------------------------------------
+    def reconcile(self, sql_ids: np.ndarray,
+                  fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> bool:
+        """Make the index hold exactly `sql_ids` (ascending): drop extras, add the missing ones
+        to the delta (`fetch` gives their vectors and places). True when anything changed."""
         have = self.ids()
-        self.remove(np.setdiff1d(have, sql_ids, assume_unique=True))
+        extra = np.setdiff1d(have, sql_ids, assume_unique=True)
+        self.remove(extra)
         missing = np.setdiff1d(sql_ids, have, assume_unique=True)
-        for start in range(0, len(missing), 50_000):
-            chunk = missing[start:start + 50_000]
-            self.add(chunk, fetch(chunk))
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start:start + CHUNK]
+            vectors, places = fetch(chunk)
+            self.add(chunk, vectors, places)
         return self.dirty
 
-    def _train(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> None:
-        ivf = faiss.downcast_index(self.index.index)
-        n = min(len(sql_ids), ivf.nlist * TRAIN_PER_LIST)
-        sample = np.sort(np.random.default_rng(0).choice(sql_ids, size=n, replace=False))
-        ivf.train(np.ascontiguousarray(fetch(sample), dtype=np.float32))
+    def merge_due(self, budget: IndexBudget) -> bool:
+        """Whether folding the delta into the base is due: the delta is large against the
+        base, or the collection now calls for another kind (it grew past the exact limit)."""
+        n = self._delta.ntotal
+        if n >= min(max(MERGE_MIN, MERGE_SHARE * len(self.base)), MERGE_MAX):
+            return True
+        return len(self.base) == 0 and choose_kind(len(self), self.dim, budget) != "exact"
 
-    def save(self) -> None:
-        """Write to a temp file and rename, so a reader never sees half an index."""
-        if not self.dirty and self.path.exists():
+    def merge(self, budget: IndexBudget,
+              fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> None:
+        """Fold the delta into a new base: the delta's vectors are added to a copy of the base,
+        or, when the collection's size calls for another kind, the base is built again."""
+        places = self.places.live()
+        kind = choose_kind(len(places), self.dim, budget)
+        if kind == "exact" or kind != self.base.tuning.kind:
+            self.rebuild(places, fetch, budget)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A temp name of our own: the indexer and a server may both write this index.
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        self.dirty = False
-        self.file_stamp = file_stamp(self.path)
+        epoch = self._next_epoch()
+        prefix = self._base_prefix(epoch)
+        self._commit_base(*self._grown_base(places.ids, prefix), places, epoch)
+
+    def rebuild(self, places: Places, fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]],
+                budget: IndexBudget) -> None:
+        """A new base of the kind these places' count calls for, trained and tuned, holding
+        exactly them (vectors from `fetch`); the delta starts empty."""
+        epoch = self._next_epoch()
+        kind = choose_kind(len(places), self.dim, budget)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._commit_base(*build(kind, self.dim, places, fetch, budget, self._base_prefix(epoch)),
+                          places, epoch)
+
+    def _commit_base(self, index: faiss.Index, tuning: Tuning, places: Places,
+                     epoch: int) -> None:
+        """Write the new base's files whole, then the delta file naming them (the commit
+        point): a kill at any moment leaves a complete, consistent pair on disk."""
+        prefix = self._base_prefix(epoch)
+        _write_atomic(Path(f"{prefix}.faiss"),
+                      lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)))
+        _write_atomic(Path(f"{prefix}.places.npz"), lambda f: np.savez(
+            f, ids=places.ids, video_ids=places.video_ids, t0=places.t0, t1=places.t1))
+        self.base = Base.load(prefix, tuning)
+        self.epoch = epoch
+        self._delta = _new_faiss("exact", self.dim)
+        self._delta_places = Places.empty()
+        self._set_removed(np.zeros(0, np.int64))
+        self.dirty = True
+        self.save()
+
+    def _grown_base(self, ids: np.ndarray, prefix: Path) -> tuple[faiss.Index, Tuning]:
+        """A copy of the base without its removed ids, plus the delta: no retraining."""
+        index = faiss.clone_index(self.base.index)
+        if len(self._removed):
+            index.remove_ids(faiss.IDSelectorBatch(self._removed))
+        delta_vectors = self._delta.index.reconstruct_n(0, self._delta.ntotal)
+        delta_ids_in_order = faiss.vector_to_array(self._delta.id_map)
+        if len(delta_ids_in_order):
+            index.add_with_ids(delta_vectors, delta_ids_in_order)
+        if self.base.tuning.rerank:
+            by_id = dict(zip(delta_ids_in_order.tolist(), range(len(delta_ids_in_order))))
+            base_live = np.setdiff1d(self.base.places.ids, self._removed, assume_unique=True)
+
+            def rows(chunk: np.ndarray) -> np.ndarray:
+                from_base = np.isin(chunk, base_live)
+                out = np.empty((len(chunk), self.dim), np.float32)
+                if from_base.any():
+                    out[from_base] = self.base.vectors(chunk[from_base], self.dim)
+                if (~from_base).any():
+                    out[~from_base] = delta_vectors[[by_id[i] for i in chunk[~from_base]]]
+                return out
+
+            _write_atomic(Path(f"{prefix}.f16"), lambda f: [
+                f.write(rows(ids[s:s + CHUNK]).astype("<f2").tobytes())
+                for s in range(0, len(ids), CHUNK)])
+        return index, self.base.tuning
+
+
+def build(kind: str, dim: int, places: Places,
+          fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]], budget: IndexBudget,
+          prefix: Path) -> tuple[faiss.Index, Tuning]:
+    """Train an index of `kind` on a sample of the vectors of `places` (by `fetch`), add them all,
+    and tune it to the recall target on held-out vectors of the same collection, against exact
+    search over all of them. Writes the float16 copy (`{prefix}.f16`) the compressed kinds
+    re-score from."""
+    started = time.monotonic()
+    ids = places.ids
+    index = _new_faiss(kind, dim)
+    rng = np.random.default_rng(0)
+    queries_ids = np.sort(rng.choice(ids, size=min(TUNING_QUERIES, len(ids)), replace=False))
+    query_vectors = fetch(queries_ids)[0] if kind != "exact" else None
+    if kind != "exact":
+        nlist = faiss.extract_index_ivf(index).nlist
+        sample = np.sort(rng.choice(ids, size=min(len(ids), nlist * TRAIN_PER_LIST),
+                                    replace=False))
+        index.train(np.ascontiguousarray(fetch(sample)[0], dtype=np.float32))
+    truth = _TopK(query_vectors, queries_ids, TUNING_K) if query_vectors is not None else None
+    rerank = "pq" in kind
+    f16 = open(f"{prefix}.f16.tmp", "wb") if rerank else None
+    try:
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            vectors = np.ascontiguousarray(fetch(chunk)[0], dtype=np.float32)
+            index.add_with_ids(vectors, chunk)
+            if truth is not None:
+                truth.update(vectors, chunk)
+            if f16 is not None:
+                f16.write(vectors.astype("<f2").tobytes())
+        if f16 is not None:
+            f16.flush()
+            os.fsync(f16.fileno())
+    finally:
+        if f16 is not None:
+            f16.close()
+    if rerank:
+        os.replace(f"{prefix}.f16.tmp", f"{prefix}.f16")
+    tuning = Tuning(kind)
+    if truth is not None:
+        base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16") if rerank else None)
+        tuning = tune(base, kind, query_vectors, queries_ids, truth.ids(), budget.recall)
+    return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
+
+
+def tune(base: Base, kind: str, queries: np.ndarray, query_ids: np.ndarray, truth: np.ndarray,
+         target: float) -> Tuning:
+    """The cheapest nprobe (then re-scoring depth) whose recall@10 on these held-out queries
+    reaches `target`; the most thorough setting tried when none does. Recall is measured with
+    each query's own vector left out of both answers."""
+    nlist = faiss.extract_index_ivf(base.index).nlist
+    probes = [2 ** i for i in range(int(math.log2(nlist)) + 1) if 2 ** i <= max(1, nlist // 4)]
+    factors = RERANK_FACTORS if "pq" in kind else (0,)
+
+    def recall(nprobe: int, rerank: int) -> float:
+        t = Tuning(kind, nprobe, rerank)
+        _, found = base.search(queries, TUNING_K + 1, None, t)
+        return recall_at(found, truth, query_ids, TUNING_K)
+
+    best = Tuning(kind, probes[-1], factors[-1], recall(probes[-1], factors[-1]))
+    for nprobe in probes:  # recall grows with nprobe: the first that reaches the target
+        r = recall(nprobe, factors[-1])
+        if r >= target:
+            best = Tuning(kind, nprobe, factors[-1], r)
+            break
+    for factor in factors[:-1]:
+        r = recall(best.nprobe, factor)
+        if r >= target:
+            return Tuning(kind, best.nprobe, factor, r)
+    return best
+
+
+def recall_at(found: np.ndarray, truth: np.ndarray, query_ids: np.ndarray, k: int) -> float:
+    """Share of each query's true k nearest (itself left out) among the k found."""
+    hits = 0
+    for row, qid, true in zip(found, query_ids, truth):
+        got = [i for i in row if i != qid and i >= 0][:k]
+        hits += len(set(got) & set(true[:k].tolist()))
+    return hits / (k * len(query_ids))
+
+
+class _TopK:
+    """Exact k nearest neighbours (each query's own id left out), accumulated over chunks."""
+
+    def __init__(self, queries: np.ndarray, query_ids: np.ndarray, k: int):
+        self.queries, self.query_ids, self.k = queries, query_ids, k
+        self.scores = np.full((len(queries), k), -np.inf, np.float32)
+        self._ids = np.full((len(queries), k), -1, np.int64)
+
+    def update(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        scores = self.queries @ vectors.T
+        scores[self.query_ids[:, None] == ids[None, :]] = -np.inf
+        both_s = np.concatenate([self.scores, scores], axis=1)
+        both_i = np.concatenate([self._ids, np.broadcast_to(ids, scores.shape)], axis=1)
+        top = np.argpartition(-both_s, self.k - 1, axis=1)[:, :self.k]
+        self.scores = np.take_along_axis(both_s, top, 1)
+        self._ids = np.take_along_axis(both_i, top, 1)
+
+    def ids(self) -> np.ndarray:
+        order = np.argsort(-self.scores, axis=1)
+        return np.take_along_axis(self._ids, order, 1)
+
+
+def _write_atomic(path: Path, write: Callable) -> None:
+    """Write to a temp file of this process, fsync, rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
