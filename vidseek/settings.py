@@ -74,6 +74,12 @@ class Settings:
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+    # index scale: the index kind by memory budget, tuned to a recall target
+    index_memory_mb: int = _opt(
+        512, "memory the vectors of one modality's index may take; past it, compact product "
+             "codes re-scored from a float16 copy on disk")
+    index_recall: float = _opt(
+        0.95, "recall@10 against exact search that an inverted file is tuned to reach")
 
     @property
     def sql_url(self) -> str:
@@ -82,6 +88,13 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "faiss"
+
+    @property
+    def index_budget(self):
+        """What each vector index may cost and must find (a search.vectors.IndexBudget)."""
+        from vidseek.search.vectors import IndexBudget  # FAISS loads only where indexes do
+
+        return IndexBudget(self.index_memory_mb * 2**20, self.index_recall)
 
     @property
     def model_dir(self) -> Path:
