@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from vidseek.search.places import LayeredPlaces, Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import IndexBudget, VectorIndex
+from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -464,9 +464,9 @@ class Store:
             return 0
         return len(self.index(modality))
 
-    def describe_index(self, modality: str) -> str:
-        """The index's kind, measured recall and bytes per vector, for `vidseek status`."""
-        return self.index(modality).describe()
+    def describe_index(self, modality: str) -> str | None:
+        """The saved index's kind, measured recall and bytes per vector (`vidseek status`)."""
+        return describe_saved(self.index_dir, modality)
 
     def segment_ids(self, modality: str) -> np.ndarray:
         """The ids of one modality's segments as SQL holds them, ascending."""

@@ -189,6 +189,19 @@ def _rescore(queries: np.ndarray, candidates: np.ndarray,
     return out_s, out_i
 
 
+def describe_saved(index_dir: Path, modality: str) -> str | None:
+    """What the saved index of `modality` is (kind, measured recall, bytes per vector, base and
+    delta sizes), read from its small delta file alone; None when there is none."""
+    try:
+        with np.load(Path(index_dir) / f"{modality}.delta.npz") as z:
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    base, delta = meta["counts"]
+    return (f"{Tuning(**meta['tuning']).describe(meta['dim'])}; {base} in the base, "
+            f"{delta} in the delta")
+
+
 def _merge_hits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
                 k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = np.concatenate([a[0], b[0]], axis=1)
@@ -269,7 +282,8 @@ class VectorIndex:
         if not self.dirty and self.path.exists():
             return
         meta = {"dim": self.dim, "epoch": self.epoch, "generation": self.generation,
-                "tuning": asdict(self.base.tuning)}
+                "tuning": asdict(self.base.tuning),
+                "counts": [len(self.base) - len(self._removed), self._delta.ntotal]}
         p = self._delta_places
         codes = faiss.vector_to_array(faiss.downcast_index(self._delta.index).codes)
         _write_atomic(self.path, lambda f: np.savez(
@@ -303,10 +317,6 @@ class VectorIndex:
     def tuning(self) -> Tuning:
         return self.base.tuning
 
-    def describe(self) -> str:
-        """Kind, measured recall, bytes per vector, and the delta waiting to be folded in."""
-        return (f"{self.base.tuning.describe(self.dim)}; {len(self.base) - len(self._removed)} "
-                f"in the base, {self._delta.ntotal} in the delta")
 
     @property
     def places(self) -> LayeredPlaces:

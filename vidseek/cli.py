@@ -236,6 +236,8 @@ def cmd_status(settings: Settings, args) -> int:
         if key != AUDIO_PROJECTION_KEY:  # a JSON record: summarised on its own line below
             print(f"{key}: {value}")
     print(f"audio projection: {_audio_projection_status(lib, state)}")
+    for modality in sorted(segs):
+        print(f"{modality} index: {lib.store.describe_index(modality) or 'not saved yet'}")
     for v in lib.store.videos("failed"):
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
@@ -336,8 +338,10 @@ def _find_video(store, ref: str):
 
 def cmd_serve(settings: Settings, args) -> int:
     from vidseek.web.app import create_app
+    from vidseek.web.context import warm_up
 
     app = create_app(settings)
+    warm_up(app)  # /api/health says 503 "starting" until models and indexes are loaded
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
           "(Ctrl-C stops)", flush=True)
     try:

@@ -15,6 +15,7 @@ from vidseek.web.context import (
     current_library,
     current_settings,
     model_loading,
+    readiness,
 )
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import openapi_document
@@ -134,8 +135,14 @@ def stats():
 
 @api.get("/health")
 def health():
-    """Whether the service answers and its database is readable."""
+    """Whether the service answers, its database is readable, and its models and indexes are
+    loaded (503 while `vidseek serve` is still loading them)."""
     current_library().store.status_counts()
+    ready, error = readiness()
+    if error:
+        return jsonify({"status": "failed", "error": error}), 503
+    if not ready:
+        return jsonify({"status": "starting"}), 503
     return jsonify({"status": "ok"})
 
 
