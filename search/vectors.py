@@ -92,7 +92,7 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
     if codes != "sq16":
         # The codebooks' k-means on 64 points per centroid, not FAISS's 256: 4x faster to
         # train, and re-scoring from float16 makes up for coarser codes.
-        faiss.extract_index_ivf(index).pq.cp.max_points_per_centroid = 64
+        faiss.downcast_index(index).pq.cp.max_points_per_centroid = 64
     return index
 
 
@@ -394,8 +394,9 @@ class VectorIndex:
 
     def merge(self, budget: IndexBudget,
               fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> None:
-        """Fold the delta into a new base: the delta's vectors are added to a copy of the base,
-        or, when the collection's size calls for another kind, the base is built again."""
+        """Fold the delta into a new base: the delta's vectors are added to a copy of the base
+        and it is tuned again; the base is built again (trained) instead when the collection's
+        size calls for another kind, or when the copy no longer reaches the recall target."""
         places = self.places.live()
         kind = choose_kind(len(places), self.dim, budget)
         if kind == "exact" or kind != self.base.tuning.kind:
@@ -403,7 +404,13 @@ class VectorIndex:
             return
         epoch = self._next_epoch()
         prefix = self._base_prefix(epoch)
-        self._commit_base(*self._grown_base(places, prefix, budget), places, epoch)
+        index, tuning = self._grown_base(places, prefix, budget)
+        if tuning.recall < budget.recall:
+            # The new vectors lie where the trained lists and codes fit them badly: train
+            # again on what the library holds now.
+            self.rebuild(places, fetch, budget)
+            return
+        self._commit_base(index, tuning, places, epoch)
 
     def rebuild(self, places: Places, fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]],
                 budget: IndexBudget) -> None:

@@ -20,7 +20,7 @@ from vidseek.search.store import Fingerprint, Store, vector_to_blob
 from vidseek.search.vectors import IndexBudget, VectorIndex
 
 DIM = 32
-SMALL_MEMORY = IndexBudget(memory_bytes=2**20)  # too little for float16 codes: product codes
+SMALL_MEMORY = IndexBudget(memory_bytes=2**18)  # too little for float16 codes: product codes
 LARGE_MEMORY = IndexBudget(memory_bytes=2**30)
 
 
@@ -34,12 +34,19 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)])
 
 
+@pytest.fixture(autouse=True)
+def one_faiss_thread():
+    """On a shared 2-core machine FAISS's threads mostly wait for each other (training: 4x
+    slower with two); one thread, as the search service runs it."""
+    faiss.omp_set_num_threads(1)
+
+
 @pytest.fixture
 def clustered(monkeypatch):
-    """20k video-like frames (400 shots), and 200 text-like queries near those shots."""
+    """10k video-like frames (200 shots), and 200 text-like queries near those shots."""
     monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 2_000)
-    frames = video_frames(20_000, DIM)
-    return frames, np.arange(1, len(frames) + 1, dtype=np.int64), text_queries(400, 200, DIM)
+    frames = video_frames(10_000, DIM)
+    return frames, np.arange(1, len(frames) + 1, dtype=np.int64), text_queries(200, 200, DIM)
 
 
 def built(tmp_path, frames, ids, budget, name="frame") -> VectorIndex:
@@ -53,7 +60,7 @@ def test_kind_follows_memory_and_tuning_reaches_the_target_on_text_queries(tmp_p
     truth = exact_top(frames, ids, queries, 10)
     for budget, codes in ((LARGE_MEMORY, "sq16"), (SMALL_MEMORY, "pq4")):
         vi = built(tmp_path, frames, ids, budget, name=codes)
-        assert vi.kind == f"ivf512,{codes}"
+        assert vi.kind == f"ivf512,{codes}"  # 2 ** round(log2(4 * sqrt(10k))) lists
         assert vi.tuning.recall >= budget.recall
         # Measured again, on text-like queries the tuning never saw: the target holds there...
         assert recall(vi.search(queries, 10)[1], truth) >= budget.recall - 0.03
@@ -97,21 +104,32 @@ def test_delta_and_base_search_as_one_exact_index_and_removals_reach_both(tmp_pa
     check(VectorIndex.open(tmp_path, "frame", DIM))
 
 
-def test_a_base_of_product_codes_grows_without_retraining_and_is_tuned_again(tmp_path,
-                                                                            clustered):
+def centroids(vi: VectorIndex) -> np.ndarray:
+    ivf = faiss.extract_index_ivf(vi.base.index)
+    return ivf.quantizer.reconstruct_n(0, ivf.nlist)
+
+
+def test_a_merge_grows_the_base_without_retraining_unless_the_recall_target_is_lost(
+        tmp_path, clustered):
     frames, ids, queries = clustered
-    vi = built(tmp_path, frames, ids[:15_000], SMALL_MEMORY)
-    centroids = faiss.extract_index_ivf(vi.base.index).quantizer.reconstruct_n(0, 512)
-    vi.add(ids[15_000:], frames[15_000:], fetcher(frames)(ids[15_000:])[1])
-    vi.remove(ids[:50])
-    vi.merge(SMALL_MEMORY, fetcher(frames))
-    assert len(vi.base) == len(ids) - 50 and not len(vi._delta_places)
-    # Folded into the trained lists (the new shots lie where no training vector was)...
-    assert np.array_equal(
-        faiss.extract_index_ivf(vi.base.index).quantizer.reconstruct_n(0, 512), centroids)
-    # ...so the tuning had to probe more of them to keep the target.
-    truth = exact_top(frames[50:], ids[50:], queries, 10)
+    fetch = fetcher(frames)
+    # New frames of the shots the base was trained on: added to its lists as they are.
+    old, new = ids[ids % 4 != 0], ids[ids % 4 == 0]
+    vi = built(tmp_path / "same", frames, old, SMALL_MEMORY)
+    trained = centroids(vi)
+    vi.add(new, frames[new - 1], fetch(new)[1])
+    vi.remove(old[:50])
+    vi.merge(SMALL_MEMORY, fetch)
+    assert len(vi.base) == len(ids) - 50 and len(vi) == len(vi.base)
+    assert np.array_equal(centroids(vi), trained) and vi.tuning.recall >= 0.95
+    # A quarter of the library from shots no training vector came from: trained again.
+    vi = built(tmp_path / "drift", frames, ids[:7_500], SMALL_MEMORY)
+    trained = centroids(vi)
+    vi.add(ids[7_500:], frames[7_500:], fetch(ids[7_500:])[1])
+    vi.merge(SMALL_MEMORY, fetch)
+    assert len(vi.base) == len(ids) and not np.array_equal(centroids(vi), trained)
     assert vi.tuning.recall >= 0.95
+    truth = exact_top(frames, ids, queries, 10)
     assert recall(vi.search(queries, 10)[1], truth) >= 0.92
 
 
