@@ -86,7 +86,7 @@ def recall_figures(store: Store, n_shots: int) -> dict[str, float]:
     dim = store.dim
     rng = np.random.default_rng(5)
     shots = rng.integers(0, n_shots, N_QUERIES)
-    sets = {"text": text_queries(n_shots, N_QUERIES, dim, seed=3),
+    sets = {"text": text_queries(n_shots, N_QUERIES, dim, seed=3),  # library seed 0
             "frame": near(shot_centres(shots, dim), np.sqrt(WITHIN_SHOT), rng)}
     out = {}
     for name, queries in sets.items():

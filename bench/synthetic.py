@@ -51,10 +51,12 @@ def video_frames(n: int, dim: int, seed: int = 0, first_shot: int = 0) -> np.nda
     return near(np.repeat(centres, FRAMES_PER_SHOT, axis=0)[:n], np.sqrt(WITHIN_SHOT), rng)
 
 
-def text_queries(n_shots: int, n: int, dim: int, seed: int = 0) -> np.ndarray:
-    """`n` text-like query vectors, each near a random one of the first `n_shots` shots."""
+def text_queries(n_shots: int, n: int, dim: int, seed: int = 0,
+                 library_seed: int = 0) -> np.ndarray:
+    """`n` text-like query vectors (`seed` picks them), each near a random one of the first
+    `n_shots` shots of the library made with `library_seed`."""
     rng = np.random.default_rng([seed, 2**32 - 1])
-    centres = shot_centres(rng.integers(0, n_shots, n), dim, seed)
+    centres = shot_centres(rng.integers(0, n_shots, n), dim, library_seed)
     return near(centres, QUERY_TO_SHOT, rng)
 
 

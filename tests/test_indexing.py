@@ -183,7 +183,7 @@ def test_a_server_that_repaired_a_stale_index_still_follows_the_indexer(settings
     indexer_side = Library(settings)
     indexer_side.indexer.index(videos / "sub")
     indexer_side.close()
-    (settings.index_dir / "frame.faiss").unlink()  # lost, as after a crash
+    (settings.index_dir / "frame.delta.npz").unlink()  # lost, as after a crash
     server_side = Library(settings)
     assert len(frame_index_ids(server_side)) == 4  # rebuilt from SQL
     indexer_side = Library(settings)
