@@ -119,6 +119,10 @@ class Indexer:
         removed = self.store.remove_videos(
             v.path for v in self.store.videos()
             if Path(v.path).is_relative_to(root) and not Path(v.path).exists())
+        if removed:
+            # Now, not at the end of a long run: a running server re-reads the saved indexes
+            # and stops returning the removed videos.
+            self.store.save_indexes()
         report = self.index_files(paths, on_progress, retry_failed)
         report.removed = removed
         return report

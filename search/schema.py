@@ -29,6 +29,8 @@ class Base(DeclarativeBase):
 
 class Video(Base):
     __tablename__ = "videos"
+    # AUTOINCREMENT: a removed video's id never comes back meaning another file.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String, unique=True)
@@ -47,7 +49,10 @@ class Video(Base):
 
 class SegmentRow(Base):
     __tablename__ = "segments"
-    __table_args__ = (Index("ix_segments_video_modality", "video_id", "modality"),)
+    # AUTOINCREMENT: an id is never reused, so an id means one segment, one vector, forever
+    # (PostgreSQL's SERIAL sequence never goes back either).
+    __table_args__ = (Index("ix_segments_video_modality", "video_id", "modality"),
+                      {"sqlite_autoincrement": True})
 
     # The segment id is also its FAISS id.
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -91,3 +96,14 @@ class IndexState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class SegmentGeneration(Base):
+    """How many times one modality's segments have changed: bumped in the same transaction
+    as every insert or delete of its segments. A saved FAISS index records the generation it
+    reflects, so a reader can tell an index that is behind SQL without scanning it."""
+
+    __tablename__ = "segment_generations"
+
+    modality: Mapped[str] = mapped_column(String(16), primary_key=True)
+    generation: Mapped[int] = mapped_column(BIG_INTEGER)

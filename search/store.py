@@ -1,4 +1,12 @@
-"""The library on disk: SQL metadata (the source of truth) plus one FAISS index per modality."""
+"""The library on disk: SQL metadata (the source of truth) plus one FAISS index per modality.
+
+Every change to a modality's segments bumps that modality's generation in the same transaction
+(`_bump`); an index holds the generation it reflects, and saves it in the same file as its
+delta (search/vectors.py states the whole model). After a commit, the indexes this process
+holds open follow the change in memory. Saving (at least every minute of a run, after removals,
+and at its end) brings every index file whose generation differs from SQL's back in line, so
+after any run each saved index agrees with SQL, and another process (a server) re-opens a
+file when it changes."""
 
 from __future__ import annotations
 
@@ -10,14 +18,23 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from vidseek.search.places import LayeredPlaces, Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
-from vidseek.search.schema import AudioFeatureRow, IndexState, SegmentRow, Thumbnail, Video
-from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved
+from vidseek.search.schema import (
+    AudioFeatureRow,
+    IndexState,
+    SegmentGeneration,
+    SegmentRow,
+    Thumbnail,
+    Video,
+)
+from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved, saved_generation
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -71,12 +88,34 @@ _TEXTS_BY_ID = select(SegmentRow.id, SegmentRow.text).where(
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision, all of it or nothing."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        # Up to date (every open but the first): no write lock taken.
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+        connection.commit()
+        if sqlite:
+            # SQLite's way to change a table (https://sqlite.org/lang_altertable.html): foreign
+            # keys off, or dropping the old copy of a table cascades into the rows that
+            # reference it. The pragma only takes effect outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            if sqlite:
+                # The driver would leave DDL outside any transaction; a kill mid-migration
+                # must leave the old schema, and a second process waits, then finds it done.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+            if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise RuntimeError("the migration broke a foreign key; nothing was changed")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def make_engine(url: str) -> Engine:
@@ -95,6 +134,27 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
     return engine
+
+
+def _bump(s: Session, modalities: Iterable[str]) -> dict[str, int]:
+    """Count one more change to each of these modalities' segments, inside the transaction
+    that makes it; returns their new generations."""
+    for modality in sorted(set(modalities)):
+        bumped = s.execute(update(SegmentGeneration).where(SegmentGeneration.modality == modality)
+                           .values(generation=SegmentGeneration.generation + 1))
+        if not bumped.rowcount:
+            s.add(SegmentGeneration(modality=modality, generation=1))
+            s.flush()
+    return dict(s.execute(select(SegmentGeneration.modality, SegmentGeneration.generation)
+                          .where(SegmentGeneration.modality.in_(set(modalities)))).all())
+
+
+def _segment_ids_by_modality(s: Session, video_id: int) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = {}
+    for segment_id, modality in s.execute(select(SegmentRow.id, SegmentRow.modality)
+                                          .where(SegmentRow.video_id == video_id)):
+        ids.setdefault(modality, []).append(segment_id)
+    return ids
 
 
 def vector_to_blob(v: np.ndarray) -> bytes:
@@ -128,24 +188,21 @@ class Store:
             for key, value in values.items():
                 s.merge(IndexState(key=key, value=str(value)))
 
-    def generation(self) -> int:
-        """A count of the changes to the segments: each index file records the one it agrees
-        with, so an index that is up to date opens without reading the segment table."""
-        return int(self.state().get("generation", 0))
+    def generations(self) -> dict[str, int]:
+        """How many times each modality's segments have changed (0 if never): what an index
+        reflecting SQL exactly records as its generation."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(SegmentGeneration.modality,
+                                         SegmentGeneration.generation)).all())
 
-    def _next_generation(self, s: Session) -> int:
-        """Count one more change, inside the transaction that makes it (the row is locked
-        where the database can, so concurrent writers never count the same number)."""
-        row = s.scalar(select(IndexState).where(IndexState.key == "generation").with_for_update())
-        value = int(row.value) + 1 if row else 1
-        s.merge(IndexState(key="generation", value=str(value)))
-        return value
-
-    def _advance(self, generation: int) -> None:
-        """This process has applied the change counted `generation` to its open indexes: those
-        that agreed with SQL just before it still do."""
-        for vi in self._indexes.values():
-            if vi.generation == generation - 1:
+    def _advance(self, generations: dict[str, int]) -> None:
+        """After a commit that brought these modalities to these generations (and its change
+        was applied to the open indexes): an index that reflected the generation just before
+        now reflects the new one. One that missed another writer's change keeps its older
+        generation, so it is reconciled before it is saved."""
+        for modality, generation in generations.items():
+            vi = self._indexes.get(modality)
+            if vi is not None and vi.generation == generation - 1:
                 vi.generation = generation
 
     def check_model(self, key: str, spec: str, in_use: bool) -> None:
@@ -228,12 +285,11 @@ class Store:
         # Open (and reconcile) the indexes first, so the new ids are added exactly once.
         indexes = {m: self.index(m) for m in {g.modality for g in segments}}
         with Session(self.engine) as s, s.begin():
-            v = self._emptied_video(s, path)
+            v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
             v.has_audio, v.status, v.error = info.has_audio, "indexed", None
             v.indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
-            generation = self._next_generation(s)
             s.flush()
             rows = [SegmentRow(video_id=v.id, modality=g.modality, t0=g.t0, t1=g.t1, text=g.text,
                                language=g.language, vector=vector_to_blob(g.vector))
@@ -248,8 +304,10 @@ class Store:
                           for a, b, f in zip(audio.t0, audio.t1, audio.features, strict=True))
             video_id = v.id
             added = [(r.id, g) for r, g in zip(rows, segments)]
+            generations = _bump(s, set(dropped) | set(indexes))
         self._video_paths[video_id] = path
-        # Only after the commit: the in-memory indexes never hold uncommitted ids.
+        # Only after the commit: the in-memory indexes never hold uncommitted changes.
+        self._forget(dropped)
         for modality, vi in indexes.items():
             mine = [(i, g) for i, g in added if g.modality == modality]
             ids = np.array([i for i, _ in mine])
@@ -257,47 +315,52 @@ class Store:
             vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]),
                    Places.of(ids, np.full(len(ids), video_id), [g.t0 for _, g in mine],
                              [g.t1 for _, g in mine]))
-        self._advance(generation)
+        self._advance(generations)
         return video_id
 
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
         """Record that `path` could not be indexed and why; earlier segments are dropped."""
         with Session(self.engine) as s, s.begin():
-            v = self._emptied_video(s, path)
+            v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
             v.status, v.error, v.indexed_at = "failed", reason, None
-            generation = self._next_generation(s)
-        self._advance(generation)
+            generations = _bump(s, dropped)
+        self._forget(dropped)
+        self._advance(generations)
 
-    def _emptied_video(self, s: Session, path: str) -> Video:
-        """The row of `path` (new if unknown) with its segments and audio features dropped."""
+    def _emptied_video(self, s: Session, path: str) -> tuple[Video, dict[str, list[int]]]:
+        """The row of `path` (new if unknown) with its segments and audio features dropped,
+        and the ids of the dropped segments by modality."""
         v = s.scalar(select(Video).where(Video.path == path))
         if v is None:
             v = Video(path=path)
             s.add(v)
-            return v
-        self._forget(s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id)).all())
+            return v, {}
+        dropped = _segment_ids_by_modality(s, v.id)
         s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
         s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
-        return v
+        return v, dropped
 
     def remove_videos(self, paths: Iterable[str]) -> int:
         """Drop videos whose files are gone; returns how many were removed."""
-        removed = 0
+        removed: list[int] = []
+        dropped: dict[str, list[int]] = {}
         with Session(self.engine) as s, s.begin():
-            generation = self._next_generation(s)
             for path in paths:
                 v = s.scalar(select(Video).where(Video.path == path))
                 if v is not None:
-                    self._forget(s.scalars(select(SegmentRow.id)
-                                           .where(SegmentRow.video_id == v.id)).all())
+                    for modality, ids in _segment_ids_by_modality(s, v.id).items():
+                        dropped.setdefault(modality, []).extend(ids)
                     s.execute(delete(SegmentRow).where(SegmentRow.video_id == v.id))
                     s.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == v.id))
                     s.delete(v)
-                    self._video_paths.pop(v.id, None)
-                    removed += 1
-        self._advance(generation)
-        return removed
+                    removed.append(v.id)
+            generations = _bump(s, dropped)
+        for video_id in removed:
+            self._video_paths.pop(video_id, None)
+        self._forget(dropped)
+        self._advance(generations)
+        return len(removed)
 
     def clear_segments(self) -> list[str]:
         """Drop every vector (before re-embedding with another model); videos become pending.
@@ -305,13 +368,13 @@ class Store:
         with Session(self.engine) as s, s.begin():
             s.execute(delete(Thumbnail))
             s.execute(delete(SegmentRow))
-            generation = self._next_generation(s)
-            s.execute(delete(IndexState).where(IndexState.key != "generation"))
+            s.execute(delete(IndexState))
+            s.execute(update(SegmentGeneration)
+                      .values(generation=SegmentGeneration.generation + 1))
             s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
             paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
         self._indexes.clear()
         self._drop_index_files()
-        del generation  # counted, so no index file of before agrees with SQL
         return list(paths)
 
     def _drop_index_files(self) -> None:
@@ -319,10 +382,11 @@ class Store:
             for f in self.index_dir.glob(f"{modality}.*"):
                 f.unlink(missing_ok=True)
 
-    def _forget(self, segment_ids: list[int]) -> None:
-        if segment_ids:
-            for vi in self._indexes.values():
-                vi.remove(segment_ids)
+    def _forget(self, dropped: dict[str, list[int]]) -> None:
+        """Drop committed deletions from the open indexes (and the places beside them)."""
+        for modality, ids in dropped.items():
+            if modality in self._indexes:
+                self._indexes[modality].remove(ids)
 
     # --- raw audio features: what a learned audio projection is (re)applied to ----------
     def audio_feature_count(self) -> int:
@@ -353,7 +417,6 @@ class Store:
         transaction; the audio index then follows. Returns how many segments were written."""
         index = self.index("audio")
         with Session(self.engine) as s, s.begin():
-            generation = self._next_generation(s)
             old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
             # New rows first, old ones after: the new ids all lie above the old ones, so no id
             # a running server still holds in its index comes back meaning another segment.
@@ -366,9 +429,8 @@ class Store:
                                                    SegmentRow.id <= max(old)))
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
-        index.remove(old)
-        self._reconcile("audio", index)
-        del generation  # the new rows reach the index through the reconcile
+            _bump(s, ["audio"])
+        self._reconcile("audio", index)  # behind by this commit: reconciled (old out, new in)
         self._save(index)
         return self.segment_count("audio")
 
@@ -443,7 +505,7 @@ class Store:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
             vi = VectorIndex.open(self.index_dir, modality, dim)
             self._video_paths = self._all_video_paths()
-            if vi.generation != self.generation():
+            if vi.generation != self.generations().get(modality, 0):
                 self._reconcile(modality, vi)
                 self._save(vi)  # repaired on disk too, so this process follows later saves again
             self._indexes[modality] = vi
@@ -503,9 +565,17 @@ class Store:
     def _reconcile(self, modality: str, vi: VectorIndex) -> None:
         """Bring `vi` in line with SQL: the segment ids are read (not the rows); the vectors and
         places of those missing are fetched. Many missing (no usable files): built again."""
-        generation = self.generation()  # read first: changes after it are found next time
+        # The generation is read before the ids: a commit in between makes the index look
+        # behind (reconciled again later), never current while it misses a change.
+        generation = self.generations().get(modality, 0)
         sql_ids = self.segment_ids(modality)
         missing = len(sql_ids) - len(np.intersect1d(sql_ids, vi.ids(), assume_unique=True))
+        if vi.generation > generation:
+            # Claims a generation SQL never reached (another library's file, a database put
+            # back from a backup): rebuilt from SQL, not trusted id by id. (No readable file at
+            # all opens empty, at generation -1.)
+            vi.clear()
+            missing = len(sql_ids)
         if missing > max(len(vi), 1) and missing >= 10_000:
             vi.rebuild(self._sql_places(modality), self._rows, self.budget)
         else:
@@ -522,9 +592,17 @@ class Store:
         """Persist every index that changed (a small delta file; the base only when the delta
         is folded into it). An index behind SQL (a Ctrl-C between a commit and its index
         update) is reconciled first, so a saved index always agrees with SQL."""
-        generation = self.generation()
-        for modality, vi in self._indexes.items():
-            if vi.generation != generation:
+        if self.dim is None:
+            return  # no vectors were ever stored
+        generations = self.generations()
+        for modality in sorted(set(MODALITIES) | set(generations) | set(self._indexes)):
+            vi = self._indexes.get(modality)
+            if vi is None:
+                saved = saved_generation(self.index_dir, modality)
+                if saved is None or saved == generations.get(modality, 0):
+                    continue  # nothing saved, or saved as SQL is: opened from SQL when needed
+                vi = self.index(modality)  # a change (a removal) left its file behind
+            elif vi.generation != generations.get(modality, 0):
                 self._reconcile(modality, vi)
             self._save(vi)
 
@@ -537,7 +615,7 @@ class Store:
         for modality in MODALITIES:
             if self.segment_count(modality):
                 vi = VectorIndex(self.index_dir, modality, self.dim)
-                generation = self.generation()
+                generation = self.generations().get(modality, 0)
                 vi.rebuild(self._sql_places(modality), self._rows, self.budget)
                 vi.generation = generation
                 vi.dirty = True

@@ -1,8 +1,14 @@
 """One vector index per modality: a large base, trained and tuned once and rarely rewritten, plus a
 small exact delta that takes every change, searched together as one.
 
-The SQL database is the source of truth; the files here are a cache that `reconcile` brings
-back in line with it after a crash, a kill or an interrupted run. On disk, per modality:
+The SQL database is the source of truth; the files here are a cache of it. The consistency
+model (with search/store.py): a segment id is never reused (AUTOINCREMENT) and its vector never
+changes, so an id in both SQL and an index means the same vector in both. SQL counts the changes
+to each modality's segments (its generation, bumped in the transaction of the change); the delta
+file records the generation the index agrees with. An index at SQL's generation opens without
+reading the segment table; one behind it is reconciled (ids compared, the missing fetched); one
+with no readable file, or claiming a generation SQL never reached, is rebuilt from SQL. On disk,
+per modality:
 
 - `{m}.delta.npz`: the delta's ids, float16 vectors and places, the base ids removed since the
   base was written (filtered out of its results, never rewritten into it), the SQL generation
@@ -195,13 +201,26 @@ def _rescore(queries: np.ndarray, candidates: np.ndarray,
     return out_s, out_i
 
 
+def _saved_meta(index_dir: Path, modality: str) -> dict | None:
+    try:
+        with np.load(Path(index_dir) / f"{modality}.delta.npz") as z:
+            return json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def saved_generation(index_dir: Path, modality: str) -> int | None:
+    """The SQL generation the saved index of `modality` agrees with, read from its small delta
+    file alone; None when there is no readable one."""
+    meta = _saved_meta(index_dir, modality)
+    return meta["generation"] if meta else None
+
+
 def describe_saved(index_dir: Path, modality: str) -> str | None:
     """What the saved index of `modality` is (kind, measured recall, bytes per vector, base and
     delta sizes), read from its small delta file alone; None when there is none."""
-    try:
-        with np.load(Path(index_dir) / f"{modality}.delta.npz") as z:
-            meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError):
+    meta = _saved_meta(index_dir, modality)
+    if meta is None:
         return None
     base, delta = meta["counts"]
     return (f"{Tuning(**meta['tuning']).describe(meta['dim'])}; {base} in the base, "
@@ -331,6 +350,28 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         return self.places.ids
+
+    def clear(self) -> None:
+        """Forget every vector (an index that cannot be trusted id by id); the next save
+        writes it empty and deletes the old base's files."""
+        self.base, self.epoch = Base.empty(), 0
+        self._delta = _new_faiss("exact", self.dim)
+        self._delta_places = Places.empty()
+        self._set_removed(np.zeros(0, np.int64))
+        self.dirty = True
+
+    def stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The float16 copies this index holds for these ids (all held), as float32 rows."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.empty((len(ids), self.dim), np.float32)
+        in_delta = self._delta_places.find(ids).mask
+        for row in np.flatnonzero(in_delta):
+            out[row] = self._delta.reconstruct(int(ids[row]))
+        rest = ids[~in_delta]
+        if len(rest):
+            out[~in_delta] = (self.base.vectors(rest, self.dim) if self.base._fd is not None
+                              else np.stack([self.base.index.reconstruct(int(i)) for i in rest]))
+        return out
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, places: Places) -> None:
         """Add vectors (and their places) to the delta."""

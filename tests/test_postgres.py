@@ -3,6 +3,7 @@ migrations, and indexing, hybrid search (tsvector full text) and removal working
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,8 +18,9 @@ from vidseek.search.keyword import (
     is_full_text_object,
     keyword_index_for,
 )
+from vidseek.search.records import MediaInfo, Segment
 from vidseek.search.schema import Base
-from vidseek.search.store import Store
+from vidseek.search.store import Fingerprint, Store
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +88,19 @@ def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
     assert {v.id for v in lib.store.videos()} == {by_name["meeting.mp4"]}
     server.close()
     lib.close()
+
+
+def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
+    """PostgreSQL's SERIAL sequences never hand out a value twice: migration 0005 has nothing
+    to change there, and the generations count changes the same way as on SQLite."""
+    store = Store(postgres_url, tmp_path / "faiss")
+    store.bind_model("clip_model", "test", 4)
+    info, vector = MediaInfo(1.0, 1.0, 8, 8, False), np.array([1.0, 0, 0, 0], np.float32)
+    before = store.generations().get("frame", 0)
+    first = store.save_video("/newest.mp4", Fingerprint(1, 1), info, [Segment("frame", 0, 1, vector)])
+    [segment] = store.video_segments(first)
+    assert store.remove_videos(["/newest.mp4"]) == 1
+    again = store.save_video("/newest.mp4", Fingerprint(2, 2), info, [Segment("frame", 0, 1, vector)])
+    assert again > first and store.video_segments(again)[0].id > segment.id
+    assert store.generations()["frame"] == before + 3
+    store.close()
