@@ -15,7 +15,7 @@ import pytest
 from bench.synthetic import FRAMES_PER_SHOT, text_queries, video_frames
 from tests.test_vectors import fetcher
 from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.schema import IndexState, SegmentRow
+from vidseek.search.schema import SegmentGeneration, SegmentRow
 from vidseek.search.store import Fingerprint, Store, vector_to_blob
 from vidseek.search.vectors import IndexBudget, VectorIndex
 
@@ -157,8 +157,9 @@ def test_an_up_to_date_index_opens_without_reading_the_segments(tmp_path):
     assert 10_000 not in reader.index("frame").ids()
     # Once the change is counted, the next process to open the index reconciles it.
     with reader.engine.begin() as c:
-        c.execute(IndexState.__table__.update().where(IndexState.key == "generation")
-                  .values(value=str(reader.generation() + 1)))
+        c.execute(SegmentGeneration.__table__.update()
+                  .where(SegmentGeneration.modality == "frame")
+                  .values(generation=SegmentGeneration.generation + 1))
     assert 10_000 in Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss").index(
         "frame").ids()
 
