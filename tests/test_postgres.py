@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.conftest import make_settings
+from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, place, speech, write_video
 from tests.postgres import postgres_server, server_programs
 from vidseek.library import Library
@@ -94,8 +94,11 @@ def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
     """PostgreSQL's SERIAL sequences never hand out a value twice: migration 0005 has nothing
     to change there, and the generations count changes the same way as on SQLite."""
     store = Store(postgres_url, tmp_path / "faiss")
-    store.bind_model("clip_model", "test", 4)
-    info, vector = MediaInfo(1.0, 1.0, 8, 8, False), np.array([1.0, 0, 0, 0], np.float32)
+    if store.dim is None:  # the database is shared with the tests above
+        store.bind_model("clip_model", TINY_MODEL, 64)
+    vector = np.zeros(store.dim, np.float32)
+    vector[0] = 1.0
+    info = MediaInfo(1.0, 1.0, 8, 8, False)
     before = store.generations().get("frame", 0)
     first = store.save_video("/newest.mp4", Fingerprint(1, 1), info, [Segment("frame", 0, 1, vector)])
     [segment] = store.video_segments(first)
