@@ -95,6 +95,7 @@ def query_latency(model: str, n_segments: int, n_queries: int) -> dict[str, floa
     with tempfile.TemporaryDirectory() as tmp:
         lib = Library(Settings.load(env={}, data_dir=tmp, clip_model=model, allow_download=False))
         fill_store(lib.store, n_segments, lib.encoder.dim, model)
+        lib.store.save_indexes()
         options = lib.search_options()
         for q in queries(5, seed=99):
             lib.engine.search_text(q, options)  # warm up

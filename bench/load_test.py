@@ -75,7 +75,7 @@ def build_synthetic_library(data_dir: Path, segments: int, per_video: int, speec
 
     settings = Settings.load(env={}, data_dir=data_dir, clip_model=model, allow_download=False)
     dim = load_image_text_encoder(settings).dim
-    store = Store(settings.sql_url, settings.index_dir)
+    store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
     started = time.monotonic()
     fill_store(store, segments, dim, model, per_video=per_video, speech_share=speech_share)
     store.close()

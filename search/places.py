@@ -78,3 +78,56 @@ class Places:
 
     def _columns(self) -> tuple[np.ndarray, ...]:
         return self.ids, self.video_ids, self.t0, self.t1
+
+
+@dataclass(frozen=True)
+class LayeredPlaces:
+    """The places of a base index and of the small delta beside it, read as one: the delta's
+    first, and the base's without those removed since it was written. Nothing is copied to
+    look an id up, however large the base."""
+
+    base: Places
+    delta: Places
+    removed: np.ndarray  # base ids no longer in the library, ascending
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.removed) + len(self.delta)
+
+    def find(self, ids) -> Found:
+        ids = np.asarray(ids, dtype=np.int64)
+        columns = np.zeros((3, len(ids)))
+        mask = np.zeros(len(ids), bool)
+        in_base = ~np.isin(ids, self.removed)  # a lookup that raced a removal finds nothing
+        for places, allowed in ((self.base, in_base), (self.delta, np.ones(len(ids), bool))):
+            found = places.find(ids)
+            hit = np.flatnonzero(found.mask)
+            keep = allowed[hit]
+            columns[:, hit[keep]] = np.stack([found.video_ids, found.t0, found.t1])[:, keep]
+            mask[hit[keep]] = True
+        return Found(mask, columns[0, mask].astype(np.int64), columns[1, mask], columns[2, mask])
+
+    def at(self, video_id: int, t: float) -> int | None:
+        """As `Places.at`; a video indexed again since the base was written is in the delta."""
+        found = self.delta.at(video_id, t)
+        if found is None:
+            found = self.base.at(video_id, t)
+            if found is not None and np.isin(found, self.removed):
+                return None
+        return found
+
+    @cached_property
+    def _live(self) -> Places:
+        base = self.base.without(self.removed) if len(self.removed) else self.base
+        return base.plus(self.delta) if len(self.delta) else base
+
+    def live(self) -> Places:
+        """Every place as one `Places` (a copy: for rebuilding and checks, not for queries)."""
+        return self._live
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._live.ids
+
+    @property
+    def video_ids(self) -> np.ndarray:
+        return self._live.video_ids

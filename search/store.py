@@ -2,7 +2,7 @@
 
 Every change to a modality's segments bumps that modality's generation in the same transaction
 (`_bump`); an index holds the generation it reflects, and saves it in the same file as its
-vectors (search/vectors.py states the whole model). After a commit, the indexes this process
+delta (search/vectors.py states the whole model). After a commit, the indexes this process
 holds open follow the change in memory. Saving (at least every minute of a run, after removals,
 and at its end) brings every index file whose generation differs from SQL's back in line, so
 after any run each saved index agrees with SQL, and another process (a server) re-opens a
@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, create_engine, delete, event, func, select, up
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from vidseek.search.places import Places
+from vidseek.search.places import LayeredPlaces, Places
 from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
 from vidseek.search.schema import (
     AudioFeatureRow,
@@ -34,7 +34,7 @@ from vidseek.search.schema import (
     Thumbnail,
     Video,
 )
-from vidseek.search.vectors import VectorIndex, file_stamp, saved_generation
+from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved, saved_generation
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -168,12 +168,12 @@ def blob_to_vector(b: bytes) -> np.ndarray:
 class Store:
     """SQL + FAISS for one library. The SQL database decides what exists."""
 
-    def __init__(self, url: str, index_dir: Path):
+    def __init__(self, url: str, index_dir: Path, budget: IndexBudget | None = None):
         self.engine = make_engine(url)
         migrate(self.engine)
         self.index_dir = Path(index_dir)
+        self.budget = budget or IndexBudget()  # what each index may cost, and must find
         self._indexes: dict[str, VectorIndex] = {}
-        self._places: dict[str, Places] = {}  # beside each index, for the same ids
         # The files of the videos those places are in, read with them: a query names the
         # videos of its moments without reading SQL (see search/places.py for why).
         self._video_paths: dict[int, str] = {}
@@ -187,6 +187,23 @@ class Store:
         with Session(self.engine) as s, s.begin():
             for key, value in values.items():
                 s.merge(IndexState(key=key, value=str(value)))
+
+    def generations(self) -> dict[str, int]:
+        """How many times each modality's segments have changed (0 if never): what an index
+        reflecting SQL exactly records as its generation."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(SegmentGeneration.modality,
+                                         SegmentGeneration.generation)).all())
+
+    def _advance(self, generations: dict[str, int]) -> None:
+        """After a commit that brought these modalities to these generations (and its change
+        was applied to the open indexes): an index that reflected the generation just before
+        now reflects the new one. One that missed another writer's change keeps its older
+        generation, so it is reconciled before it is saved."""
+        for modality, generation in generations.items():
+            vi = self._indexes.get(modality)
+            if vi is not None and vi.generation == generation - 1:
+                vi.generation = generation
 
     def check_model(self, key: str, spec: str, in_use: bool) -> None:
         """Refuse to mix: raise ModelMismatch when the vectors recorded under `key` exist
@@ -302,9 +319,9 @@ class Store:
             mine = [(i, g) for i, g in added if g.modality == modality]
             ids = np.array([i for i, _ in mine])
             # Through float16 like the durable copy, so a rebuilt index is bit-identical.
-            vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]))
-            self._places[modality] = self._places[modality].plus(Places.of(
-                ids, np.full(len(ids), video_id), [g.t0 for _, g in mine], [g.t1 for _, g in mine]))
+            vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]),
+                   Places.of(ids, np.full(len(ids), video_id), [g.t0 for _, g in mine],
+                             [g.t1 for _, g in mine]))
         self._advance(generations)
         return video_id
 
@@ -364,27 +381,19 @@ class Store:
             s.execute(update(Video).where(Video.status == "indexed").values(status="pending"))
             paths = s.scalars(select(Video.path).where(Video.status == "pending")).all()
         self._indexes.clear()
-        self._places.clear()
-        for modality in MODALITIES:
-            (self.index_dir / f"{modality}.faiss").unlink(missing_ok=True)
+        self._drop_index_files()
         return list(paths)
 
+    def _drop_index_files(self) -> None:
+        for modality in MODALITIES:
+            for f in self.index_dir.glob(f"{modality}.*"):
+                f.unlink(missing_ok=True)
+
     def _forget(self, dropped: dict[str, list[int]]) -> None:
-        """Drop committed deletions from the open indexes and the places beside them."""
+        """Drop committed deletions from the open indexes (and the places beside them)."""
         for modality, ids in dropped.items():
             if modality in self._indexes:
                 self._indexes[modality].remove(ids)
-                self._places[modality] = self._places[modality].without(ids)
-
-    def _advance(self, generations: dict[str, int]) -> None:
-        """After a commit that brought these modalities to these generations (and its change
-        was applied to the open indexes): an index that reflected the generation just before
-        now reflects the new one. One that missed another writer's change keeps its older
-        generation, so it is reconciled before it is saved."""
-        for modality, generation in generations.items():
-            vi = self._indexes.get(modality)
-            if vi is not None and vi.generation == generation - 1:
-                vi.generation = generation
 
     # --- raw audio features: what a learned audio projection is (re)applied to ----------
     def audio_feature_count(self) -> int:
@@ -416,7 +425,8 @@ class Store:
         index = self.index("audio")
         with Session(self.engine) as s, s.begin():
             old = s.scalars(select(SegmentRow.id).where(SegmentRow.modality == "audio")).all()
-            # New rows first, old ones after: the new ids all lie above the old ones.
+            # New rows first, old ones after: the new ids all lie above the old ones, so no id
+            # a running server still holds in its index comes back meaning another segment.
             s.add_all(SegmentRow(video_id=video_id, modality="audio", t0=g.t0, t1=g.t1,
                                  text=g.text, language=g.language, vector=vector_to_blob(g.vector))
                       for video_id, video_segments in segments.items() for g in video_segments)
@@ -427,8 +437,8 @@ class Store:
             for key, value in state.items():
                 s.merge(IndexState(key=key, value=str(value)))
             _bump(s, ["audio"])
-        self._sync("audio", index)  # behind by this commit: reconciled (old out, new in)
-        index.save()
+        self._reconcile("audio", index)  # behind by this commit: reconciled (old out, new in)
+        self._save(index)
         return self.segment_count("audio")
 
     # --- segments ----------------------------------------------------------------------
@@ -477,7 +487,7 @@ class Store:
         """The frame segment of `video_id` on screen at second `t` (each frame segment has its
         thumbnail), read from the frame places in memory: those of the search just run, or of
         the frame index opened now if that search did not need it."""
-        if "frame" not in self._places and not self.vector_count("frame"):
+        if "frame" not in self._indexes and not self.vector_count("frame"):
             return None
         return self.places("frame").at(video_id, t)
 
@@ -490,31 +500,42 @@ class Store:
             return dict(s.execute(select(SegmentRow.modality, func.count())
                                   .group_by(SegmentRow.modality)).all())
 
-    # --- FAISS -------------------------------------------------------------------------
+    # --- vector indexes ------------------------------------------------------------------
     def index(self, modality: str) -> VectorIndex:
-        """The FAISS index of one modality, reconciled with SQL when opened (unless its file is
-        at SQL's generation), and opened again when another process (a running `vidseek index`)
-        has saved a newer file."""
+        """The vector index of one modality. Opened from its files, and reconciled with SQL only
+        when they are behind it (a crash, another writer); read again, delta only, when another
+        process (a running `vidseek index`) has saved since."""
         vi = self._indexes.get(modality)
-        if vi is None or (not vi.dirty and vi.file_stamp != file_stamp(vi.path)):
+        if vi is None:
             dim = self.dim
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
-            vi = VectorIndex.open(self.index_dir / f"{modality}.faiss", dim)
-            if self._sync(modality, vi):
-                vi.save()  # repaired on disk too, so this process follows later saves again
+            vi = VectorIndex.open(self.index_dir, modality, dim)
+            self._video_paths = self._all_video_paths()
+            if vi.generation != self.generations().get(modality, 0):
+                self._reconcile(modality, vi)
+                self._save(vi)  # repaired on disk too, so this process follows later saves again
             self._indexes[modality] = vi
+        elif vi.changed_on_disk():
+            vi.refresh()
+            self._video_paths = self._all_video_paths()
         return vi
 
-    def places(self, modality: str) -> Places:
+    def places(self, modality: str) -> LayeredPlaces:
         """Where the vectors of the index last opened by `index(modality)` are."""
-        return self._places.get(modality) or Places.empty()
+        vi = self._indexes.get(modality)
+        return vi.places if vi else LayeredPlaces(Places.empty(), Places.empty(),
+                                                  np.zeros(0, np.int64))
 
     def vector_count(self, modality: str) -> int:
         """How many vectors a query of this modality searches (0 in an empty library)."""
         if modality not in self._indexes and self.dim is None:
             return 0
         return len(self.index(modality))
+
+    def describe_index(self, modality: str) -> str | None:
+        """The saved index's kind, measured recall and bytes per vector (`vidseek status`)."""
+        return describe_saved(self.index_dir, modality)
 
     def segment_ids(self, modality: str) -> np.ndarray:
         """The ids of one modality's segments as SQL holds them, ascending."""
@@ -523,67 +544,92 @@ class Store:
                             .order_by(SegmentRow.id)).all()
         return np.array(ids, dtype=np.int64)
 
-    def generations(self) -> dict[str, int]:
-        """How many times each modality's segments have changed (0 if never): what an index
-        reflecting SQL exactly records as its generation."""
+    def _sql_places(self, modality: str) -> Places:
         with self.engine.connect() as c:
-            return dict(c.execute(select(SegmentGeneration.modality,
-                                         SegmentGeneration.generation)).all())
+            rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0,
+                                    SegmentRow.t1).where(SegmentRow.modality == modality)).all()
+        return Places.of(*(zip(*rows) if rows else ([], [], [], [])))
 
-    def _sync(self, modality: str, vi: VectorIndex) -> bool:
-        """Bring `vi` and the places beside it in line with SQL; True if the index changed."""
-        # The generation is read before the rows: a commit in between makes the index look
+    def _all_video_paths(self) -> dict[int, str]:
+        with self.engine.connect() as c:
+            return dict(c.execute(select(Video.id, Video.path)).all())
+
+    def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, Places]:
+        """The stored vectors and places of these segment ids, in the same order."""
+        ids = [int(i) for i in ids]
+        found: dict[int, tuple] = {}
+        with self.engine.connect() as c:
+            for start in range(0, len(ids), 500):
+                q = select(SegmentRow.id, SegmentRow.vector, SegmentRow.video_id, SegmentRow.t0,
+                           SegmentRow.t1).where(SegmentRow.id.in_(ids[start:start + 500]))
+                found.update((row[0], row[1:]) for row in c.execute(q))
+        rows = [found[i] for i in ids]
+        vectors = (np.stack([blob_to_vector(r[0]) for r in rows]) if rows
+                   else np.zeros((0, self.dim or 0), np.float32))
+        return vectors, Places.of(ids, [r[1] for r in rows], [r[2] for r in rows],
+                                  [r[3] for r in rows])
+
+    def _reconcile(self, modality: str, vi: VectorIndex) -> None:
+        """Bring `vi` in line with SQL: the segment ids are read (not the rows); the vectors and
+        places of those missing are fetched. Many missing (no usable files): built again."""
+        # The generation is read before the ids: a commit in between makes the index look
         # behind (reconciled again later), never current while it misses a change.
         generation = self.generations().get(modality, 0)
-        with self.engine.connect() as c:
-            rows = c.execute(select(SegmentRow.id, SegmentRow.video_id, SegmentRow.t0, SegmentRow.t1)
-                             .where(SegmentRow.modality == modality)).all()
-            paths = dict(c.execute(select(Video.id, Video.path)).all())
-        places = Places.of(*(zip(*rows) if rows else ([], [], [], [])))
-        behind = vi.generation != generation
-        if behind and (vi.generation is None or vi.generation > generation):
-            vi.clear()  # of unknown provenance: rebuilt, not trusted id by id
-        if behind or not vi.fits(len(places)):
-            vi.reconcile(places.ids, self.vectors)  # also rebuilds as the kind the size calls for
-            vi.generation = generation
-            # A saved file must record the new generation; an empty index needs no file.
-            vi.dirty = vi.dirty or vi.file_stamp is not None
-        self._places[modality] = places
-        self._video_paths = paths
-        return vi.dirty
+        sql_ids = self.segment_ids(modality)
+        missing = len(sql_ids) - len(np.intersect1d(sql_ids, vi.ids(), assume_unique=True))
+        if vi.generation > generation:
+            # Claims a generation SQL never reached (another library's file, a database put
+            # back from a backup): rebuilt from SQL, not trusted id by id. (No readable file at
+            # all opens empty, at generation -1.)
+            vi.clear()
+            missing = len(sql_ids)
+        if missing > max(len(vi), 1) and missing >= 10_000:
+            vi.rebuild(self._sql_places(modality), self._rows, self.budget)
+        else:
+            vi.reconcile(sql_ids, self._rows)
+        vi.generation, vi.dirty = generation, True
+
+    def _save(self, vi: VectorIndex) -> None:
+        """Save the index, folding its delta into the base first when that is due."""
+        if vi.merge_due(self.budget):
+            vi.merge(self.budget, self._rows)
+        vi.save()
 
     def save_indexes(self) -> None:
-        """Bring every saved index file in line with SQL (temp file + rename): the open indexes
-        that changed, and the files of other modalities that a change left behind (a removal
-        drops segments of indexes this process never opened). An index behind SQL (a Ctrl-C
-        between a commit and its FAISS update, another writer's commit) is reconciled first,
-        so a saved index always agrees with SQL at the generation it records."""
+        """Persist every index that changed (a small delta file; the base only when the delta
+        is folded into it). An index behind SQL (a Ctrl-C between a commit and its index
+        update) is reconciled first, so a saved index always agrees with SQL."""
         if self.dim is None:
             return  # no vectors were ever stored
         generations = self.generations()
         for modality in sorted(set(MODALITIES) | set(generations) | set(self._indexes)):
             vi = self._indexes.get(modality)
             if vi is None:
-                path = self.index_dir / f"{modality}.faiss"
-                if not path.exists() or saved_generation(path) == generations.get(modality, 0):
+                saved = saved_generation(self.index_dir, modality)
+                if saved is None or saved == generations.get(modality, 0):
                     continue  # nothing saved, or saved as SQL is: opened from SQL when needed
-                vi = self.index(modality)
-            elif vi.generation != generations.get(modality, 0) or not vi.fits(len(vi)):
-                self._sync(modality, vi)
-            vi.save()
+                vi = self.index(modality)  # a change (a removal) left its file behind
+            elif vi.generation != generations.get(modality, 0):
+                self._reconcile(modality, vi)
+            self._save(vi)
 
     def rebuild_indexes(self) -> dict[str, int]:
-        """Throw the FAISS files away and rebuild them from the stored vectors."""
+        """Throw the index files away and build them again from the stored vectors, each of
+        the kind its size calls for, trained and tuned (the delta folded in)."""
         self._indexes.clear()
-        self._places.clear()
+        self._drop_index_files()
         counts = {}
         for modality in MODALITIES:
-            path = self.index_dir / f"{modality}.faiss"
-            path.unlink(missing_ok=True)
             if self.segment_count(modality):
-                vi = self.index(modality)
+                vi = VectorIndex(self.index_dir, modality, self.dim)
+                generation = self.generations().get(modality, 0)
+                vi.rebuild(self._sql_places(modality), self._rows, self.budget)
+                vi.generation = generation
+                vi.dirty = True
                 vi.save()
+                self._indexes[modality] = vi
                 counts[modality] = len(vi)
+        self._video_paths = self._all_video_paths()
         return counts
 
     def close(self) -> None:

@@ -1,239 +1,648 @@
-"""One FAISS index per modality (IndexIDMap2, ids = segment ids), saved atomically.
+"""One vector index per modality: a large base, trained and tuned once and rarely rewritten, plus a
+small exact delta that takes every change, searched together as one.
 
-The SQL database is the source of truth; an index file is a cache of it. The consistency model:
+The SQL database is the source of truth; the files here are a cache of it. The consistency
+model (with search/store.py): a segment id is never reused (AUTOINCREMENT) and its vector never
+changes, so an id in both SQL and an index means the same vector in both. SQL counts the changes
+to each modality's segments (its generation, bumped in the transaction of the change); the delta
+file records the generation the index agrees with. An index at SQL's generation opens without
+reading the segment table; one behind it is reconciled (ids compared, the missing fetched); one
+with no readable file, or claiming a generation SQL never reached, is rebuilt from SQL. On disk,
+per modality:
 
-- A segment id is never reused (AUTOINCREMENT; a sequence on PostgreSQL) and a segment's vector
-  never changes, so an id present in both SQL and an index means the same vector in both.
-- SQL counts the changes to each modality's segments (its *generation*, bumped in the same
-  transaction as the change: search/store.py). Each index records the generation it reflects,
-  and a saved file carries it in the same file: FAISS's own bytes, then a 16-byte trailer
-  (magic + generation), written to a temp file and renamed, so the vectors and the generation
-  they reflect are replaced together or not at all. FAISS reads the file as it always did: the
-  trailer lies past the index it reads.
-- Opening: a file whose generation equals SQL's is current as it is. One whose generation is
-  lower is behind (a kill between a commit and the next save): `reconcile` drops the ids SQL no
-  longer has and adds the ones it lacks, which is exact because ids are never reused. A file
-  without a trailer (torn, foreign, or written before ids stopped being reused) or claiming a
-  generation SQL never reached is not trusted id by id: it is rebuilt from SQL.
-- Readers: another process (a server) re-opens a file when its stamp (inode, mtime, size)
-  changes, reading stamp, generation and vectors from one open file. Opening still reads the
-  modality's rows for the places beside the index (search/places.py); a generation equal to
-  SQL's spares the id comparison and the vector reads."""
+- `{m}.delta.npz`: the delta's ids, float16 vectors and places, the base ids removed since the
+  base was written (filtered out of its results, never rewritten into it), the SQL generation
+  all this agrees with, and which base epoch it goes with. Small; rewritten (temp file +
+  rename) on each save. Renaming it is the one commit point: a kill at any other moment leaves
+  the previous, complete pair of files.
+- `{m}.base-{epoch}.faiss` (+ `.places.npz`, + `.f16` for the compressed kinds): written whole,
+  under a new epoch, only when the delta is folded in (`merge`), then never touched again.
+
+Kinds (`choose_kind`): `exact` (float16, every vector scanned) while the collection is small;
+past EXACT_LIMIT an inverted file over float16 codes (`ivfN,sq16`) when it fits the memory
+setting, else over 64-byte product codes (`ivfN,pqM`) whose candidates are re-scored exactly from
+a float16 copy read from disk, so only the codes stay in memory. `nprobe` and the re-scoring
+depth are tuned when the base is built, on held-out vectors of the library's own, to a recall
+target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import struct
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import faiss
 import numpy as np
 
-# Exact search scans every vector for every query. Vectors are stored as float16 (the durable
-# copy in SQL is float16 too, so nothing is lost): at 100k x 512 a scan takes ~5 ms on one
-# core, half of what float32 costs. Past EXACT_LIMIT an inverted file (IVF) scans a few percent
-# of the vectors instead, at a recall cost that depends on how clustered the embeddings are.
-EXACT_LIMIT = 500_000
-PROBE_FRACTION = 1 / 16  # lists searched per query, as a share of all lists
-TRAIN_PER_LIST = 64  # k-means sample size per list
+from vidseek.search.places import LayeredPlaces, Places
+
+# Exact search scans every float16 vector for every query: ~5 ms per 100k on one core. Issue
+# 12's measurements of `vidseek serve` on 2 cores: exact at 100k, 8 clients p99 64 ms; at 250k
+# 105 ms, past the 100 ms target; an inverted file at 1M met it (76 ms). So exact up to 100k.
+EXACT_LIMIT = 100_000
+TRAIN_PER_LIST = 40  # k-means sample per list (FAISS warns below 39)
+TUNING_QUERIES = 300  # queries the tuning measures recall on
+TUNING_K = 10
+# The tuning queries are library vectors moved to this cosine from where they were: a text
+# query lies about this far from the frames it describes (CLIP's caption-to-image cosines are
+# 0.3-0.4), and such a query, near no stored vector, needs more lists probed than a stored
+# vector does (whose own list answers it: frames as queries read recall 0.92 at nprobe 1).
+QUERY_COSINE = 0.4
+PQ_BYTES_PER_DIM = 1 / 8  # product codes: one byte per 8 dimensions (64 bytes at d=512)
+RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit asked for
+# The delta is folded into the base when it passes this share of the base (so the rewrite
+# amortises), but never later than MERGE_MAX: past that the delta's exact scan gets slow.
+MERGE_SHARE, MERGE_MIN, MERGE_MAX = 0.1, 20_000, 200_000
+CHUNK = 50_000
 
 
-def index_kind_for(count: int) -> str:
-    """`exact` for collections up to EXACT_LIMIT, else `ivfN` with N ~ 4·sqrt(count) lists
-    (a power of two, so the kind, and a retraining, changes only when the size changes ~4x)."""
-    if count <= EXACT_LIMIT:
+@dataclass(frozen=True)
+class IndexBudget:
+    """What the index may cost: bytes of memory for the vectors, and the recall@10 to keep."""
+
+    memory_bytes: int = 512 * 2**20
+    recall: float = 0.95
+
+
+def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
+    """The index kind for `count` vectors: exact while small and within memory, else an
+    inverted file of ~4·sqrt(count) lists (a power of two) over float16 codes if they fit
+    the memory budget, else over product codes re-scored from disk."""
+    if count <= EXACT_LIMIT and count * dim * 2 <= budget.memory_bytes:
         return "exact"
-    return f"ivf{2 ** round(math.log2(4 * math.sqrt(count)))}"
+    nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
+    if count * (dim * 2 + 8) <= budget.memory_bytes:
+        return f"ivf{nlist},sq16"
+    return f"ivf{nlist},pq{max(1, round(dim * PQ_BYTES_PER_DIM))}"
 
 
-def _new_index(dim: int, kind: str) -> faiss.Index:
+def bytes_per_vector(kind: str, dim: int) -> int:
+    """Memory a vector of this kind takes in a serving process (codes + id)."""
+    if kind == "exact":
+        return dim * 2 + 8
+    codes = kind.split(",")[1]
+    return 8 + (dim * 2 if codes == "sq16" else int(codes[2:]))
+
+
+def _new_faiss(kind: str, dim: int) -> faiss.Index:
     if kind == "exact":
         return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
-    if kind.startswith("ivf"):
-        nlist = int(kind[3:])
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.nprobe = max(1, int(nlist * PROBE_FRACTION))
-        return faiss.IndexIDMap2(ivf)
-    raise ValueError(f"unknown index kind {kind!r}")
+    lists, codes = kind.split(",")
+    factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    if codes != "sq16":
+        ivfpq = faiss.downcast_index(index)
+        # Polysemous codes (Hamming-distance pre-filtering) are never used here, and their
+        # training is most of an IVF-PQ's (56 of 60 s on a 10k test set). The codebooks'
+        # k-means runs on 64 points per centroid, not 256: re-scoring from float16 makes up
+        # for slightly coarser codes.
+        ivfpq.do_polysemous_training = False
+        ivfpq.pq.cp.max_points_per_centroid = 64
+    return index
 
 
-# magic + the SQL generation the index reflects, after FAISS's bytes.
-_TRAILER = struct.Struct("<8sq")
-_MAGIC = b"vidseek\x01"
-
-
-def saved_generation(path: Path) -> int | None:
-    """The generation a saved index file reflects, read from its trailer without loading the
-    index; None when there is no file or it carries no trailer."""
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """What tells one saved version of a file from another."""
     try:
-        with open(path, "rb") as f:
-            return _trailer_generation(f)
+        st = path.stat()
     except FileNotFoundError:
         return None
+    return st.st_mtime_ns, st.st_size
 
 
-def _trailer_generation(f: BinaryIO) -> int | None:
-    if f.seek(0, os.SEEK_END) < _TRAILER.size:
-        return None
-    f.seek(-_TRAILER.size, os.SEEK_END)
-    magic, generation = _TRAILER.unpack(f.read(_TRAILER.size))
-    return generation if magic == _MAGIC else None
+@dataclass(frozen=True)
+class Tuning:
+    """How a base is searched, and what that was measured to give."""
+
+    kind: str
+    nprobe: int = 0
+    rerank: int = 0  # candidates re-scored exactly per hit asked for (0: none)
+    recall: float = 1.0  # recall@10 on held-out library vectors, against exact search
+    train_seconds: float = 0.0
+
+    def describe(self, dim: int) -> str:
+        probe = f", nprobe {self.nprobe}" if self.nprobe else ""
+        rerank = f", re-scored x{self.rerank} from disk" if self.rerank else ""
+        return (f"{self.kind}{probe}{rerank}, recall@10 {self.recall:.3f} (measured), "
+                f"{bytes_per_vector(self.kind, dim)} B/vector")
 
 
-def file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """What tells one saved version of an index file from another (each save is a new file)."""
+class Base:
+    """The large, read-only part: a FAISS index, the places of its vectors (ids ascending),
+    and (inverted files) the float16 vectors in the same order, read from disk by row: to
+    re-score product codes, and to fold a delta in without reading SQL."""
+
+    def __init__(self, index: faiss.Index | None, places: Places, tuning: Tuning,
+                 vectors_file: Path | None = None):
+        self.index, self.places, self.tuning = index, places, tuning
+        self._fd = os.open(vectors_file, os.O_RDONLY) if vectors_file else None
+
+    @classmethod
+    def empty(cls) -> Base:
+        return cls(None, Places.empty(), Tuning("exact"))
+
+    @classmethod
+    def load(cls, prefix: Path, tuning: Tuning) -> Base:
+        with np.load(f"{prefix}.places.npz") as z:
+            places = Places(z["ids"], z["video_ids"], z["t0"], z["t1"])
+        vectors_file = Path(f"{prefix}.f16") if tuning.kind != "exact" else None
+        return cls(faiss.read_index(f"{prefix}.faiss"), places, tuning, vectors_file)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def vectors(self, ids: np.ndarray, dim: int) -> np.ndarray:
+        """The float16 copies of these base ids (all in the base), as float32 rows."""
+        rows = np.searchsorted(self.places.ids, ids)
+        width = dim * 2
+        raw = b"".join(os.pread(self._fd, width, int(r) * width) for r in rows)
+        return np.frombuffer(raw, dtype="<f2").reshape(len(ids), dim).astype(np.float32)
+
+    def search(self, queries: np.ndarray, k: int, removed: faiss.IDSelector | None,
+               tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
+        tuning = tuning or self.tuning
+        if self.index is None or not len(self):
+            n = len(queries)
+            return np.full((n, 0), -np.inf, np.float32), np.zeros((n, 0), np.int64)
+        if tuning.nprobe:
+            params = faiss.SearchParametersIVF(nprobe=tuning.nprobe, sel=removed)
+        else:
+            params = faiss.SearchParameters(sel=removed)
+        # The re-scoring depth was tuned for the top 10; a deeper ask (fusion takes 100 per
+        # modality) gets those candidates plus one per extra hit, not rerank x k disk reads.
+        depth = k + TUNING_K * (tuning.rerank - 1) if tuning.rerank else k
+        scores, ids = self.index.search(queries, min(depth, len(self)), params=params)
+        if not tuning.rerank:
+            return scores, ids
+        return _rescore(queries, ids, lambda found: self.vectors(found, queries.shape[1]), k)
+
+
+def _rescore(queries: np.ndarray, candidates: np.ndarray,
+             read: Callable[[np.ndarray], np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores for each query's candidates (from their float16 copies), best k kept."""
+    out_s = np.full((len(queries), k), -np.inf, np.float32)
+    out_i = np.full((len(queries), k), -1, np.int64)
+    for row, (q, cand) in enumerate(zip(queries, candidates)):
+        cand = np.unique(cand[cand >= 0])  # sorted: the disk reads go forward
+        if not len(cand):
+            continue
+        scores = read(cand) @ q
+        best = np.argsort(-scores)[:k]
+        out_s[row, :len(best)], out_i[row, :len(best)] = scores[best], cand[best]
+    return out_s, out_i
+
+
+def _saved_meta(index_dir: Path, modality: str) -> dict | None:
     try:
-        return _stamp(path.stat())
-    except FileNotFoundError:
+        with np.load(Path(index_dir) / f"{modality}.delta.npz") as z:
+            return json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError):
         return None
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_ino, st.st_mtime_ns, st.st_size
+def saved_generation(index_dir: Path, modality: str) -> int | None:
+    """The SQL generation the saved index of `modality` agrees with, read from its small delta
+    file alone; None when there is no readable one."""
+    meta = _saved_meta(index_dir, modality)
+    return meta["generation"] if meta else None
 
 
-def _kind_of(index: faiss.IndexIDMap2) -> str:
-    inner = faiss.downcast_index(index.index)
-    return f"ivf{inner.nlist}" if isinstance(inner, faiss.IndexIVF) else "exact"
+def describe_saved(index_dir: Path, modality: str) -> str | None:
+    """What the saved index of `modality` is (kind, measured recall, bytes per vector, base and
+    delta sizes), read from its small delta file alone; None when there is none."""
+    meta = _saved_meta(index_dir, modality)
+    if meta is None:
+        return None
+    base, delta = meta["counts"]
+    return (f"{Tuning(**meta['tuning']).describe(meta['dim'])}; {base} in the base, "
+            f"{delta} in the delta")
+
+
+def _merge_hits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.concatenate([a[0], b[0]], axis=1)
+    ids = np.concatenate([a[1], b[1]], axis=1)
+    scores = np.where(ids >= 0, scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
 
 class VectorIndex:
-    """Inner-product search over unit vectors of one modality."""
+    """Inner-product search over the unit vectors of one modality: base + delta as one."""
 
-    def __init__(self, path: Path, dim: int, kind: str = "exact"):
-        self.path = path
-        self.dim = dim
-        self.kind = kind
-        self.index = _new_index(dim, kind)
+    def __init__(self, index_dir: Path, modality: str, dim: int):
+        self.index_dir, self.modality, self.dim = Path(index_dir), modality, dim
+        self.base = Base.empty()
+        self.epoch = 0  # which base files go with the delta; 0: none
+        self.generation = -1  # the SQL generation this index agrees with; -1: unknown
+        self._delta = _new_faiss("exact", dim)
+        self._delta_places = Places.empty()
+        self._removed = np.zeros(0, np.int64)  # base ids no longer in the library
+        self._selector_parts: tuple = (None, None)
         self.dirty = False
-        self.file_stamp: tuple[int, int, int] | None = None  # of the file it was read from
-        self.generation: int | None = None  # the SQL generation it reflects; None: unknown
+        self.file_stamp: tuple[int, int] | None = None  # of the delta file last read or written
+
+    # --- files ---------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The delta file: the commit point of this index's state on disk."""
+        return self.index_dir / f"{self.modality}.delta.npz"
+
+    def _base_prefix(self, epoch: int) -> Path:
+        return self.index_dir / f"{self.modality}.base-{epoch}"
+
+    def _next_epoch(self) -> int:
+        # A clock reading, not a count: a base built again after its files were thrown away
+        # must not take a name a running server has already read.
+        return max(self.epoch + 1, time.time_ns() // 1000)
 
     @classmethod
-    def open(cls, path: Path, dim: int) -> VectorIndex:
-        """Load the index file if there is a readable one of this dimension, with the generation
-        it was saved at; else start empty, at no known generation."""
-        vi = cls(path, dim)
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            return vi
-        # Stamp, generation and vectors all from this one open file: another process may
-        # replace the path meanwhile, and must not pair one save's vectors with another's
-        # generation.
-        with f:
-            vi.file_stamp = _stamp(os.fstat(f.fileno()))
-            generation = _trailer_generation(f)
-            f.seek(0)
-            try:
-                loaded = faiss.read_index(faiss.PyCallbackIOReader(f.read))
-            except RuntimeError:
-                loaded = None  # a torn or foreign file: rebuilt from SQL
-        if isinstance(loaded, faiss.IndexIDMap2) and loaded.d == dim:
-            vi.index = loaded  # keep this object: it owns the inner index's memory
-            vi.kind = _kind_of(loaded)
-            vi.generation = generation
+    def open(cls, index_dir: Path, modality: str, dim: int) -> VectorIndex:
+        """Load the saved base and delta if readable and of this dimension, else start empty
+        (generation -1, so the store reconciles it)."""
+        vi = cls(index_dir, modality, dim)
+        vi.refresh()
         return vi
 
-    def __len__(self) -> int:
-        return self.index.ntotal
+    def refresh(self) -> None:
+        """Read the delta file again (a small file), and the base only if it was rewritten."""
+        stamp = file_stamp(self.path)
+        try:
+            with np.load(self.path) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta["dim"] != self.dim:
+                    return
+                delta = _new_faiss("exact", self.dim)
+                codes = z["vectors"]
+                if len(codes):
+                    delta.add_with_ids(codes.astype(np.float32), z["ids"])
+                delta_places = Places(z["ids"], z["video_ids"], z["t0"], z["t1"])
+                removed = z["removed"]
+            base = self.base
+            if meta["epoch"] != self.epoch:
+                base = (Base.load(self._base_prefix(meta["epoch"]), Tuning(**meta["tuning"]))
+                        if meta["epoch"] else Base.empty())
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return  # none yet, torn or foreign (a base of an epoch since folded away): reconcile
+        self.base, self.epoch, self.generation = base, meta["epoch"], meta["generation"]
+        self._delta, self._delta_places = delta, delta_places
+        self._set_removed(removed)
+        self.file_stamp, self.dirty = stamp, False
 
-    def fits(self, count: int) -> bool:
-        """Whether this index's kind is the one a collection of `count` vectors calls for."""
-        return index_kind_for(count) == self.kind
+    def changed_on_disk(self) -> bool:
+        """Another process has saved a newer version since this one was read or written."""
+        return not self.dirty and self.file_stamp != file_stamp(self.path)
+
+    def save(self) -> None:
+        """Write the delta file (temp + fsync + rename): small, whatever the base's size."""
+        if not self.dirty and self.path.exists():
+            return
+        meta = {"dim": self.dim, "epoch": self.epoch, "generation": self.generation,
+                "tuning": asdict(self.base.tuning),
+                "counts": [len(self.base) - len(self._removed), self._delta.ntotal]}
+        p = self._delta_places
+        codes = faiss.vector_to_array(faiss.downcast_index(self._delta.index).codes)
+        _write_atomic(self.path, lambda f: np.savez(
+            f, meta=json.dumps(meta), ids=p.ids, vectors=codes.view("<f2").reshape(-1, self.dim),
+            video_ids=p.video_ids, t0=p.t0, t1=p.t1, removed=self._removed))
+        self.dirty = False
+        self.file_stamp = file_stamp(self.path)
+        self._drop_other_epochs()
+
+    def _drop_other_epochs(self) -> None:
+        """Delete the files of other bases (a server that has one open keeps reading it), and
+        the temp files of writers that were killed."""
+        mine = self._base_prefix(self.epoch).name
+        for f in self.index_dir.glob(f"{self.modality}.*"):
+            if f.name.endswith(".tmp") and not _running(int(f.name.split(".")[-2])):
+                f.unlink(missing_ok=True)
+            elif f.name.startswith(f"{self.modality}.base-") and not f.name.startswith(
+                    mine + ".") and not f.name.endswith(".tmp"):
+                f.unlink(missing_ok=True)
+        (self.index_dir / f"{self.modality}.faiss").unlink(missing_ok=True)  # older layout
+
+    # --- contents ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.base) - len(self._removed) + self._delta.ntotal
+
+    @property
+    def kind(self) -> str:
+        return self.base.tuning.kind if len(self.base) else "exact"
+
+    @property
+    def tuning(self) -> Tuning:
+        return self.base.tuning
+
+
+    @property
+    def places(self) -> LayeredPlaces:
+        """Where each vector is: the delta's places over the base's."""
+        return LayeredPlaces(self.base.places, self._delta_places, self._removed)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.asarray(ids, dtype=np.int64))
-            self.dirty = True
-
-    def remove(self, ids: Iterable[int]) -> None:
-        ids = np.fromiter(ids, dtype=np.int64)
-        if len(ids):
-            self.index.remove_ids(ids)
-            self.dirty = True
+        return self.places.ids
 
     def clear(self) -> None:
-        """Drop every vector (before a rebuild of an index that cannot be trusted id by id)."""
-        self.dirty = self.dirty or len(self) > 0
-        self.index, self.kind = _new_index(self.dim, "exact"), "exact"
-        self.generation = None
+        """Forget every vector (an index that cannot be trusted id by id); the next save
+        writes it empty and deletes the old base's files."""
+        self.base, self.epoch = Base.empty(), 0
+        self._delta = _new_faiss("exact", self.dim)
+        self._delta_places = Places.empty()
+        self._set_removed(np.zeros(0, np.int64))
+        self.dirty = True
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of shape (n_queries, k); missing hits have id -1."""
+    def stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The float16 copies this index holds for these ids (all held), as float32 rows."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.empty((len(ids), self.dim), np.float32)
+        in_delta = self._delta_places.find(ids).mask
+        for row in np.flatnonzero(in_delta):
+            out[row] = self._delta.reconstruct(int(ids[row]))
+        rest = ids[~in_delta]
+        if len(rest):
+            out[~in_delta] = (self.base.vectors(rest, self.dim) if self.base._fd is not None
+                              else np.stack([self.base.index.reconstruct(int(i)) for i in rest]))
+        return out
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, places: Places) -> None:
+        """Add vectors (and their places) to the delta."""
+        if len(ids):
+            self._delta.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                     np.asarray(ids, dtype=np.int64))
+            self._delta_places = self._delta_places.plus(places)
+            self.dirty = True
+
+    def remove(self, ids) -> None:
+        """Drop these ids: from the delta, and from the base by remembering them as removed."""
+        ids = np.unique(np.asarray(list(ids), dtype=np.int64))
+        if not len(ids):
+            return
+        if self._delta.ntotal:
+            self._delta.remove_ids(ids)
+            self._delta_places = self._delta_places.without(ids)
+        in_base = ids[self.base.places.find(ids).mask]
+        if len(in_base):
+            self._set_removed(np.union1d(self._removed, in_base))
+        self.dirty = True
+
+    def _set_removed(self, removed: np.ndarray) -> None:
+        self._removed = np.asarray(removed, dtype=np.int64)
+        batch = faiss.IDSelectorBatch(self._removed) if len(self._removed) else None
+        # The inner selector is kept with the outer one: FAISS does not own it.
+        self._selector_parts = (faiss.IDSelectorNot(batch), batch) if batch else (None, None)
+
+    def search(self, queries: np.ndarray, k: int,
+               tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (n_queries, <=k), best first; missing hits have id -1.
+        `tuning` overrides the base's own (to measure another nprobe)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        selector, _ = self._selector_parts  # one version, whatever another thread does
+        hits = self.base.search(queries, k, selector, tuning)
+        if self._delta.ntotal:
+            delta = self._delta.search(queries, min(k, self._delta.ntotal))
+            hits = _merge_hits(hits, delta, k) if hits[1].shape[1] else delta
+        return hits
 
-    def reconcile(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> bool:
-        """Make the index hold exactly `sql_ids`: drop extras, add missing vectors via `fetch`.
-
-        Rebuilds (and for IVF retrains) when the collection's size calls for another kind.
-        Returns True when anything changed."""
-        want = index_kind_for(len(sql_ids))
-        if want != self.kind:
-            self.index, self.kind = _new_index(self.dim, want), want
-            self.dirty = True
-            if want != "exact":
-                self._train(sql_ids, fetch)
+    # --- keeping in line with SQL --------------------------------------------------------
+    def reconcile(self, sql_ids: np.ndarray,
+                  fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> bool:
+        """Make the index hold exactly `sql_ids` (ascending): drop extras, add the missing ones
+        to the delta (`fetch` gives their vectors and places). True when anything changed."""
         have = self.ids()
-        self.remove(np.setdiff1d(have, sql_ids, assume_unique=True))
+        extra = np.setdiff1d(have, sql_ids, assume_unique=True)
+        self.remove(extra)
         missing = np.setdiff1d(sql_ids, have, assume_unique=True)
-        for start in range(0, len(missing), 50_000):
-            chunk = missing[start:start + 50_000]
-            self.add(chunk, fetch(chunk))
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start:start + CHUNK]
+            vectors, places = fetch(chunk)
+            self.add(chunk, vectors, places)
         return self.dirty
 
-    def _train(self, sql_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]) -> None:
-        ivf = faiss.downcast_index(self.index.index)
-        n = min(len(sql_ids), ivf.nlist * TRAIN_PER_LIST)
-        sample = np.sort(np.random.default_rng(0).choice(sql_ids, size=n, replace=False))
-        if faiss.get_num_gpus():  # faiss-gpu (the `gpu` extra) and a GPU: k-means runs there
-            ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(self.dim))
-        ivf.train(np.ascontiguousarray(fetch(sample), dtype=np.float32))
+    def merge_due(self, budget: IndexBudget) -> bool:
+        """Whether folding the delta into the base is due: the delta is large against the
+        base, or the collection now calls for another kind (it grew past the exact limit)."""
+        n = self._delta.ntotal
+        if n >= min(max(MERGE_MIN, MERGE_SHARE * len(self.base)), MERGE_MAX):
+            return True
+        return len(self.base) == 0 and choose_kind(len(self), self.dim, budget) != "exact"
 
-    def save(self) -> None:
-        """Write the index and the generation it reflects to a temp file and rename it, so a
-        reader never sees half an index, nor vectors with another generation than theirs."""
-        if not self.dirty and (self.path.exists() or not len(self)):
-            return  # saved already, or nothing to save
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A temp name of our own: the indexer and a server may both write this index.
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "ab") as f:
-            if self.generation is not None:  # else saved untrusted: the next open rebuilds it
-                f.write(_TRAILER.pack(_MAGIC, self.generation))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        self._remove_dead_temp_files()
-        self.dirty = False
-        self.file_stamp = file_stamp(self.path)
+    def merge(self, budget: IndexBudget,
+              fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> None:
+        """Fold the delta into a new base: the delta's vectors are added to a copy of the base
+        and it is tuned again; the base is built again (trained) instead when the collection's
+        size calls for another kind, or when the copy no longer reaches the recall target."""
+        places = self.places.live()
+        kind = choose_kind(len(places), self.dim, budget)
+        if kind == "exact" or kind != self.base.tuning.kind:
+            self.rebuild(places, fetch, budget)
+            return
+        epoch = self._next_epoch()
+        prefix = self._base_prefix(epoch)
+        index, tuning = self._grown_base(places, prefix, budget)
+        if tuning.recall < budget.recall:
+            # The new vectors lie where the trained lists and codes fit them badly: train
+            # again on what the library holds now.
+            self.rebuild(places, fetch, budget)
+            return
+        self._commit_base(index, tuning, places, epoch)
 
-    def _remove_dead_temp_files(self) -> None:
-        """Temp files of this index left by processes that were killed while saving."""
-        for tmp in self.path.parent.glob(f"{self.path.name}.*.tmp"):
-            pid = tmp.name.removeprefix(f"{self.path.name}.").removesuffix(".tmp")
-            if pid.isdigit() and not _alive(int(pid)):
-                tmp.unlink(missing_ok=True)
+    def rebuild(self, places: Places, fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]],
+                budget: IndexBudget) -> None:
+        """A new base of the kind these places' count calls for, trained and tuned, holding
+        exactly them (vectors from `fetch`); the delta starts empty."""
+        epoch = self._next_epoch()
+        kind = choose_kind(len(places), self.dim, budget)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._commit_base(*build(kind, self.dim, places, fetch, budget, self._base_prefix(epoch)),
+                          places, epoch)
+
+    def _commit_base(self, index: faiss.Index, tuning: Tuning, places: Places,
+                     epoch: int) -> None:
+        """Write the new base's files whole, then the delta file naming them (the commit
+        point): a kill at any moment leaves a complete, consistent pair on disk."""
+        prefix = self._base_prefix(epoch)
+        _write_atomic(Path(f"{prefix}.faiss"),
+                      lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)))
+        _write_atomic(Path(f"{prefix}.places.npz"), lambda f: np.savez(
+            f, ids=places.ids, video_ids=places.video_ids, t0=places.t0, t1=places.t1))
+        self.base = Base.load(prefix, tuning)
+        self.epoch = epoch
+        self._delta = _new_faiss("exact", self.dim)
+        self._delta_places = Places.empty()
+        self._set_removed(np.zeros(0, np.int64))
+        self.dirty = True
+        self.save()
+
+    def _grown_base(self, places: Places, prefix: Path,
+                    budget: IndexBudget) -> tuple[faiss.Index, Tuning]:
+        """A copy of the base without its removed ids, plus the delta: no retraining, but tuned
+        again (new content may sit where the trained lists fit it less well)."""
+        started = time.monotonic()
+        index = faiss.clone_index(self.base.index)
+        if len(self._removed):
+            index.remove_ids(faiss.IDSelectorBatch(self._removed))
+        delta_ids = faiss.vector_to_array(self._delta.id_map)
+        delta_vectors = self._delta.index.reconstruct_n(0, self._delta.ntotal)
+        row_of = dict(zip(delta_ids.tolist(), range(len(delta_ids))))
+
+        def read(chunk: np.ndarray) -> np.ndarray:
+            new = np.isin(chunk, delta_ids)
+            out = np.empty((len(chunk), self.dim), np.float32)
+            out[~new] = self.base.vectors(chunk[~new], self.dim)
+            out[new] = delta_vectors[[row_of[i] for i in chunk[new].tolist()]]
+            return out
+
+        tuning = _fill_and_tune(index, self.base.tuning.kind, places, read,
+                                lambda chunk: np.isin(chunk, delta_ids), budget, prefix)
+        return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
 
 
-def _alive(pid: int) -> bool:
+def build(kind: str, dim: int, places: Places,
+          fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]], budget: IndexBudget,
+          prefix: Path) -> tuple[faiss.Index, Tuning]:
+    """An index of `kind` holding the vectors of `places` (read by `fetch`): for an inverted
+    file, trained on a sample of them and tuned to the recall target."""
+    started = time.monotonic()
+    ids = places.ids
+    index = _new_faiss(kind, dim)
+    if kind == "exact":
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            index.add_with_ids(np.ascontiguousarray(fetch(chunk)[0], np.float32), chunk)
+        return index, Tuning(kind)
+    nlist = faiss.extract_index_ivf(index).nlist
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(ids, size=min(len(ids), nlist * TRAIN_PER_LIST), replace=False))
+    if faiss.get_num_gpus():  # faiss-gpu (the `gpu` extra) and a GPU: k-means runs there
+        faiss.extract_index_ivf(index).clustering_index = faiss.index_cpu_to_all_gpus(
+            faiss.IndexFlatIP(dim))
+    index.train(np.ascontiguousarray(fetch(sample)[0], dtype=np.float32))
+    tuning = _fill_and_tune(index, kind, places, lambda chunk: fetch(chunk)[0],
+                            lambda chunk: np.ones(len(chunk), bool), budget, prefix)
+    return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
+
+
+def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
+                   read: Callable[[np.ndarray], np.ndarray],
+                   is_new: Callable[[np.ndarray], np.ndarray], budget: IndexBudget,
+                   prefix: Path) -> Tuning:
+    """In one pass over the vectors of `places` (ascending ids, by `read`): add those `is_new`
+    marks to the trained `index`, write them all to `{prefix}.f16` (what product codes are
+    re-scored from, and what the next merge reads), and find the exact answers of text-like
+    queries around a sample of them; then tune the index on those queries."""
+    ids = places.ids
+    rng = np.random.default_rng(len(ids))
+    around = np.sort(rng.choice(ids, size=min(TUNING_QUERIES, len(ids)), replace=False))
+    queries = query_like(read(around), rng)
+    truth = _TopK(queries, TUNING_K)
+    tmp = f"{prefix}.f16.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f16:
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            vectors = np.ascontiguousarray(read(chunk), dtype=np.float32)
+            new = is_new(chunk)
+            if new.any():
+                index.add_with_ids(np.ascontiguousarray(vectors[new]), chunk[new])
+            truth.update(vectors, chunk)
+            f16.write(vectors.astype("<f2").tobytes())
+        f16.flush()
+        os.fsync(f16.fileno())
+    os.replace(tmp, f"{prefix}.f16")
+    base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16"))
+    return tune(base, kind, queries, truth.ids(), budget.recall)
+
+
+def query_like(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit vectors at about QUERY_COSINE from these: each plus isotropic noise of the norm
+    that gives that angle (in high dimension noise is nearly orthogonal to the vector)."""
+    noise = rng.standard_normal(vectors.shape).astype(np.float32) / np.sqrt(vectors.shape[1])
+    moved = vectors + np.sqrt(1 / QUERY_COSINE**2 - 1) * noise
+    return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+
+
+def tune(base: Base, kind: str, queries: np.ndarray, truth: np.ndarray,
+         target: float) -> Tuning:
+    """The cheapest nprobe (then re-scoring depth) whose recall@10 on these queries reaches
+    `target` against `truth` (their exact top 10); the most thorough setting tried when none
+    does."""
+    nlist = faiss.extract_index_ivf(base.index).nlist
+    probes = [2 ** i for i in range(int(math.log2(nlist)) + 1) if 2 ** i <= max(1, nlist // 4)]
+    factors = RERANK_FACTORS if "pq" in kind else (0,)
+
+    def recall(nprobe: int, rerank: int) -> float:
+        t = Tuning(kind, nprobe, rerank)
+        _, found = base.search(queries, TUNING_K, None, t)
+        return recall_at(found, truth)
+
+    best = Tuning(kind, probes[-1], factors[-1], recall(probes[-1], factors[-1]))
+    for nprobe in probes:  # recall grows with nprobe: the first that reaches the target
+        r = recall(nprobe, factors[-1])
+        if r >= target:
+            best = Tuning(kind, nprobe, factors[-1], r)
+            break
+    for factor in factors[:-1]:
+        r = recall(best.nprobe, factor)
+        if r >= target:
+            return Tuning(kind, best.nprobe, factor, r)
+    return best
+
+
+def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
+    """Share of each query's true nearest (a row of `truth`) among those found."""
+    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth))
+    return hits / truth.size
+
+
+class _TopK:
+    """Exact k nearest neighbours of some queries, accumulated over chunks of vectors."""
+
+    def __init__(self, queries: np.ndarray, k: int):
+        self.queries, self.k = queries, k
+        self.scores = np.full((len(queries), k), -np.inf, np.float32)
+        self._ids = np.full((len(queries), k), -1, np.int64)
+
+    def update(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        scores = self.queries @ vectors.astype(np.float16).astype(np.float32).T
+        both_s = np.concatenate([self.scores, scores], axis=1)
+        both_i = np.concatenate([self._ids, np.broadcast_to(ids, scores.shape)], axis=1)
+        top = np.argpartition(-both_s, self.k - 1, axis=1)[:, :self.k]
+        self.scores = np.take_along_axis(both_s, top, 1)
+        self._ids = np.take_along_axis(both_i, top, 1)
+
+    def ids(self) -> np.ndarray:
+        order = np.argsort(-self.scores, axis=1)
+        return np.take_along_axis(self._ids, order, 1)
+
+
+def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's process
+        pass
     return True
+
+
+def _write_atomic(path: Path, write: Callable) -> None:
+    """Write to a temp file of this process, fsync, rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from tests.media import Scene, write_video
+from vidseek.search.vectors import VectorIndex
 
 # Float16 storage moves a score by up to ~1e-4 per vector: a near-duplicate frame (two shots of
 # almost the same colour) may outscore a vector's own copy by that much. A stale vector misses
@@ -49,7 +49,7 @@ class Audit:
 
 
 def audit_library(data_dir: Path) -> Audit:
-    """Check the library under `data_dir` (vidseek.db and faiss/*.faiss)."""
+    """Check the library under `data_dir` (vidseek.db and the saved indexes in faiss/)."""
     data_dir = Path(data_dir)
     with sqlite3.connect(data_dir / "vidseek.db", timeout=30) as db:
         audit = Audit(db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -60,15 +60,18 @@ def audit_library(data_dir: Path) -> Audit:
         audit.duplicates = db.execute(
             "SELECT count(*) - count(DISTINCT video_id || '/' || modality || '/' || t0 || '/' || t1)"
             " FROM segments").fetchone()[0]
-    for path in sorted((data_dir / "faiss").glob("*.faiss")):
-        mine = [(i, v) for i, m, v in rows if m == path.stem]
-        _audit_index(audit, path.stem, faiss.read_index(str(path)), mine)
+    for path in sorted((data_dir / "faiss").glob("*.delta.npz")):
+        modality = path.name.split(".")[0]
+        mine = [(i, v) for i, m, v in rows if m == modality]
+        dim = len(rows[0][2]) // 2 if rows else 1
+        _audit_index(audit, modality, VectorIndex.open(data_dir / "faiss", modality, dim), mine)
     return audit
 
 
-def _audit_index(audit: Audit, modality: str, index, rows: list[tuple[int, bytes]]) -> None:
+def _audit_index(audit: Audit, modality: str, index: VectorIndex,
+                 rows: list[tuple[int, bytes]]) -> None:
     sql_ids = np.array([i for i, _ in rows], dtype=np.int64)
-    file_ids = np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
+    file_ids = index.ids()
     extra, missing = np.setdiff1d(file_ids, sql_ids), np.setdiff1d(sql_ids, file_ids)
     if len(extra) or len(missing):
         audit.mismatches[modality] = (extra.tolist(), missing.tolist())
@@ -77,9 +80,9 @@ def _audit_index(audit: Audit, modality: str, index, rows: list[tuple[int, bytes
         return
     ids = np.array([i for i, _ in present], dtype=np.int64)
     vectors = np.stack([np.frombuffer(v, dtype="<f2").astype(np.float32) for _, v in present])
-    held = np.stack([index.reconstruct(int(i)) for i in ids])
+    held = index.stored_vectors(ids)
     audit.stale += ids[np.abs(held - vectors).max(axis=1) > 1e-3].tolist()
-    scores, found = index.search(vectors, min(10, index.ntotal))
+    scores, found = index.search(vectors, min(10, len(index)))
     for i, row_scores, row_ids in zip(ids.tolist(), scores, found):
         if i not in row_ids[row_scores >= row_scores[0] - TIE]:
             audit.not_first.append(i)

@@ -131,7 +131,7 @@ def test_a_removal_reaches_the_index_files_of_every_modality(tmp_path):
     writer.save_video("/a.mp4", Fingerprint(1, 1), info, segments(0))
     writer.save_video("/b.mp4", Fingerprint(1, 1), info, segments(4))
     writer.close()
-    assert sorted(p.name for p in index_dir.iterdir()) == ["frame.faiss", "speech.faiss"]
+    assert sorted(p.name for p in index_dir.iterdir()) == ["frame.delta.npz", "speech.delta.npz"]
     # A removal-only run opens no index: the files must follow all the same.
     indexer = Store(url, index_dir)
     assert indexer.remove_videos(["/b.mp4"]) == 1
@@ -151,15 +151,18 @@ def test_an_index_file_from_before_ids_were_never_reused_is_rebuilt(tmp_path):
     lib = Library(settings)
     lib.indexer.index(root)
     lib.close()
-    path = settings.index_dir / "frame.faiss"
-    assert saved_generation(path) is not None
-    ids = faiss.vector_to_array(faiss.read_index(str(path)).id_map).astype(np.int64)
-    legacy = faiss.IndexIDMap2(faiss.IndexFlatIP(64))  # same ids, other vectors, no trailer
+    assert saved_generation(settings.index_dir, "frame") is not None
+    ids = Library(settings).store.index("frame").ids()
+    # The layout of before: one frame.faiss, same ids, other vectors, no generation anywhere.
+    legacy = faiss.IndexIDMap2(faiss.IndexFlatIP(64))
     legacy.add_with_ids(np.random.default_rng(0).standard_normal((len(ids), 64)).astype("f4"), ids)
-    faiss.write_index(legacy, str(path))
-    assert saved_generation(path) is None
+    for f in settings.index_dir.iterdir():
+        f.unlink()
+    faiss.write_index(legacy, str(settings.index_dir / "frame.faiss"))
+    assert saved_generation(settings.index_dir, "frame") is None
     lib = Library(settings)
     lib.store.index("frame")  # opened (a search would) and repaired on disk
     lib.close()
     audit = audit_library(settings.data_dir)
     assert audit.ok, audit
+    assert not (settings.index_dir / "frame.faiss").exists()  # the old layout's file is gone

@@ -142,19 +142,19 @@ def test_lost_or_stale_index_files_are_reconciled_with_sql(settings, videos, tmp
     lib = Library(settings)
     lib.indexer.index(videos / "sub")
     lib.close()
-    stale = tmp_path / "stale.faiss"
-    shutil.copy(settings.index_dir / "frame.faiss", stale)
+    stale = tmp_path / "stale.npz"
+    shutil.copy(settings.index_dir / "frame.delta.npz", stale)
     lib = Library(settings)
     lib.indexer.index(videos)  # adds red_then_blue
     lib.close()
     # Simulate a crash between the SQL commit and the index write: an old index file.
-    shutil.copy(stale, settings.index_dir / "frame.faiss")
+    shutil.copy(stale, settings.index_dir / "frame.delta.npz")
     lib = Library(settings)
     assert frame_index_ids(lib) == set(lib.store.segment_ids("frame").tolist())
     assert len(frame_index_ids(lib)) == 6
     # A torn (garbage) index file is rebuilt as well.
     lib.close()
-    (settings.index_dir / "frame.faiss").write_bytes(b"\x00garbage")
+    (settings.index_dir / "frame.delta.npz").write_bytes(b"\x00garbage")
     assert len(frame_index_ids(Library(settings))) == 6
 
 
@@ -183,7 +183,7 @@ def test_a_server_that_repaired_a_stale_index_still_follows_the_indexer(settings
     indexer_side = Library(settings)
     indexer_side.indexer.index(videos / "sub")
     indexer_side.close()
-    (settings.index_dir / "frame.faiss").unlink()  # lost, as after a crash
+    (settings.index_dir / "frame.delta.npz").unlink()  # lost, as after a crash
     server_side = Library(settings)
     assert len(frame_index_ids(server_side)) == 4  # rebuilt from SQL
     indexer_side = Library(settings)

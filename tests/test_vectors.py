@@ -1,12 +1,9 @@
-"""FAISS indexes: kinds by size, reconciliation with SQL ids, atomic saves."""
-
-import os
-import subprocess
-import sys
+"""Vector indexes: kinds by size and memory, reconciliation with SQL ids, atomic saves."""
 
 import numpy as np
 
-from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, index_kind_for, saved_generation
+from vidseek.search.places import Places
+from vidseek.search.vectors import EXACT_LIMIT, IndexBudget, VectorIndex, choose_kind
 
 
 def unit(n, dim=16, seed=0):
@@ -14,10 +11,21 @@ def unit(n, dim=16, seed=0):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_kind_follows_size():
-    assert index_kind_for(0) == index_kind_for(EXACT_LIMIT) == "exact"
-    assert index_kind_for(1_000_000) == "ivf4096"
-    assert index_kind_for(4_000_000) == "ivf8192"
+def fetcher(vectors):
+    """Vectors and places of ids 1..n (video = id // 100, one second each), as the store's."""
+    def fetch(ids):
+        ids = np.asarray(ids)
+        return vectors[ids - 1], Places.of(ids, ids // 100, ids.astype(float), ids + 1.0)
+    return fetch
+
+
+def test_kind_follows_size_and_memory():
+    small, large = IndexBudget(memory_bytes=512 * 2**20), IndexBudget(memory_bytes=4 * 2**30)
+    assert choose_kind(0, 512, small) == choose_kind(EXACT_LIMIT, 512, small) == "exact"
+    assert choose_kind(1_000_000, 512, large) == "ivf4096,sq16"  # 1 KB a vector fits 4 GB
+    assert choose_kind(1_000_000, 512, small) == "ivf4096,pq64"  # it does not fit 512 MB
+    assert choose_kind(4_000_000, 512, small) == "ivf8192,pq64"
+    assert choose_kind(EXACT_LIMIT, 512, IndexBudget(memory_bytes=2**20)).endswith("pq64")
 
 
 def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, monkeypatch):
@@ -25,17 +33,19 @@ def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, 
     n = 30_000
     vectors = unit(n)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    vi = VectorIndex(tmp_path / "frame.faiss", 16)
-    vi.reconcile(ids, lambda chunk: vectors[chunk - 1])
+    budget = IndexBudget(memory_bytes=2**30)
+    vi = VectorIndex(tmp_path, "frame", 16)
+    vi.reconcile(ids, fetcher(vectors))
+    assert vi.merge_due(budget)
+    vi.merge(budget, fetcher(vectors))
     assert vi.kind.startswith("ivf") and len(vi) == n
     _, found = vi.search(vectors[:200], 1)
     assert (found[:, 0] == ids[:200]).mean() > 0.95  # a vector's own list is probed first
-    vi.save()
-    reopened = VectorIndex.open(tmp_path / "frame.faiss", 16)
-    assert reopened.kind == vi.kind
+    reopened = VectorIndex.open(tmp_path, "frame", 16)
+    assert reopened.kind == vi.kind and reopened.tuning == vi.tuning
     keep = ids[ids % 2 == 0]
-    reopened.reconcile(keep, lambda chunk: vectors[chunk - 1])
-    assert np.array_equal(np.sort(reopened.ids()), keep)
+    reopened.reconcile(keep, fetcher(vectors))
+    assert np.array_equal(reopened.ids(), keep)
     _, found = reopened.search(vectors[:1], 5)
     assert 1 not in found
 
@@ -44,9 +54,13 @@ def test_shrinking_back_returns_to_exact(tmp_path, monkeypatch):
     monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)
     vectors = unit(20_001)
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
-    vi = VectorIndex(tmp_path / "a.faiss", 16)
-    vi.reconcile(ids, lambda chunk: vectors[chunk - 1])
-    vi.reconcile(ids[:100], lambda chunk: vectors[chunk - 1])
+    budget = IndexBudget()
+    vi = VectorIndex(tmp_path, "frame", 16)
+    vi.reconcile(ids, fetcher(vectors))
+    vi.merge(budget, fetcher(vectors))
+    assert vi.kind.startswith("ivf")
+    vi.reconcile(ids[:100], fetcher(vectors))
+    vi.merge(budget, fetcher(vectors))
     assert vi.kind == "exact" and len(vi) == 100
     scores, found = vi.search(vectors[:3], 1)
     assert found[:, 0].tolist() == [1, 2, 3]
@@ -55,35 +69,12 @@ def test_shrinking_back_returns_to_exact(tmp_path, monkeypatch):
 
 def test_save_is_atomic_and_reopen_sees_the_same_ids(tmp_path):
     vectors = unit(10)
-    vi = VectorIndex(tmp_path / "x.faiss", 16)
+    ids = np.arange(1, 11)
+    vi = VectorIndex(tmp_path, "x", 16)
     assert vi.kind == "exact"
-    vi.add(np.arange(10), vectors)
+    vi.add(ids, vectors, fetcher(vectors)(ids)[1])
     vi.save()
-    assert [p.name for p in tmp_path.iterdir()] == ["x.faiss"]  # no temp file left behind
-    assert VectorIndex.open(tmp_path / "x.faiss", 16).ids().tolist() == list(range(10))
-    # A file of another dimension is ignored (reconcile then rebuilds it from SQL).
-    assert len(VectorIndex.open(tmp_path / "x.faiss", 32)) == 0
-
-
-def test_a_save_clears_temp_files_of_killed_processes_only(tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (tmp_path / f"x.faiss.{dead.pid}.tmp").write_bytes(b"half an index")
-    (tmp_path / f"x.faiss.{os.getppid()}.tmp").write_bytes(b"a live process's save")
-    vi = VectorIndex(tmp_path / "x.faiss", 16)
-    vi.generation = 3
-    vi.add(np.arange(2), unit(2))
-    vi.save()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.faiss", f"x.faiss.{os.getppid()}.tmp"]
-    assert saved_generation(tmp_path / "x.faiss") == 3
-    reopened = VectorIndex.open(tmp_path / "x.faiss", 16)
-    assert reopened.generation == 3 and reopened.ids().tolist() == [0, 1]
-
-
-def test_a_file_without_a_generation_opens_at_none(tmp_path):
-    vi = VectorIndex(tmp_path / "x.faiss", 16)
-    vi.add(np.arange(2), unit(2))
-    vi.save()  # no generation known: saved without a trailer, so it is never trusted
-    assert saved_generation(tmp_path / "x.faiss") is None
-    assert VectorIndex.open(tmp_path / "x.faiss", 16).generation is None
-    assert saved_generation(tmp_path / "missing.faiss") is None
+    assert [p.name for p in tmp_path.iterdir()] == ["x.delta.npz"]  # no temp file left behind
+    assert VectorIndex.open(tmp_path, "x", 16).ids().tolist() == ids.tolist()
+    # A file of another dimension is ignored (the store then rebuilds it from SQL).
+    assert len(VectorIndex.open(tmp_path, "x", 32)) == 0

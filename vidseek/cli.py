@@ -272,6 +272,8 @@ def cmd_status(settings: Settings, args) -> int:
             print(f"{key}: {value}")
     print(f"audio projection: {_audio_projection_status(lib, state)}")
     print(f"labels: {_labels_status(lib)}")
+    for modality in sorted(segs):
+        print(f"{modality} index: {lib.store.describe_index(modality) or 'not saved yet'}")
     for v in lib.store.videos("failed"):
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
@@ -388,9 +390,11 @@ def cmd_serve(settings: Settings, args) -> int:
     from waitress import serve
 
     from vidseek.web.app import create_app
+    from vidseek.web.context import warm_up
     from vidseek.web.guard import is_loopback
 
     app = create_app(settings)
+    warm_up(app)  # /api/health says 503 "starting" until models and indexes are loaded
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
           "(Ctrl-C stops)", flush=True)
     if not is_loopback(settings.host) and not settings.access_token:

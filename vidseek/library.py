@@ -25,7 +25,7 @@ MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
 class Library:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.store = Store(settings.sql_url, settings.index_dir)
+        self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""

@@ -117,6 +117,12 @@ class Settings:
     chapter_similarity: float = _opt(
         0.9, "neighbouring chapters at least this similar (cosine of their mean frames, and "
              "of what is said) are one chapter")
+    # index scale: the index kind by memory budget, tuned to a recall target
+    index_memory_mb: int = _opt(
+        512, "memory the vectors of one modality's index may take; past it, compact product "
+             "codes re-scored from a float16 copy on disk")
+    index_recall: float = _opt(
+        0.95, "recall@10 against exact search that an inverted file is tuned to reach")
 
     @property
     def sql_url(self) -> str:
@@ -125,6 +131,13 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "faiss"
+
+    @property
+    def index_budget(self):
+        """What each vector index may cost and must find (a search.vectors.IndexBudget)."""
+        from vidseek.search.vectors import IndexBudget  # FAISS loads only where indexes do
+
+        return IndexBudget(self.index_memory_mb * 2**20, self.index_recall)
 
     @property
     def model_dir(self) -> Path:

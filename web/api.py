@@ -15,6 +15,7 @@ from vidseek.web.context import (
     current_settings,
     decode_upload,
     model_loading,
+    readiness,
 )
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import openapi_document
@@ -216,8 +217,14 @@ def stats():
 
 @api.get("/health")
 def health():
-    """Whether the service answers and its database is readable."""
+    """Whether the service answers, its database is readable, and its models and indexes are
+    loaded (503 while `vidseek serve` is still loading them)."""
     current_library().store.status_counts()
+    ready, error = readiness()
+    if error:
+        return jsonify({"status": "failed", "error": error}), 503
+    if not ready:
+        return jsonify({"status": "starting"}), 503
     return jsonify({"status": "ok"})
 
 

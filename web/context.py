@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from vidseek.library import Library
+from vidseek.search.records import MODALITIES
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
@@ -26,6 +27,14 @@ class WebState:
     upload_pool: ThreadPoolExecutor
     first_query_lock: threading.Lock = field(default_factory=threading.Lock)
     models_loaded: bool = False
+    # Cleared while `warm_up` loads models and indexes; what stopped it, if anything did.
+    ready: threading.Event = field(default_factory=lambda: _set(threading.Event()))
+    warm_up_error: str | None = None
+
+
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
 
 
 def attach(app: Flask, settings: Settings, library: Library) -> None:
@@ -35,6 +44,34 @@ def attach(app: Flask, settings: Settings, library: Library) -> None:
 
 def _state() -> WebState:
     return current_app.extensions[EXTENSION]
+
+
+def warm_up(app: Flask) -> threading.Thread:
+    """Load the query models, open every vector index and run one query, in the background,
+    so the first request is as fast as the rest; the health endpoint answers 503 until then."""
+    state: WebState = app.extensions[EXTENSION]
+    state.ready.clear()
+
+    def run() -> None:
+        try:
+            with app.app_context(), model_loading():
+                lib = state.library
+                for modality in MODALITIES:
+                    lib.store.vector_count(modality)
+                lib.engine.search_text("warm up", lib.search_options())
+        except Exception as e:  # reported by the health endpoint, and each query raises it too
+            state.warm_up_error = f"{type(e).__name__}: {e}"
+            return
+        state.ready.set()
+
+    thread = threading.Thread(target=run, name="vidseek-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def readiness() -> tuple[bool, str | None]:
+    """(ready, what stopped the warm-up) of this app."""
+    return _state().ready.is_set(), _state().warm_up_error
 
 
 def current_settings() -> Settings:

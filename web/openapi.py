@@ -251,9 +251,14 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "summary": "Videos by status, segments by modality, the model behind them",
             "responses": {"200": _json({"type": "object"}, "library totals")}}},
         "/api/health": {"get": {
-            "summary": "Liveness: the service answers and its database is readable",
+            "summary": "Readiness: the service answers, its database is readable, and its "
+                       "models and indexes are loaded",
             "responses": {"200": _json({"type": "object", "properties": {
-                "status": {"type": "string", "example": "ok"}}}, "healthy")}}},
+                "status": {"type": "string", "example": "ok"}}}, "ready"),
+                "503": _json({"type": "object", "properties": {
+                    "status": {"type": "string", "example": "starting"},
+                    "error": {"type": "string"}}},
+                    "still loading models and indexes, or failed to (error)")}}},
         "/api/openapi.json": {"get": {
             "summary": "This document",
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")}}},
