@@ -86,6 +86,8 @@ def clean_name(name: str) -> str:
         raise LabelError("a label name cannot be empty")
     if len(name) > MAX_NAME:
         raise LabelError(f"a label name is at most {MAX_NAME} characters")
+    if "/" in name:  # it is a path segment of the API (/api/labels/NAME)
+        raise LabelError(f"a label name cannot contain '/' (got {name!r})")
     return name
 
 

@@ -11,6 +11,7 @@ import hashlib
 import numpy as np
 
 from vidseek.indexer.encoders import ENCODERS
+from vidseek.indexer.runtimes import RuntimePlan
 
 DIM = 16
 PALETTE = {  # colour word: (axis, RGB)
@@ -32,6 +33,7 @@ def _seeded(text: str, axes: range) -> np.ndarray:
 
 class PaletteEncoder:
     dim = DIM
+    runtime = RuntimePlan("torch", "fp32", "cpu")  # plain numpy: float vectors, like torch fp32
 
     def __init__(self, spec: str = SPEC):
         self.spec = spec

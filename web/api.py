@@ -181,14 +181,14 @@ def add_labels():
     return jsonify({"added": added, "moments": report.moments}), 201 if added else 200
 
 
-@api.delete("/labels/<path:name>")
+@api.delete("/labels/<name>")
 def remove_label(name: str):
     """Drop a label and every moment and video it was on."""
     current_library().labels.remove(name)
     return jsonify({"removed": name})
 
 
-@api.post("/labels/<path:name>/examples")
+@api.post("/labels/<name>/examples")
 def add_example(name: str):
     """Mark a span of an indexed video as an example of a label, JSON {"video_id": 3, "t0": 10,
     "t1": 14}; the label is learned again from all its examples and the library relabelled."""

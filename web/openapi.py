@@ -60,6 +60,19 @@ SEARCH_FIELDS = {
               "(see /api/labels)"},
 }
 
+VIDEO_FIELDS = {  # what a video in a list and a video's own page both say
+    "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
+    "status": {"type": "string", "enum": list(VIDEO_STATUSES)},
+    "error": {"type": "string", "nullable": True, "description": "why indexing failed"},
+    "duration": {"type": "number", "nullable": True},
+    "fps": {"type": "number", "nullable": True},
+    "width": {"type": "integer", "nullable": True},
+    "height": {"type": "integer", "nullable": True},
+    "has_audio": {"type": "boolean", "nullable": True}, "size": {"type": "integer"},
+    "indexed_at": {"type": "string", "format": "date-time", "nullable": True},
+    "media_url": {"type": "string", "nullable": True},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error"],
@@ -98,19 +111,11 @@ SCHEMAS: dict[str, Any] = {
         "query": {}, "page": {"type": "integer"}, "k": {"type": "integer"},
         "has_more": {"type": "boolean"}, "results": {"type": "array", "items": _ref("Moment")}}},
     "Video": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
-        "status": {"type": "string", "enum": list(VIDEO_STATUSES)},
-        "error": {"type": "string", "nullable": True, "description": "why indexing failed"},
-        "duration": {"type": "number", "nullable": True},
-        "fps": {"type": "number", "nullable": True},
-        "width": {"type": "integer", "nullable": True},
-        "height": {"type": "integer", "nullable": True},
-        "has_audio": {"type": "boolean", "nullable": True}, "size": {"type": "integer"},
-        "indexed_at": {"type": "string", "format": "date-time", "nullable": True},
-        "media_url": {"type": "string", "nullable": True},
+        **VIDEO_FIELDS,
         "labels": {"type": "array", "items": {"type": "string"},
                    "description": "its labels, longest on screen first"}}},
-    "VideoDetail": {"allOf": [_ref("Video"), {"type": "object", "properties": {
+    "VideoDetail": {"type": "object", "properties": {
+        **VIDEO_FIELDS,
         "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
         "transcript": {"type": "array", "items": {"type": "object", "properties": {
             "t0": {"type": "number"}, "t1": {"type": "number"}, "text": {"type": "string"}}}},
@@ -119,7 +124,7 @@ SCHEMAS: dict[str, Any] = {
             "score": {"type": "number", "description": "best confidence among its moments"},
             "seconds": {"type": "number", "description": "how long it is on screen or said"}}}},
         "chapters": {"type": "array", "items": _ref("Chapter")},
-        "chapters_url": {"type": "string", "description": "the chapters as WebVTT"}}}]},
+        "chapters_url": {"type": "string", "description": "the chapters as WebVTT"}}},
     "Chapter": {"type": "object", "properties": {
         "t0": {"type": "number"}, "t1": {"type": "number"},
         "label": {"type": "string", "nullable": True, "description": "its top label"},
@@ -140,7 +145,8 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _label_name() -> dict[str, Any]:
-    return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+    return {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": r"^[^/]+$"},
             "description": "label name"}
 
 
@@ -228,7 +234,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"type": "object", "required": ["names"], "properties": {
                         "names": {"type": "array", "minItems": 1, "items": {
-                            "type": "string", "minLength": 1, "maxLength": 200}}}}}}},
+                            "type": "string", "minLength": 1, "maxLength": 200,
+                            "pattern": r"^[^/]*\S[^/]*$",
+                            "description": "not blank, no '/'"}}}}}}},
                 "responses": {"201": _json({"type": "object"}, "labels added"),
                               "200": _json({"type": "object"}, "all were there already"),
                               **_errors(400, 503)}}},
