@@ -115,6 +115,9 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
     video = current_library().store.video(video_id) if 1 <= video_id <= MAX_ID else None
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
+    for key in ("t0", "t1"):
+        if key in body and (not isinstance(body[key], int | float) or isinstance(body[key], bool)):
+            raise ApiError(400, f"{key} must be a number of seconds, got {body[key]!r}")
     duration = video.duration or 0.0
     t0 = float_param(body, "t0", 0.0, duration)
     t1 = float_param(body, "t1", 0.0, duration)
@@ -134,10 +137,8 @@ def videos():
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
     label = request.args.get("label") or None
     lib = current_library()
-    if label is not None and status is not None:
-        raise ApiError(400, "give status or label, not both (a labelled video is indexed)")
     if label is not None:
-        return jsonify(payloads.labelled_videos_page(lib.store, lib.labels, label, page))
+        return jsonify(payloads.labelled_videos_page(lib.store, lib.labels, label, status, page))
     return jsonify(payloads.videos_page(lib.store, status, page, lib.labels))
 
 

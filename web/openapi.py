@@ -204,7 +204,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 _query("status", {"type": "string", "enum": list(VIDEO_STATUSES)},
                        "only videos with this status"),
                 _query("label", {"type": "string"}, "only videos that carry this label "
-                       "(not with status)"),
+                       "(labelled videos are indexed ones)"),
                 _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                        "1-based page number (past the last page: an empty list)"),
                 _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_K},

@@ -135,11 +135,12 @@ def videos_page(store: Store, status: str | None, page: PageRequest,
             "videos": [_labelled_video(v, labels) for v in videos]}
 
 
-def labelled_videos_page(store: Store, labels: Labeler, label: str,
+def labelled_videos_page(store: Store, labels: Labeler, label: str, status: str | None,
                          page: PageRequest) -> dict[str, Any]:
-    """One page of the videos that carry a label."""
-    ids, total = labels.videos_with_label(label, page.start, page.per_page)
-    return {"status": None, "label": label, "page": page.page, "per_page": page.per_page,
+    """One page of the videos that carry a label (all indexed: another status finds none)."""
+    ids, total = (labels.videos_with_label(label, page.start, page.per_page)
+                  if status in (None, "indexed") else ([], 0))
+    return {"status": status, "label": label, "page": page.page, "per_page": page.per_page,
             "total": total, "videos": [_labelled_video(store.video(i), labels) for i in ids]}
 
 
