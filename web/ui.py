@@ -37,13 +37,13 @@ def library_page():
     label = request.args.get("label") or None
     lib = current_library()
     page = page_request(request.args, LIBRARY_PER_PAGE, "per_page")
-    listing = (payloads.labelled_videos_page(lib.store, lib.labels, label, page) if label
+    listing = (payloads.labelled_videos_page(lib.store, lib.labels, label, status, page) if label
                else payloads.videos_page(lib.store, status, page, lib.labels))
     return render_template("library.html", listing=listing, statuses=VIDEO_STATUSES,
                            counts=lib.store.status_counts(), labels=labels_in_use(lib))
 
 
-@ui.get("/videos/<int:video_id>")
+@ui.get("/videos/<id:video_id>")
 def video_page(video_id: int):
     """One video: the player, its chapters as a strip of thumbnails, its labels."""
     lib = current_library()
