@@ -119,3 +119,37 @@ def place(track_seconds: float, clips: list[tuple[float, np.ndarray]]) -> np.nda
         end = min(len(track), start + len(clip))
         track[start:end] += clip[:end - start]
     return track
+
+
+def music(seconds: float, volume: float = 0.25, seed: int = 0) -> np.ndarray:
+    """Music-like sound: a melody of harmonic notes (with attack and decay) over a bass line,
+    at 120 beats per minute; no voice."""
+    rng = np.random.default_rng(seed)
+    track = silence(seconds)
+    beat = int(0.5 * AUDIO_RATE)
+    t = np.arange(beat) / AUDIO_RATE
+    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+    for i, start in enumerate(range(0, len(track) - beat, beat)):
+        f = rng.choice(scale) * (2 if rng.random() < 0.3 else 1)
+        note = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3, 4))
+        bass = np.sin(2 * np.pi * scale[0] / 2 * (1 + (i // 4) % 2 * 0.5) * t)
+        track[start:start + beat] += volume * envelope * (0.6 * note + 0.4 * bass)
+    return track.astype(np.float32)
+
+
+def rain(seconds: float, volume: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Rain-like sound: noise shaped to a rain spectrum (most energy at 1-5 kHz) with drops
+    landing at random."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * AUDIO_RATE)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / AUDIO_RATE)
+    spectrum *= np.exp(-0.5 * ((np.log(np.maximum(freqs, 1.0)) - np.log(2500)) / 0.6) ** 2)
+    hiss = np.fft.irfft(spectrum, n)
+    hiss /= np.abs(hiss).max()
+    drops = np.zeros(n)
+    drops[rng.integers(0, n, int(seconds * 40))] = rng.uniform(0.3, 1.0, int(seconds * 40))
+    decay = np.exp(-np.arange(160) / 20.0) * np.sin(2 * np.pi * 3000 * np.arange(160) / AUDIO_RATE)
+    track = 0.7 * hiss + 0.5 * np.convolve(drops, decay)[:n]
+    return (volume * track / np.abs(track).max()).astype(np.float32)

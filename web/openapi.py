@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidseek.search.records import MODALITIES
+from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.web.params import MAX_K, VIDEO_STATUSES
 
 
@@ -64,9 +64,12 @@ SCHEMAS: dict[str, Any] = {
             "similarity": {"type": "number", "nullable": True,
                            "description": "best cosine similarity among the moment's hits"},
             "matched_by": {"type": "array", "items": {"type": "string"},
-                           "description": "frame, speech, keyword and/or audio"},
+                           "description": f"what found it: {', '.join(MODALITIES)} (vectors) "
+                                          "and/or keyword (words in the text)"},
             "snippet": {"type": "object", "nullable": True, "properties": {
                 "text": {"type": "string"},
+                "modality": {"type": "string", "enum": list(TEXT_MODALITIES),
+                             "description": "where the words are: said, on screen, subtitled"},
                 "highlights": {"type": "array", "description": "[start, end) character ranges "
                                "of query words", "items": {"type": "array",
                                                            "items": {"type": "integer"}}}}},
