@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from vidseek.indexer.subtitles import subtitle_stamp
 from vidseek.search.store import Fingerprint
 
 VIDEO_EXTENSIONS = frozenset({
@@ -30,9 +31,11 @@ def discover_videos(root: Path) -> list[Path]:
 
 
 def quick_fingerprint(path: Path) -> Fingerprint:
-    """Size and modification time: enough to skip a file nobody touched."""
+    """Size and modification time, and those of its subtitle files: enough to skip a file
+    nobody touched."""
     st = path.stat()
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns,
+                       subtitle_stamp=subtitle_stamp(path))
 
 
 def content_hash(path: Path, chunk: int = 1 << 20) -> str:

@@ -29,7 +29,31 @@ SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
 class AudioStage(Protocol):
     """Turns a video's audio track into segments (speech chunks, audio windows)."""
 
+    modality: str
+
     def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]: ...
+
+
+class FrameReader(Protocol):
+    def add(self, frames: np.ndarray) -> None: ...
+
+
+class FrameStage(Protocol):
+    """Reads a video's sampled frames as they arrive, window by window (a reader per video),
+    then turns what it read into segments of its own modality (on-screen text)."""
+
+    def reader(self) -> FrameReader: ...
+    def segments(self, reader: FrameReader, spans: list[tuple[float, float]]) -> list[Segment]: ...
+
+
+class SubtitleStage(Protocol):
+    """Reads the timed text a video file already carries; returns segments and what it had to
+    leave out, and why. Where it finds some, the audio stage of modality `replaces` can be
+    skipped."""
+
+    replaces: str
+
+    def read(self, path: Path) -> tuple[list[Segment], list[str]]: ...
 
 
 @runtime_checkable
@@ -64,11 +88,15 @@ class Indexer:
     """Decodes and embeds videos; everything a file yields is stored in one transaction."""
 
     def __init__(self, settings: Settings, store: Store, encoder,
-                 audio_stages: tuple[AudioStage, ...] = ()):
+                 audio_stages: tuple[AudioStage, ...] = (),
+                 frame_stages: tuple[FrameStage, ...] = (),
+                 subtitle_stage: SubtitleStage | None = None):
         self.settings = settings
         self.store = store
         self.encoder = encoder
         self.audio_stages = audio_stages
+        self.frame_stages = frame_stages
+        self.subtitle_stage = subtitle_stage
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
         self.options = DecodeOptions(
             sampling=SamplingOptions(settings.frame_rate, settings.scene_threshold,
@@ -79,25 +107,36 @@ class Indexer:
 
     def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
         """Decode and embed one file without storing it (also used for query clips)."""
-        info, segments, _ = self._analyze(path)
+        info, segments, _, _ = self._analyze(path)
         return info, segments
 
-    def _analyze(self, path: Path) -> tuple[MediaInfo, list[Segment], AudioFeatures | None]:
+    def _analyze(self, path: Path) -> tuple[MediaInfo, list[Segment], AudioFeatures | None,
+                                            list[str]]:
+        """What one file yields: its facts, segments, raw audio features, and what was left
+        out and why (a malformed subtitle file)."""
         info: MediaInfo | None = None
         audio: AudioFeatures | None = None
         times: list[float] = []
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
-        segments: list[Segment] = []
-        for item in self.decoder.decode(path, self.options):
+        segments, problems = self.subtitle_stage.read(path) if self.subtitle_stage else ([], [])
+        audio_stages = self.audio_stages
+        if segments and not self.settings.transcribe_subtitled:
+            audio_stages = tuple(s for s in audio_stages
+                                 if s.modality != self.subtitle_stage.replaces)
+        readers = [stage.reader() for stage in self.frame_stages]
+        options = replace(self.options, audio=bool(audio_stages))
+        for item in self.decoder.decode(path, options):
             if isinstance(item, MediaInfo):
                 info = item
             elif isinstance(item, FrameWindow):
                 times.extend(item.times)
                 vectors.extend(self.encoder.embed_images(item.frames))
                 jpegs.extend(item.jpegs)
+                for reader in readers:
+                    reader.add(item.frames)
             elif isinstance(item, AudioTrack) and len(item.samples):
-                for stage in self.audio_stages:
+                for stage in audio_stages:
                     if isinstance(stage, AudioFeatureStage):
                         audio = stage.window_features(item.samples)
                         segments.extend(stage.segments_from(audio))
@@ -107,9 +146,12 @@ class Indexer:
             raise DecodeError("no decodable frames")
         if info.duration <= 0:
             info = replace(info, duration=times[-1] + 1.0 / self.settings.frame_rate)
+        spans = frame_spans(times, info.duration)
         frames = [Segment("frame", t0, t1, v, thumbnail=j)
-                  for (t0, t1), v, j in zip(frame_spans(times, info.duration), vectors, jpegs)]
-        return info, frames + segments, audio
+                  for (t0, t1), v, j in zip(spans, vectors, jpegs)]
+        for stage, reader in zip(self.frame_stages, readers, strict=True):
+            segments.extend(stage.segments(reader, spans))
+        return info, frames + segments, audio, problems
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
               retry_failed: bool = False) -> IndexReport:
@@ -134,10 +176,14 @@ class Indexer:
             known = self.store.video_by_path(str(path))
             settled = known is not None and (known.status == "indexed" or (
                 known.status == "failed" and not retry_failed))
-            if settled and (known.size, known.mtime_ns) == (fp.size, fp.mtime_ns):
-                report.unchanged += 1
-            else:
+            if not settled or (known.size, known.mtime_ns) != (fp.size, fp.mtime_ns):
                 todo.append((path, fp))
+            elif (known.status == "indexed" and self.subtitle_stage
+                  and known.subtitle_stamp != fp.subtitle_stamp):
+                self._reread_subtitles(path, fp)
+                report.indexed.append(str(path))
+            else:
+                report.unchanged += 1
         if todo:
             self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
             self.store.mark_pending((str(p), fp) for p, fp in todo)
@@ -156,6 +202,14 @@ class Indexer:
             report.wall_seconds = time.monotonic() - started
         return report
 
+    def _reread_subtitles(self, path: Path, fp) -> None:
+        """A subtitle file beside an indexed video was added, edited or removed: read its
+        subtitles again, and nothing else (no decoding)."""
+        self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
+        segments, problems = self.subtitle_stage.read(path)
+        self.store.replace_video_segments(str(path), "subtitles", segments, fp,
+                                          "; ".join(problems) or None)
+
     def _index_file(self, path: Path, fp, report: IndexReport) -> str:
         fp = replace(fp, content_hash=content_hash(path))
         known = self.store.video_by_path(str(path))
@@ -164,12 +218,12 @@ class Indexer:
             report.unchanged += 1
             return "unchanged"
         try:
-            info, segments, audio = self._analyze(path)
+            info, segments, audio, problems = self._analyze(path)
         except DecodeError as e:
             self.store.save_failure(str(path), fp, str(e))
             report.failed.append((str(path), str(e)))
             return "failed"
-        self.store.save_video(str(path), fp, info, segments, audio)
+        self.store.save_video(str(path), fp, info, segments, audio, "; ".join(problems) or None)
         report.indexed.append(str(path))
         report.video_seconds += info.duration
         return "indexed"

@@ -134,11 +134,11 @@ class SpeechStage:
 
     def __init__(self, transcriber: Transcriber, encoder,
                  chunker: TranscriptChunker | None = None,
-                 speech_filter: SpeechFilter = SpeechFilter()):
+                 speech_filter: SpeechFilter | None = None):
         self.transcriber = transcriber
         self.encoder = encoder
         self.chunker = chunker or TranscriptChunker()
-        self.speech_filter = speech_filter
+        self.speech_filter = speech_filter or SpeechFilter()
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> SpeechStage:

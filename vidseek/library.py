@@ -40,7 +40,8 @@ class Library:
     def indexer(self):
         from vidseek.indexer.pipeline import Indexer
 
-        return Indexer(self.settings, self.store, self.encoder, self.audio_stages())
+        return Indexer(self.settings, self.store, self.encoder, self.audio_stages(),
+                       self.frame_stages(), self.subtitle_stage())
 
     def audio_stages(self) -> tuple:
         """The stages that read a video's audio track, as configured."""
@@ -55,6 +56,22 @@ class Library:
             stages.append(AudioWindowStage.for_library(self.settings, self.store))
         return tuple(stages)
 
+    def frame_stages(self) -> tuple:
+        """The stages that read a video's sampled frames besides the image encoder."""
+        if not self.settings.index_ocr:
+            return ()
+        from vidseek.indexer.ocr import OcrStage
+
+        return (OcrStage.from_settings(self.settings, self.encoder),)
+
+    def subtitle_stage(self):
+        """The stage that reads the subtitles a video already has, if enabled."""
+        if not self.settings.index_subtitles:
+            return None
+        from vidseek.indexer.subtitles import SubtitleStage
+
+        return SubtitleStage(self.encoder)
+
     def search_options(self, **overrides) -> SearchOptions:
         """Search options from settings, with per-query overrides."""
         s = self.settings
@@ -63,7 +80,8 @@ class Library:
             merge_margin=s.merge_margin, modalities=MODALITIES,
             fusion=FusionOptions(method=s.fusion, weights=(
                 ("frame", s.weight_frame), ("speech", s.weight_speech),
-                ("keyword", s.weight_keyword), ("audio", s.weight_audio))),
+                ("keyword", s.weight_keyword), ("audio", s.weight_audio),
+                ("ocr", s.weight_ocr), ("subtitles", s.weight_subtitles))),
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return SearchOptions(**base)

@@ -74,6 +74,18 @@ class Settings:
     host: str = _opt("127.0.0.1", "address `vidseek serve` listens on")
     port: int = _opt(8765, "port `vidseek serve` listens on")
     max_upload_mb: float = _opt(200.0, "largest clip or image accepted by the search API")
+    # What is written: on-screen text (OCR) and the subtitles a video already has (issue 14)
+    index_ocr: bool = _opt(True, "read the text shown on screen (OCR) in the sampled frames")
+    ocr_model: str = _opt("rapidocr:ppocr-v4", "on-screen text reader spec: rapidocr:ppocr-v4 "
+                          "(PP-OCRv4, Chinese and English, ONNX Runtime)")
+    ocr_detect_side: int = _opt(320, "text detection runs on frames scaled to this longer side")
+    index_subtitles: bool = _opt(True, "index subtitle files beside a video (name.srt, "
+                                 "name.en.vtt, .ass) and text subtitle streams inside it")
+    transcribe_subtitled: bool = _opt(
+        False, "run Whisper on videos that have subtitles too (by default their subtitles "
+               "stand in for the transcript: cheaper, and exact)")
+    weight_ocr: float = _opt(1.0, "fusion weight of on-screen text vector hits")
+    weight_subtitles: float = _opt(1.0, "fusion weight of subtitle vector hits")
 
     @property
     def sql_url(self) -> str:
