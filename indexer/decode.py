@@ -33,7 +33,7 @@ class DecodeError(RuntimeError):
 class DecodeOptions:
     sampling: SamplingOptions = SamplingOptions()
     audio: bool = False  # also send the audio track, 16 kHz mono float32
-    short_side: int = SHORT_SIDE
+    short_side: int = SHORT_SIDE  # larger when a frame stage reads text (CLIP resizes anyway)
     window: int = 32  # frames per message: one encoder batch
 
 
@@ -149,10 +149,15 @@ def _frames(path: str, info: MediaInfo, times: np.ndarray, size: tuple[int, int]
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
+    """A thumbnail: frames decoded larger for reading text are shown at SHORT_SIDE anyway."""
     from PIL import Image
 
+    image = Image.fromarray(frame)
+    if min(image.size) > SHORT_SIDE:
+        image.thumbnail((SHORT_SIDE * image.width // min(image.size),
+                         SHORT_SIDE * image.height // min(image.size)), Image.BILINEAR)
     buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="JPEG", quality=80)
+    image.save(buf, format="JPEG", quality=80)
     return buf.getvalue()
 
 

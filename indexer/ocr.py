@@ -44,6 +44,7 @@ class OcrEngine(Protocol):
 
 @dataclass(frozen=True)
 class OcrOptions:
+    frame_side: int = 360  # frames decoded with this short side: 224 (CLIP's) merges words
     detect_side: int = 320  # detection runs on the frame scaled to this longer side
     min_score: float = 0.6  # lines recognised with less confidence are dropped
     threads: int = 0  # ONNX Runtime threads; 0: all cores
@@ -53,7 +54,8 @@ class OcrOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OcrOptions:
-        return cls(detect_side=settings.ocr_detect_side, threads=settings.threads)
+        return cls(frame_side=settings.ocr_frame_side, detect_side=settings.ocr_detect_side,
+                   threads=settings.threads)
 
 
 class RapidOcrEngine:
@@ -203,6 +205,7 @@ class OcrStage:
         self.engine = engine
         self.encoder = encoder
         self.options = options
+        self.short_side = options.frame_side
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> OcrStage:

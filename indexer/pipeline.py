@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vidseek.indexer.decode import (
+    SHORT_SIDE,
     AudioTrack,
     DecodeError,
     DecodeOptions,
@@ -40,7 +41,10 @@ class FrameReader(Protocol):
 
 class FrameStage(Protocol):
     """Reads a video's sampled frames as they arrive, window by window (a reader per video),
-    then turns what it read into segments of its own modality (on-screen text)."""
+    then turns what it read into segments of its own modality (on-screen text). Frames are
+    decoded with at least its `short_side`."""
+
+    short_side: int
 
     def reader(self) -> FrameReader: ...
     def segments(self, reader: FrameReader, spans: list[tuple[float, float]]) -> list[Segment]: ...
@@ -103,6 +107,7 @@ class Indexer:
                                      settings.max_static_gap),
             audio=bool(audio_stages),
             window=settings.batch_size,
+            short_side=max([SHORT_SIDE, *(s.short_side for s in frame_stages)]),
         )
 
     def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:

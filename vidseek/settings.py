@@ -78,7 +78,10 @@ class Settings:
     index_ocr: bool = _opt(True, "read the text shown on screen (OCR) in the sampled frames")
     ocr_model: str = _opt("rapidocr:ppocr-v4", "on-screen text reader spec: rapidocr:ppocr-v4 "
                           "(PP-OCRv4, Chinese and English, ONNX Runtime)")
-    ocr_detect_side: int = _opt(320, "text detection runs on frames scaled to this longer side")
+    ocr_frame_side: int = _opt(360, "short side frames are decoded at when reading on-screen "
+                                    "text (CLIP's 224 blurs small text)")
+    ocr_detect_side: int = _opt(320, "text detection runs on frames scaled to this longer side; "
+                                     "recognition reads the boxes it finds at full size")
     index_subtitles: bool = _opt(True, "index subtitle files beside a video (name.srt, "
                                  "name.en.vtt, .ass) and text subtitle streams inside it")
     transcribe_subtitled: bool = _opt(
