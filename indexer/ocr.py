@@ -48,7 +48,7 @@ class OcrOptions:
     detect_side: int = 320  # detection runs on the frame scaled to this longer side
     min_score: float = 0.6  # lines recognised with less confidence are dropped
     threads: int = 0  # ONNX Runtime threads; 0: all cores
-    min_edges: float = 0.002  # share of pixels with sharp contrast below which no text can be
+    min_edges: float = 0.0005  # share of pixels with sharp contrast below which no text can be
     same_picture: float = 0.03  # largest cell change of a frame that repeats the last one read
     same_text: float = 0.8  # similarity of two reads that are the same text (OCR jitters)
 
@@ -176,7 +176,6 @@ class OcrReader:
     engine: OcrEngine
     options: OcrOptions
     reads: list[list[TextLine]] = field(default_factory=list)
-    ocr_runs: int = 0  # frames the engine actually read (the others were skipped or reused)
     _last_signature: np.ndarray | None = None
 
     def add(self, frames: np.ndarray) -> None:
@@ -192,7 +191,6 @@ class OcrReader:
                 and float(np.abs(signature - self._last_signature).max()) < self.options.same_picture):
             return self.reads[-1]  # the same picture as the frame just read: the same text
         self._last_signature = signature
-        self.ocr_runs += 1
         return self.engine.read(frame)
 
 

@@ -87,6 +87,8 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
         "status": {"type": "string", "enum": list(VIDEO_STATUSES)},
         "error": {"type": "string", "nullable": True, "description": "why indexing failed"},
+        "warning": {"type": "string", "nullable": True,
+                    "description": "what indexing left out and why (a malformed subtitle file)"},
         "duration": {"type": "number", "nullable": True},
         "fps": {"type": "number", "nullable": True},
         "width": {"type": "integer", "nullable": True},

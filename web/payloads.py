@@ -105,6 +105,7 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
         "path": v.path,
         "status": v.status,
         "error": v.error,
+        "warning": v.warning,
         "duration": _seconds(v.duration),
         "fps": v.fps,
         "width": v.width,
