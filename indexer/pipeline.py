@@ -219,6 +219,10 @@ class Indexer:
         fp = replace(fp, content_hash=content_hash(path))
         known = self.store.video_by_path(str(path))
         if known and known.status == "indexed" and known.content_hash == fp.content_hash:
+            if self.subtitle_stage and known.subtitle_stamp != fp.subtitle_stamp:
+                self._reread_subtitles(path, fp)  # touched, and its subtitles changed
+                report.indexed.append(str(path))
+                return "indexed"
             self.store.touch(str(path), fp)  # touched, not changed
             report.unchanged += 1
             return "unchanged"

@@ -8,11 +8,13 @@ warning (`vidseek status`). Parsing is pure; reading files and streams sits at t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import html
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from vidseek.search.records import Segment
@@ -125,15 +127,27 @@ def sidecar_language(video: Path, sidecar: Path) -> str | None:
 
 # --- at the edge: files and streams ----------------------------------------------------------------
 
+@lru_cache(maxsize=16)
+def _folder_names(folder: Path, mtime_ns: int) -> tuple[str, ...]:
+    # Listed once per folder (and again when a file is added, removed or renamed, which
+    # changes the folder's mtime), not once per video: a folder of 10,000 videos stays cheap.
+    return tuple(sorted(os.listdir(folder)))
+
+
 def sidecar_files(video: Path) -> list[Path]:
     """Subtitle files beside `video` whose names start with its stem: `talk.srt`, `talk.en.vtt`."""
     prefix = video.stem + "."
     try:
-        names = os.listdir(video.parent)
+        names = _folder_names(video.parent, video.parent.stat().st_mtime_ns)
     except OSError:
         return []
-    return sorted(video.parent / n for n in names
-                  if n.startswith(prefix) and Path(n).suffix.lower() in SIDECAR_EXTENSIONS)
+    found = []
+    for name in names[bisect.bisect_left(names, prefix):]:
+        if not name.startswith(prefix):
+            break
+        if Path(name).suffix.lower() in SIDECAR_EXTENSIONS:
+            found.append(video.parent / name)
+    return found
 
 
 def subtitle_stamp(video: Path) -> str | None:
