@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, func, inspect, or_, select, text
+from sqlalchemy import Engine, Select, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from vidseek.search.records import TEXT_MODALITIES
@@ -100,7 +100,13 @@ class PostgresKeywordIndex:
         terms = query_terms(query)
         if not terms:
             return []
-        # Same expression as the migration's index, so the index is used.
+        with Session(self.engine) as s:
+            return _scaled([(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))])
+
+    @staticmethod
+    def query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
+        """The SQL of a search. Same expression and predicate as the migrations' index, so the
+        index is used."""
         document = func.to_tsvector("simple", func.coalesce(SegmentRow.text, ""))
         wanted = func.to_tsquery("simple", " | ".join(terms))
         score = func.ts_rank(document, wanted)
@@ -108,10 +114,7 @@ class PostgresKeywordIndex:
              .where(SegmentRow.modality.in_(TEXT_MODALITIES), SegmentRow.text.is_not(None),
                     document.bool_op("@@")(wanted))
              .order_by(score.desc()).limit(limit))
-        if video_id is not None:
-            q = q.where(SegmentRow.video_id == video_id)
-        with Session(self.engine) as s:
-            return _scaled([(i, sc) for i, sc in s.execute(q).all()])
+        return q if video_id is None else q.where(SegmentRow.video_id == video_id)
 
 
 class LikeKeywordIndex:

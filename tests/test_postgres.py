@@ -86,3 +86,23 @@ def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
     assert {v.id for v in lib.store.videos()} == {by_name["meeting.mp4"]}
     server.close()
     lib.close()
+
+
+def test_on_screen_text_and_subtitles_are_full_text_searched_through_the_index(postgres_url,
+                                                                               tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "otters.mp4", [Scene(6, BLUE)])
+    (videos / "otters.srt").write_text("1\n00:00:01,000 --> 00:00:03,000\nThe otter juggles pebbles\n")
+    lib = Library(make_settings(tmp_path / "data", database_url=postgres_url))
+    assert lib.indexer.index(videos).failed == []
+    [match] = keyword_index_for(lib.store.engine).search("pebbles", limit=10)
+    assert lib.store.places("subtitles").find([match.segment_id]).t0.tolist() == [1.0]
+    # Migration 0006's index covers every text modality, and the query's predicate matches it.
+    sql = PostgresKeywordIndex.query(["pebbles"], 10).compile(
+        dialect=lib.store.engine.dialect, compile_kwargs={"render_postcompile": True})
+    with lib.store.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: else a scan is cheaper
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", sql.params))
+    lib.close()
+    assert FULL_TEXT_INDEX in plan
