@@ -31,7 +31,7 @@ def clips(seconds: float) -> list[tuple[str, bool, np.ndarray]]:
     sounds = {"music": music, "noise": noise, "rain": rain}
     out = []
     for name, make in sounds.items():
-        for volume, seed in ((0.05, 1), (0.2, 2), (0.5, 3)):
+        for volume, seed in ((0.05, 1), (0.2, 2), (0.5, 3), (0.9, 4)):
             out.append((f"{name}@{volume}", False, make(seconds, volume=volume, seed=seed)))
     out.append(("tones", False, np.concatenate([tone(f, seconds / 4) for f in (440, 660, 330, 550)])))
     for i, sentence in enumerate(SENTENCES):

@@ -386,7 +386,8 @@ class Store:
             return s.scalar(q) or 0
 
     def segment_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        """The words of these (speech) segments, by id; segments without text are left out."""
+        """The words of these segments (speech, ocr, subtitles), by id; segments without text
+        are left out."""
         ids = [int(i) for i in ids]
         with self.engine.connect() as c:
             return {row.id: row.text
