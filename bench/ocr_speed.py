@@ -120,17 +120,18 @@ def main() -> None:
     args = parser.parse_args()
 
     root = make_library(args.minutes)
-    print(f"library: {root} ({args.minutes:g} min of 1280x720 H.264)")
+    print(f"library: {root} ({args.minutes:g} min of 1280x720 H.264)", flush=True)
     off, on = [], []
-    for _ in range(args.runs):
+    for run in range(args.runs):
         off.append(index_run(root, args.model, ocr=False))
         on.append(index_run(root, args.model, ocr=True))
+        print(f"  run {run + 1}: OCR off {off[-1][0]:.1f}x, on {on[-1][0]:.1f}x real time",
+              flush=True)
     base = statistics.median(x for x, _, _ in off)
     with_ocr = statistics.median(x for x, _, _ in on)
     print(f"frame path, OCR off: {base:6.1f}x real time ({off[0][1]} frames kept)  [baseline]")
     print(f"frame path, OCR on:  {with_ocr:6.1f}x real time ({on[0][2]} of {on[0][1]} kept "
           f"frames read by OCR) = {with_ocr / base:.2f}x the baseline   [target >= 0.5x]")
-    print("runs (off, on):", [(round(a[0], 1), round(b[0], 1)) for a, b in zip(off, on)])
     t = time.perf_counter()
     found, exact, shown = ocr_recall(args.model)
     print(f"OCR recall on rendered slides: {found}/{shown} found by keyword search at the "

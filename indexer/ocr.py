@@ -80,19 +80,33 @@ class RapidOcrEngine:
                 raise ModelUnavailable("rapidocr-onnxruntime is not installed. Fix: pip install "
                                        "rapidocr-onnxruntime, or set VIDSEEK_INDEX_OCR=false") from None
             o = self.options
-            # limit_type "max": detection on the frame scaled down to detect_side (the default
-            # scales it *up* to 736 on its shorter side: 25x the pixels). No angle classifier:
-            # on-screen text is upright, and it costs a pass per box.
-            self._model = RapidOCR(det_limit_type="max", det_limit_side_len=o.detect_side,
-                                   use_cls=False, text_score=o.min_score,
+            # Detection is given frames already scaled down to detect_side (below); "min" with
+            # a tiny limit keeps it from scaling them up again (its default scales the shorter
+            # side up to 736: 25x the pixels of a 320x180 frame). No angle classifier: text on
+            # screen is upright, and it costs a pass per box.
+            self._model = RapidOCR(det_limit_type="min", det_limit_side_len=32, use_cls=False,
                                    intra_op_num_threads=o.threads or os.cpu_count() or 1,
                                    inter_op_num_threads=1)
         return self._model
 
     def read(self, frame: np.ndarray) -> list[TextLine]:
-        result, _ = self.model(np.ascontiguousarray(frame[..., ::-1]))  # it expects BGR
-        return [TextLine(str(text).strip(), float(score)) for _, text, score in result or ()
-                if str(text).strip()]
+        import cv2
+
+        model = self.model
+        image = np.ascontiguousarray(frame[..., ::-1])  # it expects BGR
+        h, w = image.shape[:2]
+        scale = min(1.0, self.options.detect_side / max(h, w))
+        small = image if scale == 1.0 else cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA)
+        boxes, _ = model.text_det(small)
+        if boxes is None or not len(boxes):
+            return []
+        # Recognition reads each box at full size: small text stays legible.
+        boxes = [np.asarray(b, np.float32) / scale for b in model.sorted_boxes(boxes)]
+        lines, _ = model.text_rec(model.get_crop_img_list(image, boxes))
+        return [TextLine(str(text).strip(), float(score)) for text, score, *_ in lines
+                if float(score) >= self.options.min_score and str(text).strip()]
 
     @staticmethod
     def installed() -> tuple[bool, str]:
