@@ -3,10 +3,10 @@ writes something ("you.", "Hmm.", "Thank you for watching!"), with tell-tale con
 figures. Pure: decides from the figures faster-whisper reports for each segment.
 
 Thresholds come from `python -m bench.speech_filter` (real Whisper base on generated music,
-noise, rain and tones, and espeak-ng sentences alone and over those sounds). Measured: the
-hallucinations ("you.", "you") had no_speech_prob >= 0.80, avg_logprob <= -1.77 and mean word
-probability <= 0.031; every sentence had no_speech_prob <= 0.084, avg_logprob >= -0.65 and
-mean word probability >= 0.65. Each threshold sits in its gap, nearer the speech side only
+noise, rain and tones at four volumes, and espeak-ng sentences alone and over those sounds).
+Measured: the hallucinations ("you.", "you", on music, noise and rain) had no_speech_prob >=
+0.73, avg_logprob <= -1.49 and mean word probability <= 0.034; every sentence had
+no_speech_prob <= 0.084, avg_logprob >= -0.65 and mean word probability >= 0.65. Each threshold sits in its gap, nearer the speech side only
 where Whisper's own defaults already put it."""
 
 from __future__ import annotations
