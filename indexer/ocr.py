@@ -45,6 +45,7 @@ class OcrEngine(Protocol):
 @dataclass(frozen=True)
 class OcrOptions:
     frame_side: int = 360  # frames decoded with this short side: 224 (CLIP's) merges words
+    local_change: float = 0.1  # a cell changing this much keeps the frame (text appeared)
     detect_side: int = 320  # detection runs on the frame scaled to this longer side
     min_score: float = 0.6  # lines recognised with less confidence are dropped
     threads: int = 0  # ONNX Runtime threads; 0: all cores
@@ -218,6 +219,7 @@ class OcrStage:
         self.encoder = encoder
         self.options = options
         self.short_side = options.frame_side
+        self.local_change = options.local_change
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> OcrStage:

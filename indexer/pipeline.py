@@ -42,9 +42,11 @@ class FrameReader(Protocol):
 class FrameStage(Protocol):
     """Reads a video's sampled frames as they arrive, window by window (a reader per video),
     then turns what it read into segments of its own modality (on-screen text). Frames are
-    decoded with at least its `short_side`."""
+    decoded with at least its `short_side`, and a local change above its `local_change`
+    (text appearing) keeps a frame the scene filter would have thinned."""
 
     short_side: int
+    local_change: float
 
     def reader(self) -> FrameReader: ...
     def segments(self, reader: FrameReader, spans: list[tuple[float, float]]) -> list[Segment]: ...
@@ -104,7 +106,8 @@ class Indexer:
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
         self.options = DecodeOptions(
             sampling=SamplingOptions(settings.frame_rate, settings.scene_threshold,
-                                     settings.max_static_gap),
+                                     settings.max_static_gap,
+                                     min([1.0, *(s.local_change for s in frame_stages)])),
             audio=bool(audio_stages),
             window=settings.batch_size,
             short_side=max([SHORT_SIDE, *(s.short_side for s in frame_stages)]),

@@ -6,8 +6,8 @@ Thresholds come from `python -m bench.speech_filter` (real Whisper base on gener
 noise, rain and tones at four volumes, and espeak-ng sentences alone and over those sounds).
 Measured: the hallucinations ("you.", "you", on music, noise and rain) had no_speech_prob >=
 0.73, avg_logprob <= -1.49 and mean word probability <= 0.034; every sentence had
-no_speech_prob <= 0.084, avg_logprob >= -0.65 and mean word probability >= 0.65. Each threshold sits in its gap, nearer the speech side only
-where Whisper's own defaults already put it."""
+no_speech_prob <= 0.084, avg_logprob >= -0.65 and mean word probability >= 0.65. Each
+threshold sits in its gap; the compression ratio limit is Whisper's own."""
 
 from __future__ import annotations
 
