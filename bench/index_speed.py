@@ -81,7 +81,8 @@ def index_run(root: Path, model: str, scene_threshold: float) -> tuple[float, fl
     """(video seconds, wall seconds, frame segments) for indexing `root` into a fresh store."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.load(env={}, data_dir=tmp, clip_model=model, transcribe=False,
-                                 allow_download=False, scene_threshold=scene_threshold)
+                                 index_ocr=False, allow_download=False,
+                                 scene_threshold=scene_threshold)
         lib = Library(settings)
         lib.encoder  # noqa: B018 - load the model outside the timed region
         report = lib.indexer.index(root)

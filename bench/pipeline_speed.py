@@ -27,11 +27,11 @@ from vidseek.settings import Settings
 
 CLIP = "open_clip:ViT-B-32/random"
 FPS = 25
-PIPELINES = {  # name: settings that differ from the defaults
-    "frames only": dict(transcribe=False, index_audio=False),
-    "frames + speech": dict(transcribe=True, index_audio=False),
-    "frames + audio": dict(transcribe=False, index_audio=True),
-    "frames + speech + audio": dict(transcribe=True, index_audio=True),
+PIPELINES = {  # name: settings that differ from the defaults (OCR: bench/ocr_speed.py)
+    "frames only": dict(transcribe=False, index_audio=False, index_ocr=False),
+    "frames + speech": dict(transcribe=True, index_audio=False, index_ocr=False),
+    "frames + audio": dict(transcribe=False, index_audio=True, index_ocr=False),
+    "frames + speech + audio": dict(transcribe=True, index_audio=True, index_ocr=False),
 }
 RUNTIMES = {  # name: CLIP runtime settings (bench/encoder_runtime.py compares the towers alone)
     "torch": dict(clip_runtime="torch"),

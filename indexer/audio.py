@@ -139,6 +139,8 @@ class AudioWindowStage:
     """The audio path of indexing: raw window features for the store and, once a projection
     into the joint space is trained, `audio` segments."""
 
+    modality = "audio"
+
     def __init__(self, encoder: WhisperAudioEncoder, options: AudioWindowOptions,
                  current_projection: Callable[[], AudioProjection | None]):
         self.encoder = encoder

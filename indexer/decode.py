@@ -42,7 +42,7 @@ class ImageTooLarge(DecodeError):
 class DecodeOptions:
     sampling: SamplingOptions = SamplingOptions()
     audio: bool = False  # also send the audio track, 16 kHz mono float32
-    short_side: int = SHORT_SIDE
+    short_side: int = SHORT_SIDE  # larger when a frame stage reads text (CLIP resizes anyway)
     window: int = 32  # frames per message: one encoder batch
 
 
@@ -190,10 +190,15 @@ def _frames(path: str, rate: float, size: tuple[int, int], window: int,
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
+    """A thumbnail: frames decoded larger for reading text are shown at SHORT_SIDE anyway."""
     from PIL import Image
 
+    image = Image.fromarray(frame)
+    if min(image.size) > SHORT_SIDE:
+        image.thumbnail((SHORT_SIDE * image.width // min(image.size),
+                         SHORT_SIDE * image.height // min(image.size)), Image.BILINEAR)
     buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="JPEG", quality=80)
+    image.save(buf, format="JPEG", quality=80)
     return buf.getvalue()
 
 

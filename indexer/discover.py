@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidseek.indexer.subtitles import subtitle_stamp
 from vidseek.search.store import Fingerprint
 
 VIDEO_EXTENSIONS = frozenset({
@@ -87,7 +88,7 @@ def examine(path: Path) -> Entry:
             target = e
     resolved = entry if isinstance(target, OSError) else target
     readable = os.access(path, os.R_OK)  # asks the kernel; opens nothing
-    return Entry(path, _fingerprint(resolved), classify(entry, target, link_target, readable))
+    return Entry(path, _fingerprint(resolved, path), classify(entry, target, link_target, readable))
 
 
 def recorded_path(path: Path) -> Path:
@@ -131,13 +132,15 @@ def is_gone(path: str) -> bool:
     return False
 
 
-def _fingerprint(st: os.stat_result) -> Fingerprint:
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
+def _fingerprint(st: os.stat_result, path: Path) -> Fingerprint:
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns,
+                       subtitle_stamp=subtitle_stamp(path))
 
 
 def quick_fingerprint(path: Path) -> Fingerprint:
-    """Size and modification time: enough to skip a file nobody touched."""
-    return _fingerprint(path.stat())
+    """Size and modification time, and those of its subtitle files: enough to skip a file
+    nobody touched."""
+    return _fingerprint(path.stat(), path)
 
 
 def content_hash(path: Path, chunk: int = 1 << 20) -> str:

@@ -197,9 +197,24 @@ def _library_audio_state(settings: Settings) -> tuple[dict[str, str], int]:
         store.close()
 
 
+def ocr_status(settings: Settings) -> ModelStatus:
+    """Whether the configured on-screen text reader and its weights are installed."""
+    from vidseek.indexer.ocr import OCR_ENGINES
+
+    spec = Spec.parse(settings.ocr_model)
+    engine = OCR_ENGINES.get(spec.backend)
+    if engine is None:
+        return ModelStatus("on-screen text", str(spec), False,
+                           f"unknown OCR engine {spec.backend!r}. Fix: set VIDSEEK_OCR_MODEL to "
+                           "rapidocr:ppocr-v4, or VIDSEEK_INDEX_OCR=false")
+    return ModelStatus("on-screen text", str(spec), *engine.installed())
+
+
 def model_report(settings: Settings, download: bool = False) -> list[ModelStatus]:
     """One row per model role the configured pipeline uses."""
     rows = [clip_status(settings, download), clip_runtime_status(settings)]
+    if settings.index_ocr:
+        rows.append(ocr_status(settings))
     if settings.transcribe:
         rows.append(whisper_status(settings, download))
     if settings.index_audio:

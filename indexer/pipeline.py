@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vidseek.indexer.decode import (
+    SHORT_SIDE,
     AudioTrack,
     ContentHash,
     DecodeError,
@@ -34,7 +35,36 @@ SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
 class AudioStage(Protocol):
     """Turns a video's audio track into segments (speech chunks, audio windows)."""
 
+    modality: str
+
     def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]: ...
+
+
+class FrameReader(Protocol):
+    def add(self, frames: np.ndarray) -> None: ...
+
+
+class FrameStage(Protocol):
+    """Reads a video's sampled frames as they arrive, window by window (a reader per video),
+    then turns what it read into segments of its own modality (on-screen text). Frames are
+    decoded with at least its `short_side`, and a local change above its `local_change`
+    (text appearing) keeps a frame the scene filter would have thinned."""
+
+    short_side: int
+    local_change: float
+
+    def reader(self) -> FrameReader: ...
+    def segments(self, reader: FrameReader, spans: list[tuple[float, float]]) -> list[Segment]: ...
+
+
+class SubtitleStage(Protocol):
+    """Reads the timed text a video file already carries; returns segments and what it had to
+    leave out, and why. Where it finds some, the audio stage of modality `replaces` can be
+    skipped."""
+
+    replaces: str
+
+    def read(self, path: Path) -> tuple[list[Segment], list[str]]: ...
 
 
 @runtime_checkable
@@ -86,39 +116,62 @@ class FileResult:
     segments: list[Segment] = field(default_factory=list)
     audio: AudioFeatures | None = None  # raw window features; the writer projects them
     error: str | None = None  # why the file could not be indexed
+    warning: str | None = None  # what was left out and why (a malformed subtitle file)
 
 
-def audio_stages(settings: Settings, encoder, store: Store | None = None) -> tuple[AudioStage, ...]:
-    """The stages that read a video's audio track, as configured. With the library's store
-    (the writer's side) the audio stage records its encoder and projects features; without
-    one (a Ray worker) it computes the features only."""
-    stages: list[AudioStage] = []
+@dataclass(frozen=True)
+class Stages:
+    """What reads a video besides the image encoder: its sound, its frames (on-screen text),
+    and the subtitles it already carries."""
+
+    audio: tuple[AudioStage, ...] = ()
+    frames: tuple[FrameStage, ...] = ()
+    subtitles: SubtitleStage | None = None
+
+
+def stages_for(settings: Settings, encoder, store: Store | None = None) -> Stages:
+    """The stages as configured. With the library's store (the writer's side) the audio stage
+    records its encoder and projects features; without one (a Ray worker) it computes the
+    features only."""
+    audio: list[AudioStage] = []
     if settings.transcribe:
         from vidseek.indexer.speech import SpeechStage
 
-        stages.append(SpeechStage.from_settings(settings, encoder))
+        audio.append(SpeechStage.from_settings(settings, encoder))
     if settings.index_audio:
         from vidseek.indexer.audio import AudioWindowStage
 
-        stages.append(AudioWindowStage.for_library(settings, store) if store is not None
-                      else AudioWindowStage.features_only(settings))
-    return tuple(stages)
+        audio.append(AudioWindowStage.for_library(settings, store) if store is not None
+                     else AudioWindowStage.features_only(settings))
+    frames: tuple[FrameStage, ...] = ()
+    if settings.index_ocr:
+        from vidseek.indexer.ocr import OcrStage
+
+        frames = (OcrStage.from_settings(settings, encoder),)
+    subtitles = None
+    if settings.index_subtitles:
+        from vidseek.indexer.subtitles import SubtitleStage as SubtitleReader
+
+        subtitles = SubtitleReader(encoder)
+    return Stages(tuple(audio), frames, subtitles)
 
 
 class Analyzer:
     """Decodes one file in an isolated child and runs every stage on it. It needs no store, so
     it runs wherever an executor puts it: in this process or on a Ray worker."""
 
-    def __init__(self, settings: Settings, encoder, audio_stages: tuple[AudioStage, ...] = ()):
+    def __init__(self, settings: Settings, encoder, stages: Stages = Stages()):
         self.settings = settings
         self.encoder = encoder
-        self.audio_stages = audio_stages
+        self.stages = stages
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
         self.options = DecodeOptions(
             sampling=SamplingOptions(settings.frame_rate, settings.scene_threshold,
-                                     settings.max_static_gap),
-            audio=bool(audio_stages),
+                                     settings.max_static_gap,
+                                     min([1.0, *(s.local_change for s in stages.frames)])),
+            audio=bool(stages.audio),
             window=settings.batch_size,
+            short_side=max([SHORT_SIDE, *(s.short_side for s in stages.frames)]),
         )
 
     @classmethod
@@ -127,32 +180,42 @@ class Analyzer:
         from vidseek.indexer.encoders import load_image_text_encoder
 
         encoder = load_image_text_encoder(settings)
-        return cls(settings, encoder, audio_stages(settings, encoder))
+        return cls(settings, encoder, stages_for(settings, encoder))
 
     def analyze(self, job: Job) -> FileResult:
         """Hash, decode and embed one file; one that cannot be read or decoded gives a result
         with the reason, and one whose bytes are `job.known_hash` stops after the hash."""
+        subtitles, problems = (self.stages.subtitles.read(job.path) if self.stages.subtitles
+                               else ([], []))
+        audio_stages = self.stages.audio
+        if subtitles and not self.settings.transcribe_subtitled:
+            audio_stages = tuple(s for s in audio_stages
+                                 if s.modality != self.stages.subtitles.replaces)
         # The child hashes the file first (under the decode timeout); a mere touch stops it there.
-        stream = self.decoder.decode(job.path, self.options)
+        stream = self.decoder.decode(job.path, replace(self.options, audio=bool(audio_stages)))
         digest = None
         try:
             digest = next(stream).hexdigest
             if digest == job.known_hash:
                 return FileResult(str(job.path), digest, unchanged=True)
-            return self._analyze(str(job.path), digest, stream)
+            result = self._analyze(str(job.path), digest, stream, audio_stages)
         except DecodeError as e:
             return FileResult(str(job.path), digest, error=str(e))
         finally:
             stream.close()
+        return replace(result, segments=result.segments + subtitles,
+                       warning="; ".join(problems) or None)
 
     def _analyze(self, path: str, digest: str,
-                 stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack]) -> FileResult:
+                 stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack],
+                 audio_stages: tuple[AudioStage, ...]) -> FileResult:
         info: MediaInfo | None = None
         audio: AudioFeatures | None = None
         times: list[float] = []
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
         segments: list[Segment] = []
+        readers = [stage.reader() for stage in self.stages.frames]
         for item in stream:
             if isinstance(item, MediaInfo):
                 info = item
@@ -160,16 +223,21 @@ class Analyzer:
                 times.extend(item.times)
                 vectors.extend(self.encoder.embed_images(item.frames))
                 jpegs.extend(item.jpegs)
+                for reader in readers:
+                    reader.add(item.frames)
             elif isinstance(item, AudioTrack) and len(item.samples):
-                for stage in self.audio_stages:
+                for stage in audio_stages:
                     if isinstance(stage, AudioFeatureStage):
                         audio = stage.window_features(item.samples)
                     else:
                         segments.extend(stage.segments(item.samples, info))
         if info is None or not times:
             raise DecodeError("no decodable frames")
+        spans = frame_spans(times, info.duration)
         frames = [Segment("frame", t0, t1, v, thumbnail=j)
-                  for (t0, t1), v, j in zip(frame_spans(times, info.duration), vectors, jpegs)]
+                  for (t0, t1), v, j in zip(spans, vectors, jpegs)]
+        for stage, reader in zip(self.stages.frames, readers, strict=True):
+            segments.extend(stage.segments(reader, spans))
         return FileResult(path, digest, info=info, segments=frames + segments, audio=audio)
 
 
@@ -177,13 +245,13 @@ class Indexer:
     """Plans the work, has an executor analyse each file, and stores everything a file yields
     in one transaction."""
 
-    def __init__(self, settings: Settings, store: Store, encoder,
-                 audio_stages: tuple[AudioStage, ...] = (), executor: Executor | None = None):
+    def __init__(self, settings: Settings, store: Store, encoder, stages: Stages = Stages(),
+                 executor: Executor | None = None):
         self.settings = settings
         self.store = store
         self.encoder = encoder
-        self.audio_stages = audio_stages
-        self.analyzer = Analyzer(settings, encoder, audio_stages)
+        self.stages = stages
+        self.analyzer = Analyzer(settings, encoder, stages)
         self.executor = executor or LocalExecutor(self.analyzer)
 
     def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
@@ -198,7 +266,7 @@ class Indexer:
         # from any machine gets the one trained meanwhile.
         if audio is None:
             return []
-        return [s for stage in self.audio_stages if isinstance(stage, AudioFeatureStage)
+        return [s for stage in self.stages.audio if isinstance(stage, AudioFeatureStage)
                 for s in stage.segments_from(audio)]
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
@@ -247,11 +315,14 @@ class Indexer:
             # then) is tried as soon as it is one.
             settled = known is not None and (known.status == "indexed" or (
                 failed_before and known.content_hash is not None))
-            if settled and (known.size, known.mtime_ns) == (fp.size, fp.mtime_ns):
-                report.unchanged += 1
-            else:
+            if not settled or (known.size, known.mtime_ns) != (fp.size, fp.mtime_ns):
                 indexed_hash = known.content_hash if known and known.status == "indexed" else None
                 todo.append((Job(entry.path, indexed_hash), fp))
+            elif known.status == "indexed" and self._subtitles_changed(known, fp):
+                self._reread_subtitles(entry.path, fp)
+                report.indexed.append(path)
+            else:
+                report.unchanged += 1
         if todo:
             self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
             self.store.bind_model("clip_vectors", self.encoder.runtime.vectors, self.encoder.dim)
@@ -276,6 +347,10 @@ class Indexer:
     def _store(self, result: FileResult, fp: Fingerprint, report: IndexReport) -> str:
         fp = replace(fp, content_hash=result.content_hash)
         if result.unchanged:
+            if self._subtitles_changed(self.store.video_by_path(result.path), fp):
+                self._reread_subtitles(Path(result.path), fp)  # touched, and its subtitles changed
+                report.indexed.append(result.path)
+                return "indexed"
             self.store.touch(result.path, fp)  # touched, not changed
             report.unchanged += 1
             return "unchanged"
@@ -284,7 +359,18 @@ class Indexer:
             report.failed.append((result.path, result.error))
             return "failed"
         segments = result.segments + self._audio_segments(result.audio)
-        self.store.save_video(result.path, fp, result.info, segments, result.audio)
+        self.store.save_video(result.path, fp, result.info, segments, result.audio, result.warning)
         report.indexed.append(result.path)
         report.video_seconds += result.info.duration
         return "indexed"
+
+    def _subtitles_changed(self, known, fp: Fingerprint) -> bool:
+        return self.stages.subtitles is not None and known.subtitle_stamp != fp.subtitle_stamp
+
+    def _reread_subtitles(self, path: Path, fp: Fingerprint) -> None:
+        """A subtitle file beside an indexed video was added, edited or removed: read its
+        subtitles again, and nothing else (no decoding)."""
+        self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
+        segments, problems = self.stages.subtitles.read(path)
+        self.store.replace_video_segments(str(path), "subtitles", segments, fp,
+                                          "; ".join(problems) or None)

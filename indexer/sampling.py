@@ -12,6 +12,10 @@ class SamplingOptions:
     rate: float = 1.0  # frames per second
     scene_threshold: float = 0.02  # mean absolute pixel change, 0..1
     max_static_gap: float = 10.0  # seconds
+    # Largest change of one cell (1/16 of the width and height) that still repeats the last
+    # kept frame; 1.0 never fires. Lowered when on-screen text is read: a caption appearing on
+    # an unchanged picture moves the mean far less than scene_threshold.
+    local_threshold: float = 1.0
 
 
 def sample_times(duration: float, rate: float) -> np.ndarray:
@@ -44,8 +48,10 @@ class SceneFilter:
 
     def keep(self, t: float, frame: np.ndarray) -> bool:
         sig = frame_signature(frame)
-        changed = (self._last_sig is None
-                   or float(np.abs(sig - self._last_sig).mean()) > self.options.scene_threshold
+        change = None if self._last_sig is None else np.abs(sig - self._last_sig)
+        changed = (change is None
+                   or float(change.mean()) > self.options.scene_threshold
+                   or float(change.max()) > self.options.local_threshold
                    or t - self._last_t >= self.options.max_static_gap)
         if changed:
             self._last_sig, self._last_t = sig, t

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from vidseek.indexer.speech_filter import SpeechFilter
 from vidseek.indexer.transcribe import (
     TranscribeOptions,
     Transcriber,
@@ -126,13 +127,18 @@ def _join(units: list[_Unit]) -> TranscriptChunk:
 
 
 class SpeechStage:
-    """The AudioStage for speech: transcribe, chunk, embed each chunk's text."""
+    """The AudioStage for speech: transcribe, drop what is likely not speech, chunk, embed each
+    chunk's text."""
+
+    modality = "speech"
 
     def __init__(self, transcriber: Transcriber, encoder,
-                 chunker: TranscriptChunker | None = None):
+                 chunker: TranscriptChunker | None = None,
+                 speech_filter: SpeechFilter | None = None):
         self.transcriber = transcriber
         self.encoder = encoder
         self.chunker = chunker or TranscriptChunker()
+        self.speech_filter = speech_filter or SpeechFilter()
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> SpeechStage:
@@ -140,7 +146,8 @@ class SpeechStage:
 
     def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]:
         """`speech` segments for one audio track (none when nothing is said)."""
-        chunks = self.chunker.chunk(self.transcriber.transcribe(audio))
+        said = self.speech_filter.keep(self.transcriber.transcribe(audio))
+        chunks = self.chunker.chunk(said)
         if not chunks:
             return []
         vectors = self.encoder.embed_texts([c.text for c in chunks])

@@ -26,6 +26,7 @@ class Word:
     t0: float
     t1: float
     text: str  # as Whisper spells it, leading space included (CJK words have none)
+    probability: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class TranscriptSegment:
     text: str
     language: str | None
     words: tuple[Word, ...] = ()
+    # The decoder's own confidence (faster-whisper's names), what tells speech from a
+    # hallucination on music or noise (see indexer/speech_filter.py); neutral when unknown.
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,10 @@ class FasterWhisperTranscriber:
             np.asarray(audio, np.float32), beam_size=self.options.beam_size,
             batch_size=BATCH_WINDOWS, word_timestamps=True)
         return [TranscriptSegment(float(s.start), float(s.end), s.text.strip(), info.language,
-                                  tuple(Word(float(w.start), float(w.end), w.word)
-                                        for w in s.words or ()))
+                                  tuple(Word(float(w.start), float(w.end), w.word,
+                                             float(w.probability)) for w in s.words or ()),
+                                  float(s.no_speech_prob), float(s.avg_logprob),
+                                  float(s.compression_ratio))
                 for s in segments if s.text.strip()]
 
 
@@ -131,8 +139,11 @@ class OpenAIWhisperTranscriber:
             condition_on_previous_text=False, fp16=self.options.device != "cpu")
         language = result.get("language")
         return [TranscriptSegment(float(s["start"]), float(s["end"]), s["text"].strip(), language,
-                                  tuple(Word(float(w["start"]), float(w["end"]), w["word"])
-                                        for w in s.get("words") or ()))
+                                  tuple(Word(float(w["start"]), float(w["end"]), w["word"],
+                                             float(w.get("probability", 1.0)))
+                                        for w in s.get("words") or ()),
+                                  float(s["no_speech_prob"]), float(s["avg_logprob"]),
+                                  float(s["compression_ratio"]))
                 for s in result["segments"] if s["text"].strip()]
 
 

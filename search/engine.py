@@ -13,7 +13,7 @@ from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.places import Places
 from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
-from vidseek.search.records import MODALITIES
+from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
 
 MAX_QUERY_CHARS = 1000
@@ -58,7 +58,7 @@ class SearchEngine:
         return self._load_encoder()
 
     def search_text(self, query: str, options: SearchOptions = SearchOptions()) -> list[Moment]:
-        """Moments whose frames, speech or sound match a sentence."""
+        """Moments whose frames, words (spoken, on screen, subtitled) or sound match a sentence."""
         query = " ".join((query or "").split())
         if not query:
             raise QueryError("the query is empty")
@@ -69,9 +69,10 @@ class SearchEngine:
 
     def search_image(self, image: np.ndarray, options: SearchOptions = SearchOptions()) -> list[Moment]:
         """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
-        learned from frames. Transcripts are left out: a picture is not something said."""
+        learned from frames. Text is left out: a picture is not something said or written."""
         vector = self.encoder.embed_images(image[None])[0]
-        return self._search({m: vector[None] for m in options.modalities if m != "speech"}, options)
+        return self._search({m: vector[None] for m in options.modalities
+                             if m not in TEXT_MODALITIES}, options)
 
     def search_vectors(self, queries: dict[str, np.ndarray],
                        options: SearchOptions = SearchOptions()) -> list[Moment]:
@@ -87,9 +88,10 @@ class SearchEngine:
         for modality, q in queries.items():
             if modality in searchable:
                 ranked[modality] = self._hits(modality, q, depth, options)
-        if words and "speech" in searchable:
-            # Transcript search is hybrid: the words themselves, next to the speech vectors.
-            ranked["keyword"] = self._keyword_hits(words, depth, options)
+        worded = [m for m in TEXT_MODALITIES if m in searchable]
+        if words and worded:
+            # Text search is hybrid: the words themselves, next to the text vectors.
+            ranked["keyword"] = self._keyword_hits(words, worded, depth, options)
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
         moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
         return with_texts(self.store, moments)
@@ -111,16 +113,22 @@ class SearchEngine:
         """Full-text search over the transcripts, the kind the database offers."""
         return keyword_index_for(self.store.engine)
 
-    def _keyword_hits(self, words: str, depth: int, options: SearchOptions) -> list[Hit]:
+    def _keyword_hits(self, words: str, modalities: list[str], depth: int,
+                      options: SearchOptions) -> list[Hit]:
         extra = depth if options.exclude_video_ids else 0
         matches = self.keywords.search(words, depth + extra, options.video_id)
-        found = self.store.places("speech").find([m.segment_id for m in matches])
-        kept = [m for m, ok in zip(matches, found.mask) if ok]
-        hits = [Hit(m.segment_id, v, "speech", t0, t1, m.score, None, ("keyword",), None)
-                for m, v, t0, t1 in zip(kept, found.video_ids.tolist(), found.t0.tolist(),
-                                        found.t1.tolist())
-                if v not in options.exclude_video_ids]
-        return hits[:depth]
+        ids = [m.segment_id for m in matches]
+        hits = []
+        # Each match is placed by the modality that holds it; matches in modalities the query
+        # does not search are left out.
+        for modality in modalities:
+            found = self.store.places(modality).find(ids)
+            kept = [m for m, ok in zip(matches, found.mask) if ok]
+            hits += [Hit(m.segment_id, v, modality, t0, t1, m.score, None, ("keyword",), None)
+                     for m, v, t0, t1 in zip(kept, found.video_ids.tolist(), found.t0.tolist(),
+                                             found.t1.tolist())
+                     if v not in options.exclude_video_ids]
+        return sorted(hits, key=lambda h: -h.score)[:depth]
 
     def _scan_video(self, modality: str, q: np.ndarray, video_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores against every segment of one video (no index needed)."""
@@ -157,9 +165,9 @@ def place_hits(places: Places, modality: str, ids: np.ndarray, scores: np.ndarra
 
 
 def with_texts(store: Store, moments: list[Moment]) -> list[Moment]:
-    """The moments with their speech hits' words, read for just the moments shown."""
+    """The moments with their text hits' words, read for just the moments shown."""
     texts = store.segment_texts({h.segment_id for m in moments for h in m.hits
-                                 if h.modality == "speech" and h.text is None})
+                                 if h.modality in TEXT_MODALITIES and h.text is None})
     if not texts:
         return moments
     return [replace(m, hits=tuple(h._replace(text=texts[h.segment_id]) if h.segment_id in texts

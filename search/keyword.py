@@ -1,6 +1,8 @@
-"""Keyword (full-text) search over transcript text, behind one small interface.
+"""Keyword (full-text) search over the text of every modality that carries words (transcript
+chunks, on-screen text, subtitle cues: TEXT_MODALITIES), behind one small interface.
 
-SQLite: the FTS5 table `transcript_fts` (migration 0002), ranked by BM25 with Porter stemming.
+SQLite: the FTS5 table `transcript_fts` (migrations 0002 and 0006), ranked by BM25 with Porter
+stemming.
 PostgreSQL: a `tsvector` match over an expression index. Anything else: a LIKE scan, ranked
 by how many query words a chunk contains. All three drop stop words and match any remaining
 word, so "when does she mention the budget" finds chunks that say "budget"."""
@@ -11,9 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, func, inspect, or_, select, text
+from sqlalchemy import Engine, Select, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
+from vidseek.search.records import TEXT_MODALITIES
 from vidseek.search.schema import SegmentRow
 
 FTS_TABLE = "transcript_fts"
@@ -35,11 +38,11 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))
 
 
-FULL_TEXT_INDEX = "ix_segments_transcript_tsv"  # PostgreSQL's (migration 0002)
+FULL_TEXT_INDEX = "ix_segments_transcript_tsv"  # PostgreSQL's (migrations 0002 and 0006)
 
 
 def is_full_text_object(name: str) -> bool:
-    """True for the full-text tables and index that migration 0002 makes and the SQLAlchemy
+    """True for the full-text tables and index that migrations 0002 and 0006 make and the SQLAlchemy
     models do not describe: SQLite's FTS5 table and its shadow tables, PostgreSQL's index (for
     a schema comparison's `include_object`)."""
     return name in (FTS_TABLE, FULL_TEXT_INDEX) or name.startswith(FTS_TABLE + "_")
@@ -53,7 +56,7 @@ class KeywordMatch:
 
 class KeywordIndex(Protocol):
     def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
-        """Speech segments whose text contains words of `query`, best first."""
+        """Segments with text (TEXT_MODALITIES) containing words of `query`, best first."""
         ...
 
 
@@ -97,18 +100,21 @@ class PostgresKeywordIndex:
         terms = query_terms(query)
         if not terms:
             return []
-        # Same expression as the migration's index, so the index is used.
+        with Session(self.engine) as s:
+            return _scaled([(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))])
+
+    @staticmethod
+    def query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
+        """The SQL of a search. Same expression and predicate as the migrations' index, so the
+        index is used."""
         document = func.to_tsvector("simple", func.coalesce(SegmentRow.text, ""))
         wanted = func.to_tsquery("simple", " | ".join(terms))
         score = func.ts_rank(document, wanted)
         q = (select(SegmentRow.id, score)
-             .where(SegmentRow.modality == "speech", SegmentRow.text.is_not(None),
+             .where(SegmentRow.modality.in_(TEXT_MODALITIES), SegmentRow.text.is_not(None),
                     document.bool_op("@@")(wanted))
              .order_by(score.desc()).limit(limit))
-        if video_id is not None:
-            q = q.where(SegmentRow.video_id == video_id)
-        with Session(self.engine) as s:
-            return _scaled([(i, sc) for i, sc in s.execute(q).all()])
+        return q if video_id is None else q.where(SegmentRow.video_id == video_id)
 
 
 class LikeKeywordIndex:
@@ -122,7 +128,7 @@ class LikeKeywordIndex:
         if not terms:
             return []
         q = select(SegmentRow.id, SegmentRow.text).where(
-            SegmentRow.modality == "speech",
+            SegmentRow.modality.in_(TEXT_MODALITIES),
             or_(*[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms]))
         if video_id is not None:
             q = q.where(SegmentRow.video_id == video_id)

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MODALITIES = ("frame", "speech", "audio")
+MODALITIES = ("frame", "speech", "audio", "ocr", "subtitles")
+# The modalities whose segments carry words (a transcript chunk, text read off the screen, a
+# subtitle cue): full-text indexed (migration 0006), shown as snippets, never image-queried.
+TEXT_MODALITIES = ("speech", "ocr", "subtitles")
 
 
 @dataclass(frozen=True)

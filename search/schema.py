@@ -45,6 +45,9 @@ class Video(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | indexed | failed
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The subtitle files beside the video (names, sizes, times), so editing one is noticed.
+    subtitle_stamp: Mapped[str | None] = mapped_column(String(64))
+    warning: Mapped[str | None] = mapped_column(Text)  # what was ignored (a bad subtitle file)
 
 
 class SegmentRow(Base):

@@ -48,6 +48,7 @@ class Fingerprint:
     size: int
     mtime_ns: int
     content_hash: str | None = None
+    subtitle_stamp: str | None = None  # the subtitle files beside the video, if any
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class VideoRecord:
     has_audio: bool | None
     error: str | None
     indexed_at: datetime | None
+    subtitle_stamp: str | None
+    warning: str | None
 
     @classmethod
     def of(cls, v: Video) -> VideoRecord:
@@ -255,6 +258,12 @@ class Store:
         with Session(self.engine) as s:
             return [VideoRecord.of(v) for v in s.scalars(q)]
 
+    def warned_videos(self) -> list[VideoRecord]:
+        """Indexed videos with something ignored while indexing them (a bad subtitle file)."""
+        q = select(Video).where(Video.warning.is_not(None)).order_by(Video.path)
+        with Session(self.engine) as s:
+            return [VideoRecord.of(v) for v in s.scalars(q)]
+
     def video_count(self, status: str | None = None) -> int:
         q = select(func.count(Video.id))
         if status:
@@ -286,35 +295,67 @@ class Store:
                       .values(status="pending"))
 
     def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
-                   segments: list[Segment], audio: AudioFeatures | None = None) -> int:
+                   segments: list[Segment], audio: AudioFeatures | None = None,
+                   warning: str | None = None) -> int:
         """Replace everything known about `path` with these segments (and raw audio window
-        features), in one transaction."""
+        features, and what was ignored while indexing it), in one transaction."""
         # Open (and reconcile) the indexes first, so the new ids are added exactly once.
         indexes = {m: self.index(m) for m in {g.modality for g in segments}}
         with Session(self.engine) as s, s.begin():
             v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
+            v.subtitle_stamp, v.warning = fp.subtitle_stamp, warning
             v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
             v.has_audio, v.status, v.error = info.has_audio, "indexed", None
             v.indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
             s.flush()
-            rows = [SegmentRow(video_id=v.id, modality=g.modality, t0=g.t0, t1=g.t1, text=g.text,
-                               language=g.language, vector=vector_to_blob(g.vector))
-                    for g in segments]
-            s.add_all(rows)
-            s.flush()
-            s.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
-                      for r, g in zip(rows, segments) if g.thumbnail)
+            added = self._add_segments(s, v.id, segments)
             if audio is not None:
                 s.add_all(AudioFeatureRow(video_id=v.id, t0=float(a), t1=float(b),
                                           feature=vector_to_blob(f))
                           for a, b, f in zip(audio.t0, audio.t1, audio.features, strict=True))
             video_id = v.id
-            added = [(r.id, g) for r, g in zip(rows, segments)]
             generations = _bump(s, set(dropped) | set(indexes))
         self._video_paths[video_id] = path
         # Only after the commit: the in-memory indexes never hold uncommitted changes.
         self._forget(dropped)
+        self._index_added(video_id, added, indexes)
+        self._advance(generations)
+        return video_id
+
+    def replace_video_segments(self, path: str, modality: str, segments: list[Segment],
+                               fp: Fingerprint, warning: str | None) -> None:
+        """Swap one modality's segments of an indexed video for these (its subtitles, after a
+        subtitle file changed), with its new fingerprint and warning, in one transaction."""
+        indexes = {modality: self.index(modality)} if segments else {}
+        with Session(self.engine) as s, s.begin():
+            v = s.scalar(select(Video).where(Video.path == path))
+            old = s.scalars(select(SegmentRow.id).where(SegmentRow.video_id == v.id,
+                                                        SegmentRow.modality == modality)).all()
+            s.execute(delete(SegmentRow).where(SegmentRow.id.in_(old)))
+            v.size, v.mtime_ns, v.subtitle_stamp, v.warning = (fp.size, fp.mtime_ns,
+                                                               fp.subtitle_stamp, warning)
+            added = self._add_segments(s, v.id, segments)
+            video_id = v.id
+            generations = _bump(s, {modality} if old or segments else set())
+        self._forget({modality: list(old)})
+        self._index_added(video_id, added, indexes)
+        self._advance(generations)
+
+    def _add_segments(self, s: Session, video_id: int,
+                      segments: list[Segment]) -> list[tuple[int, Segment]]:
+        rows = [SegmentRow(video_id=video_id, modality=g.modality, t0=g.t0, t1=g.t1, text=g.text,
+                           language=g.language, vector=vector_to_blob(g.vector))
+                for g in segments]
+        s.add_all(rows)
+        s.flush()
+        s.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
+                  for r, g in zip(rows, segments) if g.thumbnail)
+        return [(r.id, g) for r, g in zip(rows, segments)]
+
+    def _index_added(self, video_id: int, added: list[tuple[int, Segment]],
+                     indexes: dict[str, VectorIndex]) -> None:
+        # Only after the commit: the in-memory indexes never hold uncommitted ids.
         for modality, vi in indexes.items():
             mine = [(i, g) for i, g in added if g.modality == modality]
             ids = np.array([i for i, _ in mine])
@@ -322,14 +363,13 @@ class Store:
             vi.add(ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, g in mine]),
                    Places.of(ids, np.full(len(ids), video_id), [g.t0 for _, g in mine],
                              [g.t1 for _, g in mine]))
-        self._advance(generations)
-        return video_id
 
     def save_failure(self, path: str, fp: Fingerprint, reason: str) -> None:
         """Record that `path` could not be indexed and why; earlier segments are dropped."""
         with Session(self.engine) as s, s.begin():
             v, dropped = self._emptied_video(s, path)
             v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
+            v.subtitle_stamp = fp.subtitle_stamp
             v.status, v.error, v.indexed_at = "failed", reason, None
             generations = _bump(s, dropped)
         self._forget(dropped)
@@ -450,7 +490,8 @@ class Store:
             return s.scalar(q) or 0
 
     def segment_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        """The words of these (speech) segments, by id; segments without text are left out."""
+        """The words of these segments (speech, ocr, subtitles), by id; segments without text
+        are left out."""
         ids = [int(i) for i in ids]
         with self.engine.connect() as c:
             return {row.id: row.text

@@ -13,7 +13,7 @@ TINY_MODEL = "open_clip:vidseek-tiny/random"
 def make_settings(data_dir, **overrides) -> Settings:
     """Settings for a test library: tiny model, no downloads, no environment leaking in."""
     values = dict(data_dir=data_dir, clip_model=TINY_MODEL, allow_download=False,
-                  transcribe=False, index_audio=False, threads=2)
+                  transcribe=False, index_audio=False, index_ocr=False, threads=2)
     values.update(overrides)
     return Settings.load(env={}, **values)
 

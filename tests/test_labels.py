@@ -389,7 +389,9 @@ def test_api_lists_labels_and_filters_videos_and_search_by_them(client):
     assert set(greens["videos"][0]["labels"]) == {"reds", "greens"}
     assert client.get("/api/videos?label=reds").get_json()["total"] == 2
     assert client.get("/api/videos?label=nope").status_code == 404
-    assert client.get("/api/videos?label=reds&status=indexed").status_code == 400
+    # Labelled videos are indexed ones: the two filters together narrow, never contradict.
+    assert client.get("/api/videos?label=reds&status=indexed").get_json()["total"] == 2
+    assert client.get("/api/videos?label=reds&status=failed").get_json()["videos"] == []
 
     body = client.get("/api/search?q=reds&label=greens&min_score=-1").get_json()
     assert body["label"] == "greens" and body["results"]

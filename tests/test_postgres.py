@@ -107,6 +107,8 @@ def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
     assert again > first and store.video_segments(again)[0].id > segment.id
     assert store.generations()["frame"] == before + 3
     store.close()
+
+
 def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
     from tests.test_labels import write_vocabulary
 
@@ -128,3 +130,23 @@ def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
     lib.labels.remove("first scene")
     assert "first scene" not in {name for *_, name, _ in lib.labels.db.moment_labels([video_id])}
     lib.close()
+
+
+def test_on_screen_text_and_subtitles_are_full_text_searched_through_the_index(postgres_url,
+                                                                               tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "otters.mp4", [Scene(6, BLUE)])
+    (videos / "otters.srt").write_text("1\n00:00:01,000 --> 00:00:03,000\nThe otter juggles pebbles\n")
+    lib = Library(make_settings(tmp_path / "data", database_url=postgres_url))
+    assert lib.indexer.index(videos).failed == []
+    [match] = keyword_index_for(lib.store.engine).search("pebbles", limit=10)
+    assert lib.store.places("subtitles").find([match.segment_id]).t0.tolist() == [1.0]
+    # Migration 0006's index covers every text modality, and the query's predicate matches it.
+    sql = PostgresKeywordIndex.query(["pebbles"], 10).compile(
+        dialect=lib.store.engine.dialect, compile_kwargs={"render_postcompile": True})
+    with lib.store.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: else a scan is cheaper
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", sql.params))
+    lib.close()
+    assert FULL_TEXT_INDEX in plan

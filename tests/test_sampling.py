@@ -35,3 +35,12 @@ def test_a_cut_is_kept_and_noise_is_not():
 def test_each_kept_frame_spans_until_the_next():
     assert frame_spans([0.0, 3.0, 4.0], 6.0) == [(0.0, 3.0), (3.0, 4.0), (4.0, 6.0)]
     assert frame_spans([], 5.0) == []
+
+
+def test_a_caption_appearing_is_kept_only_when_local_change_counts():
+    picture = np.full((90, 160, 3), 120, np.uint8)
+    captioned = picture.copy()
+    captioned[72:76, 40:80] = 250  # a small bright caption: the mean barely moves
+    for local_threshold, kept in ((1.0, [True, False]), (0.1, [True, True])):
+        scene = SceneFilter(SamplingOptions(local_threshold=local_threshold))
+        assert [scene.keep(0.0, picture), scene.keep(1.0, captioned)] == kept

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from vidseek.search.records import MODALITIES
 from vidseek.settings import Settings
 
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="find moments in other videos that match this clip, aligned in time")
     se.add_argument("-k", type=int, help="moments to return")
     se.add_argument("--min-score", type=float)
-    se.add_argument("--modality", help="comma-separated: frame,speech,audio")
+    se.add_argument("--modality", help="comma-separated: " + ",".join(MODALITIES))
     se.add_argument("--json", action="store_true", help="print JSON")
     se.add_argument("--label", help="only moments that carry this label (see `vidseek labels`)")
 
@@ -223,11 +224,13 @@ def cmd_search(settings: Settings, args) -> int:
     rows = []
     for rank, m in enumerate(moments, start=1):
         similarities = [h.similarity for h in m.hits if h.similarity is not None]
+        worded = _worded_hit(m)
         rows.append({"rank": rank, "video_id": m.video_id,
                      "path": lib.store.video_path(m.video_id),
                      "t0": round(m.t0, 2), "t1": round(m.t1, 2), "score": round(m.score, 4),
                      "similarity": round(max(similarities), 4) if similarities else None,
-                     "matched_by": list(m.matched_by), "text": _spoken_text(m)})
+                     "matched_by": list(m.matched_by), "text": worded and worded.text,
+                     "text_modality": worded and worded.modality})
         if rows[-1]["text"]:
             rows[-1]["highlight"] = highlight(rows[-1]["text"], args.query)
     if args.json:
@@ -243,17 +246,18 @@ def cmd_search(settings: Settings, args) -> int:
             print(f"       {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  #{r['rank']}  "
                   f"score {r['score']:.4f}{similarity}  [{', '.join(r['matched_by'])}]")
             if r["text"]:
-                quote = Text("         “")
+                quote = Text(f"         {r['text_modality']}: “")
                 for fragment, is_match in r["highlight"]:
                     quote.append(fragment, style="bold yellow" if is_match else None)
                 console.print(quote.append("”"))
     return 0
 
 
-def _spoken_text(moment) -> str | None:
-    """The transcript to show for a moment: the chunk whose words matched, else any."""
-    keyword = [h.text for h in moment.hits if h.text and "keyword" in h.matched_by]
-    return next(iter(keyword + [h.text for h in moment.hits if h.text]), None)
+def _worded_hit(moment):
+    """The hit whose text to show for a moment (said, on screen or subtitled): the one whose
+    words matched, else any with text."""
+    keyword = [h for h in moment.hits if h.text and "keyword" in h.matched_by]
+    return next(iter(keyword + [h for h in moment.hits if h.text]), None)
 
 
 def cmd_status(settings: Settings, args) -> int:
@@ -278,6 +282,8 @@ def cmd_status(settings: Settings, args) -> int:
         print(f"  failed: {v.path}: {v.error}")
     for v in lib.store.videos("pending"):
         print(f"  pending: {v.path}")
+    for v in lib.store.warned_videos():
+        print(f"  warning: {v.path}: {v.warning}")
     return 0
 
 

@@ -55,16 +55,11 @@ class Library:
     @cached_property
     def indexer(self):
         from vidseek.indexer.executors import RayExecutor
-        from vidseek.indexer.pipeline import Indexer
+        from vidseek.indexer.pipeline import Indexer, stages_for
 
         executor = RayExecutor(self.settings) if self.settings.ray_address else None
-        return Indexer(self.settings, self.store, self.encoder, self.audio_stages(), executor)
-
-    def audio_stages(self) -> tuple:
-        """The stages that read a video's audio track, as configured."""
-        from vidseek.indexer.pipeline import audio_stages
-
-        return audio_stages(self.settings, self.encoder, self.store)
+        return Indexer(self.settings, self.store, self.encoder,
+                       stages_for(self.settings, self.encoder, self.store), executor)
 
     @cached_property
     def labels(self) -> Labeler:
@@ -103,7 +98,8 @@ class Library:
             merge_margin=s.merge_margin, modalities=MODALITIES,
             fusion=FusionOptions(method=s.fusion, weights=(
                 ("frame", s.weight_frame), ("speech", s.weight_speech),
-                ("keyword", s.weight_keyword), ("audio", s.weight_audio))),
+                ("keyword", s.weight_keyword), ("audio", s.weight_audio),
+                ("ocr", s.weight_ocr), ("subtitles", s.weight_subtitles))),
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return SearchOptions(**base)

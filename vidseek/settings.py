@@ -123,6 +123,21 @@ class Settings:
              "codes re-scored from a float16 copy on disk")
     index_recall: float = _opt(
         0.95, "recall@10 against exact search that an inverted file is tuned to reach")
+    # What is written: on-screen text (OCR) and the subtitles a video already has (issue 14)
+    index_ocr: bool = _opt(True, "read the text shown on screen (OCR) in the sampled frames")
+    ocr_model: str = _opt("rapidocr:ppocr-v4", "on-screen text reader spec: rapidocr:ppocr-v4 "
+                          "(PP-OCRv4, Chinese and English, ONNX Runtime)")
+    ocr_frame_side: int = _opt(360, "short side frames are decoded at when reading on-screen "
+                                    "text (CLIP's 224 blurs small text)")
+    ocr_detect_side: int = _opt(320, "text detection runs on frames scaled to this longer side; "
+                                     "recognition reads the boxes it finds at full size")
+    index_subtitles: bool = _opt(True, "index subtitle files beside a video (name.srt, "
+                                 "name.en.vtt, .ass) and text subtitle streams inside it")
+    transcribe_subtitled: bool = _opt(
+        False, "run Whisper on videos that have subtitles too (by default their subtitles "
+               "stand in for the transcript: cheaper, and exact)")
+    weight_ocr: float = _opt(1.0, "fusion weight of on-screen text vector hits")
+    weight_subtitles: float = _opt(1.0, "fusion weight of subtitle vector hits")
 
     @property
     def sql_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidseek.search.records import MODALITIES
+from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.settings import Settings
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
@@ -64,6 +64,8 @@ VIDEO_FIELDS = {  # what a video in a list and a video's own page both say
     "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
     "status": {"type": "string", "enum": list(VIDEO_STATUSES)},
     "error": {"type": "string", "nullable": True, "description": "why indexing failed"},
+    "warning": {"type": "string", "nullable": True,
+                "description": "what indexing left out and why (a malformed subtitle file)"},
     "duration": {"type": "number", "nullable": True},
     "fps": {"type": "number", "nullable": True},
     "width": {"type": "integer", "nullable": True},
@@ -92,9 +94,12 @@ SCHEMAS: dict[str, Any] = {
             "similarity": {"type": "number", "nullable": True,
                            "description": "best cosine similarity among the moment's hits"},
             "matched_by": {"type": "array", "items": {"type": "string"},
-                           "description": "frame, speech, keyword and/or audio"},
+                           "description": f"what found it: {', '.join(MODALITIES)} (vectors) "
+                                          "and/or keyword (words in the text)"},
             "snippet": {"type": "object", "nullable": True, "properties": {
                 "text": {"type": "string"},
+                "modality": {"type": "string", "enum": list(TEXT_MODALITIES),
+                             "description": "where the words are: said, on screen, subtitled"},
                 "highlights": {"type": "array", "description": "[start, end) character ranges "
                                "of query words", "items": {"type": "array",
                                                            "items": {"type": "integer"}}}}},

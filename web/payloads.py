@@ -42,21 +42,23 @@ def _thumbnail_id(store: Store, moment: Moment) -> int | None:
     frame = next((h for h in moment.hits if h.modality == "frame"), None)
     if frame is not None:
         return frame.segment_id
-    # A speech or audio moment shows the frame on screen when it starts.
+    # A moment of words or sound shows the frame on screen when it starts.
     return store.best_thumbnail_near(moment.video_id, moment.best.t0)
 
 
 def moment_payload(store: Store, moment: Moment, query: str = "") -> dict[str, Any]:
     """One ranked moment: where it is, how well and by what it matched, how to show it."""
     similarities = [h.similarity for h in moment.hits if h.similarity is not None]
-    # The transcript chunk whose words matched the query, else any spoken text of the moment.
-    spoken = next((h.text for h in sorted(moment.hits, key=lambda h: "keyword" not in h.matched_by)
+    # The text (spoken, on screen, subtitled) whose words matched the query, else any text of
+    # the moment.
+    worded = next((h for h in sorted(moment.hits, key=lambda h: "keyword" not in h.matched_by)
                    if h.text), None)
     thumb = _thumbnail_id(store, moment)
     path = store.video_path(moment.video_id)
     snippet = None
-    if spoken:
-        snippet = {"text": spoken, "highlights": highlight_spans(spoken, query) if query else []}
+    if worded:
+        snippet = {"text": worded.text, "modality": worded.modality,
+                   "highlights": highlight_spans(worded.text, query) if query else []}
     return {
         "video_id": moment.video_id,
         "title": Path(path).name if path else None,
@@ -108,6 +110,7 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
         "path": v.path,
         "status": v.status,
         "error": v.error,
+        "warning": v.warning,
         "duration": _seconds(v.duration),
         "fps": v.fps,
         "width": v.width,
