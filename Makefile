@@ -20,11 +20,13 @@ index: install
 	$(BIN)/vidseek status
 
 # What the tests need from the system: espeak-ng for real speech, Chromium for the browser test,
-# a PostgreSQL server for the tests of the library on PostgreSQL.
-SYSTEM_PACKAGES := espeak-ng chromium chromium-driver postgresql
+# a PostgreSQL server for the tests of the library on PostgreSQL, a CJK font for the Chinese
+# on-screen text the OCR tests render.
+SYSTEM_PACKAGES := espeak-ng chromium chromium-driver postgresql fonts-wqy-zenhei
 system-deps:
 	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
-	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+	  test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } || \
 	  { echo "install $(SYSTEM_PACKAGES) (as root: make system-deps)"; exit 1; }
