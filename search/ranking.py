@@ -41,7 +41,10 @@ class Moment:
 
     @property
     def matched_by(self) -> tuple[str, ...]:
-        return tuple(sorted({m for h in self.hits for m in h.matched_by}))
+        """The sources that found it; a keyword match also names the modality whose words it
+        read (speech, ocr, subtitles), so words read on screen say `ocr`."""
+        return tuple(sorted({m for h in self.hits for m in h.matched_by}
+                            | {h.modality for h in self.hits if "keyword" in h.matched_by}))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,13 @@ def test_keyword_hit_joins_touching_moment():
     hits = [hit(1, 1, 0, 2, 0.8), Hit(2, 1, "speech", 1.5, 6, 0.5, "hello", ("keyword",), None)]
     (m,) = merge_moments(hits)
     assert (m.t0, m.t1) == (0, 6)
-    assert m.matched_by == ("frame", "keyword")
+    assert m.matched_by == ("frame", "keyword", "speech")  # the words were spoken
+
+
+def test_a_keyword_match_names_where_the_words_were_read():
+    hits = [Hit(2, 1, "ocr", 3, 5, 0.5, "QUOKKA CROSSING", ("keyword",), None)]
+    (m,) = merge_moments(hits)
+    assert m.matched_by == ("keyword", "ocr")
 
 
 def test_rrf_rewards_agreement_between_sources():

@@ -301,7 +301,12 @@ def _audio_projection_status(lib, state: dict[str, str]) -> str:
 
 
 def _labels_status(lib) -> str:
-    summaries = lib.labels.summaries()
+    from vidseek.search.store import ModelMismatch
+
+    try:  # labels are the configured model's: another one has none to show, status goes on
+        summaries = lib.labels.summaries()
+    except ModelMismatch as e:
+        return f"not shown ({e})"
     used = [s for s in summaries if s.counts.moments]
     learned = sum(s.kind == "learned" for s in summaries)
     waiting = len(lib.labels.db.stale_videos())

@@ -95,7 +95,8 @@ SCHEMAS: dict[str, Any] = {
                            "description": "best cosine similarity among the moment's hits"},
             "matched_by": {"type": "array", "items": {"type": "string"},
                            "description": f"what found it: {', '.join(MODALITIES)} (vectors) "
-                                          "and/or keyword (words in the text)"},
+                                          "and/or keyword (words in the text, with the "
+                                          "modality the words were in)"},
             "snippet": {"type": "object", "nullable": True, "properties": {
                 "text": {"type": "string"},
                 "modality": {"type": "string", "enum": list(TEXT_MODALITIES),
