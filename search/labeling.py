@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,8 @@ def clean_name(name: str) -> str:
         raise LabelError(f"a label name is at most {MAX_NAME} characters")
     if "/" in name:  # it is a path segment of the API (/api/labels/NAME)
         raise LabelError(f"a label name cannot contain '/' (got {name!r})")
+    if not re.search(r"\w", name):  # as the OpenAPI document states it (web/openapi.py)
+        raise LabelError(f"a label name needs a letter or a digit (got {name!r})")
     return name
 
 

@@ -152,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
 
 def _label_name() -> dict[str, Any]:
     return {"name": "name", "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": r"^[^/]+$"},
+            "schema": {"type": "string", "pattern": r"^[^/]*\w[^/]*$"},
             "description": "label name"}
 
 
@@ -241,8 +241,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "schema": {"type": "object", "required": ["names"], "properties": {
                         "names": {"type": "array", "minItems": 1, "items": {
                             "type": "string", "minLength": 1, "maxLength": 200,
-                            "pattern": r"^[^/]*\S[^/]*$",
-                            "description": "not blank, no '/'"}}}}}}},
+                            "pattern": r"^[^/]*\w[^/]*$",
+                            "description": "a letter or a digit, no '/'"}}}}}}},
                 "responses": {"201": _json({"type": "object"}, "labels added"),
                               "200": _json({"type": "object"}, "all were there already"),
                               **_errors(400, 503)}}},
