@@ -28,3 +28,8 @@ def library(settings):
     lib = Library(settings)
     yield lib
     lib.close()
+
+
+def video_id(lib: Library, name: str) -> int:
+    """The id of the library's video whose file is called `name`."""
+    return next(v.id for v in lib.store.videos() if v.path.endswith("/" + name))

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import TINY_MODEL, make_settings
+from tests.conftest import TINY_MODEL, make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Slide, slide_frame, write_slides
 from vidseek.indexer.ocr import (
     OcrOptions,
@@ -54,10 +54,6 @@ def ocr_library(tmp_path_factory):
     assert report.failed == []
     yield lib
     lib.close()
-
-
-def video_id(lib: Library, name: str) -> int:
-    return next(v.id for v in lib.store.videos() if v.path.endswith("/" + name))
 
 
 def test_text_on_screen_becomes_one_segment_per_span(ocr_library):

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Scene, place, silence, speech, write_video
 from vidseek.cli import main
 from vidseek.indexer.encoders import ModelUnavailable
@@ -52,10 +52,6 @@ def speech_library(tmp_path_factory):
     assert report.failed == []
     yield lib
     lib.close()
-
-
-def video_id(lib: Library, name: str) -> int:
-    return next(v.id for v in lib.store.videos() if v.path.endswith("/" + name))
 
 
 def test_the_transcript_says_what_was_said_and_when(speech_library):
