@@ -133,14 +133,10 @@ def is_gone(path: str) -> bool:
 
 
 def _fingerprint(st: os.stat_result, path: Path) -> Fingerprint:
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns,
-                       subtitle_stamp=subtitle_stamp(path))
-
-
-def quick_fingerprint(path: Path) -> Fingerprint:
     """Size and modification time, and those of its subtitle files: enough to skip a file
     nobody touched."""
-    return _fingerprint(path.stat(), path)
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns,
+                       subtitle_stamp=subtitle_stamp(path))
 
 
 def content_hash(path: Path, chunk: int = 1 << 20) -> str:

@@ -185,19 +185,21 @@ class Analyzer:
     def analyze(self, job: Job) -> FileResult:
         """Hash, decode and embed one file; one that cannot be read or decoded gives a result
         with the reason, and one whose bytes are `job.known_hash` stops after the hash."""
-        subtitles, problems = (self.stages.subtitles.read(job.path) if self.stages.subtitles
-                               else ([], []))
-        audio_stages = self.stages.audio
-        if subtitles and not self.settings.transcribe_subtitled:
-            audio_stages = tuple(s for s in audio_stages
-                                 if s.modality != self.stages.subtitles.replaces)
-        # The child hashes the file first (under the decode timeout); a mere touch stops it there.
-        stream = self.decoder.decode(job.path, replace(self.options, audio=bool(audio_stages)))
+        # The child hashes the file first (under the decode timeout); a mere touch stops it there,
+        # before any subtitle is read or embedded.
+        stream = self.decoder.decode(job.path, self.options)
         digest = None
         try:
             digest = next(stream).hexdigest
             if digest == job.known_hash:
                 return FileResult(str(job.path), digest, unchanged=True)
+            # Read while the child decodes on; the stage they replace (Whisper) is then skipped.
+            subtitles, problems = (self.stages.subtitles.read(job.path) if self.stages.subtitles
+                                   else ([], []))
+            audio_stages = self.stages.audio
+            if subtitles and not self.settings.transcribe_subtitled:
+                audio_stages = tuple(s for s in audio_stages
+                                     if s.modality != self.stages.subtitles.replaces)
             result = self._analyze(str(job.path), digest, stream, audio_stages)
         except DecodeError as e:
             return FileResult(str(job.path), digest, error=str(e))
@@ -254,12 +256,13 @@ class Indexer:
         self.analyzer = Analyzer(settings, encoder, stages)
         self.executor = executor or LocalExecutor(self.analyzer)
 
-    def analyze(self, path: Path) -> tuple[MediaInfo, list[Segment]]:
-        """Decode and embed one file without storing it (also used for query clips)."""
+    def analyze(self, path: Path) -> FileResult:
+        """Decode and embed one file without storing it (also used for query clips): its
+        facts, every segment (sound projected too) and the hash of its bytes."""
         result = self.analyzer.analyze(Job(Path(path)))
         if result.error is not None:
             raise DecodeError(result.error)
-        return result.info, result.segments + self._audio_segments(result.audio)
+        return replace(result, segments=result.segments + self._audio_segments(result.audio))
 
     def _audio_segments(self, audio: AudioFeatures | None) -> list[Segment]:
         # Projected here, beside the store that holds the current projection, so a result

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import make_settings
 from tests.media import Scene, write_video
-from vidseek.indexer.discover import quick_fingerprint
+from vidseek.indexer.discover import examine
 from vidseek.library import Library
 from vidseek.search.records import Segment
 
@@ -66,9 +66,10 @@ def build_search_library(tmp: Path) -> SearchLibrary:
 def _add_transcript(library: Library, path: Path) -> None:
     """Store `other` again with one speech segment, as the speech stage would have made it;
     the tests need no speech recogniser for what the API does with a transcript."""
-    info, segments = library.indexer.analyze(path)
+    analyzed = library.indexer.analyze(path)
+    info, segments = analyzed.info, analyzed.segments
     vector = library.encoder.embed_texts([SPOKEN])[0]
     speech = Segment("speech", 3.2, 5.6, vector, text=SPOKEN, language="en")
-    fp = quick_fingerprint(path)
+    fp = examine(path).fingerprint
     library.store.save_video(str(path), fp, info, segments + [speech])
     library.store.save_indexes()

@@ -219,7 +219,7 @@ def test_a_sound_alone_finds_the_scenes_it_was_heard_with(trained, tmp_path):
     # The tone over black frames: only the sound can point at the red scenes.
     clip = write_video(tmp_path / "tone.mp4", [Scene(SCENE_S, BLACK)],
                        audio=tone(440, SCENE_S))
-    _, segments = lib.indexer.analyze(clip)
+    segments = lib.indexer.analyze(clip).segments
     heard = np.stack([s.vector for s in segments if s.modality == "audio"])
     assert len(heard) >= 2
 

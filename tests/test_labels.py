@@ -162,16 +162,17 @@ def test_the_right_labels_on_the_right_moments(palette_library):
 
 
 def test_transcript_chunks_carry_labels_too(palette_library):
-    from vidseek.indexer.discover import quick_fingerprint
+    from vidseek.indexer.discover import examine
 
     lib, root, _, encoder = palette_library
     path = root / "b.mp4"
-    info, segments = lib.indexer.analyze(path)
+    analyzed = lib.indexer.analyze(path)
+    info, segments = analyzed.info, analyzed.segments
     said = [Segment("speech", 0.5, 2.5, encoder.embed_texts(["we painted the fence in greens"])[0],
                     text="we painted the fence in greens", language="en"),
             Segment("speech", 3.5, 5.0, encoder.embed_texts(["and then we had lunch"])[0],
                     text="and then we had lunch", language="en")]
-    lib.store.save_video(str(path), quick_fingerprint(path), info, segments + said)
+    lib.store.save_video(str(path), examine(path).fingerprint, info, segments + said)
     lib.labels.update()
     video_id = lib.store.video_by_path(str(path)).id
     rows = lib.labels.db.moment_labels([video_id])

@@ -113,12 +113,10 @@ class Library:
     def similar_to_clip(self, path: Path, options: SearchOptions) -> list[Alignment]:
         """Moments that match a clip file, aligned; embedded exactly as indexing would, and
         the library's own copy of the same bytes (if any) left out."""
-        from vidseek.indexer.discover import content_hash
-
         self.check_model()
-        info, segments = self.indexer.analyze(Path(path))
-        query = ClipQuery(tuple(segments), 0.0, info.duration,
-                          tuple(self.store.video_ids_with_hash(content_hash(Path(path)))))
+        clip = self.indexer.analyze(Path(path))  # hashed in the decoding child, not read again
+        query = ClipQuery(tuple(clip.segments), 0.0, clip.info.duration,
+                          tuple(self.store.video_ids_with_hash(clip.content_hash)))
         return search_similar(self.store, query, options)
 
     def close(self) -> None:
