@@ -42,8 +42,8 @@ from bench.load_test import (
     wait_until_up,
 )
 from bench.synthetic import FRAMES_PER_SHOT, WITHIN_SHOT, near, shot_centres, text_queries
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.store import Store
 from vidseek.settings import Settings
 
 HOUR_FRAMES = 3600

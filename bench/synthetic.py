@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from tests.media import AUDIO_RATE, chirp, noise, place, speech, tone
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.store import Store
 
 WORDS = ("red blue green car dog cat person running night day beach city street music crowd "
          "water fire snow tree mountain kitchen talking laughing bird plane train road sunset").split()

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.errors import ModelMismatch, ModelUnavailable
 from vidseek.search.records import Segment
-from vidseek.search.store import ModelMismatch, Store
+from vidseek.search.store import Store
 
 STATE_KEY = "audio_projection"  # index_state key of the current ProjectionRecord (JSON)
 # Frame means this close show the same picture (a static shot seen by several windows): they

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from vidseek.errors import DecodeError, ImageTooLarge
 from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
 from vidseek.search.records import MediaInfo
@@ -28,14 +29,6 @@ from vidseek.search.records import MediaInfo
 AUDIO_RATE = 16_000
 SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail
 QUERY_IMAGE_SIDE = 1024  # a query image is shrunk to fit this square before it is embedded
-
-
-class DecodeError(RuntimeError):
-    """A file could not be decoded; the message says why, for the user."""
-
-
-class ImageTooLarge(DecodeError):
-    """An image that would take more memory to decode than allowed."""
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
+from vidseek.errors import ModelUnavailable
 from vidseek.indexer.runtimes import RuntimePlan
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"
-
-
-class ModelUnavailable(RuntimeError):
-    """A model's weights are not installed; the message says how to install them."""
 
 
 class ImageTextEncoder(Protocol):
@@ -108,7 +105,8 @@ class OpenClipEncoder:
         """The image tower on ONNX Runtime; the text tower too at int8 (where a one-query pass
         is 3x faster than torch's), else torch's traced text tower, which is faster than ONNX
         Runtime's fp32 for a query (bench/encoder_runtime.py). Torch if ONNX cannot run."""
-        from vidseek.indexer.onnx_runtime import OnnxUnavailable, onnx_towers
+        from vidseek.errors import OnnxUnavailable
+        from vidseek.indexer.onnx_runtime import onnx_towers
         from vidseek.indexer.text_tower import is_causal_clip
 
         int8_text = runtime.precision == "int8" and is_causal_clip(self.model)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
+from vidseek.errors import ClusterUnavailable
 from vidseek.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
 
 RETRIES = 3  # times Ray runs a file again after its worker process or node died
 IN_FLIGHT_PER_SLOT = 2  # files queued per worker slot: none idles while the driver writes
-
-
-class ClusterUnavailable(RuntimeError):
-    """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
 
 
 class Executor(Protocol):

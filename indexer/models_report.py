@@ -5,13 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.indexer.encoders import (
-    ModelUnavailable,
-    Spec,
-    cached_clip_weights,
-    load_image_text_encoder,
-    missing_clip_message,
-)
+from vidseek.errors import ModelUnavailable
+from vidseek.indexer.encoders import Spec, cached_clip_weights, load_image_text_encoder, missing_clip_message
 from vidseek.settings import Settings
 
 

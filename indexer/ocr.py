@@ -22,7 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.indexer.encoders import ModelUnavailable, Spec
+from vidseek.errors import ModelUnavailable
+from vidseek.indexer.encoders import Spec
 from vidseek.indexer.sampling import frame_signature
 from vidseek.search.records import Segment
 from vidseek.settings import Settings

@@ -20,15 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidseek.errors import OnnxUnavailable
 from vidseek.indexer.text_tower import CausalTextTower, cut_at_eot
 
 # Bump when what export_image / export_text / quantise write changes: old files are not used.
 EXPORT_VERSION = 1
 OPSET = 17
-
-
-class OnnxUnavailable(RuntimeError):
-    """ONNX Runtime cannot run this model here (not installed, or the export failed)."""
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:

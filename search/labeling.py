@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
+from vidseek.errors import LabelError, UnknownLabel
 from vidseek.search.chapters import ChapterOptions, chapters_vtt, cut_chapters
 from vidseek.search.label_store import (
     ChapterRow,
@@ -45,14 +46,6 @@ SHIPPED_VOCABULARY = Path(__file__).resolve().parent / "vocabulary.toml"
 STATE_KEY = "label_vocabulary"  # index_state: the digest of the vocabulary the labels follow
 TEXT_KINDS = ("vocabulary", "user")  # labels described by words (zero-shot)
 MAX_NAME = 200
-
-
-class LabelError(ValueError):
-    """A label request that cannot be done as asked; the message says why."""
-
-
-class UnknownLabel(LabelError):
-    """No label has that name."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,17 @@ TEXT_MODALITIES = ("speech", "ocr", "subtitles")
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """What identifies one version of a file on disk: its size and mtime, and once read, its
+    content hash and the stamp of the subtitle files beside it."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str | None = None
+    subtitle_stamp: str | None = None  # the subtitle files beside the video, if any
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """What a decoder learned about a file."""
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from vidseek.errors import QueryError
 from vidseek.search.alignment import Alignment, AlignmentOptions, QuerySpan, align_clip
-from vidseek.search.engine import QueryError, SearchOptions, place_hits, with_texts
+from vidseek.search.engine import SearchOptions, place_hits, with_texts
 from vidseek.search.ranking import Hit
 from vidseek.search.records import Segment
 from vidseek.search.store import Store

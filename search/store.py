@@ -24,8 +24,9 @@ from sqlalchemy import bindparam, create_engine, delete, event, func, select, up
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from vidseek.errors import ModelMismatch
 from vidseek.search.places import LayeredPlaces, Places
-from vidseek.search.records import MODALITIES, AudioFeatures, MediaInfo, Segment
+from vidseek.search.records import MODALITIES, AudioFeatures, Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import (
     AudioFeatureRow,
     IndexState,
@@ -37,18 +38,6 @@ from vidseek.search.schema import (
 from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved, saved_generation
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
-
-class ModelMismatch(RuntimeError):
-    """The library was embedded with another model than the one configured."""
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    size: int
-    mtime_ns: int
-    content_hash: str | None = None
-    subtitle_stamp: str | None = None  # the subtitle files beside the video, if any
 
 
 @dataclass(frozen=True)

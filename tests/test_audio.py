@@ -40,8 +40,8 @@ from vidseek.indexer.audio_projection import (
 )
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
-from vidseek.search.records import AudioFeatures, MediaInfo
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo
+from vidseek.search.store import Store
 
 SCENE_S = 4.0
 SOUNDS = {  # colour of the scene -> what is heard meanwhile

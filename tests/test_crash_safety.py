@@ -22,8 +22,8 @@ from tests.crashes import (
     write_clip,
 )
 from vidseek.library import Library
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.store import Store
 from vidseek.search.vectors import saved_generation
 
 KILLS = 2

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from tests.media import BLUE, RED, Scene, tone, write_video
+from vidseek.errors import DecodeError
 from vidseek.indexer.decode import (
     AudioPiece,
     AudioTrack,
     ContentHash,
-    DecodeError,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.conftest import TINY_MODEL, make_settings
-from vidseek.indexer.encoders import ModelUnavailable, Spec, load_image_text_encoder
+from vidseek.errors import ModelUnavailable
+from vidseek.indexer.encoders import Spec, load_image_text_encoder
 from vidseek.indexer.text_tower import TracedTextEncoder, resolve_precision
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from vidseek.errors import ModelMismatch
 from vidseek.library import Library
-from vidseek.search.store import ModelMismatch
 
 
 def solid(rgb, h=96, w=160):

@@ -9,8 +9,8 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import MIGRATIONS_DIR, Fingerprint, Store
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.store import MIGRATIONS_DIR, Store
 
 
 def test_full_text_follows_every_write_of_the_store(tmp_path):

@@ -10,8 +10,9 @@ import pytest
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.palette_encoder import DIM, PALETTE, SPEC, register
+from vidseek.errors import LabelError, UnknownLabel
 from vidseek.library import Library
-from vidseek.search.labeling import LabelError, LabelSpans, UnknownLabel
+from vidseek.search.labeling import LabelSpans
 from vidseek.search.labels import (
     Classifiers,
     LearningOptions,
@@ -22,8 +23,7 @@ from vidseek.search.labels import (
     unit,
     zero_shot_classifier,
 )
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
 
 YELLOW = PALETTE["yellows"][1]
 VOCABULARY = """

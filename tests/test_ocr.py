@@ -142,7 +142,7 @@ def test_consecutive_reads_of_the_same_text_are_one_span():
 
 
 def test_an_unknown_ocr_engine_is_a_clear_error():
-    from vidseek.indexer.encoders import ModelUnavailable
+    from vidseek.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="unknown OCR engine 'tesseractx'.*rapidocr"):
         load_ocr_engine("tesseractx:eng", OcrOptions())

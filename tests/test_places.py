@@ -5,8 +5,8 @@ import numpy as np
 from tests.test_vectors import unit
 from vidseek.search.engine import best_per_segment
 from vidseek.search.places import Places
-from vidseek.search.records import MediaInfo, Segment
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.store import Store
 
 
 def test_find_plus_without():

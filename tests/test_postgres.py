@@ -18,9 +18,9 @@ from vidseek.search.keyword import (
     is_full_text_object,
     keyword_index_for,
 )
-from vidseek.search.records import MediaInfo, Segment
+from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import Base
-from vidseek.search.store import Fingerprint, Store
+from vidseek.search.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from vidseek.errors import ModelMismatch
 from vidseek.indexer.encoders import Spec, load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
@@ -32,7 +33,6 @@ from vidseek.indexer.runtimes import (
 from vidseek.indexer.text_tower import cut_at_eot
 from vidseek.indexer.transcribe import TranscribeOptions
 from vidseek.library import Library
-from vidseek.search.store import ModelMismatch
 
 # fp32 on ONNX Runtime against torch: the same arithmetic in another order (measured: the
 # largest difference of a unit vector's component is 1e-7 on the tiny model, 3e-6 on

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Scene, place, silence, speech, write_video
 from vidseek.cli import main
-from vidseek.indexer.encoders import ModelUnavailable
+from vidseek.errors import ModelUnavailable
 from vidseek.indexer.models_report import whisper_status
 from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
 from vidseek.library import Library

@@ -23,7 +23,7 @@ from tests.conftest import make_settings
 from tests.media import Scene, write_video
 from vidseek.indexer.decode import read_image
 from vidseek.library import Library
-from vidseek.search.store import Fingerprint
+from vidseek.search.records import Fingerprint
 from vidseek.web.app import create_app
 from vidseek.web.guard import host_name, is_loopback
 

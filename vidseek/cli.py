@@ -97,12 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # `kill` (and a service manager stopping us) ends a run as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _stop)
-    from vidseek.indexer.decode import DecodeError
-    from vidseek.indexer.encoders import ModelUnavailable
-    from vidseek.indexer.executors import ClusterUnavailable
-    from vidseek.search.engine import QueryError
-    from vidseek.search.labeling import LabelError
-    from vidseek.search.store import ModelMismatch
+    from vidseek.errors import (
+        ClusterUnavailable,
+        DecodeError,
+        LabelError,
+        ModelMismatch,
+        ModelUnavailable,
+        QueryError,
+    )
 
     try:
         settings = Settings.load(args.config, data_dir=args.data_dir, clip_model=args.clip_model,
@@ -301,7 +303,7 @@ def _audio_projection_status(lib, state: dict[str, str]) -> str:
 
 
 def _labels_status(lib) -> str:
-    from vidseek.search.store import ModelMismatch
+    from vidseek.errors import ModelMismatch
 
     try:  # labels are the configured model's: another one has none to show, status goes on
         summaries = lib.labels.summaries()

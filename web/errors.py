@@ -8,11 +8,15 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from vidseek.indexer.decode import DecodeError, ImageTooLarge
-from vidseek.indexer.encoders import ModelUnavailable
-from vidseek.search.engine import QueryError
-from vidseek.search.labeling import LabelError, UnknownLabel
-from vidseek.search.store import ModelMismatch
+from vidseek.errors import (
+    DecodeError,
+    ImageTooLarge,
+    LabelError,
+    ModelMismatch,
+    ModelUnavailable,
+    QueryError,
+    UnknownLabel,
+)
 
 
 class ApiError(Exception):

@@ -10,8 +10,9 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
+from vidseek.errors import QueryError
 from vidseek.library import Library
-from vidseek.search.engine import QueryError, SearchOptions
+from vidseek.search.engine import SearchOptions
 from vidseek.web.errors import ApiError
 
 MAX_K = 100  # moments per page

@@ -1,0 +1,46 @@
+"""Every error vidseek raises on purpose, in one place.
+
+Each one carries a message written for the user (what went wrong and what to do), so the CLI
+prints it as it is and the web API maps each class to one status code (`web/errors.py`).
+This module imports nothing, so any part of vidseek can raise these without pulling in another.
+"""
+
+
+class DecodeError(RuntimeError):
+    """A file could not be decoded; the message says why, for the user."""
+
+
+class ImageTooLarge(DecodeError):
+    """An image that would take more memory to decode than allowed."""
+
+
+class SubtitleError(ValueError):
+    """A subtitle file or stream could not be read; the message says why."""
+
+
+class ModelUnavailable(RuntimeError):
+    """A model's weights are not installed; the message says how to install them."""
+
+
+class OnnxUnavailable(RuntimeError):
+    """ONNX Runtime cannot run this model here (not installed, or the export failed)."""
+
+
+class ModelMismatch(RuntimeError):
+    """The library was embedded with another model than the one configured."""
+
+
+class QueryError(ValueError):
+    """The query itself is unusable (empty, too long, bad parameter)."""
+
+
+class LabelError(ValueError):
+    """A label request that cannot be done as asked; the message says why."""
+
+
+class UnknownLabel(LabelError):
+    """No label has that name."""
+
+
+class ClusterUnavailable(RuntimeError):
+    """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
