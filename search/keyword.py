@@ -10,8 +10,8 @@ word, so "when does she mention the budget" finds chunks that say "budget"."""
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy import Engine, Select, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
@@ -54,28 +54,33 @@ class KeywordMatch:
     score: float  # higher is better, 1.0 for the best match of the query
 
 
-class KeywordIndex(Protocol):
-    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
-        """Segments with text (TEXT_MODALITIES) containing words of `query`, best first."""
-        ...
-
-
-def _scaled(rows: list[tuple[int, float]]) -> list[KeywordMatch]:
-    """Matches with scores divided by the best one, so weighted fusion sees 0..1 like cosines."""
-    top = max((score for _, score in rows), default=0.0) or 1.0
-    return [KeywordMatch(int(i), float(score) / top) for i, score in rows]
-
-
-class Fts5KeywordIndex:
-    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention")."""
+class KeywordIndex(ABC):
+    """Full-text search over the segments that carry words; each database gives its best."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
 
     def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
+        """Segments with text (TEXT_MODALITIES) containing words of `query`, best first, scored
+        0..1 relative to the best match (so weighted fusion sees the same range as cosines)."""
         terms = query_terms(query)
         if not terms:
             return []
+        rows = self._ranked(terms, limit, video_id)
+        top = max((score for _, score in rows), default=0.0) or 1.0
+        return [KeywordMatch(int(i), float(score) / top) for i, score in rows]
+
+    @abstractmethod
+    def _ranked(self, terms: list[str], limit: int,
+                video_id: int | None) -> list[tuple[int, float]]:
+        """(segment id, raw score) of the best `limit` matches, best first."""
+
+
+class Fts5KeywordIndex(KeywordIndex):
+    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention")."""
+
+    def _ranked(self, terms: list[str], limit: int,
+                video_id: int | None) -> list[tuple[int, float]]:
         # Each word quoted: FTS5 syntax in the user's text (AND, NEAR, *, ") stays literal.
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         # The index's rowid is the segment id: the segments table is read only to filter by
@@ -87,21 +92,16 @@ class Fts5KeywordIndex:
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql), {"match": match, "video_id": video_id,
                                             "limit": limit}).all()
-        return _scaled([(i, s) for i, s in rows])
+        return [(i, s) for i, s in rows]
 
 
-class PostgresKeywordIndex:
+class PostgresKeywordIndex(KeywordIndex):
     """PostgreSQL full-text search with the language-neutral `simple` configuration."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
-        terms = query_terms(query)
-        if not terms:
-            return []
+    def _ranked(self, terms: list[str], limit: int,
+                video_id: int | None) -> list[tuple[int, float]]:
         with Session(self.engine) as s:
-            return _scaled([(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))])
+            return [(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))]
 
     @staticmethod
     def query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
@@ -117,16 +117,11 @@ class PostgresKeywordIndex:
         return q if video_id is None else q.where(SegmentRow.video_id == video_id)
 
 
-class LikeKeywordIndex:
+class LikeKeywordIndex(KeywordIndex):
     """Any other database: a case-insensitive substring scan, fine for small libraries."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
-        terms = query_terms(query)
-        if not terms:
-            return []
+    def _ranked(self, terms: list[str], limit: int,
+                video_id: int | None) -> list[tuple[int, float]]:
         q = select(SegmentRow.id, SegmentRow.text).where(
             SegmentRow.modality.in_(TEXT_MODALITIES),
             or_(*[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms]))
@@ -136,7 +131,7 @@ class LikeKeywordIndex:
             rows = s.execute(q).all()
         counted = [(i, sum(t in body.lower() for t in terms)) for i, body in rows]
         counted.sort(key=lambda r: (-r[1], r[0]))
-        return _scaled(counted[:limit])
+        return counted[:limit]
 
 
 def _escape_like(term: str) -> str:
