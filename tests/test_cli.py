@@ -81,6 +81,10 @@ def test_index_search_status_models(env, tmp_path):
     assert 1 <= len(hits) <= 3
     assert {h["path"] for h in hits} <= {str(root / "clip00.mp4"), str(root / "clip01.mp4")}
     assert all(0 <= h["t0"] < h["t1"] <= 2.1 for h in hits)
+    # A moment has the API's shape (tests/test_web.py compares the two), less its links.
+    assert all(set(h) == {"video_id", "title", "path", "t0", "t1", "score", "similarity",
+                          "matched_by", "snippet", "labels"} for h in hits)
+    assert [h["title"] for h in hits] == [Path(h["path"]).name for h in hits]
 
     # The human view groups moments under their video, best video first.
     lines = vidseek(env, "search", "a red scene", "-k", "3").stdout.splitlines()
