@@ -217,7 +217,7 @@ def cmd_search(settings: Settings, args) -> int:
         found = lib.search_text(args.query, options, args.label)
         moments = lib.describe_moments(found, args.query)
     if args.json:
-        print(json.dumps(moments, indent=2, ensure_ascii=False))
+        print(json.dumps(moments, indent=2))
     else:
         _print_moments(moments)
     return 0

@@ -48,8 +48,8 @@ def query_clip_suffix(filename: str) -> str:
 
 @dataclass(frozen=True)
 class Watchers:
-    """What follows the long steps of a run, each optional: files indexed, epochs of audio
-    training, videos labelled (done, total)."""
+    """Callbacks that watch the long steps of a run, each optional: files indexed, epochs of
+    audio training, videos labelled (done, total)."""
 
     files: Callable[[Progress], None] | None = None
     training: Callable[[TrainingProgress], None] | None = None
@@ -79,6 +79,8 @@ class IndexOutcome:
 
 
 class Library:
+    """One library: its store, and the models, indexer, engine and labels built on it."""
+
     def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None):
         """The library `settings` describe; `encoder`, when given, is used instead of loading
         the configured one (and is checked against the library's recorded model the same way)."""
@@ -100,7 +102,8 @@ class Library:
         vectors than the library holds."""
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        encoder = self._given_encoder or load_image_text_encoder(self.settings)
+        encoder = (self._given_encoder if self._given_encoder is not None
+                   else load_image_text_encoder(self.settings))
         state = self.store.state()
         if "clip_model" in state and "clip_vectors" not in state:
             # made before the family was recorded, when everything ran on torch at fp32
