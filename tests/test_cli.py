@@ -170,3 +170,15 @@ def vector_of(env, segment_id: int) -> np.ndarray:
     with sqlite3.connect(os.path.join(env["VIDSEEK_DATA_DIR"], "vidseek.db")) as c:
         blob = c.execute("select vector from segments where id=?", (segment_id,)).fetchone()[0]
     return np.frombuffer(blob, dtype="<f2").astype(np.float32)
+
+
+def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(env, tmp_path):
+    root = make_library(tmp_path / "videos", 2)
+    vidseek(env, "index", str(root))
+    before = len(sql_frame_ids(env))
+    out = vidseek(env, "reindex", "--reembed").stdout
+    assert f"re-embedded 2 video(s) with {TINY_MODEL}, 0 failed" in out
+    assert len(sql_frame_ids(env)) == before and faiss_file_ids(env) == sql_frame_ids(env)
+    no_sound = vidseek(env, "train-audio", check=False)
+    assert no_sound.returncode == 2
+    assert no_sound.stderr.startswith("error: the library holds no audio windows")

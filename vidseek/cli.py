@@ -128,13 +128,19 @@ def _library(settings: Settings):
     return Library(settings)
 
 
-def _progress(*title_columns):
-    """A transient rich progress display: the title columns, a bar, done/total, then the
-    task's description."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def _run_bar():
+    """A transient progress display with one task per step of a run: its title, a bar,
+    done/total, time left, and a detail (the file, the loss)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(*title_columns, BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.description}"), transient=True)
+    return Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.description}"), transient=True)
 
 
 def _watchers(bar):
@@ -154,12 +160,6 @@ def _watchers(bar):
         training=lambda p: bar.update(task("training audio projection"), total=p.epochs,
                                       completed=p.epoch, description=f"loss {p.loss:.3f}"),
         labeling=lambda done, total: bar.update(task("labeling"), total=total, completed=done))
-
-
-def _run_bar():
-    from rich.progress import TextColumn, TimeRemainingColumn
-
-    return _progress(TextColumn("[bold]{task.fields[title]}"), TimeRemainingColumn())
 
 
 def cmd_index(settings: Settings, args) -> int:
@@ -275,14 +275,12 @@ def cmd_status(settings: Settings, args) -> int:
 
 
 def cmd_train_audio(settings: Settings, args) -> int:
-    from rich.progress import TextColumn
-
     from vidseek.indexer.audio_projection import TrainingOptions
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     lib = _library(settings)
     try:
-        with _progress(TextColumn("[bold]{task.fields[title]}")) as bar:
+        with _run_bar() as bar:
             training = lib.train_audio(TrainingOptions(**overrides), _watchers(bar).training)
     finally:
         lib.close()
@@ -366,9 +364,7 @@ def cmd_serve(settings: Settings, args) -> int:
 
 def _update_labels(lib) -> None:
     """Label what is new or changed, with a progress bar; one line says what was done."""
-    from rich.progress import TextColumn
-
-    with _progress(TextColumn("[bold]{task.fields[title]}")) as bar:
+    with _run_bar() as bar:
         report = lib.labels.update(_watchers(bar).labeling)
     _print_labeling(report)
 
