@@ -32,7 +32,7 @@ def seconds(t: float | None) -> float | None:
     return None if t is None else round(float(t), 3)
 
 
-def worded_hit(moment: Moment) -> Hit | None:
+def _worded_hit(moment: Moment) -> Hit | None:
     """The hit whose text (spoken, on screen, subtitled) a moment shows: the one whose words
     matched the query, else any with text."""
     return next((h for h in sorted(moment.hits, key=lambda h: "keyword" not in h.matched_by)
@@ -43,7 +43,7 @@ def moment_fields(moment: Moment, path: str | None, query: str = "") -> dict[str
     """One ranked moment of the video at `path`: where it is, how well and by what it matched,
     the words it shows (with the query's words marked when there is a query)."""
     similarities = [h.similarity for h in moment.hits if h.similarity is not None]
-    worded = worded_hit(moment)
+    worded = _worded_hit(moment)
     snippet = None
     if worded:
         snippet = {"text": worded.text, "modality": worded.modality,
