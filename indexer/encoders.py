@@ -17,19 +17,17 @@ import numpy as np
 
 from vidseek.errors import ModelUnavailable
 from vidseek.indexer.runtimes import RuntimePlan
+from vidseek.search.query_encoder import QueryEncoder
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"
 
 
-class ImageTextEncoder(Protocol):
-    spec: str
-    dim: int
-    runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
+class ImageTextEncoder(QueryEncoder, Protocol):
+    """A query encoder that also says how it runs."""
 
-    def embed_images(self, frames: np.ndarray) -> np.ndarray: ...
-    def embed_texts(self, texts: list[str]) -> np.ndarray: ...
+    runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
 
 
 @dataclass(frozen=True)

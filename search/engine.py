@@ -13,6 +13,7 @@ from vidseek.errors import QueryError
 from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.places import Places
+from vidseek.search.query_encoder import QueryEncoder
 from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
 from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
@@ -42,7 +43,7 @@ class SearchOptions:
 class SearchEngine:
     """Text, image and vector queries over one Store, with the encoder that built it."""
 
-    def __init__(self, store: Store, load_encoder: Callable[[], object]):
+    def __init__(self, store: Store, load_encoder: Callable[[], QueryEncoder]):
         self.store = store
         self._load_encoder = load_encoder  # models load on the first query that needs one
         # A query is one vector: FAISS's OpenMP pool would only fight the encoder's threads
@@ -51,7 +52,8 @@ class SearchEngine:
         self._texts = TextBatcher(lambda texts: self.encoder.embed_texts(texts))
 
     @property
-    def encoder(self):
+    def encoder(self) -> QueryEncoder:
+        """The query encoder, loaded by the first query that needs it."""
         return self._load_encoder()
 
     def search_text(self, query: str, options: SearchOptions = SearchOptions()) -> list[Moment]:

@@ -1,5 +1,5 @@
-"""Which words of a matching transcript the query asked for. Pure functions, shared by the CLI
-and the web UI (each renders the flagged fragments its own way)."""
+"""Which words of a matching transcript the query asked for. Pure functions; search/moments.py
+turns them into the character spans of a moment's snippet, which the CLI and the web UI mark."""
 
 from __future__ import annotations
 

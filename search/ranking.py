@@ -134,11 +134,3 @@ def _moment(video_id: int, group: list[Hit]) -> Moment:
     ranked = tuple(sorted(group, key=lambda h: -h.score))
     return Moment(video_id, min(h.t0 for h in group), max(h.t1 for h in group),
                   ranked[0].score, ranked)
-
-
-def group_by_video(moments: list[Moment]) -> list[tuple[int, list[Moment]]]:
-    """Videos in order of their best moment, each with its moments best first."""
-    order: dict[int, list[Moment]] = {}
-    for m in moments:
-        order.setdefault(m.video_id, []).append(m)
-    return list(order.items())

@@ -81,6 +81,10 @@ def test_index_search_status_models(env, tmp_path):
     assert 1 <= len(hits) <= 3
     assert {h["path"] for h in hits} <= {str(root / "clip00.mp4"), str(root / "clip01.mp4")}
     assert all(0 <= h["t0"] < h["t1"] <= 2.1 for h in hits)
+    # A moment has the API's shape (tests/test_web.py compares the two), less its links.
+    assert all(set(h) == {"video_id", "title", "path", "t0", "t1", "score", "similarity",
+                          "matched_by", "snippet", "labels"} for h in hits)
+    assert [h["title"] for h in hits] == [Path(h["path"]).name for h in hits]
 
     # The human view groups moments under their video, best video first.
     lines = vidseek(env, "search", "a red scene", "-k", "3").stdout.splitlines()
@@ -166,3 +170,15 @@ def vector_of(env, segment_id: int) -> np.ndarray:
     with sqlite3.connect(os.path.join(env["VIDSEEK_DATA_DIR"], "vidseek.db")) as c:
         blob = c.execute("select vector from segments where id=?", (segment_id,)).fetchone()[0]
     return np.frombuffer(blob, dtype="<f2").astype(np.float32)
+
+
+def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(env, tmp_path):
+    root = make_library(tmp_path / "videos", 2)
+    vidseek(env, "index", str(root))
+    before = len(sql_frame_ids(env))
+    out = vidseek(env, "reindex", "--reembed").stdout
+    assert f"re-embedded 2 video(s) with {TINY_MODEL}, 0 failed" in out
+    assert len(sql_frame_ids(env)) == before and faiss_file_ids(env) == sql_frame_ids(env)
+    no_sound = vidseek(env, "train-audio", check=False)
+    assert no_sound.returncode == 2
+    assert no_sound.stderr.startswith("error: the library holds no audio windows")

@@ -112,7 +112,8 @@ def test_vidseek_search_on_a_fresh_index_finds_a_rendered_word(tmp_path):
     vidseek("index", str(videos))
     rows = json.loads(vidseek("search", "quokka", "--json"))
     assert rows[0]["path"].endswith("sign.mp4") and abs(rows[0]["t0"] - 2.0) <= FRAME_STEP
-    assert rows[0]["text"] == "QUOKKA CROSSING" and rows[0]["text_modality"] == "ocr"
+    assert rows[0]["snippet"] == {"text": "QUOKKA CROSSING", "modality": "ocr",
+                                  "highlights": [[0, 6]]}
     assert "on-screen text" in vidseek("models")
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vidseek.search.ranking import FusionOptions, Hit, fuse, group_by_video, merge_moments
+from vidseek.search.ranking import FusionOptions, Hit, fuse, merge_moments
 
 
 def hit(seg, video, t0, t1, score, modality="frame", similarity=None):
@@ -57,11 +57,6 @@ def test_weighted_fusion_uses_scores_and_weights():
 def test_unknown_fusion_method_is_refused():
     with pytest.raises(ValueError, match="unknown fusion"):
         fuse({}, FusionOptions(method="magic"))
-
-
-def test_group_by_video_keeps_best_video_first():
-    moments = merge_moments([hit(1, 2, 0, 1, 0.9), hit(2, 1, 0, 1, 0.8), hit(3, 2, 9, 10, 0.7)])
-    assert [(v, len(ms)) for v, ms in group_by_video(moments)] == [(2, 2), (1, 1)]
 
 
 def test_a_limit_gives_the_same_best_moments_as_growing_them_all():

@@ -173,6 +173,24 @@ def test_cli_search_like_prints_the_aligned_source(lib, capsys):
     assert rows[0]["t0"] == pytest.approx(5, abs=1)
 
 
+def test_cli_search_json_is_the_api_moment_without_its_links(client, lib, capsys):
+    data = ["--data-dir", str(lib.library.settings.data_dir), "--model", TINY_MODEL]
+    with open(lib.clip, "rb") as f:
+        aligned = client.post("/api/search/video", data={"clip": (f, "clip.mp4"), "k": 2})
+    searches = [
+        (client.get("/api/search", query_string={"q": "quick brown fox", "k": 3}),
+         ["quick brown fox", "-k", "3"]),
+        (aligned, ["--like", str(lib.clip), "-k", "2"]),
+    ]
+    for answer, args in searches:
+        sent = answer.get_json()["results"]
+        assert sent and all(m["thumbnail_url"] and m["playback_url"] for m in sent), args
+        assert cli_main([*data, "search", *args, "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert printed == [{k: v for k, v in m.items() if not k.endswith("_url")}
+                           for m in sent], args
+
+
 # --- library, stats, media ----------------------------------------------------------------
 
 def test_video_listing_shows_status_and_failure_reason(client, lib):

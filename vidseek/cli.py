@@ -128,7 +128,9 @@ def _library(settings: Settings):
     return Library(settings)
 
 
-def cmd_index(settings: Settings, args) -> int:
+def _run_bar():
+    """A transient progress display with one task per step of a run: its title, a bar,
+    done/total, time left, and a detail (the file, the loss)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -137,184 +139,139 @@ def cmd_index(settings: Settings, args) -> int:
         TimeRemainingColumn,
     )
 
+    return Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.description}"), transient=True)
+
+
+def _watchers(bar):
+    """Watchers that show each step of a run as its own task of `bar`, added when it starts."""
+    from vidseek.library import Watchers
+
+    tasks: dict[str, int] = {}
+
+    def task(title: str) -> int:
+        if title not in tasks:
+            tasks[title] = bar.add_task("", total=None, title=title)
+        return tasks[title]
+
+    return Watchers(
+        files=lambda p: bar.update(task("indexing"), total=p.total, completed=p.done,
+                                   description=f"{p.outcome}: {Path(p.path).name}"),
+        training=lambda p: bar.update(task("training audio projection"), total=p.epochs,
+                                      completed=p.epoch, description=f"loss {p.loss:.3f}"),
+        labeling=lambda done, total: bar.update(task("labeling"), total=total, completed=done))
+
+
+def cmd_index(settings: Settings, args) -> int:
     lib = _library(settings)
-    columns = (TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def on_progress(p):
-            bar.update(task, total=p.total, completed=p.done,
-                       description=f"{p.outcome}: {Path(p.path).name}")
-
-        try:
-            report = lib.indexer.index(args.path, on_progress, retry_failed=args.retry_failed)
-        except BaseException:
-            lib.close()
-            raise
+    try:
+        with _run_bar() as bar:
+            outcome = lib.index(args.path, _watchers(bar), retry_failed=args.retry_failed)
+    finally:
+        lib.close()
+    report = outcome.report
     speed = report.video_seconds / report.wall_seconds if report.wall_seconds else 0
     print(f"indexed {len(report.indexed)} video(s) ({report.video_seconds:.0f} s of video, "
           f"{speed:.1f}x real time), {report.unchanged} unchanged, {len(report.failed)} failed, "
           f"{report.removed} removed")
     for path, reason in report.failed:
         print(f"  failed: {path}: {reason}")
-    try:
-        _train_audio_if_due(lib)
-        if settings.label_after_index:
-            _update_labels(lib)
-    finally:
-        lib.close()
+    _print_follow_ups(outcome)
     return 0
 
 
-def _train_audio_if_due(lib) -> None:
-    """Train the first audio projection once the library holds enough sound to learn from."""
-    from vidseek.indexer.audio_projection import TrainingOptions, training_due
-
-    settings = lib.settings
-    if settings.index_audio and training_due(lib.store, settings.audio_min_pairs):
-        print(f"the library now holds {lib.store.audio_feature_count()} audio windows: "
-              "learning how its sounds map into the search space")
-        try:
-            _train_audio(lib, TrainingOptions())
-        except ValueError as e:  # e.g. all that sound is in one video: indexing still succeeded
-            print(f"audio projection not trained yet: {e}")
+def _print_follow_ups(outcome) -> None:
+    """What followed an index run: the audio projection's first training, the labels."""
+    if outcome.audio and outcome.audio.record:
+        print(f"the library now holds {outcome.audio.windows} audio windows: learned how its "
+              "sounds map into the search space")
+        _print_training(outcome.audio)
+    elif outcome.audio:
+        print(f"audio projection not trained yet: {outcome.audio.not_trained}")
+    if outcome.labels:
+        _print_labeling(outcome.labels)
 
 
-def _train_audio(lib, options) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def _print_training(training) -> None:
+    print(f"audio projection {training.record.describe()}")
+    print(f"  {training.segments} audio segments written; saved to {training.saved_to}")
 
-    from vidseek.indexer.audio_projection import train_audio_projection
 
-    columns = (TextColumn("[bold]training audio projection"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.3f}"))
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("", total=options.epochs, loss=float("nan"))
-
-        def on_progress(p):
-            bar.update(task, completed=p.epoch, loss=p.loss)
-
-        record = train_audio_projection(lib.store, lib.settings.model_dir, options, on_progress)
-    print(f"audio projection {record.describe()}")
-    print(f"  {lib.store.segment_count('audio')} audio segments written; "
-          f"saved to {lib.settings.model_dir / record.file}")
+def _print_labeling(report) -> None:
+    """One line that says what a labels update did, if it did anything."""
+    if report.videos or report.labels:
+        print(f"labels: {report.videos} video(s) labelled and chaptered, {report.labels} "
+              f"label(s) applied to the rest; {report.moments} labelled moments written")
 
 
 def cmd_search(settings: Settings, args) -> int:
-    from rich.console import Console
-    from rich.text import Text
-
-    from vidseek.search.highlight import highlight
-    from vidseek.search.ranking import group_by_video
-
-    console = Console(highlight=False, soft_wrap=True)
     lib = _library(settings)
     modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
     options = lib.search_options(k=args.k, min_score=args.min_score, modalities=modalities)
     if args.like:
-        if args.label:
-            spans = lib.labels.spans(args.label)
-            moments = spans.keep([a.moment for a in lib.similar_to_clip(args.like, options)])
-        else:
-            moments = [a.moment for a in lib.similar_to_clip(args.like, options)]
+        moments = lib.describe_alignments(lib.similar_to_clip(args.like, options, args.label))
     elif args.image:
-        from vidseek.indexer.decode import read_image
-
-        moments = lib.search_image(read_image(args.image.read_bytes()), options, args.label)
+        image = lib.read_query_image(args.image.read_bytes())
+        moments = lib.describe_moments(lib.search_image(image, options, args.label))
     else:
-        moments = lib.search_text(args.query, options, args.label)
-    rows = []
-    for rank, m in enumerate(moments, start=1):
-        similarities = [h.similarity for h in m.hits if h.similarity is not None]
-        worded = _worded_hit(m)
-        rows.append({"rank": rank, "video_id": m.video_id,
-                     "path": lib.store.video_path(m.video_id),
-                     "t0": round(m.t0, 2), "t1": round(m.t1, 2), "score": round(m.score, 4),
-                     "similarity": round(max(similarities), 4) if similarities else None,
-                     "matched_by": list(m.matched_by), "text": worded and worded.text,
-                     "text_modality": worded and worded.modality})
-        if rows[-1]["text"]:
-            rows[-1]["highlight"] = highlight(rows[-1]["text"], args.query)
+        found = lib.search_text(args.query, options, args.label)
+        moments = lib.describe_moments(found, args.query)
     if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no matching moments")
-    # Grouped per video, videos in the order of their best moment.
-    for number, (video_id, _) in enumerate(group_by_video(moments), start=1):
-        print(f"{number:>3}. {lib.store.video_path(video_id)}")
-        for r in (r for r in rows if r["video_id"] == video_id):
-            similarity = f"  similarity {r['similarity']:.3f}" if r["similarity"] is not None else ""
-            print(f"       {_fmt_time(r['t0'])}–{_fmt_time(r['t1'])}  #{r['rank']}  "
-                  f"score {r['score']:.4f}{similarity}  [{', '.join(r['matched_by'])}]")
-            if r["text"]:
-                quote = Text(f"         {r['text_modality']}: “")
-                for fragment, is_match in r["highlight"]:
-                    quote.append(fragment, style="bold yellow" if is_match else None)
-                console.print(quote.append("”"))
+        print(json.dumps(moments, indent=2))
+    else:
+        _print_moments(moments)
     return 0
 
 
-def _worded_hit(moment):
-    """The hit whose text to show for a moment (said, on screen or subtitled): the one whose
-    words matched, else any with text."""
-    keyword = [h for h in moment.hits if h.text and "keyword" in h.matched_by]
-    return next(iter(keyword + [h for h in moment.hits if h.text]), None)
+def _print_moments(moments: list[dict]) -> None:
+    """Moments grouped under their video, videos in the order of their best moment, the
+    query's words in bold."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not moments:
+        print("no matching moments")
+    by_video: dict[int, list[tuple[int, dict]]] = {}
+    for rank, m in enumerate(moments, start=1):
+        by_video.setdefault(m["video_id"], []).append((rank, m))
+    for number, ranked in enumerate(by_video.values(), start=1):
+        print(f"{number:>3}. {ranked[0][1]['path']}")
+        for rank, m in ranked:
+            similarity = (f"  similarity {m['similarity']:.3f}" if m["similarity"] is not None
+                          else "")
+            print(f"       {_fmt_time(m['t0'])}–{_fmt_time(m['t1'])}  #{rank}  "
+                  f"score {m['score']:.4f}{similarity}  [{', '.join(m['matched_by'])}]")
+            if m["snippet"]:
+                snippet = m["snippet"]
+                prefix = f"         {snippet['modality']}: “"
+                quote = Text(prefix + snippet["text"] + "”")
+                for start, end in snippet["highlights"]:
+                    quote.stylize("bold yellow", len(prefix) + start, len(prefix) + end)
+                console.print(quote)
 
 
 def cmd_status(settings: Settings, args) -> int:
-    from vidseek.indexer.audio_projection import STATE_KEY as AUDIO_PROJECTION_KEY
-
-    lib = _library(settings)
-    counts = lib.store.status_counts()
-    print(f"library: {settings.data_dir}")
+    status = _library(settings).status()
+    counts = status.videos
+    print(f"library: {status.data_dir}")
     print(f"videos: {counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
           f"{counts.get('pending', 0)} pending")
-    segs = lib.store.modality_counts()
-    print("segments: " + (", ".join(f"{n} {m}" for m, n in sorted(segs.items())) or "none"))
-    state = lib.store.state()
-    for key, value in sorted(state.items()):
-        if key != AUDIO_PROJECTION_KEY:  # a JSON record: summarised on its own line below
-            print(f"{key}: {value}")
-    print(f"audio projection: {_audio_projection_status(lib, state)}")
-    print(f"labels: {_labels_status(lib)}")
-    for modality in sorted(segs):
-        print(f"{modality} index: {lib.store.describe_index(modality) or 'not saved yet'}")
-    for v in lib.store.videos("failed"):
+    print("segments: " + (", ".join(f"{n} {m}" for m, n in sorted(status.segments.items()))
+                          or "none"))
+    for key, value in sorted(status.state.items()):
+        print(f"{key}: {value}")
+    print(f"audio projection: {status.audio_projection}")
+    print(f"labels: {status.labels}")
+    for modality, index in status.indexes.items():
+        print(f"{modality} index: {index or 'not saved yet'}")
+    for v in status.failed:
         print(f"  failed: {v.path}: {v.error}")
-    for v in lib.store.videos("pending"):
+    for v in status.pending:
         print(f"  pending: {v.path}")
-    for v in lib.store.warned_videos():
+    for v in status.warned:
         print(f"  warning: {v.path}: {v.warning}")
     return 0
-
-
-def _audio_projection_status(lib, state: dict[str, str]) -> str:
-    from vidseek.indexer.audio_projection import current_record
-
-    record = current_record(state)
-    if record:
-        return record.describe()
-    if not lib.settings.index_audio:
-        return "off (index_audio=false)"
-    return (f"not trained yet: {lib.store.audio_feature_count()} audio windows stored, "
-            f"`vidseek index` trains it at {lib.settings.audio_min_pairs}; "
-            "`vidseek train-audio` trains it now")
-
-
-def _labels_status(lib) -> str:
-    from vidseek.errors import ModelMismatch
-
-    try:  # labels are the configured model's: another one has none to show, status goes on
-        summaries = lib.labels.summaries()
-    except ModelMismatch as e:
-        return f"not shown ({e})"
-    used = [s for s in summaries if s.counts.moments]
-    learned = sum(s.kind == "learned" for s in summaries)
-    waiting = len(lib.labels.db.stale_videos())
-    return (f"{len(summaries)} ({len(used)} found in the library, {learned} learned from "
-            f"examples)" + (f"; {waiting} video(s) waiting for `vidseek labels update`"
-                            if waiting else ""))
 
 
 def cmd_train_audio(settings: Settings, args) -> int:
@@ -323,9 +280,11 @@ def cmd_train_audio(settings: Settings, args) -> int:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     lib = _library(settings)
     try:
-        _train_audio(lib, TrainingOptions(**overrides))
+        with _run_bar() as bar:
+            training = lib.train_audio(TrainingOptions(**overrides), _watchers(bar).training)
     finally:
         lib.close()
+    _print_training(training)
     return 0
 
 
@@ -346,18 +305,14 @@ def cmd_models(settings: Settings, args) -> int:
 
 
 def cmd_reindex(settings: Settings, args) -> int:
-    from vidseek.indexer.discover import is_gone
-
     lib = _library(settings)
     try:
         if args.reembed:
-            paths = lib.store.clear_segments()
-            report = lib.indexer.index_files([Path(p) for p in paths if not is_gone(p)])
-            print(f"re-embedded {len(report.indexed)} video(s) with {settings.clip_model}, "
-                  f"{len(report.failed)} failed")
-            _train_audio_if_due(lib)
-            if settings.label_after_index:
-                _update_labels(lib)
+            with _run_bar() as bar:
+                outcome = lib.reembed(_watchers(bar))
+            print(f"re-embedded {len(outcome.report.indexed)} video(s) with "
+                  f"{settings.clip_model}, {len(outcome.report.failed)} failed")
+            _print_follow_ups(outcome)
         else:
             counts = lib.store.rebuild_indexes()
             print("rebuilt: " + (", ".join(f"{m} {n} vectors" for m, n in counts.items()) or
@@ -368,13 +323,12 @@ def cmd_reindex(settings: Settings, args) -> int:
 
 
 def cmd_transcript(settings: Settings, args) -> int:
-    from vidseek.search.subtitles import FORMATS, Cue
+    from vidseek.search.subtitles import FORMATS
 
     lib = _library(settings)
     try:
-        video = _find_video(lib.store, args.video)
-        cues = [Cue(s.t0, s.t1, s.text)
-                for s in lib.store.video_segments(video.id, "speech") if s.text]
+        video = lib.find_video(args.video)
+        cues = lib.transcript(video.id)
     finally:
         lib.close()
     if not cues:
@@ -387,16 +341,6 @@ def cmd_transcript(settings: Settings, args) -> int:
         return 1
     print(FORMATS[args.format](cues), end="")
     return 0
-
-
-def _find_video(store, ref: str):
-    """A library video by id or by path (relative paths are taken from the current folder)."""
-    video = store.video(int(ref)) if ref.isdigit() else None
-    video = video or store.video_by_path(str(Path(ref).expanduser().resolve()))
-    if video is None:
-        raise FileNotFoundError(f"{ref} is not in the library; `vidseek status` lists what is, "
-                                "`vidseek index FOLDER` adds videos")
-    return video
 
 
 def cmd_serve(settings: Settings, args) -> int:
@@ -420,16 +364,9 @@ def cmd_serve(settings: Settings, args) -> int:
 
 def _update_labels(lib) -> None:
     """Label what is new or changed, with a progress bar; one line says what was done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    columns = (TextColumn("[bold]labeling"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("", total=None)
-        report = lib.labels.update(lambda done, total: bar.update(task, completed=done,
-                                                                  total=total))
-    if report.videos or report.labels:
-        print(f"labels: {report.videos} video(s) labelled and chaptered, {report.labels} "
-              f"label(s) applied to the rest; {report.moments} labelled moments written")
+    with _run_bar() as bar:
+        report = lib.labels.update(_watchers(bar).labeling)
+    _print_labeling(report)
 
 
 def cmd_labels(settings: Settings, args) -> int:
@@ -449,7 +386,7 @@ def cmd_labels(settings: Settings, args) -> int:
             lib.labels.remove(args.name)
             print(f"removed {args.name!r}")
         elif command == "example":
-            video = _find_video(lib.store, args.video)
+            video = lib.find_video(args.video)
             report = lib.labels.add_example(args.name, video.id, args.t0, args.t1)
             print(f"{args.name!r}: {report.describe()}")
         if command != "list":
@@ -478,7 +415,7 @@ def cmd_labels(settings: Settings, args) -> int:
 def cmd_chapters(settings: Settings, args) -> int:
     lib = _library(settings)
     try:
-        video = _find_video(lib.store, args.video)
+        video = lib.find_video(args.video)
         lib.labels.update()
         chapters = lib.labels.chapters(video.id)
         if not chapters:

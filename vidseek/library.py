@@ -1,31 +1,95 @@
 """One library wired from settings: the store, the lazily loaded models, indexer and engine.
-The CLI and the web app both go through this, so each thing is built one way."""
+The CLI and the web app both go through this, so each thing is built one way: a search (by
+text, image or clip, with a label filter), an index run with what follows it, the status."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from vidseek.search.alignment import Alignment
 from vidseek.search.chapters import ChapterOptions
 from vidseek.search.engine import SearchEngine, SearchOptions
-from vidseek.search.labeling import Labeler, LabelingOptions, Vocabulary
+from vidseek.search.labeling import Labeler, LabelingOptions, UpdateReport, Vocabulary
+from vidseek.search.moments import describe_alignments, describe_moments
 from vidseek.search.ranking import FusionOptions, Moment
 from vidseek.search.records import MODALITIES
 from vidseek.search.similar import ClipQuery, search_similar, span_query
-from vidseek.search.store import Store
+from vidseek.search.store import Store, VideoRecord
+from vidseek.search.subtitles import Cue
 from vidseek.settings import Settings
+
+if TYPE_CHECKING:
+    from vidseek.indexer.audio_projection import (
+        ProjectionRecord,
+        TrainingOptions,
+        TrainingProgress,
+    )
+    from vidseek.indexer.encoders import ImageTextEncoder
+    from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
+    from vidseek.status import LibraryStatus
 
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
 
 
+def query_clip_suffix(filename: str) -> str:
+    """The suffix to store an uploaded query clip under: its own when it is one the library
+    indexes (a decoder may go by it), else .mp4."""
+    from vidseek.indexer.discover import VIDEO_EXTENSIONS
+
+    suffix = Path(filename).suffix.lower()
+    return suffix if suffix in VIDEO_EXTENSIONS else ".mp4"
+
+
+@dataclass(frozen=True)
+class Watchers:
+    """Callbacks that watch the long steps of a run, each optional: files indexed, epochs of
+    audio training, videos labelled (done, total)."""
+
+    files: Callable[[Progress], None] | None = None
+    training: Callable[[TrainingProgress], None] | None = None
+    labeling: Callable[[int, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class AudioTraining:
+    """One training of the audio projection: what it learned from, or why it could not yet."""
+
+    windows: int  # audio windows the library held when it began
+    record: ProjectionRecord | None = None
+    segments: int = 0  # audio segments written with the new projection
+    saved_to: Path | None = None
+    not_trained: str | None = None  # why there is no record
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    """An index run and what followed it: the audio projection trained once enough sound is
+    stored (None when not due), the labels brought up to date (None when label_after_index is
+    off)."""
+
+    report: IndexReport
+    audio: AudioTraining | None
+    labels: UpdateReport | None
+
+
 class Library:
-    def __init__(self, settings: Settings):
+    """One library: its store, and the models, indexer, engine and labels built on it."""
+
+    def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None):
+        """The library `settings` describe; `encoder`, when given, is used instead of loading
+        the configured one (and is checked against the library's recorded model the same way)."""
+        if encoder is not None and encoder.spec != settings.clip_model:
+            raise ValueError(f"the encoder given is {encoder.spec}, but the settings name "
+                             f"{settings.clip_model}")
         self.settings = settings
         self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        self._given_encoder = encoder
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
@@ -33,10 +97,13 @@ class Library:
                                self.store.segment_count() > 0)
 
     @cached_property
-    def encoder(self):
+    def encoder(self) -> ImageTextEncoder:
+        """The image+text encoder, loaded on first use; refused if it makes another kind of
+        vectors than the library holds."""
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        encoder = load_image_text_encoder(self.settings)
+        encoder = (self._given_encoder if self._given_encoder is not None
+                   else load_image_text_encoder(self.settings))
         state = self.store.state()
         if "clip_model" in state and "clip_vectors" not in state:
             # made before the family was recorded, when everything ran on torch at fp32
@@ -53,7 +120,7 @@ class Library:
         return SearchEngine(self.store, lambda: self.encoder)
 
     @cached_property
-    def indexer(self):
+    def indexer(self) -> Indexer:
         from vidseek.indexer.executors import RayExecutor
         from vidseek.indexer.pipeline import Indexer, stages_for
 
@@ -104,20 +171,111 @@ class Library:
         base.update({k: v for k, v in overrides.items() if v is not None})
         return SearchOptions(**base)
 
-    def similar_to_span(self, video_id: int, t0: float, t1: float,
-                        options: SearchOptions) -> list[Alignment]:
-        """Moments in other videos that match seconds t0..t1 of an indexed video, aligned."""
-        self.check_model()
-        return search_similar(self.store, span_query(self.store, video_id, t0, t1), options)
+    def read_query_image(self, source: bytes | BinaryIO, max_pixels: int | None = None
+                         ) -> np.ndarray:
+        """An image to search with, as uint8 RGB at query size; DecodeError when it is not an
+        image, ImageTooLarge past `max_pixels` (known from its header, before decoding)."""
+        from vidseek.indexer.decode import read_image
 
-    def similar_to_clip(self, path: Path, options: SearchOptions) -> list[Alignment]:
+        return read_image(source, max_pixels)
+
+    def similar_to_span(self, video_id: int, t0: float, t1: float, options: SearchOptions,
+                        label: str | None = None) -> list[Alignment]:
+        """Moments in other videos that match seconds t0..t1 of an indexed video, aligned;
+        with `label`, only moments that carry it."""
+        self.check_model()
+        alignments = search_similar(self.store, span_query(self.store, video_id, t0, t1),
+                                    options)
+        return self._labelled_alignments(alignments, label)
+
+    def similar_to_clip(self, path: Path, options: SearchOptions,
+                        label: str | None = None) -> list[Alignment]:
         """Moments that match a clip file, aligned; embedded exactly as indexing would, and
-        the library's own copy of the same bytes (if any) left out."""
+        the library's own copy of the same bytes (if any) left out; with `label`, only moments
+        that carry it."""
         self.check_model()
         clip = self.indexer.analyze(Path(path))  # hashed in the decoding child, not read again
         query = ClipQuery(tuple(clip.segments), 0.0, clip.info.duration,
                           tuple(self.store.video_ids_with_hash(clip.content_hash)))
-        return search_similar(self.store, query, options)
+        return self._labelled_alignments(search_similar(self.store, query, options), label)
+
+    def _labelled_alignments(self, alignments: list[Alignment],
+                             label: str | None) -> list[Alignment]:
+        if not label:
+            return alignments
+        spans = self.labels.spans(label)
+        return [a for a in alignments
+                if spans.overlaps(a.moment.video_id, a.moment.t0, a.moment.t1)]
+
+    def describe_moments(self, moments: list[Moment], query: str = "") -> list[dict[str, Any]]:
+        """Ranked moments in their one JSON shape (search/moments.py), with their labels."""
+        return describe_moments(self.store, self.labels, moments, query)
+
+    def describe_alignments(self, alignments: list[Alignment]) -> list[dict[str, Any]]:
+        """Aligned moments in their one JSON shape, with offsets and labels."""
+        return describe_alignments(self.store, self.labels, alignments)
+
+    def find_video(self, ref: str) -> VideoRecord:
+        """A library video by id or by path (a relative path is taken from the current
+        folder); FileNotFoundError that says how to list or add videos."""
+        video = self.store.video(int(ref)) if ref.isdigit() else None
+        video = video or self.store.video_by_path(str(Path(ref).expanduser().resolve()))
+        if video is None:
+            raise FileNotFoundError(f"{ref} is not in the library; `vidseek status` lists what "
+                                    "is, `vidseek index FOLDER` adds videos")
+        return video
+
+    def transcript(self, video_id: int) -> list[Cue]:
+        """What is said in a video, as timed cues (empty when nothing was transcribed)."""
+        return [Cue(s.t0, s.t1, s.text)
+                for s in self.store.video_segments(video_id, "speech") if s.text]
+
+    def index(self, root: Path, watch: Watchers = Watchers(),
+              retry_failed: bool = False) -> IndexOutcome:
+        """Index every video under `root` (resumable), then what follows a run."""
+        report = self.indexer.index(root, watch.files, retry_failed=retry_failed)
+        return self._after_indexing(report, watch)
+
+    def reembed(self, watch: Watchers = Watchers()) -> IndexOutcome:
+        """Decode and embed every video again with the configured models, then what follows
+        a run."""
+        from vidseek.indexer.discover import is_gone
+
+        paths = self.store.clear_segments()
+        report = self.indexer.index_files([Path(p) for p in paths if not is_gone(p)],
+                                          watch.files)
+        return self._after_indexing(report, watch)
+
+    def _after_indexing(self, report: IndexReport, watch: Watchers) -> IndexOutcome:
+        from vidseek.indexer.audio_projection import TrainingOptions, training_due
+
+        audio = None
+        s = self.settings
+        if s.index_audio and training_due(self.store, s.audio_min_pairs):
+            try:
+                audio = self.train_audio(TrainingOptions(), watch.training)
+            except ValueError as e:  # e.g. all that sound is in one video: the run succeeded
+                audio = AudioTraining(self.store.audio_feature_count(), not_trained=str(e))
+        labels = self.labels.update(watch.labeling) if s.label_after_index else None
+        return IndexOutcome(report, audio, labels)
+
+    def train_audio(self, options: TrainingOptions,
+                    on_progress: Callable[[TrainingProgress], None] | None = None
+                    ) -> AudioTraining:
+        """Learn (again) how the library's sounds map into the search space, from the frames
+        they co-occur with; ValueError, saying why, when there is too little to learn from."""
+        from vidseek.indexer.audio_projection import train_audio_projection
+
+        windows = self.store.audio_feature_count()
+        record = train_audio_projection(self.store, self.settings.model_dir, options, on_progress)
+        return AudioTraining(windows, record, self.store.segment_count("audio"),
+                             self.settings.model_dir / record.file)
+
+    def status(self) -> LibraryStatus:
+        """What the library holds, what failed and why, and the state of its derived parts."""
+        from vidseek.status import library_status
+
+        return library_status(self)
 
     def close(self) -> None:
         self.store.close()

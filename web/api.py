@@ -7,8 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
 
-from vidseek.indexer.decode import read_image
-from vidseek.indexer.discover import VIDEO_EXTENSIONS
+from vidseek.library import query_clip_suffix
 from vidseek.web import payloads
 from vidseek.web.context import (
     current_library,
@@ -44,8 +43,7 @@ def search_text():
     label = request.args.get("label") or None
     with model_loading():
         moments = lib.search_text(query, options, label)
-    return jsonify(payloads.search_page(lib.store, moments, query, page, lib.labels,
-                                        query=query, label=label))
+    return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label))
 
 
 @api.post("/search/image")
@@ -59,11 +57,11 @@ def search_image():
     options = search_options(lib, request.form, ranking_depth(page))
     label = request.form.get("label") or None
     # Read from the spooled upload: the compressed bytes are never copied into memory.
-    image = decode_upload(read_image, upload.stream,
+    image = decode_upload(lib.read_query_image, upload.stream,
                           int(current_settings().max_image_megapixels * 1e6))
     with model_loading():
         moments = lib.search_image(image, options, label)
-    return jsonify(payloads.search_page(lib.store, moments, "", page, lib.labels,
+    return jsonify(payloads.search_page(lib, moments, "", page,
                                         query={"image": upload.filename}, label=label))
 
 
@@ -81,7 +79,7 @@ def search_video():
                                 '"t1": 20}')
         video_id, t0, t1 = _indexed_span(body)
         options = search_options(lib, body, page_request(body, current_settings().top_k).per_page)
-        alignments = lib.similar_to_span(video_id, t0, t1, options)
+        alignments = lib.similar_to_span(video_id, t0, t1, options, _label(body))
         query = {"video_id": video_id, "t0": t0, "t1": t1}
     else:
         upload = request.files.get("clip")
@@ -90,22 +88,21 @@ def search_video():
                                 'or JSON {"video_id": ..., "t0": ..., "t1": ...}')
         options = search_options(lib, request.form,
                                  page_request(request.form, current_settings().top_k).per_page)
-        suffix = Path(upload.filename or "").suffix.lower()
         with tempfile.TemporaryDirectory(prefix="vidseek-upload-") as tmp:
-            path = Path(tmp) / ("clip" + (suffix if suffix in VIDEO_EXTENSIONS else ".mp4"))
+            path = Path(tmp) / ("clip" + query_clip_suffix(upload.filename or ""))
             upload.save(path)
             if path.stat().st_size == 0:
                 raise ApiError(400, "the uploaded clip is empty (0 bytes)")
             with model_loading():
-                alignments = decode_upload(lib.similar_to_clip, path, options)
+                alignments = decode_upload(lib.similar_to_clip, path, options,
+                                           _label(request.form))
         query = {"clip": upload.filename}
-    label = (body if request.is_json else request.form).get("label") or None
-    if label:
-        spans = lib.labels.spans(str(label))
-        alignments = [a for a in alignments
-                      if spans.overlaps(a.moment.video_id, a.moment.t0, a.moment.t1)]
-    return jsonify({"query": query,
-                    "results": payloads.alignments_payload(lib.store, alignments, lib.labels)})
+    return jsonify({"query": query, "results": payloads.alignments_payload(lib, alignments)})
+
+
+def _label(values) -> str | None:
+    label = values.get("label")
+    return str(label) if label else None
 
 
 def _indexed_span(body: dict) -> tuple[int, float, float]:
@@ -138,8 +135,8 @@ def videos():
     label = request.args.get("label") or None
     lib = current_library()
     if label is not None:
-        return jsonify(payloads.labelled_videos_page(lib.store, lib.labels, label, status, page))
-    return jsonify(payloads.videos_page(lib.store, status, page, lib.labels))
+        return jsonify(payloads.labelled_videos_page(lib, label, status, page))
+    return jsonify(payloads.videos_page(lib, status, page))
 
 
 @api.get("/videos/<id:video_id>")
@@ -147,7 +144,7 @@ def video(video_id: int):
     """One video: metadata, index status, error, segment counts, transcript, labels and
     chapters."""
     lib = current_library()
-    return jsonify(payloads.video_detail(lib.store, video_id, lib.labels))
+    return jsonify(payloads.video_detail(lib, video_id))
 
 
 @api.get("/videos/<id:video_id>/chapters.vtt")
@@ -213,7 +210,7 @@ def _json_object(example: str) -> dict:
 @api.get("/stats")
 def stats():
     """How many videos (by status) and segments (by modality); which model embedded them."""
-    return jsonify(payloads.stats_payload(current_library().store))
+    return jsonify(payloads.stats_payload(current_library()))
 
 
 @api.get("/health")

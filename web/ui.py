@@ -37,8 +37,8 @@ def library_page():
     label = request.args.get("label") or None
     lib = current_library()
     page = page_request(request.args, LIBRARY_PER_PAGE, "per_page")
-    listing = (payloads.labelled_videos_page(lib.store, lib.labels, label, status, page) if label
-               else payloads.videos_page(lib.store, status, page, lib.labels))
+    listing = (payloads.labelled_videos_page(lib, label, status, page) if label
+               else payloads.videos_page(lib, status, page))
     return render_template("library.html", listing=listing, statuses=VIDEO_STATUSES,
                            counts=lib.store.status_counts(), labels=labels_in_use(lib))
 
@@ -47,8 +47,7 @@ def library_page():
 def video_page(video_id: int):
     """One video: the player, its chapters as a strip of thumbnails, its labels."""
     lib = current_library()
-    return render_template("video.html", video=payloads.video_detail(lib.store, video_id,
-                                                                     lib.labels))
+    return render_template("video.html", video=payloads.video_detail(lib, video_id))
 
 
 def labels_in_use(lib) -> list[dict]:
