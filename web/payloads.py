@@ -11,10 +11,11 @@ from typing import Any
 from flask import url_for
 
 from vidseek.search.alignment import Alignment
+from vidseek.search.catalogue import VideoRecord
 from vidseek.search.highlight import highlight
 from vidseek.search.labeling import Labeler
 from vidseek.search.ranking import Moment
-from vidseek.search.store import Store, VideoRecord
+from vidseek.search.store import Store
 from vidseek.web.errors import ApiError
 from vidseek.web.params import PageRequest
 
