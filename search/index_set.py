@@ -89,8 +89,8 @@ class IndexSet:
         for modality, ids in change.dropped.items():
             if modality in self._indexes:
                 self._indexes[modality].remove(ids)
-        for modality in {g.modality for _, _, g in change.added}:
-            indexes[modality].add(*change.additions(modality))
+        for modality, (ids, vectors, places) in change.additions().items():
+            indexes[modality].add(ids, vectors, places)
         for video_id, path in change.video_paths.items():
             if path is None:
                 self._video_paths.pop(video_id, None)
@@ -203,10 +203,10 @@ class IndexSet:
         self._drop_files()
         for modality in MODALITIES:
             if self.segments.count(modality):
-                vi = self._indexes[modality] = VectorIndex(self.index_dir, modality,
-                                                           self.model.dim)
+                vi = VectorIndex(self.index_dir, modality, self.model.dim)
                 self._reconcile(modality, vi, rebuild=True)
                 vi.save()
+                self._indexes[modality] = vi
         self._video_paths = self.catalogue.paths()
         return {modality: len(vi) for modality, vi in self._indexes.items()}
 

@@ -115,14 +115,18 @@ class SegmentChange:
             return set(self.session.scalars(select(SegmentGeneration.modality)))
         return set(self.dropped) | {g.modality for _, _, g in self.added}
 
-    def additions(self, modality: str) -> tuple[np.ndarray, np.ndarray, Places]:
-        """The ids, vectors and places of the segments of `modality` added; the vectors go
+    def additions(self) -> dict[str, tuple[np.ndarray, np.ndarray, Places]]:
+        """The ids, vectors and places of the segments added, by modality; the vectors go
         through float16 like the durable copy, so an index rebuilt from SQL is bit-identical."""
-        mine = [(i, v, g) for i, v, g in self.added if g.modality == modality]
-        ids = np.array([i for i, _, _ in mine], dtype=np.int64)
-        vectors = np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, _, g in mine])
-        return ids, vectors, Places.of(ids, [v for _, v, _ in mine], [g.t0 for _, _, g in mine],
-                                       [g.t1 for _, _, g in mine])
+        out = {}
+        for modality in {g.modality for _, _, g in self.added}:
+            mine = [(i, v, g) for i, v, g in self.added if g.modality == modality]
+            ids = np.array([i for i, _, _ in mine], dtype=np.int64)
+            out[modality] = (
+                ids, np.stack([blob_to_vector(vector_to_blob(g.vector)) for _, _, g in mine]),
+                Places.of(ids, [v for _, v, _ in mine], [g.t0 for _, _, g in mine],
+                          [g.t1 for _, _, g in mine]))
+        return out
 
 
 class SegmentTable:
