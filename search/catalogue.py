@@ -109,11 +109,8 @@ class Catalogue:
 
     def video_count(self, status: str | None = None) -> int:
         """How many videos (with this status)."""
-        q = select(func.count(Video.id))
-        if status:
-            q = q.where(Video.status == status)
-        with Session(self.engine) as s:
-            return s.scalar(q) or 0
+        counts = self.status_counts()
+        return counts.get(status, 0) if status else sum(counts.values())
 
     def status_counts(self) -> dict[str, int]:
         """How many videos have each status."""

@@ -79,10 +79,13 @@ class SegmentChange:
 
     def empty_video(self, video: Video) -> None:
         """Keep `video`'s row (added if new) without its segments and raw audio features."""
+        known = video.id is not None  # a new row has nothing to drop
         self.session.add(video)
         self.session.flush()
-        self.drop(SegmentRow.video_id == video.id)
-        self.session.execute(delete(AudioFeatureRow).where(AudioFeatureRow.video_id == video.id))
+        if known:
+            self.drop(SegmentRow.video_id == video.id)
+            self.session.execute(delete(AudioFeatureRow)
+                                 .where(AudioFeatureRow.video_id == video.id))
 
     def remove_video(self, video: Video) -> None:
         """Delete a video: its row, segments and raw audio features."""
@@ -137,11 +140,8 @@ class SegmentTable:
 
     def count(self, modality: str | None = None) -> int:
         """How many segments (of this modality)."""
-        q = select(func.count(SegmentRow.id))
-        if modality:
-            q = q.where(SegmentRow.modality == modality)
-        with Session(self.engine) as s:
-            return s.scalar(q) or 0
+        counts = self.modality_counts()
+        return counts.get(modality, 0) if modality else sum(counts.values())
 
     def modality_counts(self) -> dict[str, int]:
         """How many segments each modality has."""
