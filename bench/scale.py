@@ -152,7 +152,7 @@ def add_hour(store: Store, settings: Settings, first_shot: int) -> dict[str, flo
     index = store.index("frame")
     delta = len(index._delta_places)
     t4 = time.perf_counter()
-    index.merge(settings.index_budget, store._rows)
+    index.merge(settings.index_budget, store.segments.vectors_and_places)
     t5 = time.perf_counter()
     reader.engine.dispose()
     return {"add (SQL commit + index) s": t1 - t0, "save s": t2 - t1,
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
         index = store.index("frame")
         if len(index._delta_places):
-            index.merge(settings.index_budget, store._rows)
+            index.merge(settings.index_budget, store.segments.vectors_and_places)
         n_frames = len(index)
         figures: dict[str, object] = {
             "frames": n_frames, "index": store.describe_index("frame"),

@@ -2,7 +2,7 @@
 small exact delta that takes every change, searched together as one.
 
 The SQL database is the source of truth; the files here are a cache of it. The consistency
-model (with search/store.py): a segment id is never reused (AUTOINCREMENT) and its vector never
+model (with search/index_set.py): a segment id is never reused (AUTOINCREMENT) and its vector never
 changes, so an id in both SQL and an index means the same vector in both. SQL counts the changes
 to each modality's segments (its generation, bumped in the transaction of the change); the delta
 file records the generation the index agrees with. An index at SQL's generation opens without

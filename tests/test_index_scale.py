@@ -16,7 +16,8 @@ from bench.synthetic import FRAMES_PER_SHOT, text_queries, video_frames
 from tests.test_vectors import fetcher
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import SegmentGeneration, SegmentRow
-from vidseek.search.store import Store, vector_to_blob
+from vidseek.search.segment_table import vector_to_blob
+from vidseek.search.store import Store
 from vidseek.search.vectors import IndexBudget, VectorIndex
 
 DIM = 32

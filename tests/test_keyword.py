@@ -8,9 +8,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from vidseek.search.database import MIGRATIONS_DIR
 from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.store import MIGRATIONS_DIR, Store
+from vidseek.search.store import Store
 
 
 def test_full_text_follows_every_write_of_the_store(tmp_path):

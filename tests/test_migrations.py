@@ -6,9 +6,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from vidseek.search.database import MIGRATIONS_DIR, migrate
 from vidseek.search.keyword import is_full_text_object, keyword_index_for
 from vidseek.search.schema import Base
-from vidseek.search.store import MIGRATIONS_DIR, Store, migrate
+from vidseek.search.store import Store
 
 
 def test_migration_creates_the_schema_from_empty(tmp_path):

@@ -11,17 +11,15 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
+from vidseek.search.catalogue import VideoRecord
 from vidseek.web.context import current_library
 from vidseek.web.errors import ApiError
-
-if TYPE_CHECKING:
-    from vidseek.search.store import VideoRecord
 
 media = Blueprint("media", __name__)
 

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from datetime import timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import url_for
 
 from vidseek.library import Library
 from vidseek.search.alignment import Alignment
+from vidseek.search.catalogue import VideoRecord
 from vidseek.search.moments import describe_alignments, describe_moments, seconds
 from vidseek.search.ranking import Moment
 from vidseek.web.errors import ApiError
 from vidseek.web.params import PageRequest
-
-if TYPE_CHECKING:
-    from vidseek.search.store import VideoRecord
 
 
 def playback_url(video_id: int, t0: float, t1: float) -> str:
