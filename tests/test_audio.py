@@ -38,7 +38,6 @@ from vidseek.indexer.audio_projection import (
     train_audio_projection,
     window_targets,
 )
-from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
 from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo
 from vidseek.search.store import Store
@@ -158,13 +157,7 @@ def test_store_keeps_audio_features_with_the_video_and_drops_them_on_failure(tmp
 # --- a trained library ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def whisper_base(tmp_path_factory) -> str:
-    """The bundled Whisper base model, assembled once for this module."""
-    return resolve_whisper_model("base", tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, whisper_base):
+def trained(tmp_path_factory, whisper_base, tiny_encoder):
     """A library indexed and trained through the CLI (`vidseek index` trains by itself)."""
     root = tmp_path_factory.mktemp("audio-lib")
     videos = root / "videos"
@@ -181,7 +174,7 @@ def trained(tmp_path_factory, whisper_base):
         for key, value in env.items():
             mp.setenv(key, value)
         assert main(["index", str(videos)]) == 0
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     yield lib, root, env
     lib.close()
 
@@ -310,9 +303,9 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
-def test_without_enough_sound_the_library_says_how_to_train(tmp_path, whisper_base, capsys):
+def test_without_enough_sound_the_library_says_how_to_train(tmp_path, whisper_base, capsys, tiny_encoder):
     settings = make_settings(tmp_path / "data", index_audio=True, whisper_model=whisper_base)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     path = write_scenes(tmp_path / "one.mp4", (RED, BLUE))
     lib.indexer.index_files([path])
     assert lib.store.audio_feature_count() > 0 and lib.store.segment_count("audio") == 0

@@ -112,7 +112,7 @@ def indexed(env, root) -> set[str]:
     return {os.path.relpath(path, root) for (path,) in rows}
 
 
-def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path):
+def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     expected = make_bad_folder(root)
     # A child process with a time limit: before the fix, the pipe hung the run forever.
@@ -123,7 +123,7 @@ def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path):
     assert status_failures(env, root) == expected
 
     # A second run finds everything settled: nothing recorded again, nothing decoded.
-    lib = Library(make_settings(tmp_path / "data"))
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
     try:
         again = lib.indexer.index(root)
         assert (again.indexed, again.failed, again.unchanged) == ([], [], 3 + len(expected))

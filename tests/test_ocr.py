@@ -42,14 +42,14 @@ FRAME_STEP = 1.0  # settings.frame_rate = 1: a found moment may be one sampled f
 
 
 @pytest.fixture(scope="module")
-def ocr_library(tmp_path_factory):
+def ocr_library(tmp_path_factory, tiny_encoder):
     root = tmp_path_factory.mktemp("ocr")
     videos = root / "videos"
     videos.mkdir()
     write_slides(videos / "signs.mp4", SLIDES)
     write_slides(videos / "plain.mp4", [Slide(4, color=GREEN), Slide(4, color=RED)])
     settings = make_settings(root / "data", index_ocr=True)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == []
     yield lib

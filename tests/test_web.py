@@ -20,15 +20,16 @@ import pytest
 from PIL import Image
 
 from tests.conftest import TINY_MODEL, make_settings
-from tests.search_library import SOURCE_COLOURS, SPOKEN, build_search_library
+from tests.search_library import SOURCE_COLOURS, SPOKEN, copy_search_library
 from vidseek.cli import main as cli_main
 from vidseek.library import Library
 from vidseek.web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    built = build_search_library(tmp_path_factory.mktemp("web"))
+def lib(tmp_path_factory, search_library_template, tiny_encoder):
+    built = copy_search_library(search_library_template, tmp_path_factory.mktemp("web"),
+                                tiny_encoder)
     yield built
     built.library.close()
 

@@ -33,13 +33,13 @@ NAMES = ["swapped", "grown", "moved", "piped", "intact"]
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory):
+def lib(tmp_path_factory, tiny_encoder):
     """Five one-second videos in their own folders, indexed; each media test spoils one."""
     tmp = tmp_path_factory.mktemp("hardening")
     for name, colour in zip(NAMES, COLOURS):
         (tmp / "videos" / name).mkdir(parents=True)
         write_video(tmp / "videos" / name / f"{name}.mp4", [Scene(1, colour)])
-    library = Library(make_settings(tmp / "data"))
+    library = Library(make_settings(tmp / "data"), tiny_encoder)
     report = library.indexer.index(tmp / "videos")
     assert len(report.indexed) == len(NAMES)
     yield library

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,13 +20,19 @@ from vidseek.search.similar import ClipQuery, search_similar, span_query
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
+if TYPE_CHECKING:
+    from vidseek.indexer.encoders import ImageTextEncoder
+
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
 
 
 class Library:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None):
+        """Open the library `settings` name; `encoder`, when given, is used instead of loading
+        the configured one (still checked against the model the library was indexed with)."""
         self.settings = settings
         self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        self._given_encoder = encoder
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
@@ -33,18 +40,20 @@ class Library:
                                self.store.segment_count() > 0)
 
     @cached_property
-    def encoder(self):
+    def encoder(self) -> ImageTextEncoder:
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        encoder = load_image_text_encoder(self.settings)
+        encoder = self._given_encoder or load_image_text_encoder(self.settings)
         state = self.store.state()
         if "clip_model" in state and "clip_vectors" not in state:
             # made before the family was recorded, when everything ran on torch at fp32
             self.store.set_state(clip_vectors="float")
-        # Checked on the encoder that loaded, not the settings: int8 asked for where ONNX
-        # Runtime cannot run gives fp32 vectors, which must not meet an int8 library.
-        self.store.check_model("clip_vectors", encoder.runtime.vectors,
-                               self.store.segment_count() > 0)
+        # Checked on the encoder in hand, not the settings: int8 asked for where ONNX Runtime
+        # cannot run gives fp32 vectors, which must not meet an int8 library; and one passed
+        # in may be another model than the settings name.
+        in_use = self.store.segment_count() > 0
+        self.store.check_model("clip_model", encoder.spec, in_use)
+        self.store.check_model("clip_vectors", encoder.runtime.vectors, in_use)
         return encoder
 
     @cached_property
