@@ -8,7 +8,6 @@ import os
 import huggingface_hub.constants
 import pytest
 
-from tests.search_library import SearchLibrary, build_search_library
 from vidseek.indexer.encoders import ImageTextEncoder, load_image_text_encoder
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
@@ -54,9 +53,11 @@ def whisper_base(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def search_library_template(tmp_path_factory, tiny_encoder) -> SearchLibrary:
+def search_library_template(tmp_path_factory, tiny_encoder):
     """tests/search_library.py's library, built once and closed: each module that uses it
     works on a copy (copy_search_library), cheaper than indexing it again."""
+    from tests.search_library import build_search_library  # it imports make_settings from here
+
     built = build_search_library(tmp_path_factory.mktemp("search-library"), tiny_encoder)
     built.library.close()
     return built
