@@ -13,6 +13,8 @@ from schemathesis.engine import events, from_schema
 from tests.search_library import copy_search_library
 from vidseek.web.app import create_app
 
+pytestmark = pytest.mark.slow  # a schemathesis run of about half a minute
+
 EXAMPLES = 5  # per operation and phase: a run of about half a minute
 
 # A well-formed upload can still be bytes that are not an image or a video (415), decode to

@@ -188,6 +188,7 @@ def run_cli(env, capsys, *args) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_indexing_trains_a_projection_that_beats_chance_on_held_out_videos(trained, capsys):
     lib, _, env = trained
     record = current_record(lib.store.state())
@@ -207,6 +208,7 @@ def test_indexing_trains_a_projection_that_beats_chance_on_held_out_videos(train
     assert "audio→clip" in models and "audio-projection:v1" in models
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_a_sound_alone_finds_the_scenes_it_was_heard_with(trained, tmp_path):
     lib, _, _ = trained
     # The tone over black frames: only the sound can point at the red scenes.
@@ -233,6 +235,7 @@ def test_a_sound_alone_finds_the_scenes_it_was_heard_with(trained, tmp_path):
     assert red @ lib.encoder.embed_images(solid(RED)[None])[0] > 0.99
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_a_red_picture_finds_a_black_video_by_its_tone(trained, tmp_path):
     lib, _, _ = trained
     # Indexed after training: the projection applies as it is indexed. Tone, then silence.
@@ -260,6 +263,7 @@ def test_a_red_picture_finds_a_black_video_by_its_tone(trained, tmp_path):
         lib.store.remove_videos([str(path)])
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
     lib, root, _ = trained
     before = current_record(lib.store.state())
@@ -287,6 +291,7 @@ def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
                                projection.project(features.features), atol=2e-3)
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_training_is_deterministic_with_a_fixed_seed(trained):
     lib, _, _ = trained
     pairs = collect_pairs(lib.store)
@@ -303,6 +308,7 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_without_enough_sound_the_library_says_how_to_train(tmp_path, whisper_base, capsys, tiny_encoder):
     settings = make_settings(tmp_path / "data", index_audio=True, whisper_model=whisper_base)
     lib = Library(settings, tiny_encoder)

@@ -112,6 +112,7 @@ def indexed(env, root) -> set[str]:
     return {os.path.relpath(path, root) for (path,) in rows}
 
 
+@pytest.mark.slow  # real `vidseek index` processes
 def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     expected = make_bad_folder(root)
@@ -153,6 +154,7 @@ def reads_denied_prefix() -> list[str] | None:
     return prefix if probe.returncode == 0 else None
 
 
+@pytest.mark.slow  # real `vidseek index` processes
 def test_unreadable_file_and_folder_are_failed_kept_and_indexed_once_readable(env, tmp_path):
     prefix = reads_denied_prefix()
     if prefix is None:

@@ -11,6 +11,7 @@ import time
 
 import faiss
 import numpy as np
+import pytest
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.crashes import (
@@ -43,6 +44,7 @@ def cli_env(data_dir) -> dict[str, str]:
             "VIDSEEK_INDEX_AUDIO": "false", "VIDSEEK_THREADS": "1"}
 
 
+@pytest.mark.slow  # a kill loop
 def test_a_kill_while_changed_files_are_reindexed_leaves_no_stale_vector(tmp_path, tiny_encoder):
     root, data = tmp_path / "videos", tmp_path / "data"
     root.mkdir()

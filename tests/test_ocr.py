@@ -95,6 +95,7 @@ def test_the_api_shows_the_text_read_as_a_highlighted_snippet(ocr_library):
     assert "ocr" in json.dumps(modalities) and "subtitles" in json.dumps(modalities)
 
 
+@pytest.mark.slow  # real `vidseek` processes
 def test_vidseek_search_on_a_fresh_index_finds_a_rendered_word(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
