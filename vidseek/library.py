@@ -40,7 +40,7 @@ class Library:
                                self.store.segment_count() > 0)
 
     @cached_property
-    def encoder(self) -> ImageTextEncoder:
+    def encoder(self):
         from vidseek.indexer.encoders import load_image_text_encoder
 
         encoder = self._given_encoder or load_image_text_encoder(self.settings)
