@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from tests.palette_encoder import PaletteEncoder
 from vidseek.errors import ModelMismatch
 from vidseek.library import Library
 
@@ -165,6 +166,15 @@ def test_another_model_is_refused_until_reembedded(settings, videos, tiny_encode
     other = make_settings(settings.data_dir, clip_model="open_clip:ViT-B-32/random")
     with pytest.raises(ModelMismatch, match="reindex --reembed"):
         Library(other).engine  # noqa: B018
+
+
+def test_an_encoder_passed_in_is_the_one_used_and_must_match_the_library(library, videos, settings,
+                                                                        tiny_encoder):
+    library.indexer.index(videos)
+    assert library.encoder is tiny_encoder
+    library.close()
+    with pytest.raises(ModelMismatch, match="reindex --reembed"):
+        Library(settings, PaletteEncoder()).encoder  # noqa: B018
 
 
 def test_a_running_server_sees_what_another_indexer_saved(settings, videos, tiny_encoder):
