@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VIDEOS ?= $(HOME)/Videos
 
-.PHONY: install index test system-deps lint
+.PHONY: install index test test-fast system-deps lint
 
 $(BIN)/vidseek: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,8 @@ lint: install
 
 test: system-deps install lint
 	$(BIN)/pytest -q
+
+# The tests not marked slow (no real Whisper, browser, PostgreSQL, Ray, schemathesis or kill
+# loops): for the edit-test loop; `make test` stays the whole suite, as CI runs it.
+test-fast: system-deps install lint
+	$(BIN)/pytest -q -m "not slow"

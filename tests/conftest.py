@@ -1,11 +1,17 @@
-"""Shared fixtures: real SQLite + FAISS in temp folders, a tiny random open_clip model."""
+"""Shared fixtures: real SQLite + FAISS in temp folders, a tiny random open_clip model loaded
+once per session, and no state of the machine (VIDSEEK_* variables, model caches) leaking in."""
 
 from __future__ import annotations
 
+import os
+
+import huggingface_hub.constants
 import pytest
 
+from vidseek.indexer.encoders import ImageTextEncoder, load_image_text_encoder
+from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
-from vidseek.settings import Settings
+from vidseek.settings import ENV_PREFIX, Settings
 
 TINY_MODEL = "open_clip:vidseek-tiny/random"
 
@@ -18,14 +24,53 @@ def make_settings(data_dir, **overrides) -> Settings:
     return Settings.load(env={}, **values)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_machine_state(tmp_path_factory):
+    """Every test, and every process a test starts, sees none of the developer's VIDSEEK_*
+    variables and an empty model hub cache, so no result depends on what this machine ran
+    before (the README's first command downloads ViT-B-32 into that cache)."""
+    hub_cache = str(tmp_path_factory.mktemp("empty-hub-cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+            mp.delenv(name)
+        mp.setenv("HF_HUB_CACHE", hub_cache)  # for the processes tests start
+        mp.setattr(huggingface_hub.constants, "HF_HUB_CACHE", hub_cache)  # read at import
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> ImageTextEncoder:
+    """The tiny random model, loaded (and its text tower traced) once for the whole session:
+    it is read-only, so every library of TINY_MODEL can share it."""
+    return load_image_text_encoder(make_settings(tmp_path_factory.mktemp("tiny-encoder")))
+
+
+@pytest.fixture(scope="session")
+def whisper_base(tmp_path_factory) -> str:
+    """The bundled Whisper base model, assembled once for the session: a model folder to set
+    as `whisper_model` (tests/test_speech.py keeps the default, assembled in its library)."""
+    return resolve_whisper_model("base", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def search_library_template(tmp_path_factory, tiny_encoder):
+    """tests/search_library.py's library, built once and closed: each module that uses it
+    works on a copy (copy_search_library), cheaper than indexing it again."""
+    from tests.search_library import build_search_library  # it imports make_settings from here
+
+    built = build_search_library(tmp_path_factory.mktemp("search-library"), tiny_encoder)
+    built.library.close()
+    return built
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return make_settings(tmp_path / "data")
 
 
 @pytest.fixture
-def library(settings):
-    lib = Library(settings)
+def library(settings, tiny_encoder):
+    lib = Library(settings, tiny_encoder)
     yield lib
     lib.close()
 

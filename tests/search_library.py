@@ -5,12 +5,14 @@ one video is identifiable, and aligned, by its sequence of colours."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.conftest import make_settings
 from tests.media import Scene, write_video
 from vidseek.indexer.discover import examine
+from vidseek.indexer.encoders import ImageTextEncoder
 from vidseek.library import Library
 from vidseek.search.records import Segment
 
@@ -45,7 +47,7 @@ def source_scenes(start_s: float, end_s: float) -> list[Scene]:
     return scenes
 
 
-def build_search_library(tmp: Path) -> SearchLibrary:
+def build_search_library(tmp: Path, encoder: ImageTextEncoder) -> SearchLibrary:
     """Write the videos, index them with the tiny model, and add a transcript to `other`."""
     root = tmp / "videos"
     root.mkdir(parents=True)
@@ -57,10 +59,19 @@ def build_search_library(tmp: Path) -> SearchLibrary:
     broken = root / "broken.mp4"
     broken.write_bytes(b"this is not an mp4 file " * 64)
     clip = write_video(tmp / "clip.mp4", source_scenes(5, 13))
-    library = Library(make_settings(tmp / "data"))
+    library = Library(make_settings(tmp / "data"), encoder)
     library.indexer.index(root)
     _add_transcript(library, other)
     return SearchLibrary(library, root, source, excerpt, other, broken, clip)
+
+
+def copy_search_library(built: SearchLibrary, tmp: Path,
+                        encoder: ImageTextEncoder) -> SearchLibrary:
+    """A library of its own, copied from `built`'s closed data folder, for a test module that
+    may write to it (labels, say); the videos stay where they are, read by both."""
+    settings = built.library.settings
+    shutil.copytree(settings.data_dir, tmp / "data")
+    return replace(built, library=Library(replace(settings, data_dir=tmp / "data"), encoder))
 
 
 def _add_transcript(library: Library, path: Path) -> None:

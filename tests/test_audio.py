@@ -38,7 +38,6 @@ from vidseek.indexer.audio_projection import (
     train_audio_projection,
     window_targets,
 )
-from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
 from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo
 from vidseek.search.store import Store
@@ -158,13 +157,7 @@ def test_store_keeps_audio_features_with_the_video_and_drops_them_on_failure(tmp
 # --- a trained library ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def whisper_base(tmp_path_factory) -> str:
-    """The bundled Whisper base model, assembled once for this module."""
-    return resolve_whisper_model("base", tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, whisper_base):
+def trained(tmp_path_factory, whisper_base, tiny_encoder):
     """A library indexed and trained through the CLI (`vidseek index` trains by itself)."""
     root = tmp_path_factory.mktemp("audio-lib")
     videos = root / "videos"
@@ -181,7 +174,7 @@ def trained(tmp_path_factory, whisper_base):
         for key, value in env.items():
             mp.setenv(key, value)
         assert main(["index", str(videos)]) == 0
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     yield lib, root, env
     lib.close()
 
@@ -195,6 +188,7 @@ def run_cli(env, capsys, *args) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_indexing_trains_a_projection_that_beats_chance_on_held_out_videos(trained, capsys):
     lib, _, env = trained
     record = current_record(lib.store.state())
@@ -214,6 +208,7 @@ def test_indexing_trains_a_projection_that_beats_chance_on_held_out_videos(train
     assert "audio→clip" in models and "audio-projection:v1" in models
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_a_sound_alone_finds_the_scenes_it_was_heard_with(trained, tmp_path):
     lib, _, _ = trained
     # The tone over black frames: only the sound can point at the red scenes.
@@ -240,6 +235,7 @@ def test_a_sound_alone_finds_the_scenes_it_was_heard_with(trained, tmp_path):
     assert red @ lib.encoder.embed_images(solid(RED)[None])[0] > 0.99
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_a_red_picture_finds_a_black_video_by_its_tone(trained, tmp_path):
     lib, _, _ = trained
     # Indexed after training: the projection applies as it is indexed. Tone, then silence.
@@ -267,6 +263,7 @@ def test_a_red_picture_finds_a_black_video_by_its_tone(trained, tmp_path):
         lib.store.remove_videos([str(path)])
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
     lib, root, _ = trained
     before = current_record(lib.store.state())
@@ -294,6 +291,7 @@ def test_retraining_rewrites_audio_segments_from_stored_features_only(trained):
                                projection.project(features.features), atol=2e-3)
 
 
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
 def test_training_is_deterministic_with_a_fixed_seed(trained):
     lib, _, _ = trained
     pairs = collect_pairs(lib.store)
@@ -310,9 +308,10 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
-def test_without_enough_sound_the_library_says_how_to_train(tmp_path, whisper_base, capsys):
+@pytest.mark.slow  # real Whisper (its encoder hears the sound)
+def test_without_enough_sound_the_library_says_how_to_train(tmp_path, whisper_base, capsys, tiny_encoder):
     settings = make_settings(tmp_path / "data", index_audio=True, whisper_model=whisper_base)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     path = write_scenes(tmp_path / "one.mp4", (RED, BLUE))
     lib.indexer.index_files([path])
     assert lib.store.audio_feature_count() > 0 and lib.store.segment_count("audio") == 0

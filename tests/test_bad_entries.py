@@ -112,7 +112,8 @@ def indexed(env, root) -> set[str]:
     return {os.path.relpath(path, root) for (path,) in rows}
 
 
-def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path):
+@pytest.mark.slow  # real `vidseek index` processes
+def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     expected = make_bad_folder(root)
     # A child process with a time limit: before the fix, the pipe hung the run forever.
@@ -123,7 +124,7 @@ def test_a_bad_folder_is_indexed_around_its_bad_entries(env, tmp_path):
     assert status_failures(env, root) == expected
 
     # A second run finds everything settled: nothing recorded again, nothing decoded.
-    lib = Library(make_settings(tmp_path / "data"))
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
     try:
         again = lib.indexer.index(root)
         assert (again.indexed, again.failed, again.unchanged) == ([], [], 3 + len(expected))
@@ -153,6 +154,7 @@ def reads_denied_prefix() -> list[str] | None:
     return prefix if probe.returncode == 0 else None
 
 
+@pytest.mark.slow  # real `vidseek index` processes
 def test_unreadable_file_and_folder_are_failed_kept_and_indexed_once_readable(env, tmp_path):
     prefix = reads_denied_prefix()
     if prefix is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.search_library import build_search_library
+from tests.search_library import copy_search_library
 from vidseek.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -25,8 +25,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    library = build_search_library(tmp_path_factory.mktemp("browser"))
+def built(tmp_path_factory, search_library_template, tiny_encoder):
+    library = copy_search_library(search_library_template, tmp_path_factory.mktemp("browser"),
+                                  tiny_encoder)
     yield library
     library.library.close()
 

@@ -18,6 +18,8 @@ from tests.conftest import TINY_MODEL
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.search.vectors import VectorIndex
 
+pytestmark = pytest.mark.slow  # each test runs real `vidseek` processes, some of them killed
+
 COLOURS = [RED, GREEN, BLUE]
 CLIPS = 40  # enough that a stop after the second committed video lands mid-run
 

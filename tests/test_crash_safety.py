@@ -11,6 +11,7 @@ import time
 
 import faiss
 import numpy as np
+import pytest
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.crashes import (
@@ -43,12 +44,13 @@ def cli_env(data_dir) -> dict[str, str]:
             "VIDSEEK_INDEX_AUDIO": "false", "VIDSEEK_THREADS": "1"}
 
 
-def test_a_kill_while_changed_files_are_reindexed_leaves_no_stale_vector(tmp_path):
+@pytest.mark.slow  # a kill loop
+def test_a_kill_while_changed_files_are_reindexed_leaves_no_stale_vector(tmp_path, tiny_encoder):
     root, data = tmp_path / "videos", tmp_path / "data"
     root.mkdir()
     for i in range(3):
         write_clip(root / f"a{i}.mp4", seed=i)
-    lib = Library(make_settings(data))
+    lib = Library(make_settings(data), tiny_encoder)
     lib.indexer.index(root)
     lib.close()
     env, rng, killed = cli_env(data), random.Random(0), 0
@@ -72,7 +74,7 @@ def test_a_kill_while_changed_files_are_reindexed_leaves_no_stale_vector(tmp_pat
         assert audit_library(data).integrity == "ok"
         # Resumed here rather than by another process: a process start costs more than the
         # run itself on a busy machine, and the resume path (Indexer.index, close) is the same.
-        resumed = Library(make_settings(data))
+        resumed = Library(make_settings(data), tiny_encoder)
         resumed.indexer.index(root)
         resumed.close()
         audit = audit_library(data)
@@ -86,16 +88,16 @@ def found_videos(lib: Library, query: np.ndarray) -> set[int]:
     return {m.video_id for m in moments}
 
 
-def test_a_removed_video_leaves_every_saved_index_and_a_running_server(tmp_path):
+def test_a_removed_video_leaves_every_saved_index_and_a_running_server(tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     root.mkdir()
     for i in range(3):
         write_clip(root / f"c{i}.mp4", seed=i)
     settings = make_settings(tmp_path / "data")
-    first = Library(settings)
+    first = Library(settings, tiny_encoder)
     first.indexer.index(root)
     first.close()
-    server = Library(settings)  # opened before the removal, like `vidseek serve`
+    server = Library(settings, tiny_encoder)  # opened before the removal, like `vidseek serve`
     gone = server.store.video_by_path(str(root / "c1.mp4")).id
     query = server.store.vectors([s.id for s in server.store.video_segments(gone, "frame")])
     assert gone in found_videos(server, query)
@@ -103,7 +105,7 @@ def test_a_removed_video_leaves_every_saved_index_and_a_running_server(tmp_path)
     # A file that fails: the run goes on after the removal without opening any index.
     (root / "broken.mp4").write_bytes(b"\x00" * 1000)
     seen_during_run = []
-    indexer = Library(settings)  # a new process, like `vidseek index`
+    indexer = Library(settings, tiny_encoder)  # a new process, like `vidseek index`
     report = indexer.indexer.index(
         root, on_progress=lambda _: seen_during_run.append(gone in found_videos(server, query)))
     assert report.removed == 1 and len(report.failed) == 1
@@ -141,18 +143,18 @@ def test_a_removal_reaches_the_index_files_of_every_modality(tmp_path):
     assert audit.segments == 3
 
 
-def test_an_index_file_from_before_ids_were_never_reused_is_rebuilt(tmp_path):
+def test_an_index_file_from_before_ids_were_never_reused_is_rebuilt(tmp_path, tiny_encoder):
     """A file without a generation (as every file was before migration 0005) may hold another
     vector under an id SQL holds, so it is rebuilt from SQL, not reconciled id by id."""
     settings = make_settings(tmp_path / "data")
     root = tmp_path / "videos"
     root.mkdir()
     write_clip(root / "a.mp4", seed=1)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     lib.indexer.index(root)
     lib.close()
     assert saved_generation(settings.index_dir, "frame") is not None
-    ids = Library(settings).store.index("frame").ids()
+    ids = Library(settings, tiny_encoder).store.index("frame").ids()
     # The layout of before: one frame.faiss, same ids, other vectors, no generation anywhere.
     legacy = faiss.IndexIDMap2(faiss.IndexFlatIP(64))
     legacy.add_with_ids(np.random.default_rng(0).standard_normal((len(ids), 64)).astype("f4"), ids)
@@ -160,7 +162,7 @@ def test_an_index_file_from_before_ids_were_never_reused_is_rebuilt(tmp_path):
         f.unlink()
     faiss.write_index(legacy, str(settings.index_dir / "frame.faiss"))
     assert saved_generation(settings.index_dir, "frame") is None
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     lib.store.index("frame")  # opened (a search would) and repaired on disk
     lib.close()
     audit = audit_library(settings.data_dir)

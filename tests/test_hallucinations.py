@@ -21,12 +21,12 @@ SOUNDS = {"music.mp4": music(12, volume=0.5, seed=3), "noise.mp4": noise(12, vol
 
 
 @pytest.mark.slow
-def test_music_noise_and_rain_yield_no_speech_segments(tmp_path):
+def test_music_noise_and_rain_yield_no_speech_segments(tmp_path, tiny_encoder, whisper_base):
     videos = tmp_path / "videos"
     videos.mkdir()
     for name, sound in SOUNDS.items():
         write_video(videos / name, [Scene(12, BLUE)], audio=sound)
-    settings = make_settings(tmp_path / "data", transcribe=True)
+    settings = make_settings(tmp_path / "data", transcribe=True, whisper_model=whisper_base)
     # What Whisper writes for these videos' sound before the filter: the test means something
     # only if it hallucinates on at least one of them.
     whisper = load_transcriber(TranscribeOptions.from_settings(settings))
@@ -34,7 +34,7 @@ def test_music_noise_and_rain_yield_no_speech_segments(tmp_path):
     assert any(heard.values()), heard
     assert not any(SpeechFilter().keep(segments) for segments in heard.values())
 
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == [] and len(report.indexed) == 3
     assert lib.store.segment_count("speech") == 0

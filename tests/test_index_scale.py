@@ -110,6 +110,7 @@ def centroids(vi: VectorIndex) -> np.ndarray:
     return ivf.quantizer.reconstruct_n(0, ivf.nlist)
 
 
+@pytest.mark.slow  # ~5 s
 def test_a_merge_grows_the_base_without_retraining_unless_the_recall_target_is_lost(
         tmp_path, clustered):
     frames, ids, queries = clustered
@@ -194,6 +195,7 @@ MERGE_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a kill loop, one child process per delay
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3, 0.6])
 def test_a_kill_during_a_merge_leaves_a_consistent_index(tmp_path, monkeypatch, delay):
     monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 2_000)

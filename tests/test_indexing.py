@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from tests.palette_encoder import PaletteEncoder
 from vidseek.errors import ModelMismatch
 from vidseek.library import Library
 
@@ -126,40 +127,40 @@ def test_deleted_file_is_removed_from_the_library(library, videos):
     assert frame_index_ids(library) == set(library.store.segment_ids("frame").tolist())
 
 
-def test_reindex_rebuilds_an_identical_index(library, videos, settings):
+def test_reindex_rebuilds_an_identical_index(library, videos, settings, tiny_encoder):
     library.indexer.index(videos)
     library.close()
     query = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
-    before = Library(settings).store.index("frame").search(query, 10)
-    counts = Library(settings).store.rebuild_indexes()
+    before = Library(settings, tiny_encoder).store.index("frame").search(query, 10)
+    counts = Library(settings, tiny_encoder).store.rebuild_indexes()
     assert counts == {"frame": 6}
-    after = Library(settings).store.index("frame").search(query, 10)
+    after = Library(settings, tiny_encoder).store.index("frame").search(query, 10)
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_allclose(before[0], after[0], rtol=1e-6)
 
 
-def test_lost_or_stale_index_files_are_reconciled_with_sql(settings, videos, tmp_path):
-    lib = Library(settings)
+def test_lost_or_stale_index_files_are_reconciled_with_sql(settings, videos, tmp_path, tiny_encoder):
+    lib = Library(settings, tiny_encoder)
     lib.indexer.index(videos / "sub")
     lib.close()
     stale = tmp_path / "stale.npz"
     shutil.copy(settings.index_dir / "frame.delta.npz", stale)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     lib.indexer.index(videos)  # adds red_then_blue
     lib.close()
     # Simulate a crash between the SQL commit and the index write: an old index file.
     shutil.copy(stale, settings.index_dir / "frame.delta.npz")
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     assert frame_index_ids(lib) == set(lib.store.segment_ids("frame").tolist())
     assert len(frame_index_ids(lib)) == 6
     # A torn (garbage) index file is rebuilt as well.
     lib.close()
     (settings.index_dir / "frame.delta.npz").write_bytes(b"\x00garbage")
-    assert len(frame_index_ids(Library(settings))) == 6
+    assert len(frame_index_ids(Library(settings, tiny_encoder))) == 6
 
 
-def test_another_model_is_refused_until_reembedded(settings, videos):
-    lib = Library(settings)
+def test_another_model_is_refused_until_reembedded(settings, videos, tiny_encoder):
+    lib = Library(settings, tiny_encoder)
     lib.indexer.index(videos)
     lib.close()
     other = make_settings(settings.data_dir, clip_model="open_clip:ViT-B-32/random")
@@ -167,26 +168,36 @@ def test_another_model_is_refused_until_reembedded(settings, videos):
         Library(other).engine  # noqa: B018
 
 
-def test_a_running_server_sees_what_another_indexer_saved(settings, videos):
-    indexer_side = Library(settings)
+def test_an_encoder_passed_in_is_the_one_used_and_must_match_the_library(library, videos, settings,
+                                                                        tiny_encoder):
+    library.indexer.index(videos)
+    assert library.encoder is tiny_encoder
+    library.close()
+    with pytest.raises(ModelMismatch, match="reindex --reembed"):
+        palette = PaletteEncoder()
+        Library(make_settings(settings.data_dir, clip_model=palette.spec), palette).encoder  # noqa: B018
+
+
+def test_a_running_server_sees_what_another_indexer_saved(settings, videos, tiny_encoder):
+    indexer_side = Library(settings, tiny_encoder)
     indexer_side.indexer.index(videos / "sub")
     indexer_side.close()
-    server_side = Library(settings)
+    server_side = Library(settings, tiny_encoder)
     assert len(frame_index_ids(server_side)) == 4
-    indexer_side = Library(settings)
+    indexer_side = Library(settings, tiny_encoder)
     indexer_side.indexer.index(videos)
     indexer_side.close()
     assert len(frame_index_ids(server_side)) == 6
 
 
-def test_a_server_that_repaired_a_stale_index_still_follows_the_indexer(settings, videos):
-    indexer_side = Library(settings)
+def test_a_server_that_repaired_a_stale_index_still_follows_the_indexer(settings, videos, tiny_encoder):
+    indexer_side = Library(settings, tiny_encoder)
     indexer_side.indexer.index(videos / "sub")
     indexer_side.close()
     (settings.index_dir / "frame.delta.npz").unlink()  # lost, as after a crash
-    server_side = Library(settings)
+    server_side = Library(settings, tiny_encoder)
     assert len(frame_index_ids(server_side)) == 4  # rebuilt from SQL
-    indexer_side = Library(settings)
+    indexer_side = Library(settings, tiny_encoder)
     indexer_side.indexer.index(videos)
     indexer_side.close()
     assert len(frame_index_ids(server_side)) == 6

@@ -42,14 +42,14 @@ FRAME_STEP = 1.0  # settings.frame_rate = 1: a found moment may be one sampled f
 
 
 @pytest.fixture(scope="module")
-def ocr_library(tmp_path_factory):
+def ocr_library(tmp_path_factory, tiny_encoder):
     root = tmp_path_factory.mktemp("ocr")
     videos = root / "videos"
     videos.mkdir()
     write_slides(videos / "signs.mp4", SLIDES)
     write_slides(videos / "plain.mp4", [Slide(4, color=GREEN), Slide(4, color=RED)])
     settings = make_settings(root / "data", index_ocr=True)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == []
     yield lib
@@ -95,6 +95,7 @@ def test_the_api_shows_the_text_read_as_a_highlighted_snippet(ocr_library):
     assert "ocr" in json.dumps(modalities) and "subtitles" in json.dumps(modalities)
 
 
+@pytest.mark.slow  # real `vidseek` processes
 def test_vidseek_search_on_a_fresh_index_finds_a_rendered_word(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -52,13 +52,13 @@ def test_the_migrations_build_the_models_schema(postgres_url, tmp_path):
     store.engine.dispose()
 
 
-def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
+def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path, tiny_encoder):
     videos = tmp_path / "videos"
     videos.mkdir()
     write_video(videos / "meeting.mp4", [Scene(10, RED)], audio=place(10, [(3.0, speech(SAID[0][2]))]))
     write_video(videos / "story.mp4", [Scene(10, BLUE)], audio=place(10, [(6.0, speech(SAID[1][2]))]))
     settings = make_settings(tmp_path / "data", transcribe=True, database_url=postgres_url)
-    lib = Library(settings)
+    lib = Library(settings, tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == [] and len(report.indexed) == 2
     by_name = {v.path.rsplit("/", 1)[-1]: v.id for v in lib.store.videos()}
@@ -78,7 +78,7 @@ def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path):
         assert sentence.split()[4].lower() in spoken.text.lower()
 
     # A server opened on the same database and index folder sees the same library.
-    server = Library(settings)
+    server = Library(settings, tiny_encoder)
     best = server.engine.search_text("saxophone", server.search_options())[0]
     assert server.store.video_path(best.video_id).endswith("story.mp4")
 
@@ -109,7 +109,7 @@ def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
     store.close()
 
 
-def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
+def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path, tiny_encoder):
     from tests.test_labels import write_vocabulary
 
     videos = tmp_path / "videos"
@@ -117,7 +117,7 @@ def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
     write_video(videos / "two.mp4", [Scene(3, RED), Scene(3, BLUE)])
     vocabulary = write_vocabulary(tmp_path / "vocabulary.toml", "red", "blue")
     lib = Library(make_settings(tmp_path / "data", database_url=postgres_url,
-                                label_vocabulary=str(vocabulary), chapter_min_seconds=1.0))
+                                label_vocabulary=str(vocabulary), chapter_min_seconds=1.0), tiny_encoder)
     lib.indexer.index(videos)
     video_id = lib.store.video_by_path(str(videos / "two.mp4")).id
     assert lib.labels.update().videos >= 1
@@ -133,12 +133,12 @@ def test_labels_and_chapters_on_postgresql(postgres_url, tmp_path):
 
 
 def test_on_screen_text_and_subtitles_are_full_text_searched_through_the_index(postgres_url,
-                                                                               tmp_path):
+                                                                               tmp_path, tiny_encoder):
     videos = tmp_path / "videos"
     videos.mkdir()
     write_video(videos / "otters.mp4", [Scene(6, BLUE)])
     (videos / "otters.srt").write_text("1\n00:00:01,000 --> 00:00:03,000\nThe otter juggles pebbles\n")
-    lib = Library(make_settings(tmp_path / "data", database_url=postgres_url))
+    lib = Library(make_settings(tmp_path / "data", database_url=postgres_url), tiny_encoder)
     assert lib.indexer.index(videos).failed == []
     [match] = keyword_index_for(lib.store.engine).search("pebbles", limit=10)
     assert lib.store.places("subtitles").find([match.segment_id]).t0.tolist() == [1.0]

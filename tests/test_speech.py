@@ -33,7 +33,7 @@ TOLERANCE = 1.5  # seconds
 
 
 @pytest.fixture(scope="module")
-def speech_library(tmp_path_factory):
+def speech_library(tmp_path_factory, tiny_encoder):
     """Four videos indexed once with transcription on: two with speech, one with a silent
     audio track, one with no audio track at all."""
     root = tmp_path_factory.mktemp("speech")
@@ -47,7 +47,7 @@ def speech_library(tmp_path_factory):
     write_video(videos / "story.mp4", [Scene(20, BLUE)], audio=place(20, clips["story.mp4"]))
     write_video(videos / "quiet.mp4", [Scene(8, GREEN)], audio=silence(8))
     write_video(videos / "mute.mp4", [Scene(6, RED)])
-    lib = Library(make_settings(root / "data", transcribe=True))
+    lib = Library(make_settings(root / "data", transcribe=True), tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == []
     yield lib

@@ -73,7 +73,7 @@ def test_a_sidecar_name_gives_its_language(tmp_path):
 
 
 @pytest.fixture
-def subtitled(tmp_path):
+def subtitled(tmp_path, tiny_encoder):
     """A folder with: an MP4 and its English SRT sidecar, an MKV with a French SubRip stream,
     an MP4 with a mov_text stream, and an MP4 whose sidecar is garbage."""
     videos = tmp_path / "videos"
@@ -86,7 +86,7 @@ def subtitled(tmp_path):
                     [(1.0, 3.0, "Recorded on a phone")], "mov_text", "eng")
     write_video(videos / "broken.mp4", [Scene(3, RED)])
     (videos / "broken.srt").write_bytes(b"1\n00:00:01,000 --> whenever\nHello\n")
-    lib = Library(make_settings(tmp_path / "data"))
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
     report = lib.indexer.index(videos)
     assert report.failed == []
     yield lib, videos
@@ -165,7 +165,7 @@ def test_editing_a_sidecar_rereads_that_videos_subtitles_only(subtitled):
 
 
 @pytest.mark.slow
-def test_subtitles_stand_in_for_whisper_unless_asked(tmp_path):
+def test_subtitles_stand_in_for_whisper_unless_asked(tmp_path, tiny_encoder, whisper_base):
     videos = tmp_path / "videos"
     videos.mkdir()
     said = place(8, [(1.0, speech("We must finish the budget before the deadline."))])
@@ -174,7 +174,8 @@ def test_subtitles_stand_in_for_whisper_unless_asked(tmp_path):
         "1\n00:00:01,000 --> 00:00:04,000\nWe must finish the budget before the deadline.\n")
     for transcribe_subtitled, speech_segments in ((False, 0), (True, 1)):
         lib = Library(make_settings(tmp_path / f"data-{transcribe_subtitled}", transcribe=True,
-                                    transcribe_subtitled=transcribe_subtitled))
+                                    whisper_model=whisper_base,
+                                    transcribe_subtitled=transcribe_subtitled), tiny_encoder)
         lib.indexer.index(videos)
         assert lib.store.segment_count("subtitles") == 1
         assert lib.store.segment_count("speech") == speech_segments

@@ -20,15 +20,17 @@ import pytest
 from PIL import Image
 
 from tests.conftest import TINY_MODEL, make_settings
-from tests.search_library import SOURCE_COLOURS, SPOKEN, build_search_library
+from tests.search_library import SOURCE_COLOURS, SPOKEN, copy_search_library
 from vidseek.cli import main as cli_main
 from vidseek.library import Library
+from vidseek.search.records import Fingerprint
 from vidseek.web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    built = build_search_library(tmp_path_factory.mktemp("web"))
+def lib(tmp_path_factory, search_library_template, tiny_encoder):
+    built = copy_search_library(search_library_template, tmp_path_factory.mktemp("web"),
+                                tiny_encoder)
     yield built
     built.library.close()
 
@@ -79,11 +81,22 @@ def test_transcript_match_has_highlighted_snippet(client, lib):
     assert [text[a:b] for a, b in top["snippet"]["highlights"]] == ["quick", "brown", "fox"]
 
 
-def test_the_first_query_freezes_the_loaded_models_out_of_the_collector(lib):
-    gc.unfreeze()
+def walked_by_the_collector(objects) -> list:
+    """Those of `objects` a full garbage collection goes through (gc.get_objects lists them)."""
+    walked = {id(o) for o in gc.get_objects()}
+    return [o for o in objects if id(o) in walked]
+
+
+def test_after_the_first_query_a_full_collection_skips_the_loaded_models(lib):
+    # A collection that walks the models' objects holds the GIL long enough to stall every
+    # request (web/context.py); after the first query has loaded them, none is walked.
+    gc.unfreeze()  # what an earlier app set aside is walked again
+    encoder = lib.library.encoder
+    model = [encoder, *(o for o in vars(encoder).values() if gc.is_tracked(o))]
+    assert walked_by_the_collector(model) == model
     client = create_app(library=lib.library).test_client()
     assert client.get("/api/search?q=a+red+square").status_code == 200
-    assert gc.get_freeze_count() > 0
+    assert walked_by_the_collector(model) == []
 
 
 def test_speech_only_moment_shows_the_frame_on_screen_when_it_starts(client, lib):
@@ -267,80 +280,117 @@ def test_pages_render(client, lib):
 # --- errors -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def error_requests(lib, tmp_path_factory):
-    """(client, method, url, request kwargs, expected status) for every error path."""
-    client = create_app(library=lib.library).test_client()
-    tiny_upload = create_app(dataclasses.replace(lib.library.settings, max_upload_mb=0.001),
-                             lib.library).test_client()
+def error_clients(lib, tmp_path_factory) -> dict:
+    """The apps the error paths are asked of: the library's, one with a tiny upload limit, one
+    whose model is not installed, one whose settings name another model than the library's."""
     missing = make_settings(tmp_path_factory.mktemp("no-model") / "data",
                             clip_model="open_clip:ViT-B-32/not_installed")
-    no_model = create_app(missing).test_client()
-    mismatch = create_app(dataclasses.replace(
-        lib.library.settings, clip_model="open_clip:ViT-B-32/not_installed")).test_client()
-    source = lib.video_id(lib.source)
-    failed = lib.video_id(lib.broken)
-    junk = b"\x00\x01 definitely not media " * 50
-    return [
-        (client, "get", "/api/search", {}, 400),  # no query
-        (client, "get", "/api/search?q=" + "x" * 1001, {}, 400),
-        (client, "get", "/api/search?q=dog&k=0", {}, 400),
-        (client, "get", "/api/search?q=dog&k=many", {}, 400),
-        (client, "get", "/api/search?q=dog&page=0", {}, 400),
-        (client, "get", "/api/search?q=dog&modality=smell", {}, 400),
-        (client, "get", "/api/search?q=dog&min_score=2", {}, 400),
-        (client, "get", "/api/search?q=dog&video=99999", {}, 404),
-        (client, "post", "/api/search", {}, 405),
-        (client, "post", "/api/search/image", {}, 400),
-        (client, "post", "/api/search/image", {"data": {"image": (io.BytesIO(junk), "a.png")}},
-         415),
-        (tiny_upload, "post", "/api/search/image",
-         {"data": {"image": (io.BytesIO(png((1, 2, 3), (800, 800))), "big.png")}}, 413),
-        (client, "post", "/api/search/video", {}, 400),
-        (client, "post", "/api/search/video", {"data": {"clip": (io.BytesIO(junk), "a.mp4")}},
-         415),
-        (client, "post", "/api/search/video", {"data": {"clip": (io.BytesIO(b""), "a.mp4")}},
-         400),
-        (tiny_upload, "post", "/api/search/video",
-         {"data": {"clip": (io.BytesIO(lib.source.read_bytes()), "s.mp4")}}, 413),
-        (client, "post", "/api/search/video", {"json": [1, 2]}, 400),
-        (client, "post", "/api/search/video", {"json": {"video_id": "one"}}, 400),
-        (client, "post", "/api/search/video", {"json": {"video_id": 99999}}, 404),
-        (client, "post", "/api/search/video", {"json": {"video_id": failed}}, 404),
-        (client, "post", "/api/search/video",
-         {"json": {"video_id": source, "t0": 8, "t1": 4}}, 400),
-        (client, "post", "/api/search/video",
-         {"json": {"video_id": source, "t0": 0, "t1": 500}}, 400),
-        (client, "get", "/api/videos?status=lost", {}, 400),
-        (client, "get", "/api/videos?per_page=1000", {}, 400),
-        (client, "get", "/api/videos/99999", {}, 404),
-        (client, "get", "/api/nothing-here", {}, 404),
-        (client, "get", "/media/99999", {}, 404),
-        (client, "get", f"/media/{failed}", {}, 404),
-        (client, "get", "/media/../../etc/passwd", {}, 404),
-        (client, "get", "/thumbs/99999", {}, 404),
-        (no_model, "get", "/api/search?q=dog", {}, 503),
-        (mismatch, "get", "/api/search?q=dog", {}, 503),
-        (mismatch, "post", "/api/search/video", {"json": {"video_id": source}}, 503),
-    ]
+    return {
+        "client": create_app(library=lib.library).test_client(),
+        "tiny_upload": create_app(dataclasses.replace(lib.library.settings, max_upload_mb=0.001),
+                                  lib.library).test_client(),
+        "no_model": create_app(missing).test_client(),
+        "mismatch": create_app(dataclasses.replace(
+            lib.library.settings, clip_model="open_clip:ViT-B-32/not_installed")).test_client(),
+    }
 
 
-def test_every_error_path_answers_the_same_json_shape(error_requests):
-    seen = []
-    for client, method, url, kwargs, status in error_requests:
-        r = getattr(client, method)(url, **kwargs)
-        seen.append((method, url[:60], r.status_code))
-        assert r.status_code == status, (url, r.status_code, r.data[:300])
-        assert r.mimetype == "application/json", url
-        body = r.get_json()
-        assert list(body) == ["error"] and list(body["error"]) == ["code", "message"], url
-        assert body["error"]["code"] == status
-        message = body["error"]["message"]
-        assert isinstance(message, str) and message and "Traceback" not in message, url
-    assert len(seen) == len(error_requests)
+JUNK = b"\x00\x01 definitely not media " * 50
 
 
-def test_missing_model_message_says_how_to_fix_it(error_requests):
-    no_model = next(c for c, _, _, _, s in error_requests if s == 503)
+def upload(field: str, content, name: str):
+    """A multipart body with one file: `content(lib)` gives its bytes, made anew per request."""
+    return lambda lib: {"data": {field: (io.BytesIO(content(lib)), name)}}
+
+
+def json_body(make):
+    return lambda lib: {"json": make(lib)}
+
+
+def source_id(lib) -> int:
+    return lib.video_id(lib.source)
+
+
+def failed_id(lib) -> int:
+    return lib.video_id(lib.broken)
+
+
+# (app, method, url with {source} / {failed} ids, request body from the library, status)
+ERRORS = [
+    pytest.param("client", "get", "/api/search", None, 400, id="search-without-query"),
+    pytest.param("client", "get", "/api/search?q=" + "x" * 1001, None, 400, id="search-query-too-long"),
+    pytest.param("client", "get", "/api/search?q=dog&k=0", None, 400, id="search-k-zero"),
+    pytest.param("client", "get", "/api/search?q=dog&k=many", None, 400, id="search-k-not-a-number"),
+    pytest.param("client", "get", "/api/search?q=dog&page=0", None, 400, id="search-page-zero"),
+    pytest.param("client", "get", "/api/search?q=dog&modality=smell", None, 400,
+                 id="search-unknown-modality"),
+    pytest.param("client", "get", "/api/search?q=dog&min_score=2", None, 400,
+                 id="search-min-score-past-one"),
+    pytest.param("client", "get", "/api/search?q=dog&video=99999", None, 404,
+                 id="search-in-unknown-video"),
+    pytest.param("client", "post", "/api/search", None, 405, id="search-by-post"),
+    pytest.param("client", "post", "/api/search/image", None, 400, id="image-without-file"),
+    pytest.param("client", "post", "/api/search/image", upload("image", lambda _: JUNK, "a.png"),
+                 415, id="image-not-an-image"),
+    pytest.param("tiny_upload", "post", "/api/search/image",
+                 upload("image", lambda _: png((1, 2, 3), (800, 800)), "big.png"), 413,
+                 id="image-past-upload-limit"),
+    pytest.param("client", "post", "/api/search/video", None, 400, id="clip-without-file"),
+    pytest.param("client", "post", "/api/search/video", upload("clip", lambda _: JUNK, "a.mp4"),
+                 415, id="clip-not-a-video"),
+    pytest.param("client", "post", "/api/search/video", upload("clip", lambda _: b"", "a.mp4"),
+                 400, id="clip-empty"),
+    pytest.param("tiny_upload", "post", "/api/search/video",
+                 upload("clip", lambda lib: lib.source.read_bytes(), "s.mp4"), 413,
+                 id="clip-past-upload-limit"),
+    pytest.param("client", "post", "/api/search/video", json_body(lambda _: [1, 2]), 400,
+                 id="span-not-an-object"),
+    pytest.param("client", "post", "/api/search/video", json_body(lambda _: {"video_id": "one"}),
+                 400, id="span-id-not-a-number"),
+    pytest.param("client", "post", "/api/search/video", json_body(lambda _: {"video_id": 99999}),
+                 404, id="span-of-unknown-video"),
+    pytest.param("client", "post", "/api/search/video",
+                 json_body(lambda lib: {"video_id": failed_id(lib)}), 404,
+                 id="span-of-failed-video"),
+    pytest.param("client", "post", "/api/search/video",
+                 json_body(lambda lib: {"video_id": source_id(lib), "t0": 8, "t1": 4}), 400,
+                 id="span-ends-before-it-starts"),
+    pytest.param("client", "post", "/api/search/video",
+                 json_body(lambda lib: {"video_id": source_id(lib), "t0": 0, "t1": 500}), 400,
+                 id="span-past-the-video"),
+    pytest.param("client", "get", "/api/videos?status=lost", None, 400, id="videos-unknown-status"),
+    pytest.param("client", "get", "/api/videos?per_page=1000", None, 400,
+                 id="videos-page-too-long"),
+    pytest.param("client", "get", "/api/videos/99999", None, 404, id="unknown-video"),
+    pytest.param("client", "get", "/api/nothing-here", None, 404, id="unknown-endpoint"),
+    pytest.param("client", "get", "/media/99999", None, 404, id="media-of-unknown-video"),
+    pytest.param("client", "get", "/media/{failed}", None, 404, id="media-of-failed-video"),
+    pytest.param("client", "get", "/media/../../etc/passwd", None, 404, id="media-path-traversal"),
+    pytest.param("client", "get", "/thumbs/99999", None, 404, id="unknown-thumbnail"),
+    pytest.param("no_model", "get", "/api/search?q=dog", None, 503, id="search-without-model"),
+    pytest.param("mismatch", "get", "/api/search?q=dog", None, 503, id="search-with-other-model"),
+    pytest.param("mismatch", "post", "/api/search/video",
+                 json_body(lambda lib: {"video_id": source_id(lib)}), 503,
+                 id="span-with-other-model"),
+]
+
+
+@pytest.mark.parametrize(("app", "method", "url", "body", "status"), ERRORS)
+def test_every_error_path_answers_the_same_json_shape(error_clients, lib, app, method, url, body,
+                                                      status):
+    url = url.format(source=source_id(lib), failed=failed_id(lib))
+    r = getattr(error_clients[app], method)(url, **(body(lib) if body else {}))
+    assert r.status_code == status, (url, r.status_code, r.data[:300])
+    assert r.mimetype == "application/json", url
+    answer = r.get_json()
+    assert list(answer) == ["error"] and list(answer["error"]) == ["code", "message"], url
+    assert answer["error"]["code"] == status
+    message = answer["error"]["message"]
+    assert isinstance(message, str) and message and "Traceback" not in message, url
+
+
+def test_missing_model_message_says_how_to_fix_it(error_clients):
+    no_model = error_clients["no_model"]
     message = no_model.get("/api/search?q=dog").get_json()["error"]["message"]
     assert "vidseek models --download" in message and "VIDSEEK_CLIP_CHECKPOINT" in message
     # Nothing else needs a model: the service starts and lists its library without one.
@@ -385,9 +435,16 @@ def test_serve_command_answers_over_http(lib):
         server.wait(timeout=10)
 
 
-def test_one_library_object_per_app(lib):
-    app = create_app(library=lib.library)
-    assert app.extensions["vidseek"].library is lib.library
-    other = create_app(lib.library.settings)
-    assert isinstance(other.extensions["vidseek"].library, Library)
-    assert other.extensions["vidseek"].library is not lib.library
+def test_each_app_serves_the_library_its_settings_name(lib, tmp_path, tiny_encoder):
+    elsewhere = make_settings(tmp_path / "data")
+    other = Library(elsewhere, tiny_encoder)
+    other.store.mark_pending([("/videos/elsewhere.mp4", Fingerprint(1, 1))])
+    other.close()
+
+    def paths(app) -> set[str]:
+        return {v["path"] for v in app.test_client().get("/api/videos").get_json()["videos"]}
+
+    here = {str(p) for p in (lib.source, lib.excerpt, lib.other, lib.broken)}
+    assert paths(create_app(library=lib.library)) == here
+    assert paths(create_app(lib.library.settings)) == here
+    assert paths(create_app(elsewhere)) == {"/videos/elsewhere.mp4"}

@@ -33,13 +33,13 @@ NAMES = ["swapped", "grown", "moved", "piped", "intact"]
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory):
+def lib(tmp_path_factory, tiny_encoder):
     """Five one-second videos in their own folders, indexed; each media test spoils one."""
     tmp = tmp_path_factory.mktemp("hardening")
     for name, colour in zip(NAMES, COLOURS):
         (tmp / "videos" / name).mkdir(parents=True)
         write_video(tmp / "videos" / name / f"{name}.mp4", [Scene(1, colour)])
-    library = Library(make_settings(tmp / "data"))
+    library = Library(make_settings(tmp / "data"), tiny_encoder)
     report = library.indexer.index(tmp / "videos")
     assert len(report.indexed) == len(NAMES)
     yield library
@@ -185,24 +185,26 @@ def test_the_pixel_cap_is_a_setting_and_documented(lib):
     assert "0.1 megapixels" in image["description"]
 
 
-def test_uploads_wait_for_a_free_decoding_slot(lib):
+def test_uploads_are_decoded_on_their_own_threads_slots_at_a_time(lib):
+    """As documented (README, Uploads): with one slot, uploads that arrive together are all
+    answered, decoded one at a time on one thread of their own, not on the request threads."""
     app = create_app(dataclasses.replace(lib.settings, upload_decode_slots=1), lib)
+    image = png(2000, 2000)  # 4 MP: decoding takes a while, so the uploads overlap
     answers = []
 
     def upload():
-        r = app.test_client().post("/api/search/image",
-                                   data={"image": (io.BytesIO(png(64, 64)), "a.png")})
+        r = app.test_client().post("/api/search/image", data={"image": (io.BytesIO(image), "a.png")})
         answers.append(r.status_code)
 
-    gate = threading.Event()
-    app.extensions["vidseek"].upload_pool.submit(gate.wait)  # the one slot is taken
-    waiting = threading.Thread(target=upload)
-    waiting.start()
-    waiting.join(timeout=1.0)
-    assert waiting.is_alive() and not answers  # held back, not decoded
-    gate.set()
-    waiting.join(timeout=30)
-    assert answers == [200]
+    before = set(threading.enumerate())
+    uploads = [threading.Thread(target=upload) for _ in range(4)]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join(timeout=60)
+    assert answers == [200] * 4  # none refused: each waited its turn
+    decoders = set(threading.enumerate()) - before - set(uploads)
+    assert len(decoders) == 1, decoders
 
 
 # --- 7. Host, origin, token ------------------------------------------------------------------

@@ -108,10 +108,12 @@ class Library:
         if "clip_model" in state and "clip_vectors" not in state:
             # made before the family was recorded, when everything ran on torch at fp32
             self.store.set_state(clip_vectors="float")
-        # Checked on the encoder that loaded, not the settings: int8 asked for where ONNX
-        # Runtime cannot run gives fp32 vectors, which must not meet an int8 library.
-        self.store.check_model("clip_vectors", encoder.runtime.vectors,
-                               self.store.segment_count() > 0)
+        # Checked on the encoder in hand, not the settings: int8 asked for where ONNX Runtime
+        # cannot run gives fp32 vectors, which must not meet an int8 library; and one passed
+        # in may be another model than the settings name.
+        in_use = self.store.segment_count() > 0
+        self.store.check_model("clip_model", encoder.spec, in_use)
+        self.store.check_model("clip_vectors", encoder.runtime.vectors, in_use)
         return encoder
 
     @cached_property
