@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.synthetic import sound_track
-from tests.media import AUDIO_RATE, write_frames
+from tests.media import write_frames
 from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
 from vidseek.indexer.audio_projection import AudioProjection
-from vidseek.indexer.decode import read_audio
+from vidseek.indexer.decode import AUDIO_RATE, read_audio
 from vidseek.indexer.runtimes import resolve_whisper
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings

@@ -18,7 +18,8 @@ from bench.index_speed import make_library, query_latency
 from bench.pipeline_speed import FPS as PIPELINE_FPS
 from bench.pipeline_speed import PIPELINES, time_pipeline
 from bench.synthetic import changing_frames, sound_track
-from tests.media import AUDIO_RATE, write_frames
+from tests.media import write_frames
+from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.runtimes import resolve_runtime, resolve_whisper
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library

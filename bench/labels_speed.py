@@ -25,7 +25,7 @@ from sqlalchemy import delete, insert
 
 from vidseek.search.label_store import LabelStore
 from vidseek.search.labeling import Labeler, LabelingOptions, Vocabulary
-from vidseek.search.labels import unit
+from vidseek.search.records import unit
 from vidseek.search.schema import LabeledVideo, SegmentRow, Video
 from vidseek.search.store import Store
 

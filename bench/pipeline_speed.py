@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from bench.synthetic import changing_frames, sound_track
-from tests.media import AUDIO_RATE, write_frames
+from tests.media import write_frames
+from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
 from vidseek.settings import Settings

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.synthetic import speech_track
-from tests.media import AUDIO_RATE
+from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings

@@ -17,6 +17,7 @@ import numpy as np
 
 from vidseek.errors import ModelUnavailable
 from vidseek.indexer.runtimes import RuntimePlan
+from vidseek.search.records import unit
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ class Spec:
 
     def __str__(self) -> str:
         return f"{self.backend}:{self.name}/{self.tag}" if self.tag else f"{self.backend}:{self.name}"
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def configure_torch(threads: int) -> None:
@@ -210,13 +206,13 @@ class OpenClipEncoder:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_image(self._pixels(frames)))
+            return unit(self._encode_image(self._pixels(frames)))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_text(self.tokenizer(list(texts))))
+            return unit(self._encode_text(self.tokenizer(list(texts))))
 
 
 def resolve_clip_weights(spec: Spec, settings: Settings) -> str:

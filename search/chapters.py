@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidseek.search.labels import Moments, unit
+from vidseek.search.labels import Moments
+from vidseek.search.records import unit
 from vidseek.search.subtitles import Cue, format_vtt
 
 
