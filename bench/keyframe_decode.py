@@ -27,9 +27,10 @@ from tests.media import write_frames
 
 # The decoder's own steps, private to it: measured here exactly as indexing runs them.
 from vidseek.indexer.decode import _frames, _target_size, probe
-from vidseek.indexer.sampling import SamplingOptions, frame_signature, sample_times
+from vidseek.indexer.sampling import frame_signature, sample_times
+from vidseek.settings import Settings
 
-THRESHOLD = SamplingOptions().scene_threshold
+THRESHOLD = Settings.scene_threshold
 
 
 def today(path: Path) -> dict[float, np.ndarray]:

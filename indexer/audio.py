@@ -33,8 +33,8 @@ SILENCE_RMS = 1e-3
 
 @dataclass(frozen=True)
 class AudioWindowOptions:
-    window: float = 3.0  # seconds of sound per window: long enough for a bark, a note, a word
-    hop: float = 1.5  # windows overlap so an event is never cut in half by every window
+    window: float  # seconds of sound per window: long enough for a bark, a note, a word
+    hop: float  # windows overlap so an event is never cut in half by every window
     min_length: float = 0.5  # shorter tracks (or tails) are too short to describe
 
     def __post_init__(self) -> None:
@@ -47,8 +47,7 @@ class AudioWindowOptions:
         return cls(window=settings.audio_window, hop=settings.audio_hop)
 
 
-def audio_windows(duration: float, options: AudioWindowOptions = AudioWindowOptions()
-                  ) -> list[tuple[float, float]]:
+def audio_windows(duration: float, options: AudioWindowOptions) -> list[tuple[float, float]]:
     """(t0, t1) windows covering `duration` seconds, `hop` apart; the last one ends at the end.
 
     A track shorter than one window is one window; one shorter than `min_length` has none."""

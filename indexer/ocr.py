@@ -45,11 +45,11 @@ class OcrEngine(Protocol):
 
 @dataclass(frozen=True)
 class OcrOptions:
-    frame_side: int = 360  # frames decoded with this short side: 224 (CLIP's) merges words
+    frame_side: int  # frames decoded with this short side: 224 (CLIP's) merges words
+    detect_side: int  # detection runs on the frame scaled to this longer side
+    threads: int  # ONNX Runtime threads; 0: all cores
     local_change: float = 0.1  # a cell changing this much keeps the frame (text appeared)
-    detect_side: int = 320  # detection runs on the frame scaled to this longer side
     min_score: float = 0.6  # lines recognised with less confidence are dropped
-    threads: int = 0  # ONNX Runtime threads; 0: all cores
     min_edges: float = 0.0005  # share of pixels with sharp contrast below which no text can be
     same_picture: float = 0.03  # largest cell change of a frame that repeats the last one read
     same_text: float = 0.8  # similarity of two reads that are the same text (OCR jitters)
@@ -215,7 +215,7 @@ class OcrStage:
 
     modality = "ocr"
 
-    def __init__(self, engine: OcrEngine, encoder, options: OcrOptions = OcrOptions()):
+    def __init__(self, engine: OcrEngine, encoder, options: OcrOptions):
         self.engine = engine
         self.encoder = encoder
         self.options = options

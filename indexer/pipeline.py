@@ -165,12 +165,12 @@ class Analyzer:
         self.encoder = encoder
         self.stages = stages
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
+        sampling = SamplingOptions.from_settings(settings)
         self.options = DecodeOptions(
-            sampling=SamplingOptions(settings.frame_rate, settings.scene_threshold,
-                                     settings.max_static_gap,
-                                     min([1.0, *(s.local_change for s in stages.frames)])),
-            audio=bool(stages.audio),
+            sampling=replace(sampling, local_threshold=min(
+                [sampling.local_threshold, *(s.local_change for s in stages.frames)])),
             window=settings.batch_size,
+            audio=bool(stages.audio),
             short_side=max([SHORT_SIDE, *(s.short_side for s in stages.frames)]),
         )
 

@@ -48,12 +48,12 @@ class TranscriptSegment:
 @dataclass(frozen=True)
 class TranscribeOptions:
     model_dir: Path  # where the bundled model is assembled and downloads are kept
-    backend: str = "faster-whisper"
-    model: str = "base"  # a Whisper size or a model folder
-    device: str = "cpu"
-    compute_type: str = "int8"
-    threads: int = 0  # 0: the backend's default
-    beam_size: int = 5  # greedy decoding misheard espeak's "deadline" as "bed light"
+    backend: str
+    model: str  # a Whisper size or a model folder
+    device: str
+    compute_type: str
+    threads: int  # 0: the backend's default
+    beam_size: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TranscribeOptions:

@@ -270,7 +270,7 @@ def test_a_library_indexed_on_onnx_answers_like_one_indexed_on_torch(tmp_path, v
         with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
             lib.indexer.index(videos)
         with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
-            lib.engine.search_text("a red screen")
+            lib.engine.search_text("a red screen", lib.search_options())
     finally:
         lib.close()
 
