@@ -19,13 +19,13 @@ import numpy as np
 
 from bench.synthetic import speech_track
 from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
+from vidseek.indexer.transcribe import TRANSCRIBERS, TranscribeOptions
 from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings
 
 
-def time_transcription(options: TranscribeOptions, audio: np.ndarray, runs: int) -> list[float]:
-    transcriber = load_transcriber(options)
+def time_transcription(settings: Settings, audio: np.ndarray, runs: int) -> list[float]:
+    transcriber = TRANSCRIBERS.load(settings)
     transcriber.transcribe(audio[: 5 * AUDIO_RATE])  # loads the model
     seconds = []
     for _ in range(runs):
@@ -48,13 +48,14 @@ def main(argv: list[str] | None = None) -> None:
         defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
         # Assembled once; every library below points at the same folder.
         model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
-        options = replace(TranscribeOptions.from_settings(defaults), model=model)
+        defaults = replace(defaults, whisper_model=model)
+        options = TranscribeOptions.from_settings(defaults)
         print(f"speech: {seconds:.0f} s of espeak-ng speech, whisper {defaults.whisper_model} "
               f"{options.compute_type} on {options.device}, {args.runs} run(s), median shown")
         audio = speech_track(seconds)
-        greedy = statistics.median(time_transcription(replace(options, beam_size=1), audio,
-                                                      args.runs))
-        t = statistics.median(time_transcription(options, audio, args.runs))
+        greedy = statistics.median(time_transcription(replace(defaults, whisper_beam_size=1),
+                                                      audio, args.runs))
+        t = statistics.median(time_transcription(defaults, audio, args.runs))
         print(f"  transcription, beam {options.beam_size}     {t:7.1f} s  {seconds / t:6.1f}x real "
               f"time  {t / greedy:4.2f}x the time of greedy (target >= 10x)")
         print(f"  transcription, greedy     {greedy:7.1f} s  {seconds / greedy:6.1f}x real time")

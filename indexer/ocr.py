@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import Spec
+from vidseek.indexer.registry import Registry, Spec
 from vidseek.indexer.sampling import frame_signature
 from vidseek.search.records import Segment
 from vidseek.settings import Settings
@@ -66,7 +65,7 @@ class RapidOcrEngine:
     MODELS = ("ppocr-v4",)
 
     def __init__(self, spec: Spec, options: OcrOptions):
-        if spec.name not in self.MODELS:
+        if spec.name not in self.MODELS:  # checked now: a typo must not wait for the first frame
             raise ModelUnavailable(f"rapidocr has no model {spec.name!r}; known: "
                                    f"{', '.join(self.MODELS)}")
         self.spec = str(spec)
@@ -110,9 +109,13 @@ class RapidOcrEngine:
         return [TextLine(str(text).strip(), float(score)) for text, score, *_ in lines
                 if float(score) >= self.options.min_score and str(text).strip()]
 
-    @staticmethod
-    def installed() -> tuple[bool, str]:
-        """Whether the engine and its weights are here, and where."""
+    @classmethod
+    def load(cls, spec: Spec, settings: Settings) -> RapidOcrEngine:
+        return cls(spec, OcrOptions.from_settings(settings))
+
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        """Whether the engine and its weights are here (they ship in the wheel), and where."""
         try:
             import rapidocr_onnxruntime
         except ImportError:
@@ -121,16 +124,9 @@ class RapidOcrEngine:
         return True, f"PP-OCRv4 detection + recognition (ONNX) in {models}"
 
 
-OCR_ENGINES: dict[str, Callable[[Spec, OcrOptions], OcrEngine]] = {"rapidocr": RapidOcrEngine}
-
-
-def load_ocr_engine(spec: str, options: OcrOptions) -> OcrEngine:
-    """The OCR engine for a spec such as `rapidocr:ppocr-v4` (its model loads on first use)."""
-    parsed = Spec.parse(spec)
-    if parsed.backend not in OCR_ENGINES:
-        raise ModelUnavailable(f"unknown OCR engine {parsed.backend!r} in ocr_model={spec!r}; "
-                               f"known: {', '.join(OCR_ENGINES)}")
-    return OCR_ENGINES[parsed.backend](parsed, options)
+OCR_ENGINES: Registry[OcrEngine] = Registry(
+    "on-screen text", "OCR engine", "ocr_model", lambda s: Spec.parse(s.ocr_model),
+    {"rapidocr": RapidOcrEngine})
 
 
 # --- pure: which frames to read, and which reads are one span of text ----------------------
@@ -224,8 +220,7 @@ class OcrStage:
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> OcrStage:
-        options = OcrOptions.from_settings(settings)
-        return cls(load_ocr_engine(settings.ocr_model, options), encoder, options)
+        return cls(OCR_ENGINES.load(settings), encoder, OcrOptions.from_settings(settings))
 
     def reader(self) -> OcrReader:
         return OcrReader(self.engine, self.options)

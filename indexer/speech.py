@@ -10,12 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from vidseek.indexer.speech_filter import SpeechFilter
-from vidseek.indexer.transcribe import (
-    TranscribeOptions,
-    Transcriber,
-    TranscriptSegment,
-    load_transcriber,
-)
+from vidseek.indexer.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
 from vidseek.search.records import MediaInfo, Segment
 from vidseek.settings import Settings
 
@@ -142,7 +137,7 @@ class SpeechStage:
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> SpeechStage:
-        return cls(load_transcriber(TranscribeOptions.from_settings(settings)), encoder)
+        return cls(TRANSCRIBERS.load(settings), encoder)
 
     def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]:
         """`speech` segments for one audio track (none when nothing is said)."""

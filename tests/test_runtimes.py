@@ -19,9 +19,10 @@ from sqlalchemy import text
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.errors import ModelMismatch
-from vidseek.indexer.encoders import Spec, load_image_text_encoder
+from vidseek.indexer.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
+from vidseek.indexer.registry import Spec
 from vidseek.indexer.runtimes import (
     CPU_FP32_RUNTIME,
     RuntimePlan,
