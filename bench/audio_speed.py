@@ -37,7 +37,7 @@ def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProje
         t0 = time.perf_counter()
         samples = read_audio(str(video))
         t1 = time.perf_counter()
-        features = stage.window_features(samples)
+        features = stage.hear(samples).features
         t2 = time.perf_counter()
         projection.project(features.features)
         t3 = time.perf_counter()
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         encoder = WhisperAudioEncoder(model, defaults.model_dir, device, compute_type,
                                       args.threads)
         stage = AudioWindowStage(encoder, AudioWindowOptions.from_settings(defaults), lambda: None)
-        dim = stage.window_features(audio[: 3 * AUDIO_RATE]).features.shape[1]  # loads it
+        dim = stage.hear(audio[: 3 * AUDIO_RATE]).features.features.shape[1]  # loads it
         projection = AudioProjection(dim, 512, 512)  # ViT-B-32's space; untrained costs the same
         print(f"audio path: {seconds:.0f} s of sound, {encoder.spec} "
               f"{compute_type} on {device}, windows "

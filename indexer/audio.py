@@ -18,7 +18,7 @@ import numpy as np
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.registry import Registry, Spec
 from vidseek.indexer.whisper_model import faster_whisper_installed, load_faster_whisper
-from vidseek.search.records import AudioFeatures, Segment
+from vidseek.search.records import AudioFeatures, Heard, Segment
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
@@ -155,8 +155,8 @@ AUDIO_ENCODERS: Registry[AudioEncoder] = Registry(
 
 
 class AudioWindowStage:
-    """The audio path of indexing: raw window features for the store and, once a projection
-    into the joint space is trained, `audio` segments."""
+    """The audio stage for sound: raw window features for the store and, once a projection
+    into the joint space is trained, `audio` segments made of them."""
 
     modality = "audio"
 
@@ -187,18 +187,19 @@ class AudioWindowStage:
         return cls(AUDIO_ENCODERS.load(settings),
                    AudioWindowOptions.from_settings(settings), current_projection=lambda: None)
 
-    def window_features(self, samples: np.ndarray) -> AudioFeatures:
-        """Features of every audible window of a 16 kHz mono track."""
+    def hear(self, samples: np.ndarray) -> Heard:
+        """Features of every audible window of a 16 kHz mono track (no segments: the writer
+        projects them)."""
         windows = audio_windows(len(samples) / AUDIO_RATE, self.options)
         windows = [w for w, level in zip(windows, window_rms(samples, windows), strict=True)
                    if level >= SILENCE_RMS]
         if not windows:
-            return AudioFeatures.empty()
+            return Heard(features=AudioFeatures.empty())
         pooled = pool_windows(self.encoder.frame_features(samples), windows)
         t0, t1 = (np.array(c, np.float64) for c in zip(*windows, strict=True))
-        return AudioFeatures(t0, t1, pooled)
+        return Heard(features=AudioFeatures(t0, t1, pooled))
 
-    def segments_from(self, features: AudioFeatures) -> list[Segment]:
+    def project(self, features: AudioFeatures) -> list[Segment]:
         """`audio` segments in the joint space; none until a projection has been trained."""
         projection = self.current_projection()
         if projection is None or not len(features):

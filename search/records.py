@@ -74,3 +74,12 @@ class AudioFeatures:
 
     def __len__(self) -> int:
         return len(self.t0)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What an audio stage makes of a sound track: segments ready to store (speech chunks),
+    and raw features the store keeps and the writer projects into segments (audio windows)."""
+
+    segments: list[Segment] = field(default_factory=list)
+    features: AudioFeatures | None = None
