@@ -8,19 +8,16 @@ Model loading is left out of every figure (it happens once per process)."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from bench.synthetic import speech_track
+from bench.workspace import bench_arguments, workspace
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.transcribe import TRANSCRIBERS, TranscribeOptions
-from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.settings import Settings
 
 
@@ -37,18 +34,10 @@ def time_transcription(settings: Settings, audio: np.ndarray, runs: int) -> list
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=5.0, help="length of speech (default 5)")
-    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
-    args = p.parse_args(argv)
+    args = bench_arguments(__doc__, 5.0, "speech").parse_args(argv)
     seconds = args.minutes * 60
-    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
-        root = Path(tmp)
-        defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
-        # Assembled once; every library below points at the same folder.
-        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
-        defaults = replace(defaults, whisper_model=model)
+    with workspace(args.threads) as ws:
+        defaults = replace(ws.defaults, whisper_model=ws.whisper_model)
         options = TranscribeOptions.from_settings(defaults)
         print(f"speech: {seconds:.0f} s of espeak-ng speech, whisper {defaults.whisper_model} "
               f"{options.compute_type} on {options.device}, {args.runs} run(s), median shown")
