@@ -11,22 +11,19 @@ Model loading is left out of every figure (it happens once per process)."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.synthetic import sound_track
-from tests.media import AUDIO_RATE, write_frames
+from bench.workspace import bench_arguments, workspace
+from tests.media import write_frames
 from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
 from vidseek.indexer.audio_projection import AudioProjection
-from vidseek.indexer.decode import read_audio
+from vidseek.indexer.decode import AUDIO_RATE, read_audio
 from vidseek.indexer.runtimes import resolve_whisper
-from vidseek.indexer.whisper_model import resolve_whisper_model
-from vidseek.settings import Settings
 
 
 def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProjection,
@@ -37,7 +34,7 @@ def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProje
         t0 = time.perf_counter()
         samples = read_audio(str(video))
         t1 = time.perf_counter()
-        features = stage.window_features(samples)
+        features = stage.hear(samples).features
         t2 = time.perf_counter()
         projection.project(features.features)
         t3 = time.perf_counter()
@@ -47,27 +44,20 @@ def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProje
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=5.0, help="length of the sound (default 5)")
-    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
-    args = p.parse_args(argv)
+    args = bench_arguments(__doc__, 5.0, "sound").parse_args(argv)
     seconds = args.minutes * 60
-    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
-        root = Path(tmp)
-        defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
-        # Assembled once; every library below points at the same folder.
-        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
+    with workspace(args.threads) as ws:
+        defaults = ws.defaults
         audio = sound_track(seconds)
-        video = write_frames(root / "sounds.mp4", (np.zeros((90, 160, 3), np.uint8)
+        video = write_frames(ws.root / "sounds.mp4", (np.zeros((90, 160, 3), np.uint8)
                                                     for _ in range(int(seconds))), 1, (160, 90),
                              audio)
 
         device, compute_type = resolve_whisper(defaults)
-        encoder = WhisperAudioEncoder(model, defaults.model_dir, device, compute_type,
+        encoder = WhisperAudioEncoder(ws.whisper_model, defaults.model_dir, device, compute_type,
                                       args.threads)
         stage = AudioWindowStage(encoder, AudioWindowOptions.from_settings(defaults), lambda: None)
-        dim = stage.window_features(audio[: 3 * AUDIO_RATE]).features.shape[1]  # loads it
+        dim = stage.hear(audio[: 3 * AUDIO_RATE]).features.features.shape[1]  # loads it
         projection = AudioProjection(dim, 512, 512)  # ViT-B-32's space; untrained costs the same
         print(f"audio path: {seconds:.0f} s of sound, {encoder.spec} "
               f"{compute_type} on {device}, windows "

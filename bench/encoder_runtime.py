@@ -47,12 +47,12 @@ def fp16_agreement(encoder, fresh_model, frames: np.ndarray,
     `encoder`'s fp32 vectors, images and texts."""
     import torch
 
-    from vidseek.indexer.encoders import _normalise
+    from vidseek.search.records import unit
 
     half = fresh_model.half()
     with torch.inference_mode():
-        images = _normalise(half.encode_image(encoder._pixels(frames).half()).float().numpy())
-        words = _normalise(half.encode_text(encoder.tokenizer(texts)).float().numpy())
+        images = unit(half.encode_image(encoder._pixels(frames).half()).float().numpy())
+        words = unit(half.encode_text(encoder.tokenizer(texts)).float().numpy())
     return (min_cosine(images, encoder.embed_images(frames)),
             min_cosine(words, encoder.embed_texts(texts)))
 

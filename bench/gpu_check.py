@@ -15,12 +15,9 @@ import tempfile
 from pathlib import Path
 
 from bench.index_speed import make_library, query_latency
-from bench.pipeline_speed import FPS as PIPELINE_FPS
-from bench.pipeline_speed import PIPELINES, time_pipeline
-from bench.synthetic import changing_frames, sound_track
-from tests.media import AUDIO_RATE, write_frames
+from bench.pipeline_speed import PIPELINES, talk_videos, time_pipeline
+from bench.workspace import workspace
 from vidseek.indexer.runtimes import resolve_runtime, resolve_whisper
-from vidseek.indexer.whisper_model import resolve_whisper_model
 from vidseek.library import Library
 from vidseek.settings import Settings
 
@@ -43,19 +40,11 @@ def frame_path(root: Path, batch_size: int, scene_threshold: float) -> tuple[flo
 def pipeline(minutes: float, runs: int) -> dict[str, float]:
     """x real time of frames only and of frames + speech + audio (bench.pipeline_speed's
     video: a new picture every second, continuous sound)."""
-    seconds, size = minutes * 60, (640, 360)
-    with tempfile.TemporaryDirectory(prefix="vidseek-gpu-") as tmp:
-        root = Path(tmp)
-        defaults = Settings.load(env={}, data_dir=root / "models-home")
-        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
-        audio, frame = sound_track(seconds), changing_frames(size, PIPELINE_FPS)
-        video = write_frames(root / "talk.mp4", map(frame, range(int(seconds * PIPELINE_FPS))),
-                             PIPELINE_FPS, size, audio)
-        warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * PIPELINE_FPS)),
-                               PIPELINE_FPS, size, audio[: 3 * AUDIO_RATE])
-        (root / "libraries" / "models").mkdir(parents=True)
+    seconds = minutes * 60
+    with workspace() as ws:
+        video, warm_up, libraries = talk_videos(ws.root, seconds, (640, 360))
         return {name: seconds / statistics.median(time_pipeline(
-                    video, warm_up, root / "libraries", PIPELINES[name], runs, model, 0))
+                    video, warm_up, libraries, PIPELINES[name], runs, ws.whisper_model, 0))
                 for name in ("frames only", "frames + speech + audio")}
 
 

@@ -67,12 +67,13 @@ def make_library(minutes: float, clip_seconds: int = 60) -> Path:
     return root
 
 
-def decode_only(root: Path, sampling: SamplingOptions) -> tuple[float, int]:
+def decode_only(root: Path, settings: Settings) -> tuple[float, int]:
     """Seconds to decode + sample every clip (no embedding) and the frames kept."""
-    decoder, kept = IsolatedDecoder(), 0
+    decoder, kept = IsolatedDecoder(settings.decode_timeout), 0
+    options = DecodeOptions(SamplingOptions.from_settings(settings), settings.batch_size)
     start = time.perf_counter()
     for path in sorted(root.glob("*.mp4")):
-        kept += sum(len(w.times) for w in decoder.decode(path, DecodeOptions(sampling=sampling))
+        kept += sum(len(w.times) for w in decoder.decode(path, options)
                     if isinstance(w, FrameWindow))
     return time.perf_counter() - start, kept
 
@@ -143,7 +144,7 @@ def main() -> None:
         print(f"library: {root} ({args.minutes:g} min of 1280x720 H.264 at {FPS} fps, "
               f"{time.perf_counter() - t:.0f} s to generate or reuse)")
         video_s = args.minutes * 60
-        dec_s, sampled = decode_only(root, SamplingOptions(scene_threshold=-1.0))
+        dec_s, sampled = decode_only(root, Settings.load(env={}, scene_threshold=-1.0))
         print(f"decode + sample 1 fps, all frames:   {video_s / dec_s:6.1f}x real time "
               f"({sampled} frames)")
         base_v, base_w, base_n = index_run(root, args.model, scene_threshold=-1.0)

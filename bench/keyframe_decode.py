@@ -26,17 +26,17 @@ from bench.synthetic import changing_frames
 from tests.media import write_frames
 
 # The decoder's own steps, private to it: measured here exactly as indexing runs them.
-from vidseek.indexer.decode import _frames, _target_size, probe
-from vidseek.indexer.sampling import SamplingOptions, frame_signature, sample_times
+from vidseek.indexer.decode import _Extent, _frames, _target_size, probe
+from vidseek.indexer.sampling import frame_signature, sample_times
+from vidseek.settings import Settings
 
-THRESHOLD = SamplingOptions().scene_threshold
+THRESHOLD = Settings.scene_threshold
 
 
 def today(path: Path) -> dict[float, np.ndarray]:
     info = probe(str(path))
-    times = sample_times(info.duration, 1.0)
-    return {float(t): f for t, f in _frames(str(path), info, times,
-                                             _target_size(info, 224), 32)}
+    return {float(t): f for t, f in _frames(str(path), 1.0, _target_size(info, 224), 32,
+                                             _Extent())}
 
 
 def _open(path: Path, keyframes_only: bool):
@@ -76,25 +76,34 @@ def stretch(path: Path, t0: float, times: list[float],
     return out
 
 
+def header_duration(path: Path) -> float:
+    """Seconds the container says the video lasts (`probe` leaves it to decoding to measure;
+    the videos made here are whole, so their headers are right)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return container.duration / av.time_base
+
+
 def keyframes_only(path: Path) -> dict[float, np.ndarray]:
     """Each sample time takes the last keyframe at or before it."""
     info = probe(str(path))
     keys = keyframes(path, _target_size(info, 224))
     starts = np.array([t for t, _ in keys])
     return {float(t): keys[max(0, int(np.searchsorted(starts, t + 1e-3)) - 1)][1]
-            for t in sample_times(info.duration, 1.0)}
+            for t in sample_times(header_duration(path), 1.0)}
 
 
 def keyframes_first(path: Path) -> tuple[dict[float, np.ndarray], float]:
     """The candidate, and the share of the video it decoded fully."""
-    info = probe(str(path))
-    size = _target_size(info, 224)
+    size = _target_size(probe(str(path)), 224)
+    duration = header_duration(path)
     keys = keyframes(path, size)
-    times = sample_times(info.duration, 1.0)
+    times = sample_times(duration, 1.0)
     out: dict[float, np.ndarray] = {}
     decoded = 0.0
     for i, (t0, picture) in enumerate(keys):
-        t1 = keys[i + 1][0] if i + 1 < len(keys) else info.duration + 1
+        t1 = keys[i + 1][0] if i + 1 < len(keys) else duration + 1
         inside = [float(t) for t in times if t0 - 1e-3 <= t < t1 - 1e-3 or (i == 0 and t < t0)]
         if not inside:
             continue
@@ -103,8 +112,8 @@ def keyframes_first(path: Path) -> tuple[dict[float, np.ndarray], float]:
             out.update((t, picture) for t in inside)
         else:
             out.update(stretch(path, t0, inside, size))
-            decoded += min(t1, info.duration) - t0
-    return out, decoded / info.duration
+            decoded += min(t1, duration) - t0
+    return out, decoded / duration
 
 
 def change(a: np.ndarray, b: np.ndarray) -> float:
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                          path, args.runs)
         (base, truth), (only, picked) = measured["today"], measured["only"]
         first, (mixed, share) = measured["first"]
-        duration = probe(str(path)).duration
+        duration = header_duration(path)
         print(f"\n{what}: {path.name}, {duration:.0f} s")
         print(f"  today (decord)   {duration / base:7.1f}x real time  [baseline]")
         print(f"  keyframes only   {duration / only:7.1f}x real time  {base / only:5.2f}x  "

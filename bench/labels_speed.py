@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, insert
 
+from vidseek.library import labeling_options
 from vidseek.search.label_store import LabelStore
-from vidseek.search.labeling import Labeler, LabelingOptions, Vocabulary
-from vidseek.search.labels import unit
+from vidseek.search.labeling import Labeler, Vocabulary
+from vidseek.search.records import unit
 from vidseek.search.schema import LabeledVideo, SegmentRow, Video
 from vidseek.search.store import Store
+from vidseek.settings import Settings
 
 DIM = 512
 SPEC = "bench:concepts"
@@ -116,7 +118,7 @@ def main() -> None:
         vocabulary = Vocabulary(1, ("a photo of {}.", "{}"), ("a photo.",),
                                 tuple(f"concept {i}" for i in range(args.labels)))
         labeler = Labeler(store, SPEC, lambda: ConceptEncoder(concepts), vocabulary,
-                          LabelingOptions())
+                          labeling_options(Settings.load(env={})))
         started = time.perf_counter()
         labeler.sync()
         print(f"{args.labels} zero-shot labels described in {time.perf_counter() - started:.1f} s")

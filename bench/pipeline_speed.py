@@ -13,15 +13,15 @@ Model loading (and the one-time ONNX export) is left out of every figure."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from bench.synthetic import changing_frames, sound_track
-from tests.media import AUDIO_RATE, write_frames
-from vidseek.indexer.whisper_model import resolve_whisper_model
+from bench.workspace import bench_arguments, workspace
+from tests.media import write_frames
+from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.library import Library
 from vidseek.settings import Settings
 
@@ -60,11 +60,22 @@ def time_pipeline(video: Path, warm_up: Path, root: Path, overrides: dict, runs:
 
 
 
+def talk_videos(root: Path, seconds: float, size: tuple[int, int]) -> tuple[Path, Path, Path]:
+    """The measured video (a new picture every second, continuous sound), a 3 s warm-up clip
+    made the same way, and the folder the libraries go in (ONNX exports shared there)."""
+    audio = sound_track(seconds)
+    frame = changing_frames(size, FPS)
+    video = write_frames(root / "talk.mp4", map(frame, range(int(seconds * FPS))), FPS, size,
+                         audio)
+    warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
+                           audio[: 3 * AUDIO_RATE])
+    libraries = root / "libraries"
+    (libraries / "models").mkdir(parents=True)
+    return video, warm_up, libraries
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=5.0, help="length of the video (default 5)")
-    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p = bench_arguments(__doc__, 5.0, "video")
     p.add_argument("--size", default="640x360", help="video frame size WxH")
     p.add_argument("--runtimes", default="torch", help=f"CLIP runtimes: {','.join(RUNTIMES)}")
     p.add_argument("--pipelines", default="0,1,2,3",
@@ -75,21 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     pipelines = [list(PIPELINES)[int(i)] for i in args.pipelines.split(",")]
     seconds = args.minutes * 60
     size = tuple(int(x) for x in args.size.split("x"))
-    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
-        root = Path(tmp)
-        defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
-        # Assembled once; every library below points at the same folder.
-        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
-        audio = sound_track(seconds)
-        frame = changing_frames(size, FPS)
-        video = write_frames(root / "talk.mp4", map(frame, range(int(seconds * FPS))), FPS,
-                             size, audio)
-        warm_up = write_frames(root / "warm-up.mp4", map(frame, range(3 * FPS)), FPS, size,
-                               audio[: 3 * AUDIO_RATE])
-        libraries = root / "libraries"
-        (libraries / "models").mkdir(parents=True)
+    with workspace(args.threads) as ws:
+        video, warm_up, libraries = talk_videos(ws.root, seconds, size)
         print(f"pipeline: {seconds:.0f} s of {size[0]}x{size[1]} video, {CLIP}, 1 frame/s, "
-              f"whisper {defaults.whisper_model} beam {defaults.whisper_beam_size}, "
+              f"whisper {ws.defaults.whisper_model} beam {ws.defaults.whisper_beam_size}, "
               f"{args.runs} run(s), median shown")
         base: dict[str, float] = {}  # each runtime's time for the first pipeline
         for name in pipelines:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                 for runtime in runtimes:
                     runs[runtime] += time_pipeline(video, warm_up, libraries,
                                                    {**PIPELINES[name], **RUNTIMES[runtime]}, 1,
-                                                   model, args.threads)
+                                                   ws.whisper_model, args.threads)
             first = statistics.median(runs[runtimes[0]])
             for runtime in runtimes:
                 t = statistics.median(runs[runtime])

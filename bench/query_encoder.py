@@ -57,7 +57,8 @@ def open_clip_model(spec: str, settings):
     import open_clip
     import torch
 
-    from vidseek.indexer.encoders import Spec, resolve_clip_weights
+    from vidseek.indexer.encoders import resolve_clip_weights
+    from vidseek.indexer.registry import Spec
 
     parsed = Spec.parse(spec)
     torch.manual_seed(0)  # how the encoder seeds a random model

@@ -15,7 +15,7 @@ import numpy as np
 
 from tests.media import music, noise, place, rain, speech, tone
 from vidseek.indexer.speech_filter import SpeechFilter, repeated_phrase
-from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
+from vidseek.indexer.transcribe import TRANSCRIBERS
 from vidseek.settings import Settings
 
 SENTENCES = [
@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=12.0)
     args = parser.parse_args()
-    transcriber = load_transcriber(TranscribeOptions.from_settings(Settings.load(env={})))
+    transcriber = TRANSCRIBERS.load(Settings.load(env={}))
     keep = SpeechFilter()
     print(f"{'clip':16} {'speech?':7} {'no_speech':>9} {'logprob':>8} {'compr':>6} "
           f"{'word p':>6} {'rep':>3}  kept  text")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.media import AUDIO_RATE, chirp, noise, place, speech, tone
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from tests.media import chirp, noise, place, speech, tone
+from vidseek.indexer.decode import AUDIO_RATE
+from vidseek.search.records import Fingerprint, MediaInfo, Segment, unit
 from vidseek.search.store import Store
 
 WORDS = ("red blue green car dog cat person running night day beach city street music crowd "
@@ -23,13 +24,9 @@ WITHIN_SHOT = 0.9  # cosine between two frames of one shot
 QUERY_TO_SHOT = 0.4  # cosine between a text query and the centre of its shot
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
-
-
 def shot_centres(shots: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     """One unit direction per shot number, the same for a shot whatever else is asked."""
-    return _unit(np.stack([np.random.default_rng([seed, int(k)]).standard_normal(dim)
+    return unit(np.stack([np.random.default_rng([seed, int(k)]).standard_normal(dim)
                            for k in shots]))
 
 
@@ -39,7 +36,7 @@ def near(centres: np.ndarray, cosine: float, rng: np.random.Generator) -> np.nda
     cosine is 1/sqrt(1 + s^2))."""
     s = np.sqrt(1 / cosine**2 - 1)
     noise = rng.standard_normal(centres.shape) / np.sqrt(centres.shape[1])
-    return _unit(centres + s * noise)
+    return unit(centres + s * noise)
 
 
 def video_frames(n: int, dim: int, seed: int = 0, first_shot: int = 0) -> np.ndarray:

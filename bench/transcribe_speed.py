@@ -8,24 +8,21 @@ Model loading is left out of every figure (it happens once per process)."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from bench.synthetic import speech_track
-from tests.media import AUDIO_RATE
-from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
-from vidseek.indexer.whisper_model import resolve_whisper_model
+from bench.workspace import bench_arguments, workspace
+from vidseek.indexer.decode import AUDIO_RATE
+from vidseek.indexer.transcribe import TRANSCRIBERS, TranscribeOptions
 from vidseek.settings import Settings
 
 
-def time_transcription(options: TranscribeOptions, audio: np.ndarray, runs: int) -> list[float]:
-    transcriber = load_transcriber(options)
+def time_transcription(settings: Settings, audio: np.ndarray, runs: int) -> list[float]:
+    transcriber = TRANSCRIBERS.load(settings)
     transcriber.transcribe(audio[: 5 * AUDIO_RATE])  # loads the model
     seconds = []
     for _ in range(runs):
@@ -37,24 +34,17 @@ def time_transcription(options: TranscribeOptions, audio: np.ndarray, runs: int)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=5.0, help="length of speech (default 5)")
-    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is shown")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
-    args = p.parse_args(argv)
+    args = bench_arguments(__doc__, 5.0, "speech").parse_args(argv)
     seconds = args.minutes * 60
-    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
-        root = Path(tmp)
-        defaults = Settings.load(env={}, data_dir=root / "models-home", threads=args.threads)
-        # Assembled once; every library below points at the same folder.
-        model = resolve_whisper_model(defaults.whisper_model, defaults.model_dir)
-        options = replace(TranscribeOptions.from_settings(defaults), model=model)
+    with workspace(args.threads) as ws:
+        defaults = replace(ws.defaults, whisper_model=ws.whisper_model)
+        options = TranscribeOptions.from_settings(defaults)
         print(f"speech: {seconds:.0f} s of espeak-ng speech, whisper {defaults.whisper_model} "
               f"{options.compute_type} on {options.device}, {args.runs} run(s), median shown")
         audio = speech_track(seconds)
-        greedy = statistics.median(time_transcription(replace(options, beam_size=1), audio,
-                                                      args.runs))
-        t = statistics.median(time_transcription(options, audio, args.runs))
+        greedy = statistics.median(time_transcription(replace(defaults, whisper_beam_size=1),
+                                                      audio, args.runs))
+        t = statistics.median(time_transcription(defaults, audio, args.runs))
         print(f"  transcription, beam {options.beam_size}     {t:7.1f} s  {seconds / t:6.1f}x real "
               f"time  {t / greedy:4.2f}x the time of greedy (target >= 10x)")
         print(f"  transcription, greedy     {greedy:7.1f} s  {seconds / greedy:6.1f}x real time")

@@ -11,13 +11,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.indexer.whisper_model import load_faster_whisper
-from vidseek.search.records import AudioFeatures, Segment
+from vidseek.indexer.registry import Registry, Spec
+from vidseek.indexer.whisper_model import faster_whisper_installed, load_faster_whisper
+from vidseek.search.records import AudioFeatures, Heard, Segment
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
@@ -33,8 +34,8 @@ SILENCE_RMS = 1e-3
 
 @dataclass(frozen=True)
 class AudioWindowOptions:
-    window: float = 3.0  # seconds of sound per window: long enough for a bark, a note, a word
-    hop: float = 1.5  # windows overlap so an event is never cut in half by every window
+    window: float  # seconds of sound per window: long enough for a bark, a note, a word
+    hop: float  # windows overlap so an event is never cut in half by every window
     min_length: float = 0.5  # shorter tracks (or tails) are too short to describe
 
     def __post_init__(self) -> None:
@@ -47,8 +48,7 @@ class AudioWindowOptions:
         return cls(window=settings.audio_window, hop=settings.audio_hop)
 
 
-def audio_windows(duration: float, options: AudioWindowOptions = AudioWindowOptions()
-                  ) -> list[tuple[float, float]]:
+def audio_windows(duration: float, options: AudioWindowOptions) -> list[tuple[float, float]]:
     """(t0, t1) windows covering `duration` seconds, `hop` apart; the last one ends at the end.
 
     A track shorter than one window is one window; one shorter than `min_length` has none."""
@@ -93,21 +93,34 @@ def pool_windows(frames: np.ndarray, windows: list[tuple[float, float]],
     return out
 
 
+class AudioEncoder(Protocol):
+    """Sound to features: one vector per ENCODER_FRAME_SECONDS of a 16 kHz mono track."""
+
+    spec: str
+
+    def frame_features(self, samples: np.ndarray) -> np.ndarray: ...
+
+
 class WhisperAudioEncoder:
     """Whisper's encoder (CTranslate2 through faster-whisper) as an audio feature network:
-    one `dim`-wide vector per 20 ms of sound. The model loads on first use."""
+    one `dim`-wide vector per 20 ms of sound. The model loads on first use, and is the one
+    transcription uses when both are configured alike."""
 
-    def __init__(self, model: str, model_dir: Path, device: str = "cpu",
-                 compute_type: str = "int8", threads: int = 0):
-        self.spec = f"whisper-encoder:{model}"
+    def __init__(self, model: str, model_dir: Path, device: str, compute_type: str,
+                 threads: int):
+        self.spec = str(Spec("whisper-encoder", model))
         self._args = (model, model_dir, device, compute_type, threads)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WhisperAudioEncoder:
+    def load(cls, spec: Spec, settings: Settings) -> WhisperAudioEncoder:
         from vidseek.indexer.runtimes import resolve_whisper
 
-        return cls(settings.whisper_model, settings.model_dir, *resolve_whisper(settings),
-                   settings.threads)
+        return cls(spec.name, settings.model_dir, *resolve_whisper(settings), settings.threads)
+
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        # Features always come from CTranslate2, whichever backend transcribes.
+        return faster_whisper_installed(spec.name, settings.model_dir, download)
 
     @property
     def model(self):
@@ -135,13 +148,19 @@ class WhisperAudioEncoder:
         return np.concatenate(outputs)
 
 
+# The sound is described by the encoder of the configured Whisper model.
+AUDIO_ENCODERS: Registry[AudioEncoder] = Registry(
+    "audio", "audio encoder", "whisper_model", lambda s: Spec("whisper-encoder", s.whisper_model),
+    {"whisper-encoder": WhisperAudioEncoder})
+
+
 class AudioWindowStage:
-    """The audio path of indexing: raw window features for the store and, once a projection
-    into the joint space is trained, `audio` segments."""
+    """The audio stage for sound: raw window features for the store and, once a projection
+    into the joint space is trained, `audio` segments made of them."""
 
     modality = "audio"
 
-    def __init__(self, encoder: WhisperAudioEncoder, options: AudioWindowOptions,
+    def __init__(self, encoder: AudioEncoder, options: AudioWindowOptions,
                  current_projection: Callable[[], AudioProjection | None]):
         self.encoder = encoder
         self.options = options
@@ -154,7 +173,7 @@ class AudioWindowStage:
         segments use the library's current projection."""
         from vidseek.indexer.audio_projection import CurrentProjection
 
-        encoder = WhisperAudioEncoder.from_settings(settings)
+        encoder = AUDIO_ENCODERS.load(settings)
         store.check_model("audio_encoder", encoder.spec, store.audio_feature_count() > 0)
         if store.state().get("audio_encoder") != encoder.spec:
             store.set_state(audio_encoder=encoder.spec)
@@ -165,21 +184,22 @@ class AudioWindowStage:
     def features_only(cls, settings: Settings) -> AudioWindowStage:
         """The stage on a machine without the library (a Ray worker): it computes window
         features only; the store's writer projects them."""
-        return cls(WhisperAudioEncoder.from_settings(settings),
+        return cls(AUDIO_ENCODERS.load(settings),
                    AudioWindowOptions.from_settings(settings), current_projection=lambda: None)
 
-    def window_features(self, samples: np.ndarray) -> AudioFeatures:
-        """Features of every audible window of a 16 kHz mono track."""
+    def hear(self, samples: np.ndarray) -> Heard:
+        """Features of every audible window of a 16 kHz mono track (no segments: the writer
+        projects them)."""
         windows = audio_windows(len(samples) / AUDIO_RATE, self.options)
         windows = [w for w, level in zip(windows, window_rms(samples, windows), strict=True)
                    if level >= SILENCE_RMS]
         if not windows:
-            return AudioFeatures.empty()
+            return Heard(features=AudioFeatures.empty())
         pooled = pool_windows(self.encoder.frame_features(samples), windows)
         t0, t1 = (np.array(c, np.float64) for c in zip(*windows, strict=True))
-        return AudioFeatures(t0, t1, pooled)
+        return Heard(features=AudioFeatures(t0, t1, pooled))
 
-    def segments_from(self, features: AudioFeatures) -> list[Segment]:
+    def project(self, features: AudioFeatures) -> list[Segment]:
         """`audio` segments in the joint space; none until a projection has been trained."""
         projection = self.current_projection()
         if projection is None or not len(features):

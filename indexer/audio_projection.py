@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseek.errors import ModelMismatch, ModelUnavailable
-from vidseek.search.records import Segment
+from vidseek.search.records import Segment, unit
 from vidseek.search.store import Store
 
 STATE_KEY = "audio_projection"  # index_state key of the current ProjectionRecord (JSON)
@@ -107,11 +107,6 @@ def current_record(state: dict[str, str]) -> ProjectionRecord | None:
 
 # --- pure: pairs, splits, recall ------------------------------------------------------------
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def window_targets(window_t0: np.ndarray, window_t1: np.ndarray, frame_t0: np.ndarray,
                    frame_t1: np.ndarray, frame_vectors: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +116,7 @@ def window_targets(window_t0: np.ndarray, window_t1: np.ndarray, frame_t0: np.nd
                       - np.maximum(window_t0[:, None], frame_t0[None, :]), 0, None)
     paired = np.flatnonzero(overlap.sum(axis=1) > 0)
     targets = overlap[paired].astype(np.float32) @ np.asarray(frame_vectors, np.float32)
-    return paired, _unit(targets)
+    return paired, unit(targets)
 
 
 def split_videos(video_ids: np.ndarray, holdout_fraction: float, seed: int) -> np.ndarray:

@@ -33,10 +33,10 @@ QUERY_IMAGE_SIDE = 1024  # a query image is shrunk to fit this square before it 
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    sampling: SamplingOptions = SamplingOptions()
+    sampling: SamplingOptions
+    window: int  # frames per message: one encoder batch
     audio: bool = False  # also send the audio track, 16 kHz mono float32
     short_side: int = SHORT_SIDE  # larger when a frame stage reads text (CLIP resizes anyway)
-    window: int = 32  # frames per message: one encoder batch
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ def _describe_exit(code: int | None) -> str:
 class IsolatedDecoder:
     """Runs `decode` for one file in a child process with a time limit."""
 
-    def __init__(self, timeout: float = 900.0):
+    def __init__(self, timeout: float):
         self.timeout = timeout
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["vidseek.indexer.decode"])

@@ -1,4 +1,5 @@
-"""Embedders behind one small interface, found in a registry by a spec string.
+"""Image+text embedders behind one small interface, found in a registry (indexer/registry.py)
+by a spec string.
 
 A spec is `BACKEND:NAME/TAG`, e.g. `open_clip:ViT-B-32/laion2b_s34b_b79k`. The tag `random`
 builds a seeded randomly initialised model (tests use the tiny `vidseek-tiny` config that way).
@@ -8,16 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from vidseek.errors import ModelUnavailable
+from vidseek.indexer.registry import Registry, Spec
 from vidseek.indexer.runtimes import RuntimePlan
 from vidseek.search.query_encoder import QueryEncoder
+from vidseek.search.records import unit
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,30 +29,6 @@ class ImageTextEncoder(QueryEncoder, Protocol):
     """A query encoder that also says how it runs."""
 
     runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
-
-
-@dataclass(frozen=True)
-class Spec:
-    backend: str
-    name: str
-    tag: str
-
-    @classmethod
-    def parse(cls, spec: str) -> Spec:
-        backend, sep, rest = spec.partition(":")
-        name, _, tag = rest.partition("/")
-        if not sep or not name:
-            raise ValueError(f"model spec {spec!r} is not BACKEND:NAME/TAG, "
-                             "e.g. open_clip:ViT-B-32/laion2b_s34b_b79k")
-        return cls(backend, name, tag)
-
-    def __str__(self) -> str:
-        return f"{self.backend}:{self.name}/{self.tag}" if self.tag else f"{self.backend}:{self.name}"
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def configure_torch(threads: int) -> None:
@@ -187,6 +164,25 @@ class OpenClipEncoder:
                    norm.std, resolve_precision(settings.text_precision, native_bfloat16()),
                    runtime, settings.model_dir, settings.threads)
 
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        """Whether the weights are here without a network: random, a checkpoint file, or
+        open_clip's hub cache (with `download`, fetched first)."""
+        if spec.tag == "random":
+            return True, "randomly initialised (for tests only: results carry no meaning)"
+        if download:
+            try:
+                load_image_text_encoder(settings)
+            except ModelUnavailable as e:
+                return False, str(e)
+        if settings.clip_checkpoint:
+            path = Path(settings.clip_checkpoint).expanduser()
+            return path.exists(), f"checkpoint {path}" + ("" if path.exists() else " does not exist")
+        cached = cached_clip_weights(spec)
+        if cached:
+            return True, f"weights in open_clip cache: {cached}"
+        return False, missing_clip_message(spec, "not in cache")
+
     def _pixels(self, frames: np.ndarray):
         """Resize the short side to the model's size, centre-crop, normalise: open_clip's own
         preprocessing, done on whole batches in torch instead of per PIL image."""
@@ -208,13 +204,13 @@ class OpenClipEncoder:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_image(self._pixels(frames)))
+            return unit(self._encode_image(self._pixels(frames)))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            return _normalise(self._encode_text(self.tokenizer(list(texts))))
+            return unit(self._encode_text(self.tokenizer(list(texts))))
 
 
 def resolve_clip_weights(spec: Spec, settings: Settings) -> str:
@@ -263,20 +259,18 @@ def missing_clip_message(spec: Spec, why: str) -> str:
     )
 
 
-ENCODERS: dict[str, Callable[[Spec, Settings], ImageTextEncoder]] = {
-    "open_clip": OpenClipEncoder.load,
-}
+ENCODERS: Registry[ImageTextEncoder] = Registry(
+    "image+text", "encoder backend", "clip_model", lambda s: Spec.parse(s.clip_model),
+    {"open_clip": OpenClipEncoder})
 
 
 def load_image_text_encoder(settings: Settings) -> ImageTextEncoder:
     """Build the configured image+text encoder; raises ModelUnavailable with the fix."""
-    spec = Spec.parse(settings.clip_model)
-    if spec.backend not in ENCODERS:
-        raise ModelUnavailable(f"unknown encoder backend {spec.backend!r}; "
-                               f"known: {', '.join(ENCODERS)}")
+    spec = ENCODERS.spec_for(settings)
+    backend = ENCODERS.find(spec)
     configure_torch(settings.threads)
     try:
-        return ENCODERS[spec.backend](spec, settings)
+        return backend.load(spec, settings)
     except ModelUnavailable:
         raise
     except RuntimeError as e:

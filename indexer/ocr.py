@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import Spec
+from vidseek.indexer.registry import Registry, Spec
 from vidseek.indexer.sampling import frame_signature
 from vidseek.search.records import Segment
 from vidseek.settings import Settings
@@ -45,11 +44,11 @@ class OcrEngine(Protocol):
 
 @dataclass(frozen=True)
 class OcrOptions:
-    frame_side: int = 360  # frames decoded with this short side: 224 (CLIP's) merges words
+    frame_side: int  # frames decoded with this short side: 224 (CLIP's) merges words
+    detect_side: int  # detection runs on the frame scaled to this longer side
+    threads: int  # ONNX Runtime threads; 0: all cores
     local_change: float = 0.1  # a cell changing this much keeps the frame (text appeared)
-    detect_side: int = 320  # detection runs on the frame scaled to this longer side
     min_score: float = 0.6  # lines recognised with less confidence are dropped
-    threads: int = 0  # ONNX Runtime threads; 0: all cores
     min_edges: float = 0.0005  # share of pixels with sharp contrast below which no text can be
     same_picture: float = 0.03  # largest cell change of a frame that repeats the last one read
     same_text: float = 0.8  # similarity of two reads that are the same text (OCR jitters)
@@ -66,7 +65,7 @@ class RapidOcrEngine:
     MODELS = ("ppocr-v4",)
 
     def __init__(self, spec: Spec, options: OcrOptions):
-        if spec.name not in self.MODELS:
+        if spec.name not in self.MODELS:  # checked now: a typo must not wait for the first frame
             raise ModelUnavailable(f"rapidocr has no model {spec.name!r}; known: "
                                    f"{', '.join(self.MODELS)}")
         self.spec = str(spec)
@@ -110,9 +109,13 @@ class RapidOcrEngine:
         return [TextLine(str(text).strip(), float(score)) for text, score, *_ in lines
                 if float(score) >= self.options.min_score and str(text).strip()]
 
-    @staticmethod
-    def installed() -> tuple[bool, str]:
-        """Whether the engine and its weights are here, and where."""
+    @classmethod
+    def load(cls, spec: Spec, settings: Settings) -> RapidOcrEngine:
+        return cls(spec, OcrOptions.from_settings(settings))
+
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        """Whether the engine and its weights are here (they ship in the wheel), and where."""
         try:
             import rapidocr_onnxruntime
         except ImportError:
@@ -121,16 +124,9 @@ class RapidOcrEngine:
         return True, f"PP-OCRv4 detection + recognition (ONNX) in {models}"
 
 
-OCR_ENGINES: dict[str, Callable[[Spec, OcrOptions], OcrEngine]] = {"rapidocr": RapidOcrEngine}
-
-
-def load_ocr_engine(spec: str, options: OcrOptions) -> OcrEngine:
-    """The OCR engine for a spec such as `rapidocr:ppocr-v4` (its model loads on first use)."""
-    parsed = Spec.parse(spec)
-    if parsed.backend not in OCR_ENGINES:
-        raise ModelUnavailable(f"unknown OCR engine {parsed.backend!r} in ocr_model={spec!r}; "
-                               f"known: {', '.join(OCR_ENGINES)}")
-    return OCR_ENGINES[parsed.backend](parsed, options)
+OCR_ENGINES: Registry[OcrEngine] = Registry(
+    "on-screen text", "OCR engine", "ocr_model", lambda s: Spec.parse(s.ocr_model),
+    {"rapidocr": RapidOcrEngine})
 
 
 # --- pure: which frames to read, and which reads are one span of text ----------------------
@@ -215,7 +211,7 @@ class OcrStage:
 
     modality = "ocr"
 
-    def __init__(self, engine: OcrEngine, encoder, options: OcrOptions = OcrOptions()):
+    def __init__(self, engine: OcrEngine, encoder, options: OcrOptions):
         self.engine = engine
         self.encoder = encoder
         self.options = options
@@ -224,8 +220,7 @@ class OcrStage:
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> OcrStage:
-        options = OcrOptions.from_settings(settings)
-        return cls(load_ocr_engine(settings.ocr_model, options), encoder, options)
+        return cls(OCR_ENGINES.load(settings), encoder, OcrOptions.from_settings(settings))
 
     def reader(self) -> OcrReader:
         return OcrReader(self.engine, self.options)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from vidseek.indexer.decode import (
 from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded_path
 from vidseek.indexer.executors import Executor, LocalExecutor
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
-from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo, Segment
+from vidseek.search.records import AudioFeatures, Fingerprint, Heard, MediaInfo, Segment
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
@@ -33,11 +33,14 @@ SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
 
 
 class AudioStage(Protocol):
-    """Turns a video's audio track into segments (speech chunks, audio windows)."""
+    """Hears a video's audio track: segments ready to store (speech chunks) and raw features
+    (audio windows), which the store keeps so that a projection learned later applies without
+    decoding again; the writer projects them with the projection current when it stores."""
 
     modality: str
 
-    def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]: ...
+    def hear(self, audio: np.ndarray) -> Heard: ...
+    def project(self, features: AudioFeatures) -> list[Segment]: ...
 
 
 class FrameReader(Protocol):
@@ -65,16 +68,6 @@ class SubtitleStage(Protocol):
     replaces: str
 
     def read(self, path: Path) -> tuple[list[Segment], list[str]]: ...
-
-
-@runtime_checkable
-class AudioFeatureStage(Protocol):
-    """Turns a video's audio track into raw window features, which the store keeps so that a
-    projection learned later can be applied without decoding again, and into the segments
-    the current projection makes of them (none before one is trained)."""
-
-    def window_features(self, audio: np.ndarray) -> AudioFeatures: ...
-    def segments_from(self, features: AudioFeatures) -> list[Segment]: ...
 
 
 @dataclass
@@ -165,12 +158,12 @@ class Analyzer:
         self.encoder = encoder
         self.stages = stages
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
+        sampling = SamplingOptions.from_settings(settings)
         self.options = DecodeOptions(
-            sampling=SamplingOptions(settings.frame_rate, settings.scene_threshold,
-                                     settings.max_static_gap,
-                                     min([1.0, *(s.local_change for s in stages.frames)])),
-            audio=bool(stages.audio),
+            sampling=replace(sampling, local_threshold=min(
+                [sampling.local_threshold, *(s.local_change for s in stages.frames)])),
             window=settings.batch_size,
+            audio=bool(stages.audio),
             short_side=max([SHORT_SIDE, *(s.short_side for s in stages.frames)]),
         )
 
@@ -229,10 +222,10 @@ class Analyzer:
                     reader.add(item.frames)
             elif isinstance(item, AudioTrack) and len(item.samples):
                 for stage in audio_stages:
-                    if isinstance(stage, AudioFeatureStage):
-                        audio = stage.window_features(item.samples)
-                    else:
-                        segments.extend(stage.segments(item.samples, info))
+                    heard = stage.hear(item.samples)
+                    segments.extend(heard.segments)
+                    if heard.features is not None:
+                        audio = heard.features
         if info is None or not times:
             raise DecodeError("no decodable frames")
         spans = frame_spans(times, info.duration)
@@ -269,8 +262,7 @@ class Indexer:
         # from any machine gets the one trained meanwhile.
         if audio is None:
             return []
-        return [s for stage in self.stages.audio if isinstance(stage, AudioFeatureStage)
-                for s in stage.segments_from(audio)]
+        return [s for stage in self.stages.audio for s in stage.project(audio)]
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
               retry_failed: bool = False) -> IndexReport:

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vidseek.settings import Settings
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    rate: float = 1.0  # frames per second
-    scene_threshold: float = 0.02  # mean absolute pixel change, 0..1
-    max_static_gap: float = 10.0  # seconds
+    rate: float  # frames per second
+    scene_threshold: float  # mean absolute pixel change, 0..1
+    max_static_gap: float  # seconds
     # Largest change of one cell (1/16 of the width and height) that still repeats the last
     # kept frame; 1.0 never fires. Lowered when on-screen text is read: a caption appearing on
     # an unchanged picture moves the mean far less than scene_threshold.
     local_threshold: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SamplingOptions:
+        """The configured sampling; the local threshold is the frame stages' to lower."""
+        return cls(settings.frame_rate, settings.scene_threshold, settings.max_static_gap)
 
 
 def sample_times(duration: float, rate: float) -> np.ndarray:

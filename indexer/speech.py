@@ -10,13 +10,8 @@ from functools import lru_cache
 import numpy as np
 
 from vidseek.indexer.speech_filter import SpeechFilter
-from vidseek.indexer.transcribe import (
-    TranscribeOptions,
-    Transcriber,
-    TranscriptSegment,
-    load_transcriber,
-)
-from vidseek.search.records import MediaInfo, Segment
+from vidseek.indexer.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
+from vidseek.search.records import AudioFeatures, Heard, Segment
 from vidseek.settings import Settings
 
 
@@ -127,8 +122,8 @@ def _join(units: list[_Unit]) -> TranscriptChunk:
 
 
 class SpeechStage:
-    """The AudioStage for speech: transcribe, drop what is likely not speech, chunk, embed each
-    chunk's text."""
+    """The audio stage for speech: transcribe, drop what is likely not speech, chunk, embed
+    each chunk's text."""
 
     modality = "speech"
 
@@ -142,14 +137,18 @@ class SpeechStage:
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder) -> SpeechStage:
-        return cls(load_transcriber(TranscribeOptions.from_settings(settings)), encoder)
+        return cls(TRANSCRIBERS.load(settings), encoder)
 
-    def segments(self, audio: np.ndarray, info: MediaInfo) -> list[Segment]:
+    def hear(self, audio: np.ndarray) -> Heard:
         """`speech` segments for one audio track (none when nothing is said)."""
         said = self.speech_filter.keep(self.transcriber.transcribe(audio))
         chunks = self.chunker.chunk(said)
         if not chunks:
-            return []
+            return Heard()
         vectors = self.encoder.embed_texts([c.text for c in chunks])
-        return [Segment("speech", c.t0, c.t1, v, text=c.text, language=c.language)
-                for c, v in zip(chunks, vectors, strict=True)]
+        return Heard([Segment("speech", c.t0, c.t1, v, text=c.text, language=c.language)
+                      for c, v in zip(chunks, vectors, strict=True)])
+
+    def project(self, features: AudioFeatures) -> list[Segment]:
+        """None: speech is stored as heard, and keeps no features to project later."""
+        return []

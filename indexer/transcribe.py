@@ -1,12 +1,12 @@
 """Speech to timestamped text with Whisper.
 
-Backends sit in a registry keyed by `settings.whisper_backend`: faster-whisper (CTranslate2,
-int8 on CPU, the default) and openai-whisper (PyTorch, for GPU hosts). A transcriber is built
-once per set of options and loads its model on first use, never at import time."""
+Backends sit in a registry keyed by `settings.whisper_backend` (the spec
+`faster-whisper:base`): faster-whisper (CTranslate2, int8 on CPU, the default) and
+openai-whisper (PyTorch, for GPU hosts). A transcriber loads its model on first use (one per
+process and configuration), never at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.whisper_model import load_faster_whisper
+from vidseek.indexer.registry import Registry, Spec
+from vidseek.indexer.whisper_model import faster_whisper_installed, load_faster_whisper
 from vidseek.settings import Settings
 
 OPENAI_WHISPER_FIX = "pip install 'vidseek[openai-whisper]'"
@@ -48,12 +49,12 @@ class TranscriptSegment:
 @dataclass(frozen=True)
 class TranscribeOptions:
     model_dir: Path  # where the bundled model is assembled and downloads are kept
-    backend: str = "faster-whisper"
-    model: str = "base"  # a Whisper size or a model folder
-    device: str = "cpu"
-    compute_type: str = "int8"
-    threads: int = 0  # 0: the backend's default
-    beam_size: int = 5  # greedy decoding misheard espeak's "deadline" as "bed light"
+    backend: str
+    model: str  # a Whisper size or a model folder
+    device: str
+    compute_type: str
+    threads: int  # 0: the backend's default
+    beam_size: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TranscribeOptions:
@@ -86,6 +87,14 @@ class FasterWhisperTranscriber:
     def __init__(self, options: TranscribeOptions):
         self.options = options
 
+    @classmethod
+    def load(cls, spec: Spec, settings: Settings) -> FasterWhisperTranscriber:
+        return cls(TranscribeOptions.from_settings(settings))
+
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        return faster_whisper_installed(spec.name, settings.model_dir, download)
+
     @property
     def model(self):
         o = self.options
@@ -114,23 +123,34 @@ class OpenAIWhisperTranscriber:
 
     def __init__(self, options: TranscribeOptions):
         self.options = options
-        self._model = None
+
+    @classmethod
+    def load(cls, spec: Spec, settings: Settings) -> OpenAIWhisperTranscriber:
+        import_openai_whisper()  # fail now, before hours of indexing, not at the first video
+        return cls(TranscribeOptions.from_settings(settings))
+
+    @classmethod
+    def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:
+        try:
+            whisper = import_openai_whisper()
+        except ModelUnavailable:
+            return False, f"openai-whisper is not installed. Fix: {OPENAI_WHISPER_FIX}"
+        download_root = TranscribeOptions.from_settings(settings).download_root
+        checkpoint = Path(spec.name).expanduser()
+        if not checkpoint.is_file():
+            checkpoint = download_root / f"{spec.name}.pt"
+        if not checkpoint.is_file() and download:
+            whisper.load_model(spec.name, device="cpu", download_root=str(download_root))
+        if checkpoint.is_file():
+            return True, f"checkpoint {checkpoint}"
+        return False, (
+            f"no checkpoint at {checkpoint}. Fix: connect to the network once and run "
+            "`vidseek models --download`, or set VIDSEEK_WHISPER_MODEL to a .pt checkpoint file")
 
     @property
     def model(self):
-        if self._model is None:
-            whisper = import_openai_whisper()
-            o = self.options
-            try:
-                self._model = whisper.load_model(o.model, device=o.device,
-                                                 download_root=str(o.download_root))
-            except (OSError, RuntimeError) as e:
-                raise ModelUnavailable(
-                    f"cannot load the openai-whisper model {o.model!r} "
-                    f"({str(e).splitlines()[0][:200]}). Fix: connect to the network once so "
-                    "openai-whisper can download it, or set VIDSEEK_WHISPER_MODEL to a .pt "
-                    "checkpoint file") from None
-        return self._model
+        o = self.options
+        return load_openai_whisper(o.model, o.device, o.download_root)
 
     def transcribe(self, audio: np.ndarray) -> list[TranscriptSegment]:
         result = self.model.transcribe(
@@ -158,18 +178,20 @@ def import_openai_whisper():
     return whisper
 
 
-TRANSCRIBERS: dict[str, Callable[[TranscribeOptions], Transcriber]] = {
-    "faster-whisper": FasterWhisperTranscriber,
-    "openai-whisper": OpenAIWhisperTranscriber,
-}
+@lru_cache(maxsize=2)
+def load_openai_whisper(name: str, device: str, download_root: Path):
+    """One openai-whisper model per configuration and process."""
+    whisper = import_openai_whisper()
+    try:
+        return whisper.load_model(name, device=device, download_root=str(download_root))
+    except (OSError, RuntimeError) as e:
+        raise ModelUnavailable(
+            f"cannot load the openai-whisper model {name!r} ({str(e).splitlines()[0][:200]}). "
+            "Fix: connect to the network once so openai-whisper can download it, or set "
+            "VIDSEEK_WHISPER_MODEL to a .pt checkpoint file") from None
 
 
-@lru_cache(maxsize=4)
-def load_transcriber(options: TranscribeOptions) -> Transcriber:
-    """The transcriber for these options, one per process (its model loads on first use)."""
-    if options.backend not in TRANSCRIBERS:
-        raise ValueError(f"unknown whisper_backend {options.backend!r}; "
-                         f"known: {', '.join(TRANSCRIBERS)}")
-    if options.backend == "openai-whisper":
-        import_openai_whisper()  # fail now, before hours of indexing, not at the first video
-    return TRANSCRIBERS[options.backend](options)
+TRANSCRIBERS: Registry[Transcriber] = Registry(
+    "speech", "whisper backend", "whisper_backend",
+    lambda s: Spec(s.whisper_backend, s.whisper_model),
+    {"faster-whisper": FasterWhisperTranscriber, "openai-whisper": OpenAIWhisperTranscriber})

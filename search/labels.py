@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vidseek.search.records import unit
+
 # CLIP's learned logit scale (100): a difference of 0.01 in cosine is one unit of logit.
 LOGIT_SCALE = 100.0
 
@@ -35,12 +37,6 @@ class Moments:
     def slice(self, start: int, stop: int) -> Moments:
         return Moments(self.video_ids[start:stop], self.t0[start:stop], self.t1[start:stop],
                        self.segment_ids[start:stop], self.vectors[start:stop])
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def shot_starts(video_ids: np.ndarray, vectors: np.ndarray, similarity: float) -> np.ndarray:

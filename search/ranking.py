@@ -49,13 +49,12 @@ class Moment:
 
 @dataclass(frozen=True)
 class FusionOptions:
-    method: str = "rrf"  # rrf | weighted
-    weights: tuple[tuple[str, float], ...] = (("frame", 1.0), ("speech", 1.0), ("keyword", 1.0),
-                                              ("audio", 0.5))
+    method: str  # rrf | weighted
+    weights: tuple[tuple[str, float], ...]  # (source, weight); a source not named weighs 1
     rrf_k: int = 60
 
 
-def fuse(ranked: dict[str, list[Hit]], options: FusionOptions = FusionOptions()) -> list[Hit]:
+def fuse(ranked: dict[str, list[Hit]], options: FusionOptions) -> list[Hit]:
     """Combine ranked hit lists from several sources into one list, best first.
 
     `rrf` adds weight / (rrf_k + rank) per source (robust to scores on different scales);
@@ -81,7 +80,7 @@ def fuse(ranked: dict[str, list[Hit]], options: FusionOptions = FusionOptions())
     return sorted(fused, key=lambda h: (-h.score, h.video_id, h.t0))
 
 
-def merge_moments(hits: list[Hit], gap: float = 1.0, margin: float = 0.05,
+def merge_moments(hits: list[Hit], gap: float, margin: float,
                   limit: int | None = None) -> list[Moment]:
     """Grow moments from the best hits outwards in time, best first; the best `limit` only
     when given (the same ones, found without growing the rest).

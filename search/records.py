@@ -12,6 +12,12 @@ MODALITIES = ("frame", "speech", "audio", "ocr", "subtitles")
 TEXT_MODALITIES = ("speech", "ocr", "subtitles")
 
 
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero): every vector of the joint space is."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What identifies one version of a file on disk: its size and mtime, and once read, its
@@ -68,3 +74,12 @@ class AudioFeatures:
 
     def __len__(self) -> int:
         return len(self.t0)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What an audio stage makes of a sound track: segments ready to store (speech chunks),
+    and raw features the store keeps and the writer projects into segments (audio windows)."""
+
+    segments: list[Segment] = field(default_factory=list)
+    features: AudioFeatures | None = None

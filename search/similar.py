@@ -49,9 +49,8 @@ def span_query(store: Store, video_id: int, t0: float, t1: float) -> ClipQuery:
 
 
 def search_similar(store: Store, query: ClipQuery,
-                   options: SearchOptions | None = None) -> list[Alignment]:
+                   options: SearchOptions) -> list[Alignment]:
     """Moments in other videos that match the clip, each aligned in time with it, best first."""
-    options = options or SearchOptions()
     spans: list[QuerySpan] = []
     hits: list[list[Hit]] = []
     for modality in options.modalities:

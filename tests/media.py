@@ -13,7 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-AUDIO_RATE = 16_000
+from vidseek.indexer.decode import AUDIO_RATE
+
 RED, GREEN, BLUE, BLACK, WHITE = (220, 30, 30), (30, 200, 60), (30, 60, 220), (0, 0, 0), (255, 255, 255)
 
 

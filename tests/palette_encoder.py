@@ -39,6 +39,13 @@ class PaletteEncoder:
         self.spec = spec
         self.images_embedded = 0  # frames this encoder has seen: relabeling must add none
 
+    # Its own registry entry: every library that asks for `palette:...` gets this instance.
+    def load(self, spec, settings) -> PaletteEncoder:
+        return self
+
+    def installed(self, spec, settings, download: bool) -> tuple[bool, str]:
+        return True, "computed from the palette (a test encoder: no weights)"
+
     def embed_images(self, frames: np.ndarray) -> np.ndarray:
         self.images_embedded += len(frames)
         colours = np.array([rgb for _, rgb in PALETTE.values()], np.float32)
@@ -70,5 +77,5 @@ ENCODER = PaletteEncoder()
 
 def register() -> PaletteEncoder:
     """Make `palette:test` loadable by spec; returns the one instance every library gets."""
-    ENCODERS["palette"] = lambda spec, settings: ENCODER
+    ENCODERS["palette"] = ENCODER
     return ENCODER

@@ -79,12 +79,14 @@ def solid(rgb) -> np.ndarray:
 
 # --- pure pieces ----------------------------------------------------------------------------
 
-def test_windows_overlap_and_the_last_one_ends_with_the_track():
-    assert audio_windows(10.0) == [(0.0, 3.0), (1.5, 4.5), (3.0, 6.0), (4.5, 7.5), (6.0, 9.0),
-                                   (7.0, 10.0)]
-    assert audio_windows(9.0) == [(0.0, 3.0), (1.5, 4.5), (3.0, 6.0), (4.5, 7.5), (6.0, 9.0)]
-    assert audio_windows(2.0) == [(0.0, 2.0)]
-    assert audio_windows(0.3) == []
+def test_windows_overlap_and_the_last_one_ends_with_the_track(settings):
+    configured = AudioWindowOptions.from_settings(settings)  # 3 s windows, 1.5 s apart
+    assert audio_windows(10.0, configured) == [(0.0, 3.0), (1.5, 4.5), (3.0, 6.0), (4.5, 7.5),
+                                               (6.0, 9.0), (7.0, 10.0)]
+    assert audio_windows(9.0, configured) == [(0.0, 3.0), (1.5, 4.5), (3.0, 6.0), (4.5, 7.5),
+                                              (6.0, 9.0)]
+    assert audio_windows(2.0, configured) == [(0.0, 2.0)]
+    assert audio_windows(0.3, configured) == []
     assert audio_windows(5.0, AudioWindowOptions(window=2.0, hop=2.0)) == [
         (0.0, 2.0), (2.0, 4.0), (3.0, 5.0)]
     with pytest.raises(ValueError, match="hop"):

@@ -12,7 +12,8 @@ from tests.palette_encoder import SPEC, register
 from tests.test_labels import write_vocabulary
 from vidseek.library import Library
 from vidseek.search.chapters import ChapterOptions, chapters_vtt, cut_chapters
-from vidseek.search.labels import Moments, unit
+from vidseek.search.labels import Moments
+from vidseek.search.records import unit
 
 
 def axis(i, dim=8):

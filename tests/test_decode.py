@@ -3,6 +3,7 @@
 import multiprocessing as mp
 import os
 import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -28,14 +29,20 @@ from vidseek.indexer.sampling import SamplingOptions, sample_times
 from vidseek.search.records import MediaInfo
 
 
+@pytest.fixture
+def options(settings) -> DecodeOptions:
+    """Decoding as the indexer configures it when only frames are read."""
+    return DecodeOptions(SamplingOptions.from_settings(settings), settings.batch_size)
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("clips") / "rb.mp4"
     return write_video(path, [Scene(3, RED), Scene(3, BLUE)], audio=tone(440, 6))
 
 
-def test_decode_yields_hash_scene_thinned_frames_audio_and_info(clip):
-    items = list(decode(str(clip), DecodeOptions(audio=True)))
+def test_decode_yields_hash_scene_thinned_frames_audio_and_info(clip, options):
+    items = list(decode(str(clip), replace(options, audio=True)))
     hashed, *windows, piece, info = items
     assert hashed == ContentHash(content_hash(clip))
     assert isinstance(piece, AudioPiece)  # 6 s: one piece
@@ -55,23 +62,23 @@ def test_decode_yields_hash_scene_thinned_frames_audio_and_info(clip):
     assert np.argmax(spectrum) == pytest.approx(440, abs=2)  # 1 s window: 1 Hz bins
 
 
-def test_pyav_fallback_reads_the_same_frames_as_decord(clip):
+def test_pyav_fallback_reads_the_same_frames_as_decord(clip, options):
     times = sample_times(6.0, 1.0)
     extent = _Extent()
     pyav = dict(_pyav_frames(str(clip), 1.0, (374, 224), extent))
     assert extent.end == pytest.approx(6.0)  # the last frame starts at 5.9 and lasts 0.1 s
-    via_decord = {t: f for w in decode(str(clip), DecodeOptions(
-        sampling=SamplingOptions(scene_threshold=-1.0))) if isinstance(w, FrameWindow)
+    every_frame = replace(options, sampling=replace(options.sampling, scene_threshold=-1.0))
+    via_decord = {t: f for w in decode(str(clip), every_frame) if isinstance(w, FrameWindow)
         for t, f in zip(w.times, w.frames)}
     assert sorted(pyav) == sorted(via_decord) == list(times)
     for t in times:
         assert np.abs(pyav[t].astype(int) - via_decord[t].astype(int)).mean() < 4
 
 
-def test_isolated_decoder_reports_a_killed_decoder_as_a_failure(clip):
+def test_isolated_decoder_reports_a_killed_decoder_as_a_failure(clip, options):
     decoder = IsolatedDecoder(timeout=60)
-    stream = decoder.decode(clip, DecodeOptions(window=1, sampling=SamplingOptions(
-        scene_threshold=-1.0)))
+    stream = decoder.decode(clip, replace(options, window=1, sampling=replace(
+        options.sampling, scene_threshold=-1.0)))
     assert isinstance(next(stream), ContentHash)
     for child in mp.active_children():
         os.kill(child.pid, signal.SIGSEGV)  # what decord does on some corrupt streams
@@ -79,9 +86,9 @@ def test_isolated_decoder_reports_a_killed_decoder_as_a_failure(clip):
         list(stream)
 
 
-def test_isolated_decoder_gives_up_after_the_timeout(clip):
+def test_isolated_decoder_gives_up_after_the_timeout(clip, options):
     with pytest.raises(DecodeError, match="longer than"):
-        list(IsolatedDecoder(timeout=0.0).decode(clip, DecodeOptions()))
+        list(IsolatedDecoder(timeout=0.0).decode(clip, options))
 
 
 def test_read_image_refuses_non_images():
@@ -89,20 +96,20 @@ def test_read_image_refuses_non_images():
         read_image(b"GIF89a but not really")
 
 
-def test_audio_comes_in_pieces_that_join_into_the_whole_track(clip):
+def test_audio_comes_in_pieces_that_join_into_the_whole_track(clip, options, settings):
     pieces = list(audio_pieces(str(clip), seconds=1.0))
     assert len(pieces) >= 5 and all(len(p) >= 16000 for p in pieces[:-1])
     np.testing.assert_array_equal(np.concatenate(pieces), read_audio(str(clip)))
     # Through the isolated child, the pieces arrive joined, as one track after the frames.
-    items = list(IsolatedDecoder().decode(clip, DecodeOptions(audio=True)))
+    items = list(IsolatedDecoder(settings.decode_timeout).decode(clip, replace(options, audio=True)))
     assert isinstance(items[-1], AudioTrack)
     np.testing.assert_array_equal(items[-1].samples, read_audio(str(clip)))
 
 
-def test_isolated_decoder_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path):
+def test_isolated_decoder_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path, options):
     # Discovery never hands a pipe to the decoder; this is the guard for one put in place of a
     # file since: opened without blocking, seen not to be a regular file, failed at once.
     fifo = tmp_path / "x.mp4"
     os.mkfifo(fifo)
     with pytest.raises(DecodeError, match="named pipe"):
-        list(IsolatedDecoder(timeout=60).decode(fifo, DecodeOptions()))
+        list(IsolatedDecoder(timeout=60).decode(fifo, options))

@@ -7,7 +7,8 @@ import torch
 
 from tests.conftest import TINY_MODEL, make_settings
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import Spec, load_image_text_encoder
+from vidseek.indexer.encoders import load_image_text_encoder
+from vidseek.indexer.registry import Spec
 from vidseek.indexer.text_tower import TracedTextEncoder, resolve_precision
 
 

@@ -12,7 +12,7 @@ from tests.conftest import make_settings
 from tests.media import BLUE, Scene, music, noise, rain, write_video
 from vidseek.indexer.decode import read_audio
 from vidseek.indexer.speech_filter import SpeechFilter, repeated_phrase
-from vidseek.indexer.transcribe import TranscribeOptions, TranscriptSegment, Word, load_transcriber
+from vidseek.indexer.transcribe import TRANSCRIBERS, TranscriptSegment, Word
 from vidseek.library import Library
 
 # Loud enough that Whisper base writes something for some of them (bench/speech_filter.py).
@@ -29,7 +29,7 @@ def test_music_noise_and_rain_yield_no_speech_segments(tmp_path, tiny_encoder, w
     settings = make_settings(tmp_path / "data", transcribe=True, whisper_model=whisper_base)
     # What Whisper writes for these videos' sound before the filter: the test means something
     # only if it hallucinates on at least one of them.
-    whisper = load_transcriber(TranscribeOptions.from_settings(settings))
+    whisper = TRANSCRIBERS.load(settings)
     heard = {name: whisper.transcribe(read_audio(str(videos / name))) for name in SOUNDS}
     assert any(heard.values()), heard
     assert not any(SpeechFilter().keep(segments) for segments in heard.values())

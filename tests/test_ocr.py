@@ -16,10 +16,10 @@ import pytest
 from tests.conftest import TINY_MODEL, make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Slide, slide_frame, write_slides
 from vidseek.indexer.ocr import (
+    OCR_ENGINES,
     OcrOptions,
     TextLine,
     could_hold_text,
-    load_ocr_engine,
     text_spans,
 )
 from vidseek.library import Library
@@ -118,8 +118,8 @@ def test_vidseek_search_on_a_fresh_index_finds_a_rendered_word(tmp_path):
     assert "on-screen text" in vidseek("models")
 
 
-def test_the_engine_reads_english_and_chinese():
-    engine = load_ocr_engine("rapidocr:ppocr-v4", OcrOptions(threads=1))
+def test_the_engine_reads_english_and_chinese(tmp_path):
+    engine = OCR_ENGINES.load(make_settings(tmp_path, ocr_model="rapidocr:ppocr-v4", threads=1))
     for text in ("QUOKKA CROSSING", "袋鼠过马路"):
         lines = engine.read(slide_frame(Slide(1, text, GREEN), (640, 360)))
         assert [line.text for line in lines] == [text]
@@ -127,8 +127,8 @@ def test_the_engine_reads_english_and_chinese():
     assert engine.read(slide_frame(Slide(1, color=GREEN), (640, 360))) == []
 
 
-def test_a_flat_frame_cannot_hold_text_and_a_written_one_can():
-    options = OcrOptions()
+def test_a_flat_frame_cannot_hold_text_and_a_written_one_can(settings):
+    options = OcrOptions.from_settings(settings)
     assert not could_hold_text(slide_frame(Slide(1, color=RED), (398, 224)), options.min_edges)
     assert could_hold_text(slide_frame(Slide(1, "EXIT", RED, font_size=24), (398, 224)),
                            options.min_edges)
@@ -143,8 +143,8 @@ def test_consecutive_reads_of_the_same_text_are_one_span():
         (0, 2, "QUOKKACROSSING"), (3, 4, "QUOKKA CROSSING"), (4, 6, "EXIT")]
 
 
-def test_an_unknown_ocr_engine_is_a_clear_error():
+def test_an_unknown_ocr_engine_is_a_clear_error(tmp_path):
     from vidseek.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="unknown OCR engine 'tesseractx'.*rapidocr"):
-        load_ocr_engine("tesseractx:eng", OcrOptions())
+        OCR_ENGINES.load(make_settings(tmp_path, ocr_model="tesseractx:eng"))

@@ -20,29 +20,30 @@ def test_moment_stops_at_a_cut():
     assert [(m.t0, m.t1) for m in moments[1:]] == [(4, 5), (3, 4), (5, 6)]
 
 
-def test_hits_far_apart_stay_separate_and_videos_never_mix():
+def test_hits_far_apart_stay_separate_and_videos_never_mix(settings):
     hits = [hit(1, 1, 0, 1, 0.9), hit(2, 1, 10, 11, 0.9), hit(3, 2, 1, 2, 0.9)]
-    moments = merge_moments(hits, gap=1.0)
+    moments = merge_moments(hits, gap=1.0, margin=settings.merge_margin)
     assert len(moments) == 3
     assert {m.video_id for m in moments} == {1, 2}
 
 
-def test_keyword_hit_joins_touching_moment():
+def test_keyword_hit_joins_touching_moment(settings):
     hits = [hit(1, 1, 0, 2, 0.8), Hit(2, 1, "speech", 1.5, 6, 0.5, "hello", ("keyword",), None)]
-    (m,) = merge_moments(hits)
+    (m,) = merge_moments(hits, settings.merge_gap, settings.merge_margin)
     assert (m.t0, m.t1) == (0, 6)
     assert m.matched_by == ("frame", "keyword", "speech")  # the words were spoken
 
 
-def test_a_keyword_match_names_where_the_words_were_read():
+def test_a_keyword_match_names_where_the_words_were_read(settings):
     hits = [Hit(2, 1, "ocr", 3, 5, 0.5, "QUOKKA CROSSING", ("keyword",), None)]
-    (m,) = merge_moments(hits)
+    (m,) = merge_moments(hits, settings.merge_gap, settings.merge_margin)
     assert m.matched_by == ("keyword", "ocr")
 
 
 def test_rrf_rewards_agreement_between_sources():
     a, b = hit(1, 1, 0, 1, 0.3, "speech"), hit(2, 2, 0, 1, 0.31, "speech")
-    fused = fuse({"speech": [a, b], "keyword": [hit(1, 1, 0, 1, 7.0, "speech")]})
+    fused = fuse({"speech": [a, b], "keyword": [hit(1, 1, 0, 1, 7.0, "speech")]},
+                 FusionOptions("rrf", weights=()))  # unnamed sources weigh 1
     assert fused[0].segment_id == 1
     assert fused[0].matched_by == ("speech", "keyword")
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
@@ -56,7 +57,7 @@ def test_weighted_fusion_uses_scores_and_weights():
 
 def test_unknown_fusion_method_is_refused():
     with pytest.raises(ValueError, match="unknown fusion"):
-        fuse({}, FusionOptions(method="magic"))
+        fuse({}, FusionOptions(method="magic", weights=()))
 
 
 def test_a_limit_gives_the_same_best_moments_as_growing_them_all():

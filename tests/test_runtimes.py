@@ -19,9 +19,10 @@ from sqlalchemy import text
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.errors import ModelMismatch
-from vidseek.indexer.encoders import Spec, load_image_text_encoder
+from vidseek.indexer.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
+from vidseek.indexer.registry import Spec
 from vidseek.indexer.runtimes import (
     CPU_FP32_RUNTIME,
     RuntimePlan,
@@ -270,7 +271,7 @@ def test_a_library_indexed_on_onnx_answers_like_one_indexed_on_torch(tmp_path, v
         with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
             lib.indexer.index(videos)
         with pytest.raises(ModelMismatch, match="clip vectors was float.*int8"):
-            lib.engine.search_text("a red screen")
+            lib.engine.search_text("a red screen", lib.search_options())
     finally:
         lib.close()
 

@@ -1,5 +1,7 @@
 """Pure sampling logic: the fixed-rate plan, scene-change thinning and frame spans."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -37,10 +39,11 @@ def test_each_kept_frame_spans_until_the_next():
     assert frame_spans([], 5.0) == []
 
 
-def test_a_caption_appearing_is_kept_only_when_local_change_counts():
+def test_a_caption_appearing_is_kept_only_when_local_change_counts(settings):
     picture = np.full((90, 160, 3), 120, np.uint8)
     captioned = picture.copy()
     captioned[72:76, 40:80] = 250  # a small bright caption: the mean barely moves
     for local_threshold, kept in ((1.0, [True, False]), (0.1, [True, True])):
-        scene = SceneFilter(SamplingOptions(local_threshold=local_threshold))
+        scene = SceneFilter(replace(SamplingOptions.from_settings(settings),
+                                    local_threshold=local_threshold))
         assert [scene.keep(0.0, picture), scene.keep(1.0, captioned)] == kept

@@ -15,8 +15,8 @@ from tests.conftest import make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Scene, place, silence, speech, write_video
 from vidseek.cli import main
 from vidseek.errors import ModelUnavailable
-from vidseek.indexer.models_report import whisper_status
-from vidseek.indexer.transcribe import TranscribeOptions, load_transcriber
+from vidseek.indexer.models_report import model_status
+from vidseek.indexer.transcribe import TRANSCRIBERS
 from vidseek.library import Library
 from vidseek.search.keyword import Fts5KeywordIndex, keyword_index_for
 
@@ -145,7 +145,7 @@ def test_cli_search_highlights_the_matching_words(speech_library, capsys):
 
 
 def test_the_models_report_shows_where_whisper_is(speech_library):
-    row = whisper_status(speech_library.settings)
+    row = model_status(TRANSCRIBERS, speech_library.settings)
     assert row.installed and row.role == "speech"
     assert str(speech_library.settings.model_dir) in row.detail
 
@@ -154,4 +154,4 @@ def test_openai_whisper_backend_says_how_to_install_it(tmp_path):
     if importlib.util.find_spec("whisper"):
         pytest.skip("openai-whisper is installed here")
     with pytest.raises(ModelUnavailable, match=r"pip install 'vidseek\[openai-whisper\]'"):
-        load_transcriber(TranscribeOptions(backend="openai-whisper", model_dir=tmp_path))
+        TRANSCRIBERS.load(make_settings(tmp_path, whisper_backend="openai-whisper"))

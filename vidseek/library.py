@@ -135,12 +135,8 @@ class Library:
         """The library's labels and chapters, computed from its stored vectors."""
         self.check_model()
         s = self.settings
-        options = LabelingOptions(
-            shot_similarity=s.shot_similarity, min_margin=s.label_min_margin,
-            max_per_moment=s.label_max_per_moment,
-            chapters=ChapterOptions(s.chapter_min_seconds, s.chapter_similarity))
         return Labeler(self.store, s.clip_model, lambda: self.encoder,
-                       Vocabulary.load(s.label_vocabulary or None), options)
+                       Vocabulary.load(s.label_vocabulary or None), labeling_options(s))
 
     def search_text(self, query: str, options: SearchOptions,
                     label: str | None = None) -> list[Moment]:
@@ -160,7 +156,8 @@ class Library:
         return spans.keep(search(replace(options, k=MAX_SEARCH_DEPTH)))[:options.k]
 
     def search_options(self, **overrides) -> SearchOptions:
-        """Search options from settings, with per-query overrides."""
+        """Search options from settings (the one source of their defaults), with per-query
+        overrides."""
         s = self.settings
         base = dict(
             k=s.top_k, min_score=s.min_score, merge_gap=s.merge_gap,
@@ -281,3 +278,11 @@ class Library:
 
     def close(self) -> None:
         self.store.close()
+
+
+def labeling_options(settings: Settings) -> LabelingOptions:
+    """How labels and chapters are computed, from settings (the one source of their defaults)."""
+    return LabelingOptions(
+        shot_similarity=settings.shot_similarity, min_margin=settings.label_min_margin,
+        max_per_moment=settings.label_max_per_moment,
+        chapters=ChapterOptions(settings.chapter_min_seconds, settings.chapter_similarity))
