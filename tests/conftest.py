@@ -55,12 +55,23 @@ def whisper_base(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def search_library_template(tmp_path_factory, tiny_encoder):
     """tests/search_library.py's library, built once and closed: each module that uses it
-    works on a copy (copy_search_library), cheaper than indexing it again."""
+    works on a copy (the `search_library` fixture), cheaper than indexing it again."""
     from tests.search_library import build_search_library  # it imports make_settings from here
 
     built = build_search_library(tmp_path_factory.mktemp("search-library"), tiny_encoder)
     built.library.close()
     return built
+
+
+@pytest.fixture(scope="module")
+def search_library(tmp_path_factory, search_library_template, tiny_encoder):
+    """A copy of the search library for one module: its tests may write to it (labels)."""
+    from tests.search_library import copy_search_library
+
+    built = copy_search_library(search_library_template, tmp_path_factory.mktemp("library"),
+                                tiny_encoder)
+    yield built
+    built.library.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
-from tests.search_library import copy_search_library
 from vidseek.web.app import create_app
 
 pytestmark = pytest.mark.slow  # a schemathesis run of about half a minute
@@ -25,11 +24,8 @@ UPLOADS_MAY_ANSWER = ["2xx", "3xx", "400", "401", "403", "404", "409", "413", "4
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory, search_library_template, tiny_encoder):
-    built = copy_search_library(search_library_template, tmp_path_factory.mktemp("conformance"),
-                                tiny_encoder)
-    yield built
-    built.library.close()
+def lib(search_library):
+    return search_library
 
 
 def failures_of(app) -> list[str]:

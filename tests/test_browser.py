@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.search_library import copy_search_library
 from vidseek.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -25,11 +24,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, search_library_template, tiny_encoder):
-    library = copy_search_library(search_library_template, tmp_path_factory.mktemp("browser"),
-                                  tiny_encoder)
-    yield library
-    library.library.close()
+def built(search_library):
+    return search_library
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import TINY_MODEL, make_settings
-from tests.search_library import SOURCE_COLOURS, SPOKEN, copy_search_library
+from tests.search_library import SOURCE_COLOURS, SPOKEN
 from vidseek.cli import main as cli_main
 from vidseek.library import Library
 from vidseek.search.records import Fingerprint
@@ -28,11 +28,8 @@ from vidseek.web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory, search_library_template, tiny_encoder):
-    built = copy_search_library(search_library_template, tmp_path_factory.mktemp("web"),
-                                tiny_encoder)
-    yield built
-    built.library.close()
+def lib(search_library):
+    return search_library
 
 
 @pytest.fixture(scope="module")
