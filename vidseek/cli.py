@@ -314,7 +314,7 @@ def cmd_reindex(settings: Settings, args) -> int:
                   f"{settings.clip_model}, {len(outcome.report.failed)} failed")
             _print_follow_ups(outcome)
         else:
-            counts = lib.store.rebuild_indexes()
+            counts = lib.rebuild_indexes()
             print("rebuilt: " + (", ".join(f"{m} {n} vectors" for m, n in counts.items()) or
                                  "the library is empty"))
     finally:
@@ -332,12 +332,7 @@ def cmd_transcript(settings: Settings, args) -> int:
     finally:
         lib.close()
     if not cues:
-        why = (f"it is {video.status}" + (f": {video.error}" if video.error else "")
-               if video.status != "indexed" else
-               "it has no audio track" if video.has_audio is False else
-               "no speech was recognised in it, or it was indexed without transcription "
-               "(to transcribe it now: `vidseek reindex --reembed`)")
-        print(f"no transcript for {video.path}: {why}", file=sys.stderr)
+        print(f"no transcript for {video.path}: {lib.why_no_transcript(video)}", file=sys.stderr)
         return 1
     print(FORMATS[args.format](cues), end="")
     return 0

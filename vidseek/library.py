@@ -229,6 +229,20 @@ class Library:
         return [Cue(s.t0, s.t1, s.text)
                 for s in self.store.video_segments(video_id, "speech") if s.text]
 
+    @staticmethod
+    def why_no_transcript(video: VideoRecord) -> str:
+        """Why a video has no transcript, for the user: its status, no sound, or no speech."""
+        if video.status != "indexed":
+            return f"it is {video.status}" + (f": {video.error}" if video.error else "")
+        if video.has_audio is False:
+            return "it has no audio track"
+        return ("no speech was recognised in it, or it was indexed without transcription "
+                "(to transcribe it now: `vidseek reindex --reembed`)")
+
+    def rebuild_indexes(self) -> dict[str, int]:
+        """Rebuild every FAISS index from the stored vectors: vectors per modality."""
+        return self.store.rebuild_indexes()
+
     def index(self, root: Path, watch: Watchers = Watchers(),
               retry_failed: bool = False) -> IndexOutcome:
         """Index every video under `root` (resumable), then what follows a run."""
