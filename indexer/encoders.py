@@ -223,6 +223,8 @@ class OpenClipEncoder:
         with self._image_lock:
             if self._encode_image is None:  # released: load the model again, keep its tower
                 self._encode_image = self._load_again()._encode_image
+                gc.collect()
+                _return_free_memory()  # the second model's text tower, just dropped
             return self._encode_image
 
     def release_image_tower(self) -> None:
