@@ -170,7 +170,11 @@ class Base:
         """The float16 copies of these base ids (all in the base), as float32 rows."""
         rows = np.searchsorted(self.places.ids, ids)
         width = dim * 2
-        raw = b"".join(os.pread(self._fd, width, int(r) * width) for r in rows)
+        # One read per run of consecutive rows: a query's candidates are mostly frames of a
+        # few shots, and a shot's frames have consecutive ids.
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if len(rows) else []
+        raw = b"".join(os.pread(self._fd, width * len(run), int(run[0]) * width)
+                       for run in runs)
         return np.frombuffer(raw, dtype="<f2").reshape(len(ids), dim).astype(np.float32)
 
     def search(self, queries: np.ndarray, k: int, removed: faiss.IDSelector | None,
