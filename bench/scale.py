@@ -1,11 +1,15 @@
 """Scale bench: libraries of 1M+ video-like segments as `vidseek serve` sees them.
 
 Per size it reports the index kind the memory setting led to, its build (train + add + tune)
-time, bytes per vector, recall@10 and recall@100 against exact search for text-like queries and
-held-out frames, the serving process's start-up time (until /api/health says ready) and RSS,
-API p50/p99 with 1 and 8 clients, and the cost of adding a 1-hour video (3,600 frames): the
-index work of the add, the save, how soon an open reader sees it, and one merge of the delta
-into the base (amortised over the additions between merges).
+time, bytes per vector, recall@10 and recall@100 against exact search (frame index: text-like
+queries near a shot of frames, near a shot that is all transcript, and held-out frames;
+transcript index: text-like queries), the serving process's start-up time (until /api/health
+says ready) and RSS, API p50/p99 with 1 and 8 clients, one image query (which brings back the
+image tower the server released) and the RSS after it, the text encoder's own time in the same
+run (how much of the latency the machine's load leaves to the rest), the load average, and the
+cost of adding a 1-hour video (3,600 frames): the index work of the add, the save, how soon an
+open reader sees it, and one merge of the delta into the base (amortised over the additions
+between merges).
 
 The library is synthetic (bench/synthetic.py: shots of 50 frames at cosine ~0.9, 10% transcript
 chunks), written through Store.save_video; the query model is ViT-B-32 with random weights.
@@ -23,13 +27,17 @@ held-out data to a recall target."""
 from __future__ import annotations
 
 import argparse
+import http.client
+import io
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
 import numpy as np
+from PIL import Image
 
 from bench.load_test import (
     DEFAULT_MODEL,
@@ -41,12 +49,13 @@ from bench.load_test import (
     start_server,
     wait_until_up,
 )
-from bench.synthetic import FRAMES_PER_SHOT, WITHIN_SHOT, near, shot_centres, text_queries
+from bench.synthetic import FRAMES_PER_SHOT, QUERY_TO_SHOT, WITHIN_SHOT, near, shot_centres
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.store import Store
 from vidseek.settings import Settings
 
 HOUR_FRAMES = 3600
+PER_VIDEO = 1000  # segments per synthetic video
 N_QUERIES = 300
 
 
@@ -54,23 +63,23 @@ def library_settings(data_dir: Path, model: str) -> Settings:
     return Settings.load(env={}, data_dir=data_dir, clip_model=model, allow_download=False)
 
 
-def exact_truth(store: Store, queries: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the exact k best frames, by brute force over every frame vector (read from the
-    base's float16 file and the delta, checked against SQL on a sample)."""
-    index = store.index("frame")
+def exact_truth(store: Store, modality: str, queries: np.ndarray, k: int) -> np.ndarray:
+    """Ids of the exact k best vectors of `modality`, by brute force over every one (the
+    index's float16 copies, checked against SQL on a sample)."""
+    index = store.index(modality)
     base = index.base
     ids = base.places.ids
     best_s = np.full((len(queries), k), -np.inf, np.float32)
     best_i = np.full((len(queries), k), -1, np.int64)
     for start in range(0, len(ids), 100_000):
         chunk = ids[start:start + 100_000]
-        vectors = base.vectors(chunk, index.dim) if len(chunk) else np.zeros((0, index.dim))
+        vectors = index.stored_vectors(chunk)
         scores = np.concatenate([best_s, queries @ vectors.T], axis=1)
         both = np.concatenate([best_i, np.broadcast_to(chunk, (len(queries), len(chunk)))], 1)
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         best_s, best_i = np.take_along_axis(scores, top, 1), np.take_along_axis(both, top, 1)
     sample = np.random.default_rng(0).choice(ids, 200, replace=False)
-    assert np.allclose(base.vectors(np.sort(sample), index.dim), store.vectors(np.sort(sample)))
+    assert np.allclose(index.stored_vectors(np.sort(sample)), store.vectors(np.sort(sample)))
     assert not len(index._delta_places), "fold the delta in before measuring recall"
     order = np.argsort(-best_s, axis=1)
     return np.take_along_axis(best_i, order, 1)
@@ -80,21 +89,41 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
 
 
-def recall_figures(store: Store, n_shots: int) -> dict[str, float]:
-    """recall@10 and @100 of the frame index as served, for text-like queries and for frames
-    of the library's shots that it does not hold."""
+def shots_by_modality(n_shots: int, speech_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The library's shots whose vectors are frames, and those that are transcript chunks
+    (fill_store makes the last `speech_share` of each video's vectors speech)."""
+    per_video = PER_VIDEO // FRAMES_PER_SHOT
+    speech = np.arange(n_shots) % per_video >= per_video - round(per_video * speech_share)
+    return np.flatnonzero(~speech), np.flatnonzero(speech)
+
+
+def recall_figures(store: Store, n_shots: int, speech_share: float) -> dict[str, float]:
+    """recall@10 and @100 as served, against exact search. Frame index: text-like queries near
+    a shot of frames (what the tuning is for), text-like queries near a shot whose vectors are
+    all transcript chunks (near nothing in the frame index: their exact top 10 are stray
+    frames about as close as the next hundred), and frames of the library's shots that it does
+    not hold. Transcript index: the text-like queries near a shot of its own."""
     dim = store.dim
     rng = np.random.default_rng(5)
-    shots = rng.integers(0, n_shots, N_QUERIES)
-    sets = {"text": text_queries(n_shots, N_QUERIES, dim, seed=3),  # library seed 0
-            "frame": near(shot_centres(shots, dim), np.sqrt(WITHIN_SHOT), rng)}
+    frame_shots, speech_shots = shots_by_modality(n_shots, speech_share)
+    near_frames = shot_centres(rng.choice(frame_shots, N_QUERIES), dim)
+    sets = {"frame": {"text": near(near_frames, QUERY_TO_SHOT, rng),
+                      "held-out frame": near(near_frames, np.sqrt(WITHIN_SHOT), rng)}}
+    if len(speech_shots):
+        elsewhere = near(shot_centres(rng.choice(speech_shots, N_QUERIES // 3), dim),
+                         QUERY_TO_SHOT, rng)
+        sets["frame"]["text, shot not in frames"] = elsewhere
+        sets["speech"] = {"text": elsewhere}
     out = {}
-    for name, queries in sets.items():
-        truth = exact_truth(store, queries, 100)
-        found = store.index("frame").search(queries, 100)[1]
-        out[f"{name} recall@10"] = recall(
-            store.index("frame").search(queries, 10)[1], truth[:, :10])
-        out[f"{name} recall@100"] = recall(found, truth)
+    for modality, named in sets.items():
+        index = store.index(modality)
+        truth = exact_truth(store, modality, np.concatenate(list(named.values())), 100)
+        start = 0
+        for name, queries in named.items():
+            mine, start = truth[start:start + len(queries)], start + len(queries)
+            label = f"{modality} index, {name}"
+            out[f"{label} recall@10"] = recall(index.search(queries, 10)[1], mine[:, :10])
+            out[f"{label} recall@100"] = recall(index.search(queries, 100)[1], mine)
     return out
 
 
@@ -104,6 +133,39 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def image_query_ms(port: int) -> float:
+    """One image search through the API (a PNG upload), in milliseconds."""
+    png = io.BytesIO()
+    Image.fromarray(np.full((224, 224, 3), 90, np.uint8)).save(png, format="PNG")
+    boundary = "vidseek-bench"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+    body += png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    started = time.perf_counter()
+    conn.request("POST", "/api/search/image", body,
+                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    return (time.perf_counter() - started) * 1000
+
+
+def text_encoder_ms(settings: Settings, runs: int = 50) -> float:
+    """Median milliseconds of one query through the text encoder alone, in this process, on
+    one thread as the server runs it: the model's share of the API's latency under whatever
+    load the machine carries during this run."""
+    from vidseek.indexer.encoders import load_image_text_encoder
+
+    encoder = load_image_text_encoder(replace(settings, threads=1))
+    times = []
+    for i in range(runs):
+        started = time.perf_counter()
+        encoder.embed_texts([f"a dog running on the beach {i}"])
+        times.append(time.perf_counter() - started)
+    return float(np.median(times[5:]) * 1000)
 
 
 def serving_figures(data_dir: Path, model: str, requests: int) -> dict[str, float]:
@@ -119,6 +181,8 @@ def serving_figures(data_dir: Path, model: str, requests: int) -> dict[str, floa
             one = run_load(port, search_path(10), LoadOptions(1, requests // 2, 120), seed=1)
             eight = run_load(port, search_path(10), LoadOptions(8, requests, 120), seed=2)
             rss = rss_mb(server.pid)
+            image_ms = image_query_ms(port)
+            rss_after_image = rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -126,7 +190,8 @@ def serving_figures(data_dir: Path, model: str, requests: int) -> dict[str, floa
             "1 client p50 ms": one.percentile(50), "1 client p99 ms": one.percentile(99),
             "8 clients p50 ms": eight.percentile(50), "8 clients p99 ms": eight.percentile(99),
             "8 clients req/s": eight.per_second, "errors": one.errors + eight.errors,
-            "serving RSS MB": rss}
+            "serving RSS MB": rss, "first image query ms (loads the image tower)": image_ms,
+            "RSS after it MB": rss_after_image, "load average (1 min) after": os.getloadavg()[0]}
 
 
 def add_hour(store: Store, settings: Settings, first_shot: int) -> dict[str, float]:
@@ -161,7 +226,7 @@ def add_hour(store: Store, settings: Settings, first_shot: int) -> dict[str, flo
 
 def report(figures: dict[str, object]) -> None:
     for name, value in figures.items():
-        print(f"  {name:<28} {value:.3f}" if isinstance(value, float) else f"  {name:<28} {value}",
+        print(f"  {name:<46} {value:.3f}" if isinstance(value, float) else f"  {name:<46} {value}",
               flush=True)
 
 
@@ -183,15 +248,18 @@ def main(argv: list[str] | None = None) -> int:
         settings = library_settings(data_dir, args.model)
         if not (data_dir / "vidseek.db").exists():
             started = time.monotonic()
-            build_synthetic_library(data_dir, size, 1000, args.speech_share, args.model)
+            build_synthetic_library(data_dir, size, PER_VIDEO, args.speech_share, args.model)
             print(f"  built the {size} library in {time.monotonic() - started:.0f} s")
         store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        for modality in ("frame", "speech"):
+            if len(store.index(modality)._delta_places):
+                store.index(modality).merge(settings.index_budget, store.segments.vectors_and_places)
         index = store.index("frame")
-        if len(index._delta_places):
-            index.merge(settings.index_budget, store.segments.vectors_and_places)
         n_frames = len(index)
         figures: dict[str, object] = {
+            "load average (1 min) at start": os.getloadavg()[0],
             "frames": n_frames, "index": store.describe_index("frame"),
+            "speech index": store.describe_index("speech"),
             "build s": index.tuning.train_seconds,
             "base file B/vector": round(
                 sum(f.stat().st_size for f in settings.index_dir.glob(
@@ -199,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"\n== {size} segments ==")
         report(figures)
-        figures = recall_figures(store, -(-size // FRAMES_PER_SHOT))
+        figures = recall_figures(store, -(-size // FRAMES_PER_SHOT), args.speech_share)
         report(figures)
         figures = serving_figures(data_dir, args.model, args.requests)
+        figures["text encoder alone p50 ms (same run)"] = text_encoder_ms(settings)
         report(figures)
         figures = {}
         # Shots no other run added: each run's hour of video is new content.

@@ -46,6 +46,9 @@ class PaletteEncoder:
     def installed(self, spec, settings, download: bool) -> tuple[bool, str]:
         return True, "computed from the palette (a test encoder: no weights)"
 
+    def release_image_tower(self) -> None:
+        """Nothing to free: the palette is a few numbers."""
+
     def embed_images(self, frames: np.ndarray) -> np.ndarray:
         self.images_embedded += len(frames)
         colours = np.array([rgb for _, rgb in PALETTE.values()], np.float32)

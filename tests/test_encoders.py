@@ -123,3 +123,15 @@ def test_embeddings_are_unit_length_and_deterministic(encoder):
     assert a.shape == (3, encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_released_image_tower_comes_back_with_the_same_vectors(tmp_path):
+    """A server frees the image tower after its warm-up; an image query loads it again and
+    gets exactly the vectors the tower gave before, and text queries never stopped working."""
+    enc = load_image_text_encoder(make_settings(tmp_path))
+    frames = np.random.default_rng(3).integers(0, 255, (2, 72, 96, 3), dtype=np.uint8)
+    before, text = enc.embed_images(frames), enc.embed_texts(TEXTS)
+    enc.release_image_tower()
+    assert enc.model.visual is None and enc._encode_image is None  # the weights are gone
+    np.testing.assert_array_equal(enc.embed_texts(TEXTS), text)
+    np.testing.assert_allclose(enc.embed_images(frames), before, atol=1e-6)

@@ -63,8 +63,9 @@ def test_kind_follows_memory_and_tuning_reaches_the_target_on_text_queries(tmp_p
         vi = built(tmp_path, frames, ids, budget, name=codes)
         assert vi.kind == f"ivf512,{codes}"  # 2 ** round(log2(4 * sqrt(10k))) lists
         assert vi.tuning.recall >= budget.recall
-        # Measured again, on text-like queries the tuning never saw: the target holds there...
-        assert recall(vi.search(queries, 10)[1], truth) >= budget.recall - 0.03
+        # Measured again, on text-like queries the tuning never saw: the target holds there
+        # (the tuning's margin covers how far its own queries can flatter it)...
+        assert recall(vi.search(queries, 10)[1], truth) >= budget.recall
         # ...and the cheapest setting tried is far from it (the tuning is what gets there).
         cheapest = replace(vi.tuning, nprobe=1, rerank=min(vi.tuning.rerank, 2))
         assert recall(vi.search(queries, 10, cheapest)[1], truth) < budget.recall - 0.1

@@ -78,3 +78,19 @@ def test_save_is_atomic_and_reopen_sees_the_same_ids(tmp_path):
     assert VectorIndex.open(tmp_path, "x", 16).ids().tolist() == ids.tolist()
     # A file of another dimension is ignored (the store then rebuilds it from SQL).
     assert len(VectorIndex.open(tmp_path, "x", 32)) == 0
+
+
+def test_an_exact_base_past_the_exact_limit_is_replaced_on_the_next_save(tmp_path, monkeypatch):
+    """A base left exact by a version whose limit was higher is due a merge with no delta at
+    all, and the merge makes it an inverted file holding the same ids."""
+    vectors = unit(3_000)
+    ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    budget = IndexBudget()
+    vi = VectorIndex(tmp_path, "frame", 16)
+    vi.rebuild(fetcher(vectors)(ids)[1], fetcher(vectors), budget)
+    assert vi.kind == "exact" and not vi.merge_due(budget)
+    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 2_000)
+    assert vi.merge_due(budget)
+    vi.merge(budget, fetcher(vectors))
+    assert vi.kind.startswith("ivf") and np.array_equal(vi.ids(), ids)
+    assert not vi.merge_due(budget)

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -410,7 +411,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_command_answers_over_http(lib):
+def post_image(url: str, image: bytes) -> dict:
+    """An image search through a real HTTP server (a multipart upload, as a browser sends)."""
+    boundary = "vidseek-test"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+    body += image + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.load(r)
+
+
+def test_serve_command_answers_over_http(client, lib):
     port = free_port()
     env = {**os.environ, "VIDSEEK_DATA_DIR": str(lib.library.settings.data_dir),
            "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false"}
@@ -427,6 +440,19 @@ def test_serve_command_answers_over_http(lib):
                 assert server.poll() is None, server.stdout.read().decode()
                 assert time.monotonic() < deadline, "vidseek serve did not answer in 30 s"
                 time.sleep(0.2)
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except urllib.error.HTTPError as e:  # 503 until the warm-up is done
+                assert e.code == 503 and time.monotonic() < deadline, "not ready in 30 s"
+                time.sleep(0.2)
+        # Ready: the warm-up has released the image tower; an image query brings it back and
+        # finds what the in-process app (which never released it) finds.
+        served = post_image(f"http://127.0.0.1:{port}/api/search/image", png(SOURCE_COLOURS[3]))
+        here = client.post("/api/search/image",
+                           data={"image": (io.BytesIO(png(SOURCE_COLOURS[3])), "q.png")})
+        assert served["results"] and served["results"] == here.get_json()["results"]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -48,7 +48,8 @@ def _state() -> WebState:
 
 def warm_up(app: Flask) -> threading.Thread:
     """Load the query models, open every vector index and run one query, in the background,
-    so the first request is as fast as the rest; the health endpoint answers 503 until then."""
+    so the first text query is as fast as the rest (the image tower is released: serving
+    memory); the health endpoint answers 503 until then."""
     state: WebState = app.extensions[EXTENSION]
     state.ready.clear()
 
@@ -59,6 +60,7 @@ def warm_up(app: Flask) -> threading.Thread:
                 for modality in MODALITIES:
                     lib.store.vector_count(modality)
                 lib.engine.search_text("warm up", lib.search_options())
+                lib.encoder.release_image_tower()  # back on the first image query
         except Exception as e:  # reported by the health endpoint, and each query raises it too
             state.warm_up_error = f"{type(e).__name__}: {e}"
             return
