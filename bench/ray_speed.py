@@ -73,7 +73,7 @@ def writer_cost(root: Path, video: Path, repeats: int = 20) -> tuple[float, floa
     started = time.perf_counter()
     result = analyzer.analyze(Job(video))
     analysis = time.perf_counter() - started
-    store = Store(settings.sql_url, settings.index_dir)
+    store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
     store.bind_model("clip_model", analyzer.encoder.spec, analyzer.encoder.dim)
     times = []
     for i in range(repeats):

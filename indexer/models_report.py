@@ -83,7 +83,7 @@ def _library_audio_state(settings: Settings) -> tuple[dict[str, str], int]:
     url = settings.sql_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return {}, 0
-    store = Store(url, settings.index_dir)
+    store = Store(url, settings.index_dir, settings.index_budget)
     try:
         return store.state(), store.audio_feature_count()
     finally:

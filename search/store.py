@@ -40,14 +40,14 @@ from vidseek.search.vectors import IndexBudget, VectorIndex
 class Store:
     """SQL + FAISS for one library. The SQL database decides what exists."""
 
-    def __init__(self, url: str, index_dir: Path, budget: IndexBudget | None = None):
+    def __init__(self, url: str, index_dir: Path, budget: IndexBudget):
         self.engine = make_engine(url)
         migrate(self.engine)
         self.model = ModelState(self.engine)
         self.catalogue = Catalogue(self.engine)
         self.segments = SegmentTable(self.engine, self.model)
         # `budget`: what each index may cost, and must find.
-        self.indexes = IndexSet(self.engine, index_dir, budget or IndexBudget(), self.model,
+        self.indexes = IndexSet(self.engine, index_dir, budget, self.model,
                                 self.segments, self.catalogue)
 
     # --- writes that span the parts: each one transaction ------------------------------

@@ -70,8 +70,8 @@ CHUNK = 50_000
 class IndexBudget:
     """What the index may cost: bytes of memory for the vectors, and the recall@10 to keep."""
 
-    memory_bytes: int = 512 * 2**20
-    recall: float = 0.95
+    memory_bytes: int
+    recall: float
 
 
 def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:

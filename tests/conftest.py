@@ -14,6 +14,8 @@ from vidseek.library import Library
 from vidseek.settings import ENV_PREFIX, Settings
 
 TINY_MODEL = "open_clip:vidseek-tiny/random"
+# The settings' index budget, for tests that open a Store without a Library.
+INDEX_BUDGET = Settings.load(env={}).index_budget
 
 
 def make_settings(data_dir, **overrides) -> Settings:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_MODEL, make_settings
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import (
     BLACK,
     BLUE,
@@ -139,7 +139,7 @@ def test_recall_counts_identical_pictures_as_one_answer_and_reports_chance():
 
 
 def test_store_keeps_audio_features_with_the_video_and_drops_them_on_failure(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     store.bind_model("clip_model", TINY_MODEL, 4)
     info = MediaInfo(duration=6.0, fps=10, width=160, height=96, has_audio=True)
     fp = Fingerprint(1, 1, "h")

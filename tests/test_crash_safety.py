@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_MODEL, make_settings
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.crashes import (
     audit_library,
     content_hashes,
@@ -128,14 +128,14 @@ def test_a_removal_reaches_the_index_files_of_every_modality(tmp_path):
         return [Segment("frame", 0, 2, vectors[first]), Segment("frame", 2, 4, vectors[first + 1]),
                 Segment("speech", 0, 4, vectors[first + 2], text="hello there")]
 
-    writer = Store(url, index_dir)
+    writer = Store(url, index_dir, INDEX_BUDGET)
     writer.bind_model("clip_model", "test", 16)
     writer.save_video("/a.mp4", Fingerprint(1, 1), info, segments(0))
     writer.save_video("/b.mp4", Fingerprint(1, 1), info, segments(4))
     writer.close()
     assert sorted(p.name for p in index_dir.iterdir()) == ["frame.delta.npz", "speech.delta.npz"]
     # A removal-only run opens no index: the files must follow all the same.
-    indexer = Store(url, index_dir)
+    indexer = Store(url, index_dir, INDEX_BUDGET)
     assert indexer.remove_videos(["/b.mp4"]) == 1
     indexer.close()
     audit = audit_library(data)

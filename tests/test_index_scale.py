@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 
 from bench.synthetic import FRAMES_PER_SHOT, text_queries, video_frames
+from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import fetcher
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import SegmentGeneration, SegmentRow
 from vidseek.search.segment_table import vector_to_blob
 from vidseek.search.store import Store
-from vidseek.search.vectors import IndexBudget, VectorIndex
+from vidseek.search.vectors import VectorIndex
 
 DIM = 32
-SMALL_MEMORY = IndexBudget(memory_bytes=2**18)  # too little for float16 codes: product codes
-LARGE_MEMORY = IndexBudget(memory_bytes=2**30)
+SMALL_MEMORY = replace(INDEX_BUDGET, memory_bytes=2**18)  # too little for float16 codes: product codes
+LARGE_MEMORY = replace(INDEX_BUDGET, memory_bytes=2**30)
 
 
 def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -152,18 +153,18 @@ def test_an_up_to_date_index_opens_without_reading_the_segments(tmp_path):
     store.close()
     # A row SQL has but no index holds, written behind the store's back (the generation not
     # counted): an index that read the segment table on opening would find it.
-    with Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss").engine.begin() as c:
+    with Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET).engine.begin() as c:
         c.execute(SegmentRow.__table__.insert().values(
             id=10_000, video_id=1, modality="frame", t0=0.0, t1=1.0,
             vector=vector_to_blob(np.ones(DIM) / np.sqrt(DIM))))
-    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     assert 10_000 not in reader.index("frame").ids()
     # Once the change is counted, the next process to open the index reconciles it.
     with reader.engine.begin() as c:
         c.execute(SegmentGeneration.__table__.update()
                   .where(SegmentGeneration.modality == "frame")
                   .values(generation=SegmentGeneration.generation + 1))
-    assert 10_000 in Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss").index(
+    assert 10_000 in Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET).index(
         "frame").ids()
 
 
@@ -171,7 +172,7 @@ def test_a_server_sees_new_videos_without_reading_the_base_again(tmp_path, monke
     monkeypatch.setattr("vidseek.search.vectors.MERGE_MIN", 1_000)
     writer = _library(tmp_path, 4)
     writer.save_indexes()  # 2,000 in the delta: folded into a base
-    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     base = reader.index("frame").base
     assert len(base) == 2_000
     writer = _library(tmp_path, 1, first=4)
@@ -208,7 +209,7 @@ def test_a_kill_during_a_merge_leaves_a_consistent_index(tmp_path, monkeypatch, 
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     index = store.index("frame")
     assert np.array_equal(index.ids(), store.segment_ids("frame"))
     probe = video_frames(FRAMES_PER_SHOT, DIM, first_shot=(6 * 500 + 100) // FRAMES_PER_SHOT)

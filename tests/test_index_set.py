@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import unit
 from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo, Segment
 from vidseek.search.store import Store
@@ -20,7 +21,7 @@ def segments(modality: str, vectors: np.ndarray) -> list[Segment]:
 
 
 def new_store(tmp_path, dim: int = 8) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     store.bind_model("clip_model", "test", dim)
     return store
 
@@ -58,7 +59,7 @@ def test_replacing_the_audio_segments_moves_the_audio_index_with_sql(tmp_path):
     assert writer.state()["audio_projection"] == "v2"
     # Saved at SQL's generation: a server opens it as it is and finds the new vectors.
     assert saved_generation(tmp_path / "faiss", "audio") == writer.generations()["audio"]
-    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    reader = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     _, found = reader.index("audio").search(new, 1)
     assert found[:, 0].tolist() == new_ids.tolist()
     assert reader.places("audio").find(new_ids).video_ids.tolist() == [a, b, b]

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from tests.conftest import INDEX_BUDGET
 from vidseek.search.database import MIGRATIONS_DIR
 from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
@@ -16,7 +17,7 @@ from vidseek.search.store import Store
 
 def test_full_text_follows_every_write_of_the_store(tmp_path):
     """Triggers keep the FTS5 index in the writer's transaction: replace, fail, remove, clear."""
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     store.bind_model("clip_model", "test", 8)
     info = MediaInfo(10.0, 10.0, 64, 64, True)
     fp = Fingerprint(1, 1, "h")
@@ -67,7 +68,7 @@ def test_upgrading_an_old_library_indexes_its_transcripts(tmp_path):
             "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
             "(1, 'speech', 2.0, 6.0, 'the lighthouse keeper waved', x''), "
             "(1, 'frame', 0.0, 1.0, NULL, x'')"))
-    store = Store(url, tmp_path / "faiss")  # migrates to the newest revision
+    store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     keywords = keyword_index_for(store.engine)
     assert isinstance(keywords, Fts5KeywordIndex)
     assert [m.score for m in keywords.search("where is the lighthouse", 10)] == [1.0]

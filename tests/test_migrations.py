@@ -6,6 +6,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from tests.conftest import INDEX_BUDGET
 from vidseek.search.database import MIGRATIONS_DIR, migrate
 from vidseek.search.keyword import is_full_text_object, keyword_index_for
 from vidseek.search.schema import Base
@@ -20,7 +21,7 @@ def test_migration_creates_the_schema_from_empty(tmp_path):
 
 
 def test_models_match_the_migrated_schema(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss")
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
 
     def include(obj, name, type_, reflected, compare_to):
         return not is_full_text_object(name)
@@ -32,8 +33,8 @@ def test_models_match_the_migrated_schema(tmp_path):
 
 def test_migrating_twice_is_harmless(tmp_path):
     url = f"sqlite:///{tmp_path / 'lib.db'}"
-    Store(url, tmp_path / "faiss").set_state(clip_model="x")
-    assert Store(url, tmp_path / "faiss").state() == {"clip_model": "x"}
+    Store(url, tmp_path / "faiss", INDEX_BUDGET).set_state(clip_model="x")
+    assert Store(url, tmp_path / "faiss", INDEX_BUDGET).state() == {"clip_model": "x"}
 
 
 def test_upgrading_keeps_every_row_and_then_never_reuses_an_id(tmp_path):
@@ -51,7 +52,7 @@ def test_upgrading_keeps_every_row_and_then_never_reuses_an_id(tmp_path):
             "(3, 2, 'frame', 0, 1, NULL, x'00')"))
         connection.execute(text("INSERT INTO thumbnails (segment_id, jpeg) VALUES (1, x'ff'), "
                                 "(3, x'ff')"))
-    store = Store(url, tmp_path / "faiss")  # migrates to the newest revision
+    store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     assert store.segment_count() == 3 and store.video_count() == 2
     assert store.thumbnail(1) == b"\xff" and store.thumbnail(3) == b"\xff"
     assert [m.segment_id for m in keyword_index_for(store.engine).search("lighthouse", 5)] == [2]

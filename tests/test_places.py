@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import unit
 from vidseek.search.engine import best_per_segment
 from vidseek.search.places import Places
@@ -37,7 +38,7 @@ def test_store_places_follow_saves_removals_and_other_processes(tmp_path):
     def frames(*rows) -> list[Segment]:
         return [Segment("frame", t, t + 1, vectors[i]) for i, t in rows]
 
-    writer = Store(url, index_dir)
+    writer = Store(url, index_dir, INDEX_BUDGET)
     writer.bind_model("clip_model", "test", 8)
     a = writer.save_video("/a.mp4", Fingerprint(1, 1), info, frames((0, 0.0), (1, 1.0)))
     b = writer.save_video("/b.mp4", Fingerprint(1, 1), info, frames((2, 5.0)))
@@ -47,7 +48,7 @@ def test_store_places_follow_saves_removals_and_other_processes(tmp_path):
     assert writer.video_path(b) == "/b.mp4"
     writer.save_indexes()
     # A server opened on the same library reads the same places with the index...
-    reader = Store(url, index_dir)
+    reader = Store(url, index_dir, INDEX_BUDGET)
     _, ids = reader.index("frame").search(vectors[:1], 5)
     assert reader.places("frame").find(ids[0][ids[0] >= 0]).mask.all()
     assert reader.video_path(a) == "/a.mp4" and reader.video_path(b) == "/b.mp4"

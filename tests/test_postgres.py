@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.conftest import TINY_MODEL, make_settings
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, place, speech, write_video
 from tests.postgres import postgres_server, server_programs
 from vidseek.library import Library
@@ -39,7 +39,7 @@ def postgres_url():
 
 
 def test_the_migrations_build_the_models_schema(postgres_url, tmp_path):
-    store = Store(postgres_url, tmp_path / "faiss")
+    store = Store(postgres_url, tmp_path / "faiss", INDEX_BUDGET)
     def include(obj, name, type_, reflected, compare_to):
         return not is_full_text_object(name)
 
@@ -48,7 +48,7 @@ def test_the_migrations_build_the_models_schema(postgres_url, tmp_path):
         assert compare_metadata(ctx, Base.metadata) == []
         indexes = {i["name"] for i in store.engine.dialect.get_indexes(conn, "segments")}
     assert FULL_TEXT_INDEX in indexes
-    Store(postgres_url, tmp_path / "faiss").set_state(clip_model="x")  # migrating again: no-op
+    Store(postgres_url, tmp_path / "faiss", INDEX_BUDGET).set_state(clip_model="x")  # migrating again: no-op
     store.engine.dispose()
 
 
@@ -93,7 +93,7 @@ def test_index_search_and_forget_on_postgresql(postgres_url, tmp_path, tiny_enco
 def test_ids_are_never_reused_on_postgresql(postgres_url, tmp_path):
     """PostgreSQL's SERIAL sequences never hand out a value twice: migration 0005 has nothing
     to change there, and the generations count changes the same way as on SQLite."""
-    store = Store(postgres_url, tmp_path / "faiss")
+    store = Store(postgres_url, tmp_path / "faiss", INDEX_BUDGET)
     if store.dim is None:  # the database is shared with the tests above
         store.bind_model("clip_model", TINY_MODEL, 64)
     vector = np.zeros(store.dim, np.float32)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_MODEL, make_settings
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, WHITE, Scene, write_video
 from tests.ray_cluster import alive, descendants, ray_cluster
 from vidseek.library import Library
@@ -64,7 +64,7 @@ def snapshot(data_dir: Path, videos: Path) -> dict:
     """Per file: status, failure reason, segments (modality, t0, t1, text) and their vectors,
     plus how many vectors each FAISS index holds (a file indexed twice would show there)."""
     settings = make_settings(data_dir)
-    store = Store(settings.sql_url, settings.index_dir)
+    store = Store(settings.sql_url, settings.index_dir, INDEX_BUDGET)
     try:
         files = {}
         for video in store.videos():

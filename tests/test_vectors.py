@@ -1,9 +1,12 @@
 """Vector indexes: kinds by size and memory, reconciliation with SQL ids, atomic saves."""
 
+from dataclasses import replace
+
 import numpy as np
 
+from tests.conftest import INDEX_BUDGET
 from vidseek.search.places import Places
-from vidseek.search.vectors import EXACT_LIMIT, IndexBudget, VectorIndex, choose_kind
+from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, choose_kind
 
 
 def unit(n, dim=16, seed=0):
@@ -20,12 +23,13 @@ def fetcher(vectors):
 
 
 def test_kind_follows_size_and_memory():
-    small, large = IndexBudget(memory_bytes=512 * 2**20), IndexBudget(memory_bytes=4 * 2**30)
+    small = replace(INDEX_BUDGET, memory_bytes=512 * 2**20)
+    large = replace(INDEX_BUDGET, memory_bytes=4 * 2**30)
     assert choose_kind(0, 512, small) == choose_kind(EXACT_LIMIT, 512, small) == "exact"
     assert choose_kind(1_000_000, 512, large) == "ivf4096,sq16"  # 1 KB a vector fits 4 GB
     assert choose_kind(1_000_000, 512, small) == "ivf4096,pq64"  # it does not fit 512 MB
     assert choose_kind(4_000_000, 512, small) == "ivf8192,pq64"
-    assert choose_kind(EXACT_LIMIT, 512, IndexBudget(memory_bytes=2**20)).endswith("pq64")
+    assert choose_kind(EXACT_LIMIT, 512, replace(INDEX_BUDGET, memory_bytes=2**20)).endswith("pq64")
 
 
 def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, monkeypatch):
@@ -33,7 +37,7 @@ def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, 
     n = 30_000
     vectors = unit(n)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    budget = IndexBudget(memory_bytes=2**30)
+    budget = replace(INDEX_BUDGET, memory_bytes=2**30)
     vi = VectorIndex(tmp_path, "frame", 16)
     vi.reconcile(ids, fetcher(vectors))
     assert vi.merge_due(budget)
@@ -54,7 +58,7 @@ def test_shrinking_back_returns_to_exact(tmp_path, monkeypatch):
     monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)
     vectors = unit(20_001)
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
-    budget = IndexBudget()
+    budget = INDEX_BUDGET
     vi = VectorIndex(tmp_path, "frame", 16)
     vi.reconcile(ids, fetcher(vectors))
     vi.merge(budget, fetcher(vectors))
@@ -85,7 +89,7 @@ def test_an_exact_base_past_the_exact_limit_is_replaced_on_the_next_save(tmp_pat
     all, and the merge makes it an inverted file holding the same ids."""
     vectors = unit(3_000)
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
-    budget = IndexBudget()
+    budget = INDEX_BUDGET
     vi = VectorIndex(tmp_path, "frame", 16)
     vi.rebuild(fetcher(vectors)(ids)[1], fetcher(vectors), budget)
     assert vi.kind == "exact" and not vi.merge_due(budget)
