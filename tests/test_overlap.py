@@ -4,6 +4,7 @@ sound or frames fail still gives one failed-file record, and nothing of it is st
 from __future__ import annotations
 
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class SlowEar:
         self.done = threading.Event()
 
     def hear(self, audio: np.ndarray) -> Heard:
-        self.done.wait(0.5)
+        time.sleep(0.5)  # longer than the frame path takes to fail
         self.done.set()
         vector = np.ones(self.dim, np.float32) / np.sqrt(self.dim)
         return Heard([Segment("speech", 0.0, 1.0, vector, text="hello", language="en")])
