@@ -237,15 +237,21 @@ def read_audio(path: str) -> np.ndarray:
 
 def decode(path: str, options: DecodeOptions
            ) -> Iterator[ContentHash | FrameWindow | AudioPiece | MediaInfo]:
-    """The content hash, then sampled frames (scene-thinned) in windows, then the audio in
-    pieces if asked, and last the MediaInfo, whose duration is what decoded (frames, and audio
-    when asked for), not what the header claims."""
+    """The content hash, then the audio in pieces if asked (cheap to decode: the parent's sound
+    stages start on it while frames still decode), then sampled frames (scene-thinned) in
+    windows, and last the MediaInfo, whose duration is what decoded (frames, and audio when
+    asked for), not what the header claims."""
     try:
         digest = content_hash(Path(path))
     except OSError as e:
         raise DecodeError(f"cannot read the file: {e.strerror or e}") from None
     yield ContentHash(digest)
     info = probe(path)
+    samples = 0
+    if options.audio and info.has_audio:
+        for piece in audio_pieces(path):
+            samples += len(piece)
+            yield AudioPiece(piece)
     size = _target_size(info, options.short_side)
     scene = SceneFilter(options.sampling)
     extent = _Extent()
@@ -264,14 +270,7 @@ def decode(path: str, options: DecodeOptions
         yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
     if sampled == 0:
         raise DecodeError("no decodable frames — the file is truncated or corrupt")
-    duration = extent.end
-    if options.audio and info.has_audio:
-        samples = 0
-        for piece in audio_pieces(path):
-            samples += len(piece)
-            yield AudioPiece(piece)
-        duration = max(duration, samples / AUDIO_RATE)
-    yield replace(info, duration=duration)
+    yield replace(info, duration=max(extent.end, samples / AUDIO_RATE))
 
 
 def _child(path: str, options: DecodeOptions, out: Connection) -> None:
@@ -330,8 +329,8 @@ class IsolatedDecoder:
 
     def decode(self, path: str | Path, options: DecodeOptions
                ) -> Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack]:
-        """What `decode` yields, with the audio pieces joined into one AudioTrack at the end
-        (after the MediaInfo)."""
+        """What `decode` yields, with the audio pieces joined into one AudioTrack, yielded as
+        soon as the last piece is in (before the first frame window)."""
         reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(str(path), options, writer), daemon=True)
         proc.start()
@@ -349,17 +348,18 @@ class IsolatedDecoder:
                 except EOFError:
                     proc.join(timeout=5)
                     raise DecodeError(_describe_exit(proc.exitcode)) from None
+                if isinstance(item, AudioPiece):
+                    pieces.append(item.samples)
+                    continue
+                if pieces:
+                    yield AudioTrack(np.concatenate(pieces))
+                    pieces = []
                 if isinstance(item, tuple):
                     kind, message = item
                     if kind == "error":
                         raise DecodeError(message)
-                    if pieces:
-                        yield AudioTrack(np.concatenate(pieces))
                     return
-                if isinstance(item, AudioPiece):
-                    pieces.append(item.samples)
-                else:
-                    yield item
+                yield item
         finally:
             if proc.is_alive():
                 proc.kill()

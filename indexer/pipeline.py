@@ -5,6 +5,7 @@ and the one store writer saves each result in one transaction per video."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.errors import DecodeError
+from vidseek.errors import DecodeError, ModelUnavailable, StageFailed
 from vidseek.indexer.decode import (
     SHORT_SIDE,
     AudioTrack,
@@ -194,7 +195,7 @@ class Analyzer:
                 audio_stages = tuple(s for s in audio_stages
                                      if s.modality != self.stages.subtitles.replaces)
             result = self._analyze(str(job.path), digest, stream, audio_stages)
-        except DecodeError as e:
+        except (DecodeError, StageFailed) as e:
             return FileResult(str(job.path), digest, error=str(e))
         finally:
             stream.close()
@@ -205,35 +206,77 @@ class Analyzer:
                  stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack],
                  audio_stages: tuple[AudioStage, ...]) -> FileResult:
         info: MediaInfo | None = None
-        audio: AudioFeatures | None = None
         times: list[float] = []
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
-        segments: list[Segment] = []
+        hearing: Hearing | None = None
         readers = [stage.reader() for stage in self.stages.frames]
-        for item in stream:
-            if isinstance(item, MediaInfo):
-                info = item
-            elif isinstance(item, FrameWindow):
-                times.extend(item.times)
-                vectors.extend(self.encoder.embed_images(item.frames))
-                jpegs.extend(item.jpegs)
-                for reader in readers:
-                    reader.add(item.frames)
-            elif isinstance(item, AudioTrack) and len(item.samples):
-                for stage in audio_stages:
-                    heard = stage.hear(item.samples)
-                    segments.extend(heard.segments)
-                    if heard.features is not None:
-                        audio = heard.features
-        if info is None or not times:
-            raise DecodeError("no decodable frames")
+        try:
+            for item in stream:
+                if isinstance(item, MediaInfo):
+                    info = item
+                elif isinstance(item, FrameWindow):
+                    times.extend(item.times)
+                    vectors.extend(self.encoder.embed_images(item.frames))
+                    jpegs.extend(item.jpegs)
+                    for reader in readers:
+                        reader.add(item.frames)
+                elif isinstance(item, AudioTrack) and len(item.samples) and audio_stages:
+                    # The track comes before the frames: it is heard while they are embedded.
+                    hearing = Hearing(audio_stages, item.samples)
+            if info is None or not times:
+                raise DecodeError("no decodable frames")
+        except DecodeError:
+            if hearing is not None:
+                hearing.wait()  # the next file starts with the cores free
+            raise
+        segments, audio = hearing.result() if hearing is not None else ([], None)
         spans = frame_spans(times, info.duration)
         frames = [Segment("frame", t0, t1, v, thumbnail=j)
                   for (t0, t1), v, j in zip(spans, vectors, jpegs)]
         for stage, reader in zip(self.stages.frames, readers, strict=True):
             segments.extend(stage.segments(reader, spans))
         return FileResult(path, digest, info=info, segments=frames + segments, audio=audio)
+
+
+class Hearing:
+    """The audio stages on one track, in a thread of their own, while the caller embeds the
+    frames. A daemon thread: a Ctrl-C does not wait for Whisper (nothing of the file is stored
+    until its whole result is in, so a kill loses nothing)."""
+
+    def __init__(self, stages: tuple[AudioStage, ...], samples: np.ndarray):
+        self._segments: list[Segment] = []
+        self._features: AudioFeatures | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._hear, args=(stages, samples), daemon=True,
+                                        name="vidseek-hearing")
+        self._thread.start()
+
+    def _hear(self, stages: tuple[AudioStage, ...], samples: np.ndarray) -> None:
+        for stage in stages:
+            try:
+                heard = stage.hear(samples)
+            except ModelUnavailable as e:  # no file can be heard: the run stops, as before
+                self._error = e
+                return
+            except Exception as e:  # this file's sound: its one failed-file record says why
+                self._error = StageFailed(f"the {stage.modality} stage failed: "
+                                          f"{type(e).__name__}: {e}")
+                return
+            self._segments.extend(heard.segments)
+            if heard.features is not None:
+                self._features = heard.features
+
+    def wait(self) -> None:
+        """Returns once every stage is done, whatever the outcome."""
+        self._thread.join()
+
+    def result(self) -> tuple[list[Segment], AudioFeatures | None]:
+        """What the stages heard (segments, and raw window features); raises what stopped them."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._segments, self._features
 
 
 class Indexer:

@@ -41,9 +41,9 @@ def clip(tmp_path_factory):
     return write_video(path, [Scene(3, RED), Scene(3, BLUE)], audio=tone(440, 6))
 
 
-def test_decode_yields_hash_scene_thinned_frames_audio_and_info(clip, options):
+def test_decode_yields_hash_audio_scene_thinned_frames_and_info(clip, options):
     items = list(decode(str(clip), replace(options, audio=True)))
-    hashed, *windows, piece, info = items
+    hashed, piece, *windows, info = items
     assert hashed == ContentHash(content_hash(clip))
     assert isinstance(piece, AudioPiece)  # 6 s: one piece
     audio = AudioTrack(piece.samples)
@@ -100,10 +100,13 @@ def test_audio_comes_in_pieces_that_join_into_the_whole_track(clip, options, set
     pieces = list(audio_pieces(str(clip), seconds=1.0))
     assert len(pieces) >= 5 and all(len(p) >= 16000 for p in pieces[:-1])
     np.testing.assert_array_equal(np.concatenate(pieces), read_audio(str(clip)))
-    # Through the isolated child, the pieces arrive joined, as one track after the frames.
+    # Through the isolated child, the pieces arrive joined, as one track before the frames (the
+    # sound stages start on it while frames still decode).
     items = list(IsolatedDecoder(settings.decode_timeout).decode(clip, replace(options, audio=True)))
-    assert isinstance(items[-1], AudioTrack)
-    np.testing.assert_array_equal(items[-1].samples, read_audio(str(clip)))
+    assert isinstance(items[0], ContentHash) and isinstance(items[1], AudioTrack)
+    assert isinstance(items[2], FrameWindow) and isinstance(items[-1], MediaInfo)
+    assert sum(isinstance(item, AudioTrack) for item in items) == 1
+    np.testing.assert_array_equal(items[1].samples, read_audio(str(clip)))
 
 
 def test_isolated_decoder_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path, options):

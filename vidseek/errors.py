@@ -18,6 +18,10 @@ class SubtitleError(ValueError):
     """A subtitle file or stream could not be read; the message says why."""
 
 
+class StageFailed(RuntimeError):
+    """A stage (speech, audio) could not analyse one file; the file is failed with this reason."""
+
+
 class ModelUnavailable(RuntimeError):
     """A model's weights are not installed; the message says how to install them."""
 
