@@ -140,8 +140,17 @@ class SegmentTable:
 
     def count(self, modality: str | None = None) -> int:
         """How many segments (of this modality)."""
-        counts = self.modality_counts()
-        return counts.get(modality, 0) if modality else sum(counts.values())
+        q = select(func.count(SegmentRow.id))
+        if modality:
+            q = q.where(SegmentRow.modality == modality)
+        with Session(self.engine) as s:
+            return s.scalar(q) or 0
+
+    def any(self) -> bool:
+        """Whether the library holds any segment: one row read, not a count of them all (it is
+        asked on every clip query, through the model check)."""
+        with Session(self.engine) as s:
+            return s.scalar(select(SegmentRow.id).limit(1)) is not None
 
     def modality_counts(self) -> dict[str, int]:
         """How many segments each modality has."""

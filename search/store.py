@@ -140,7 +140,7 @@ class Store:
 
     def bind_model(self, key: str, spec: str, dim: int) -> None:
         """Record the model behind `key`'s vectors, refusing to mix it with another one."""
-        self.model.bind_model(key, spec, dim, in_use=self.segment_count() > 0)
+        self.model.bind_model(key, spec, dim, in_use=self.segments.any())
 
     @property
     def dim(self) -> int | None:
@@ -181,6 +181,9 @@ class Store:
     # --- segments (search/segment_table.py) ----------------------------------------------
     def segment_count(self, modality: str | None = None) -> int:
         return self.segments.count(modality)
+
+    def has_segments(self) -> bool:
+        return self.segments.any()
 
     def modality_counts(self) -> dict[str, int]:
         return self.segments.modality_counts()

@@ -94,7 +94,7 @@ class Library:
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
         self.store.check_model("clip_model", self.settings.clip_model,
-                               self.store.segment_count() > 0)
+                               self.store.has_segments())
 
     @cached_property
     def encoder(self) -> ImageTextEncoder:
@@ -111,7 +111,7 @@ class Library:
         # Checked on the encoder in hand, not the settings: int8 asked for where ONNX Runtime
         # cannot run gives fp32 vectors, which must not meet an int8 library; and one passed
         # in may be another model than the settings name.
-        in_use = self.store.segment_count() > 0
+        in_use = self.store.has_segments()
         self.store.check_model("clip_model", encoder.spec, in_use)
         self.store.check_model("clip_vectors", encoder.runtime.vectors, in_use)
         return encoder
