@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -19,6 +20,7 @@ from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
 
 MAX_QUERY_CHARS = 1000
+KEYWORD_THREADS = 4  # full-text searches running beside the encoder, across requests
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class SearchEngine:
         # (and other requests) for the same cores; concurrency comes from the requests.
         faiss.omp_set_num_threads(1)
         self._texts = TextBatcher(lambda texts: self.encoder.embed_texts(texts))
+        # A text query's words are looked up while its sentence is encoded (both release the
+        # GIL): a lone query's full-text search then costs no time on top of the encoder.
+        self._words = ThreadPoolExecutor(KEYWORD_THREADS, "vidseek-keyword")
 
     @property
     def encoder(self) -> QueryEncoder:
@@ -65,8 +70,13 @@ class SearchEngine:
             raise QueryError("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
+        worded = [m for m in TEXT_MODALITIES
+                  if m in options.modalities and self.store.vector_count(m)]
+        # Text search is hybrid: the words themselves, next to the text vectors.
+        keyword = (self._words.submit(self._keyword_hits, query, worded, ranking_depth(options),
+                                      options) if worded else None)
         vector = self._texts.embed_one(query)
-        return self._search({m: vector[None] for m in options.modalities}, options, words=query)
+        return self._search({m: vector[None] for m in options.modalities}, options, keyword)
 
     def search_image(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
         """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
@@ -81,18 +91,15 @@ class SearchEngine:
         return self._search(queries, options)
 
     def _search(self, queries: dict[str, np.ndarray], options: SearchOptions,
-                words: str = "") -> list[Moment]:
+                keyword: Future[list[Hit]] | None = None) -> list[Moment]:
         ranked: dict[str, list[Hit]] = {}
-        depth = max(100, options.k * 10)
-        # Each count checks the index file for a newer save (a stat): once per modality.
-        searchable = {m for m in options.modalities if self.store.vector_count(m)}
+        depth = ranking_depth(options)
         for modality, q in queries.items():
-            if modality in searchable:
+            # Each count checks the index file for a newer save (a stat).
+            if self.store.vector_count(modality):
                 ranked[modality] = self._hits(modality, q, depth, options)
-        worded = [m for m in TEXT_MODALITIES if m in searchable]
-        if words and worded:
-            # Text search is hybrid: the words themselves, next to the text vectors.
-            ranked["keyword"] = self._keyword_hits(words, worded, depth, options)
+        if keyword is not None:
+            ranked["keyword"] = keyword.result()
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
         moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
         return with_texts(self.store, moments)
@@ -138,6 +145,11 @@ class SearchEngine:
         if not len(ids):
             return ids, np.zeros(0)
         return ids, (self.store.vectors(ids) @ q.T).max(axis=1)
+
+
+def ranking_depth(options: SearchOptions) -> int:
+    """Hits each source ranks for fusion: enough that moments beyond the first k can form."""
+    return max(100, options.k * 10)
 
 
 def best_per_segment(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,20 +47,25 @@ def _state() -> WebState:
 
 
 def warm_up(app: Flask) -> threading.Thread:
-    """Load the query models, open every vector index and run one query, in the background,
-    so the first text query is as fast as the rest (the image tower is released: serving
-    memory); the health endpoint answers 503 until then."""
+    """Load the query models, open every vector index and answer one query through the search
+    route itself (routing, search, labels, links, JSON: all that a request loads on its first
+    use), in the background, so the first user's query is as fast as the rest; the image tower
+    is then released (serving memory). The health endpoint answers 503 until then."""
     state: WebState = app.extensions[EXTENSION]
     state.ready.clear()
+    token = state.settings.access_token
+    credentials = {"Authorization": f"Bearer {token}"} if token else {}
 
     def run() -> None:
         try:
-            with app.app_context(), model_loading():
-                lib = state.library
+            with app.app_context():
                 for modality in MODALITIES:
-                    lib.store.vector_count(modality)
-                lib.engine.search_text("warm up", lib.search_options())
-                lib.encoder.release_image_tower()  # back on the first image query
+                    state.library.store.vector_count(modality)
+            answer = app.test_client().get("/api/search", query_string={"q": "warm up"},
+                                           headers=credentials)
+            if answer.status_code != 200:
+                raise RuntimeError(answer.get_json()["error"]["message"])
+            state.library.encoder.release_image_tower()  # back on the first image query
         except Exception as e:  # reported by the health endpoint, and each query raises it too
             state.warm_up_error = f"{type(e).__name__}: {e}"
             return
