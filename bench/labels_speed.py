@@ -92,7 +92,7 @@ def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0
 
 def read_all(store: Store) -> float:
     """Seconds to read every stored vector once, in the chunks labeling reads them."""
-    db = LabelStore(store.engine, DIM)
+    db = LabelStore(store.engine, lambda: DIM)
     started = time.perf_counter()
     for chunk in db.video_chunks(db.labeled_videos() or db.stale_videos(), 65536):
         db.segments(chunk, "frame")

@@ -3,7 +3,7 @@ videos, chapters, and the stored vectors they are computed from, read in chunks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -112,9 +112,16 @@ def _now() -> datetime:
 class LabelStore:
     """Label tables of one library's database."""
 
-    def __init__(self, engine: Engine, dim: int | None):
+    def __init__(self, engine: Engine, dim: Callable[[], int | None]):
         self.engine = engine
-        self.dim = dim
+        # Read only where vectors are decoded: a search's label lookup needs no dimension,
+        # and reading it costs a query of the model state.
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        """The dimension of the library's vectors (0 before any model was bound)."""
+        return self._dim() or 0
 
     # --- labels ----------------------------------------------------------------------------
     def labels(self) -> list[LabelRecord]:
@@ -158,7 +165,7 @@ class LabelStore:
             rows = c.execute(select(Label.id, Label.weights, Label.bias)
                              .where(Label.model == model, Label.weights.is_not(None),
                                     Label.kind.in_(kinds)).order_by(Label.id)).all()
-        dim = self.dim or 0
+        dim = self.dim
         return Classifiers(np.array([r.id for r in rows], np.int64),
                            np.array([np.frombuffer(r.weights, "<f4") for r in rows],
                                     np.float32).reshape(len(rows), dim),
@@ -308,7 +315,7 @@ class LabelStore:
     def _decode(self, blobs) -> np.ndarray:
         """float16 blobs to one float32 matrix, in one conversion."""
         return np.frombuffer(b"".join(blobs), "<f2").astype(np.float32).reshape(
-            len(blobs), self.dim or 0)
+            len(blobs), self.dim)
 
     # --- results ---------------------------------------------------------------------------
     def replace(self, video_ids: list[int], label_ids: list[int] | None,

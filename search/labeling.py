@@ -180,7 +180,7 @@ class Labeler:
 
     @property
     def db(self) -> LabelStore:
-        return LabelStore(self.store.engine, self.store.dim)
+        return LabelStore(self.store.engine, lambda: self.store.dim)
 
     # --- the labels ----------------------------------------------------------------------
     def summaries(self) -> list[LabelSummary]:
