@@ -25,6 +25,7 @@ from vidseek.indexer.decode import read_image
 from vidseek.library import Library
 from vidseek.search.records import Fingerprint
 from vidseek.web.app import create_app
+from vidseek.web.context import warm_up
 from vidseek.web.guard import host_name, is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,6 +263,17 @@ def test_the_access_token_guards_ui_and_api(lib):
     assert browser.get("/api/videos").status_code == 200
     doc = browser.get("/api/openapi.json").get_json()
     assert doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+
+
+
+def test_the_warm_up_query_passes_the_guard_like_a_users(lib):
+    """`vidseek serve` warms up by answering one query through the search route itself; with
+    an access token set, that query carries it (else the server would never become ready)."""
+    app = create_app(dataclasses.replace(lib.settings, access_token="s3cret"), lib)
+    warm_up(app).join(timeout=120)
+    health = app.test_client().get("/api/health", headers={"Authorization": "Bearer s3cret"})
+    assert health.status_code == 200, health.get_json()
+    assert app.test_client().get("/api/search?q=warm+up").status_code == 401  # still guarded
 
 
 # --- 8. ids past 64 bits ---------------------------------------------------------------------
