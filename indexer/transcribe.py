@@ -53,7 +53,7 @@ class TranscribeOptions:
     model: str  # a Whisper size or a model folder
     device: str
     compute_type: str
-    threads: int  # 0: the backend's default
+    threads: int  # 0: every core
     beam_size: int
 
     @classmethod

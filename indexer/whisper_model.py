@@ -111,14 +111,15 @@ def faster_whisper_installed(name: str, model_dir: Path, download: bool) -> tupl
 def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: str,
                         threads: int):
     """One faster-whisper model per configuration, shared by transcription and audio features
-    (a second copy would cost ~150 MB and a second load)."""
+    (a second copy would cost ~150 MB and a second load). `threads` 0 means every core, as
+    the setting says: CTranslate2's own 0 means 4 threads, however many cores there are."""
     from faster_whisper import WhisperModel
 
     path = resolve_whisper_model(name, model_dir)
     device, _, index = device.partition(":")  # CTranslate2 takes cuda:N as cuda + index N
     try:
         return WhisperModel(path, device=device, device_index=int(index or 0),
-                            compute_type=compute_type, cpu_threads=threads,
+                            compute_type=compute_type, cpu_threads=threads or os.cpu_count() or 1,
                             download_root=str(model_dir / "faster-whisper"))
     except (OSError, RuntimeError, ValueError) as e:
         raise ModelUnavailable(

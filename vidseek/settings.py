@@ -41,8 +41,8 @@ class Settings:
     )
     max_static_gap: float = _opt(10.0, "keep at least one frame per this many seconds of static video")
     batch_size: int = _opt(32, "frames per encoder batch")
-    threads: int = _opt(0, "torch threads; 0 means all cores (the web app: 1, as requests "
-                           "run side by side)")
+    threads: int = _opt(0, "torch, ONNX Runtime and Whisper threads; 0 means all cores (the "
+                           "web app: 1, as requests run side by side)")
     text_precision: str = _opt("auto", "text encoder precision: float32, bfloat16, or auto "
                                        "(bfloat16 where the CPU has it natively)")
     decode_timeout: float = _opt(900.0, "seconds one file may take to decode before it is failed")
