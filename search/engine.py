@@ -20,7 +20,11 @@ from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
 
 MAX_QUERY_CHARS = 1000
-KEYWORD_THREADS = 4  # full-text searches running beside the encoder, across requests
+# Full-text searches run on one thread beside the encoders, across requests: two SQLite
+# connections ranking at once contend for its process-wide mutexes, and measured slower
+# together than one alone (FTS5 BM25 over a 1M-segment library: 320 queries/s on one thread,
+# 226/s on two while they kept 1.45 cores busy). One thread takes 3 ms a query: it keeps up.
+KEYWORD_THREADS = 1
 
 
 @dataclass(frozen=True)
