@@ -246,11 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         data_dir = args.root / str(size)
         settings = library_settings(data_dir, args.model)
-        if not (data_dir / "vidseek.db").exists():
-            started = time.monotonic()
-            build_synthetic_library(data_dir, size, PER_VIDEO, args.speech_share, args.model)
-            print(f"  built the {size} library in {time.monotonic() - started:.0f} s")
+        # Resumes a fill that was stopped; a finished one is only counted.
+        build_synthetic_library(data_dir, size, PER_VIDEO, args.speech_share, args.model,
+                                progress=True)
+        started = time.monotonic()
         store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        for modality in ("frame", "speech"):
+            store.index(modality)  # built from SQL on the first run
+        print(f"  indexes opened (built if new) in {time.monotonic() - started:.0f} s, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for modality in ("frame", "speech"):
             if len(store.index(modality)._delta_places):
                 store.index(modality).merge(settings.index_budget, store.segments.vectors_and_places)

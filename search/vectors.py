@@ -20,8 +20,16 @@ per modality:
 
 Kinds (`choose_kind`): `exact` (float16, every vector scanned) while the collection is small;
 past EXACT_LIMIT an inverted file over float16 codes (`ivfN,sq16`) when it fits the memory
-setting, else over 64-byte product codes (`ivfN,pqM`) whose candidates are re-scored exactly from
-a float16 copy read from disk, so only the codes stay in memory. `nprobe` and the re-scoring
+setting, else over product codes of 4 bits scanned by SIMD lookups (`ivfN,pqMx4fs`, FAISS's
+fast-scan) whose candidates are re-scored exactly from a float16 copy read from disk, so only
+the codes stay in memory. Fast-scan against the byte codes used before (IVF4096,PQ64), on the
+1M video-like library of bench/scale.py (one thread, load average 4-5, text-like queries,
+re-scored x8): 1.04 ms a query at nprobe 192 for recall@10 0.973, where byte codes took
+1.02 ms at nprobe 96 for 0.968 (1.63 ms at 192 for 0.988): the same speed for the same recall
+at 1M, where the coarse search is half the cost; but 40 B/vector in memory against 72, adding
+1M vectors 43 s against 66 and training 66 s against 74, and a list's scan about a fifth as
+dear, which is what grows with the library. Removal by IDSelector works on it as on the
+others (FAISS 1.15). `nprobe` and the re-scoring
 depth are tuned when the base is built, on held-out vectors of the library's own, to a recall
 target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
 
@@ -58,7 +66,7 @@ QUERY_COSINE = 0.4
 # 0.953, 0.967, 0.978 where those read 0.956, 0.967, 0.985 (nprobe 64, 128, 256); at 250k they
 # read up to 0.010 higher (0.993 against 0.983 at nprobe 32).
 TUNING_MARGIN = 0.01
-PQ_BYTES_PER_DIM = 1 / 8  # product codes: one byte per 8 dimensions (64 bytes at d=512)
+PQ_SUBQUANTIZERS_PER_DIM = 1 / 8  # product codes: 64 of 4 bits at d=512 (32 bytes)
 RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit asked for
 # The delta is folded into the base when it passes this share of the base (so the rewrite
 # amortises), but never later than MERGE_MAX: past that the delta's exact scan gets slow.
@@ -77,13 +85,14 @@ class IndexBudget:
 def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
     """The index kind for `count` vectors: exact while small and within memory, else an
     inverted file of ~4·sqrt(count) lists (a power of two) over float16 codes if they fit
-    the memory budget, else over product codes re-scored from disk."""
+    the memory budget, else over 4-bit product codes scanned by SIMD lookups (fast-scan),
+    re-scored from disk."""
     if count <= EXACT_LIMIT and count * dim * 2 <= budget.memory_bytes:
         return "exact"
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
     if count * (dim * 2 + 8) <= budget.memory_bytes:
         return f"ivf{nlist},sq16"
-    return f"ivf{nlist},pq{max(1, round(dim * PQ_BYTES_PER_DIM))}"
+    return f"ivf{nlist},pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
 
 
 def bytes_per_vector(kind: str, dim: int) -> int:
@@ -91,7 +100,11 @@ def bytes_per_vector(kind: str, dim: int) -> int:
     if kind == "exact":
         return dim * 2 + 8
     codes = kind.split(",")[1]
-    return 8 + (dim * 2 if codes == "sq16" else int(codes[2:]))
+    if codes == "sq16":
+        return 8 + dim * 2
+    # pqM: M bytes (indexes built before fast-scan); pqMx4fs: M half-bytes.
+    subquantizers, _, bits = codes[2:].partition("x")
+    return 8 + int(subquantizers) * (4 if bits else 8) // 8
 
 
 def _new_faiss(kind: str, dim: int) -> faiss.Index:
@@ -100,16 +113,7 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
     lists, codes = kind.split(",")
     factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    if codes != "sq16":
-        ivfpq = faiss.downcast_index(index)
-        # Polysemous codes (Hamming-distance pre-filtering) are never used here, and their
-        # training is most of an IVF-PQ's (56 of 60 s on a 10k test set). The codebooks'
-        # k-means runs on 64 points per centroid, not 256: re-scoring from float16 makes up
-        # for slightly coarser codes.
-        ivfpq.do_polysemous_training = False
-        ivfpq.pq.cp.max_points_per_centroid = 64
-    return index
+    return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
