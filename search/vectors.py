@@ -53,11 +53,6 @@ from vidseek.search.places import LayeredPlaces, Places
 # 100k answers in under 1 ms). A query's whole budget is 15 ms, most of it the text encoder, so
 # a modality is searched exactly only up to 20k vectors (~2.4 ms).
 EXACT_LIMIT = 20_000
-# A flat coarse quantizer compares every vector with every centroid, in k-means and when adding:
-# at 10M vectors and 16,384 lists that is 170 TFLOP to add them and 110 to train (hours on two
-# cores). Past this many lists the centroids are found through an HNSW graph instead (FAISS's
-# IVFn_HNSW32, which k-means uses for its assignments too).
-FLAT_LISTS_MAX = 4096
 TRAIN_PER_LIST = 40  # k-means sample per list (FAISS warns below 39)
 TUNING_QUERIES = 300  # queries the tuning measures recall on
 TUNING_K = 10
@@ -89,16 +84,15 @@ class IndexBudget:
 
 def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
     """The index kind for `count` vectors: exact while small and within memory, else an
-    inverted file of ~4·sqrt(count) lists (a power of two; past FLAT_LISTS_MAX found through
-    an HNSW graph of their centroids) over float16 codes if they fit the memory budget, else
-    over 4-bit product codes scanned by SIMD lookups (fast-scan), re-scored from disk."""
+    inverted file of ~4·sqrt(count) lists (a power of two) over float16 codes if they fit
+    the memory budget, else over 4-bit product codes scanned by SIMD lookups (fast-scan),
+    re-scored from disk."""
     if count <= EXACT_LIMIT and count * dim * 2 <= budget.memory_bytes:
         return "exact"
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
-    lists = f"ivf{nlist}" if nlist <= FLAT_LISTS_MAX else f"ivf{nlist}_hnsw32"
     if count * (dim * 2 + 8) <= budget.memory_bytes:
-        return f"{lists},sq16"
-    return f"{lists},pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
+        return f"ivf{nlist},sq16"
+    return f"ivf{nlist},pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
 
 
 def bytes_per_vector(kind: str, dim: int) -> int:
@@ -118,7 +112,7 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
         return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
     lists, codes = kind.split(",")
-    factory = f"IVF{lists[3:].upper()},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
+    factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
     return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
 
 

@@ -72,20 +72,6 @@ def test_kind_follows_memory_and_tuning_reaches_the_target_on_text_queries(tmp_p
         assert recall(vi.search(queries, 10, cheapest)[1], truth) < budget.recall - 0.1
 
 
-def test_past_the_flat_limit_lists_are_found_through_hnsw_and_the_target_holds(
-        tmp_path, clustered, monkeypatch):
-    monkeypatch.setattr("vidseek.search.vectors.FLAT_LISTS_MAX", 256)
-    frames, ids, queries = clustered
-    vi = built(tmp_path, frames, ids, SMALL_MEMORY)
-    assert vi.kind == "ivf512_hnsw32,pq4x4fs"
-    quantizer = faiss.downcast_index(faiss.extract_index_ivf(vi.base.index).quantizer)
-    assert isinstance(quantizer, faiss.IndexHNSWFlat)
-    assert vi.tuning.recall >= SMALL_MEMORY.recall
-    truth = exact_top(frames, ids, queries, 10)
-    for index in (vi, VectorIndex.open(tmp_path, "frame", DIM)):
-        assert recall(index.search(queries, 10)[1], truth) >= SMALL_MEMORY.recall
-
-
 def test_a_higher_recall_target_probes_more(tmp_path, clustered):
     frames, ids, held_out = clustered
     loose = built(tmp_path / "a", frames, ids, replace(LARGE_MEMORY, recall=0.7))
