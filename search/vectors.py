@@ -29,7 +29,15 @@ re-scored x8): 1.04 ms a query at nprobe 192 for recall@10 0.973, where byte cod
 at 1M, where the coarse search is half the cost; but 40 B/vector in memory against 72, adding
 1M vectors 43 s against 66 and training 66 s against 74, and a list's scan about a fifth as
 dear, which is what grows with the library. Removal by IDSelector works on it as on the
-others (FAISS 1.15). `nprobe` and the re-scoring
+others (FAISS 1.15). Measured and not adopted, same run: PQ128x4fs (64 bytes) 0.976 at nprobe
+192, no better; an HNSW coarse quantizer (IVF4096_HNSW32) trained in 181 s, added in 251 s and
+read 0.50 (it loses the lists a text-like query needs); 1,024 lists, 3.8x faster to add, read
+0.76 at nprobe 192 even re-scored x32. What limits recall is the coarse step: a text-like query
+is far from its shot (cosine ~0.4), and the lists holding its true top 10 are among the nprobe
+nearest for 0.90 of them with 1,024 lists (nprobe 192), 0.92 with 2,048, 0.98 with 4,096
+(nprobe 128): the more shots share a list, the more lists must be read. So lists grow with the
+library (~4·sqrt(count)); a flat quantizer's k-means and assignment then cost O(count^1.5)
+to build (at 10M, 16,384 lists: most of an hour on one core). `nprobe` and the re-scoring
 depth are tuned when the base is built, on held-out vectors of the library's own, to a recall
 target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
 
