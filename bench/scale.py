@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import logging
 import os
 import tempfile
 import time
@@ -241,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     # Two threads on this shared 2-core machine mostly wait for each other (training measured
     # 4x slower than with one); the serving process runs FAISS on one thread anyway.
     faiss.omp_set_num_threads(1)
+    # Where an index build spends its time (search/vectors.py logs each part).
+    logging.basicConfig(level=logging.INFO, format="  %(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     print(f"vidseek scale bench: {os.cpu_count()} CPU(s), query model {args.model}; "
           "video-like synthetic segments (see docstring)")
     for size in args.sizes:

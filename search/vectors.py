@@ -44,6 +44,7 @@ target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -55,6 +56,8 @@ import faiss
 import numpy as np
 
 from vidseek.search.places import LayeredPlaces, Places
+
+log = logging.getLogger(__name__)
 
 # Exact search scans every float16 vector for every query, bound by memory bandwidth: 11.7 ms
 # per 100k for one query on one core (measured for issue 12; an inverted file over the same
@@ -552,7 +555,11 @@ def build(kind: str, dim: int, places: Places,
     if faiss.get_num_gpus():  # faiss-gpu (the `gpu` extra) and a GPU: k-means runs there
         faiss.extract_index_ivf(index).clustering_index = faiss.index_cpu_to_all_gpus(
             faiss.IndexFlatIP(dim))
-    index.train(np.ascontiguousarray(fetch(sample)[0], dtype=np.float32))
+    training = np.ascontiguousarray(fetch(sample)[0], dtype=np.float32)
+    trained = time.monotonic()
+    index.train(training)
+    log.info("%s: %d vectors read in %.0f s, trained in %.0f s", kind, len(sample),
+             trained - started, time.monotonic() - trained)
     tuning = _fill_and_tune(index, kind, places, lambda chunk: fetch(chunk)[0],
                             lambda chunk: np.ones(len(chunk), bool), budget, prefix)
     return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
@@ -572,20 +579,32 @@ def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
     queries = query_like(read(around), rng)
     truth = _TopK(queries, TUNING_K)
     tmp = f"{prefix}.f16.{os.getpid()}.tmp"
+    seconds = {"read": 0.0, "add": 0.0, "exact answers": 0.0}  # where a build's time goes
     with open(tmp, "wb") as f16:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
+            t0 = time.monotonic()
             vectors = np.ascontiguousarray(read(chunk), dtype=np.float32)
             new = is_new(chunk)
+            t1 = time.monotonic()
             if new.any():
                 index.add_with_ids(np.ascontiguousarray(vectors[new]), chunk[new])
+            t2 = time.monotonic()
             truth.update(vectors, chunk)
             f16.write(vectors.astype("<f2").tobytes())
+            t3 = time.monotonic()
+            for part, took in zip(seconds, (t1 - t0, t2 - t1, t3 - t2)):
+                seconds[part] += took
         f16.flush()
         os.fsync(f16.fileno())
     os.replace(tmp, f"{prefix}.f16")
     base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16"))
-    return tune(base, kind, queries, truth.ids(), budget.recall)
+    started = time.monotonic()
+    tuning = tune(base, kind, queries, truth.ids(), budget.recall)
+    log.info("%s: %d vectors; seconds %s; tuned in %.0f s: %s", kind, len(ids),
+             {part: round(took) for part, took in seconds.items()},
+             time.monotonic() - started, tuning.describe(queries.shape[1]))
+    return tuning
 
 
 def query_like(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
