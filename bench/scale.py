@@ -12,11 +12,14 @@ open reader sees it, and one merge of the delta into the base (amortised over th
 between merges).
 
 The library is synthetic (bench/synthetic.py: shots of 50 frames at cosine ~0.9, 10% transcript
-chunks), written through Store.save_video; the query model is ViT-B-32 with random weights.
-A library is kept in --root and reused by later runs.
+chunks), written in bulk as Store.save_video would write it (10M: 17 min here); the query
+model is ViT-B-32 with random weights. A library is kept in --root and reused by later runs; a
+fill that was stopped resumes where it stopped, and the first run builds the indexes (their
+log lines say where the build's time goes).
 
     python -m bench.scale --sizes 1000000 2000000
     python -m bench.scale --sizes 100000 --requests 200    # a quick check
+    nohup nice -n 19 python -m bench.scale --sizes 10000000 > 10m.log &    # hours; resumable
 
 Why not autofaiss itself: it picks one index for a fixed collection and writes it; vidseek
 needs its indexes rebuilt from SQL, grown by a delta, and tuned on text-like queries rather
