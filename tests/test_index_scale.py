@@ -164,6 +164,20 @@ def test_a_merge_grows_the_base_without_retraining_unless_the_recall_target_is_l
     assert recall(vi.search(queries, 10)[1], truth) >= 0.92
 
 
+@pytest.mark.slow  # ~5 s
+def test_a_base_short_of_an_unreachable_target_is_grown_not_trained_again(tmp_path, clustered):
+    frames, ids, _ = clustered
+    fetch = fetcher(frames)
+    unreachable = replace(LARGE_MEMORY, recall=1.0)
+    old, new = ids[ids % 8 != 0], ids[ids % 8 == 0]
+    vi = built(tmp_path, frames, old, unreachable)
+    assert vi.tuning.recall < 1.0  # its most thorough setting falls short (0.999)
+    trained = centroids(vi)
+    vi.add(new, frames[new - 1], fetch(new)[1])
+    vi.merge(unreachable, fetch)
+    assert len(vi.base) == len(ids) and np.array_equal(centroids(vi), trained)
+
+
 def _library(tmp_path, n_videos: int, per_video: int = 500, first: int = 0) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", LARGE_MEMORY)
     store.bind_model("clip_model", "test", DIM)
