@@ -19,7 +19,7 @@ log lines say where the build's time goes).
 
     python -m bench.scale --sizes 1000000 2000000
     python -m bench.scale --sizes 100000 --requests 200    # a quick check
-    nohup nice -n 19 python -m bench.scale --sizes 10000000 > 10m.log &    # about an hour; a stopped fill resumes
+    nohup nice -n 19 python -m bench.scale --sizes 10000000 > 10m.log &    # ~1 h; a fill resumes
 
 Why not autofaiss itself: it picks one index for a fixed collection and writes it; vidseek
 needs its indexes rebuilt from SQL, grown by a delta, and tuned on text-like queries rather
