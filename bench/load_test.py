@@ -4,8 +4,8 @@ clients. Target: p99 <= 150 ms with 8 clients on a 100k-segment library, zero er
 Bounded on purpose: a fixed request budget and a time limit per run, loopback only.
 
 The library is synthetic. Embedding 100k segments of real video would take hours, so this
-writes random unit vectors as the segments of fake video rows, straight through
-Store.save_video (bench/synthetic.py), in the dimension of the query model: frames, and
+writes video-like unit vectors as the segments of fake video rows (bench/synthetic.py: the
+rows Store.save_video writes, in bulk), in the dimension of the query model: frames, and
 (`--speech-share`, 10% by default) transcript chunks of random words from the queries'
 vocabulary, so every query also runs the speech index and a full-text search. The query model
 is ViT-B-32 with random weights by default: the same text-encoder cost as the real weights, so
@@ -66,8 +66,9 @@ class RunResult:
 
 
 def build_synthetic_library(data_dir: Path, segments: int, per_video: int, speech_share: float,
-                            model: str) -> int:
-    """Write `segments` random unit vectors as fake videos' frames and transcript chunks;
+                            model: str, progress: bool = False) -> int:
+    """Write `segments` video-like unit vectors as fake videos' frames and transcript chunks
+    (bench/synthetic.py: in bulk, and only what a killed earlier fill left unwritten);
     returns the dimension."""
     from vidseek.indexer.encoders import load_image_text_encoder
     from vidseek.search.store import Store
@@ -77,11 +78,12 @@ def build_synthetic_library(data_dir: Path, segments: int, per_video: int, speec
     dim = load_image_text_encoder(settings).dim
     store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
     started = time.monotonic()
-    fill_store(store, segments, dim, model, per_video=per_video, speech_share=speech_share)
+    fill_store(store, segments, dim, model, per_video=per_video, speech_share=speech_share,
+               progress=progress)
     store.close()
-    print(f"  wrote {segments} synthetic segments ({speech_share:.0%} transcript chunks) in "
-          f"{-(-segments // per_video)} fake videos (dim {dim}) in "
-          f"{time.monotonic() - started:.0f} s")
+    print(f"  {segments} synthetic segments ({speech_share:.0%} transcript chunks) in "
+          f"{-(-segments // per_video)} fake videos (dim {dim}), written in "
+          f"{time.monotonic() - started:.0f} s", flush=True)
     return dim
 
 

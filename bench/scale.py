@@ -12,11 +12,14 @@ open reader sees it, and one merge of the delta into the base (amortised over th
 between merges).
 
 The library is synthetic (bench/synthetic.py: shots of 50 frames at cosine ~0.9, 10% transcript
-chunks), written through Store.save_video; the query model is ViT-B-32 with random weights.
-A library is kept in --root and reused by later runs.
+chunks), written in bulk as Store.save_video would write it (10M: 17 min here); the query
+model is ViT-B-32 with random weights. A library is kept in --root and reused by later runs; a
+fill that was stopped resumes where it stopped, and the first run builds the indexes (their
+log lines say where the build's time goes).
 
     python -m bench.scale --sizes 1000000 2000000
     python -m bench.scale --sizes 100000 --requests 200    # a quick check
+    nohup nice -n 19 python -m bench.scale --sizes 10000000 > 10m.log &    # ~1 h; a fill resumes
 
 Why not autofaiss itself: it picks one index for a fixed collection and writes it; vidseek
 needs its indexes rebuilt from SQL, grown by a delta, and tuned on text-like queries rather
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import logging
 import os
 import tempfile
 import time
@@ -241,16 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     # Two threads on this shared 2-core machine mostly wait for each other (training measured
     # 4x slower than with one); the serving process runs FAISS on one thread anyway.
     faiss.omp_set_num_threads(1)
+    # Where an index build spends its time (search/vectors.py logs each part).
+    logging.basicConfig(level=logging.INFO, format="  %(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     print(f"vidseek scale bench: {os.cpu_count()} CPU(s), query model {args.model}; "
           "video-like synthetic segments (see docstring)")
     for size in args.sizes:
         data_dir = args.root / str(size)
         settings = library_settings(data_dir, args.model)
-        if not (data_dir / "vidseek.db").exists():
-            started = time.monotonic()
-            build_synthetic_library(data_dir, size, PER_VIDEO, args.speech_share, args.model)
-            print(f"  built the {size} library in {time.monotonic() - started:.0f} s")
+        # Resumes a fill that was stopped; a finished one is only counted.
+        build_synthetic_library(data_dir, size, PER_VIDEO, args.speech_share, args.model,
+                                progress=True)
+        started = time.monotonic()
         store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        for modality in ("frame", "speech"):
+            store.index(modality)  # built from SQL on the first run
+        print(f"  indexes opened (built if new) in {time.monotonic() - started:.0f} s, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for modality in ("frame", "speech"):
             if len(store.index(modality)._delta_places):
                 store.index(modality).merge(settings.index_budget, store.segments.vectors_and_places)

@@ -8,11 +8,20 @@ reads recall 0.23 on them whatever its quality, so a bench on them can't tell in
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from tests.media import chirp, noise, place, speech, tone
 from vidseek.indexer.decode import AUDIO_RATE
+from vidseek.search.catalogue import record_indexed
+from vidseek.search.index_set import bump_generations
 from vidseek.search.records import Fingerprint, MediaInfo, Segment, unit
+from vidseek.search.schema import Video
+from vidseek.search.segment_table import vector_to_blob
 from vidseek.search.store import Store
 
 WORDS = ("red blue green car dog cat person running night day beach city street music crowd "
@@ -22,6 +31,13 @@ WORDS = ("red blue green car dog cat person running night day beach city street 
 FRAMES_PER_SHOT = 50
 WITHIN_SHOT = 0.9  # cosine between two frames of one shot
 QUERY_TO_SHOT = 0.4  # cosine between a text query and the centre of its shot
+ZIPF_VOCABULARY = 5000
+ZIPF_CDF = np.cumsum(1.0 / np.arange(1, ZIPF_VOCABULARY + 1)) / np.sum(
+    1.0 / np.arange(1, ZIPF_VOCABULARY + 1))
+# The rows Store.save_video writes for a segment (SegmentChange.add), in SQLite's parameter
+# style: written by the driver's executemany, without SQLAlchemy's per-row processing.
+INSERT_SEGMENT = ("INSERT INTO segments (video_id, modality, t0, t1, text, language, vector) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
 def shot_centres(shots: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
@@ -35,7 +51,7 @@ def near(centres: np.ndarray, cosine: float, rng: np.random.Generator) -> np.nda
     norm that gives that angle (noise of norm s is orthogonal-ish in high dimension, so the
     cosine is 1/sqrt(1 + s^2))."""
     s = np.sqrt(1 / cosine**2 - 1)
-    noise = rng.standard_normal(centres.shape) / np.sqrt(centres.shape[1])
+    noise = rng.standard_normal(centres.shape, dtype=np.float32) / np.sqrt(centres.shape[1])
     return unit(centres + s * noise)
 
 
@@ -57,34 +73,78 @@ def text_queries(n_shots: int, n: int, dim: int, seed: int = 0,
     return near(centres, QUERY_TO_SHOT, rng)
 
 
+def synthetic_video(number: int, n: int, dim: int, speech_share: float = 0.0,
+                    seed: int = 0, per_video: int = 1000) -> list[Segment]:
+    """The `n` segments of fake video `number` (video-like vectors, `video_frames`, shots
+    following those of the videos before it): frames one second apart and, for
+    `speech_share` of them, 10-second transcript chunks (see `spoken_words`). The same
+    whatever was written before, so a killed fill resumes with the very same videos."""
+    rng = np.random.default_rng([seed, number])
+    n_speech = round(n * speech_share)
+    vectors = video_frames(n, dim, seed, first_shot=number * per_video // FRAMES_PER_SHOT)
+    segments = [Segment("frame", float(i), float(i + 1), vectors[i]) for i in range(n - n_speech)]
+    return segments + [Segment("speech", 10.0 * i, 10.0 * i + 10, vectors[n - n_speech + i],
+                               text=spoken_words(rng, 25), language="en")
+                       for i in range(n_speech)]
+
+
+def synthetic_path(number: int) -> str:
+    return f"/synthetic/video{number:05d}.mp4"
+
+
+SYNTHETIC_FINGERPRINT = Fingerprint(size=1, mtime_ns=1)
+
+
 def fill_store(store: Store, n_segments: int, dim: int, model_spec: str,
                per_video: int = 1000, speech_share: float = 0.0, seed: int = 0,
-               first_video: int = 0) -> None:
-    """Add `n_segments` segments with video-like vectors (`video_frames`, shot after shot),
-    `per_video` per fake video: frames one second apart and, for `speech_share` of them,
-    10-second transcript chunks (see `spoken_words`)."""
-    rng = np.random.default_rng(seed)
+               videos_per_commit: int = 50, progress: bool = False) -> None:
+    """Make the library hold `n_segments` segments in fake videos of `per_video` each
+    (`synthetic_video`), writing only the videos it lacks: a killed fill resumes where it
+    stopped. The rows are those Store.save_video writes (videos, segments, the full-text
+    index through its trigger, one generation bump per commit), but many videos to a
+    transaction and the segments by executemany, and no index follows in memory: an index
+    reconciles with SQL (or is built) when it is next opened or saved, as after another
+    writer's changes."""
     store.bind_model("clip_model", model_spec, dim)
-    info = MediaInfo(duration=float(per_video), fps=30.0, width=1280, height=720, has_audio=False)
-    for v in range(first_video * per_video, first_video * per_video + n_segments, per_video):
-        n = min(per_video, first_video * per_video + n_segments - v)
-        n_speech = round(n * speech_share)
-        vectors = video_frames(n, dim, seed, first_shot=v // FRAMES_PER_SHOT)
-        segments = [Segment("frame", float(i), float(i + 1), vectors[i]) for i in range(n - n_speech)]
-        segments += [Segment("speech", 10.0 * i, 10.0 * i + 10, vectors[n - n_speech + i],
-                             text=spoken_words(rng, 25), language="en")
-                     for i in range(n_speech)]
-        store.save_video(f"/synthetic/video{v // per_video:05d}.mp4",
-                         Fingerprint(size=1, mtime_ns=1, content_hash=f"{v:040x}"), info, segments)
+    n_videos = -(-n_segments // per_video)
+    with store.engine.connect() as c:
+        done = c.scalar(select(func.count(Video.id)).where(Video.path.like("/synthetic/video%")))
+    started, written = time.monotonic(), 0
+    for first in range(done, n_videos, videos_per_commit):
+        numbers = range(first, min(first + videos_per_commit, n_videos))
+        with Session(store.engine) as s, s.begin():
+            if store.engine.name == "sqlite":
+                # 256 MB of page cache: the segment table's indexes stay in memory as they grow.
+                s.execute(text("PRAGMA cache_size=-262144"))
+            rows, modalities = [], set()
+            for number in numbers:
+                n = min(per_video, n_segments - number * per_video)
+                segments = synthetic_video(number, n, dim, speech_share, seed, per_video)
+                info = MediaInfo(float(per_video), 30.0, 1280, 720, has_audio=False)
+                video = Video(path=synthetic_path(number))
+                record_indexed(video, replace(SYNTHETIC_FINGERPRINT,
+                                              content_hash=f"{number * per_video:040x}"),
+                               info, None)
+                s.add(video)
+                s.flush()
+                rows += [(video.id, g.modality, g.t0, g.t1, g.text, g.language,
+                          vector_to_blob(g.vector)) for g in segments]
+                modalities |= {g.modality for g in segments}
+            s.connection().exec_driver_sql(INSERT_SEGMENT, rows)
+            bump_generations(s, modalities)
+        written += len(rows)
+        if progress:
+            elapsed = time.monotonic() - started
+            print(f"  fill: {numbers[-1] + 1} of {n_videos} videos, {written} segments in "
+                  f"{elapsed:.0f} s ({written / max(elapsed, 1e-9):.0f}/s)", flush=True)
+    store.save_indexes()  # indexes this store holds open follow what was written
 
 
-def spoken_words(rng: np.random.Generator, n: int, vocabulary: int = 5000) -> str:
-    """`n` words drawn as in speech: Zipf-distributed over `vocabulary` words, with the query
-    words among the moderately common ones (rank 200 on), so each query word is in a few
-    percent of 25-word chunks and keyword search has real matches to rank."""
-    ranks = np.arange(1, vocabulary + 1)
-    p = 1.0 / ranks
-    chosen = rng.choice(vocabulary, size=n, p=p / p.sum())
+def spoken_words(rng: np.random.Generator, n: int) -> str:
+    """`n` words drawn as in speech: Zipf-distributed over ZIPF_VOCABULARY words, with the
+    query words among the moderately common ones (rank 200 on), so each query word is in a
+    few percent of 25-word chunks and keyword search has real matches to rank."""
+    chosen = np.searchsorted(ZIPF_CDF, rng.random(n), side="right")
     return " ".join(WORDS[r - 200] if 200 <= r < 200 + len(WORDS) else f"word{r}" for r in chosen)
 
 

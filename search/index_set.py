@@ -40,7 +40,7 @@ from vidseek.search.segment_table import SegmentChange, SegmentTable
 from vidseek.search.vectors import IndexBudget, VectorIndex, describe_saved, saved_generation
 
 
-def _bump(s: Session, modalities: Iterable[str]) -> dict[str, int]:
+def bump_generations(s: Session, modalities: Iterable[str]) -> dict[str, int]:
     """One more change to each of these modalities, inside the transaction that makes it;
     returns their new generations."""
     for modality in sorted(set(modalities)):
@@ -81,7 +81,7 @@ class IndexSet:
         with Session(self.engine) as s, s.begin():
             change = SegmentChange(s)
             yield change
-            generations = _bump(s, change.modalities())
+            generations = bump_generations(s, change.modalities())
         if change.everything:
             self._indexes.clear()
             self._drop_files()

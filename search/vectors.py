@@ -20,14 +20,35 @@ per modality:
 
 Kinds (`choose_kind`): `exact` (float16, every vector scanned) while the collection is small;
 past EXACT_LIMIT an inverted file over float16 codes (`ivfN,sq16`) when it fits the memory
-setting, else over 64-byte product codes (`ivfN,pqM`) whose candidates are re-scored exactly from
-a float16 copy read from disk, so only the codes stay in memory. `nprobe` and the re-scoring
-depth are tuned when the base is built, on held-out vectors of the library's own, to a recall
-target (as autofaiss does; see bench/scale.py for why not autofaiss itself)."""
+setting, else over product codes of 4 bits scanned by SIMD lookups (`ivfN,pqMx4fs`, FAISS's
+fast-scan) whose candidates are re-scored exactly from a float16 copy read from disk, so only
+the codes stay in memory. Fast-scan against the byte codes used before (IVF4096,PQ64), on the
+1M video-like library of bench/scale.py (one thread, load average 4-5, text-like queries,
+re-scored x8): 1.04 ms a query at nprobe 192 for recall@10 0.973, where byte codes took
+1.02 ms at nprobe 96 for 0.968 (1.63 ms at 192 for 0.988): the same speed for the same recall
+at 1M, where the coarse search is half the cost; but 40 B/vector in memory against 72, adding
+1M vectors 43 s against 66 and training 66 s against 74, and a list's scan about a fifth as
+dear, which is what grows with the library. Removal by IDSelector works on it as on the
+others (FAISS 1.15). Measured and not adopted, same run: PQ128x4fs (64 bytes) 0.976 at nprobe
+192, no better; an HNSW coarse quantizer (IVF4096_HNSW32) trained in 181 s, added in 251 s and
+read 0.50 (it loses the lists a text-like query needs); 1,024 lists, 3.8x faster to add, read
+0.76 at nprobe 192 even re-scored x32. What limits recall is the coarse step: a text-like query
+is far from its shot (cosine ~0.4), and the lists holding its true top 10 are among the nprobe
+nearest for 0.90 of them with 1,024 lists (nprobe 192), 0.92 with 2,048, 0.98 with 4,096
+(nprobe 128): the more shots share a list, the more lists must be read. So lists grow with the
+library (~4·sqrt(count)); a flat quantizer's k-means and assignment then cost O(count^1.5)
+to build. At 10M (9M frames, 16,384 lists, one core at nice 19, load average 2-4): k-means on
+655k vectors 784 s, reading 93 s, adding 891 s, exact answers 107 s, tuning 34 s (1,926 s in
+all); even a quarter of the lists read 0.910 on the tuning's queries (0.957 on the bench's),
+at 25 ms a query (k=100): shots per list, not codes, are what 10M would need more lists for.
+`nprobe` and the re-scoring depth are tuned when the base is built, on held-out vectors of the
+library's own, to a recall target (as autofaiss does; see bench/scale.py for why not autofaiss
+itself)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -39,6 +60,8 @@ import faiss
 import numpy as np
 
 from vidseek.search.places import LayeredPlaces, Places
+
+log = logging.getLogger(__name__)
 
 # Exact search scans every float16 vector for every query, bound by memory bandwidth: 11.7 ms
 # per 100k for one query on one core (measured for issue 12; an inverted file over the same
@@ -58,7 +81,7 @@ QUERY_COSINE = 0.4
 # 0.953, 0.967, 0.978 where those read 0.956, 0.967, 0.985 (nprobe 64, 128, 256); at 250k they
 # read up to 0.010 higher (0.993 against 0.983 at nprobe 32).
 TUNING_MARGIN = 0.01
-PQ_BYTES_PER_DIM = 1 / 8  # product codes: one byte per 8 dimensions (64 bytes at d=512)
+PQ_SUBQUANTIZERS_PER_DIM = 1 / 8  # product codes: 64 of 4 bits at d=512 (32 bytes)
 RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit asked for
 # The delta is folded into the base when it passes this share of the base (so the rewrite
 # amortises), but never later than MERGE_MAX: past that the delta's exact scan gets slow.
@@ -77,13 +100,14 @@ class IndexBudget:
 def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
     """The index kind for `count` vectors: exact while small and within memory, else an
     inverted file of ~4·sqrt(count) lists (a power of two) over float16 codes if they fit
-    the memory budget, else over product codes re-scored from disk."""
+    the memory budget, else over 4-bit product codes scanned by SIMD lookups (fast-scan),
+    re-scored from disk."""
     if count <= EXACT_LIMIT and count * dim * 2 <= budget.memory_bytes:
         return "exact"
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
     if count * (dim * 2 + 8) <= budget.memory_bytes:
         return f"ivf{nlist},sq16"
-    return f"ivf{nlist},pq{max(1, round(dim * PQ_BYTES_PER_DIM))}"
+    return f"ivf{nlist},pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
 
 
 def bytes_per_vector(kind: str, dim: int) -> int:
@@ -91,7 +115,11 @@ def bytes_per_vector(kind: str, dim: int) -> int:
     if kind == "exact":
         return dim * 2 + 8
     codes = kind.split(",")[1]
-    return 8 + (dim * 2 if codes == "sq16" else int(codes[2:]))
+    if codes == "sq16":
+        return 8 + dim * 2
+    # pqM: M bytes (indexes built before fast-scan); pqMx4fs: M half-bytes.
+    subquantizers, _, bits = codes[2:].partition("x")
+    return 8 + int(subquantizers) * (4 if bits else 8) // 8
 
 
 def _new_faiss(kind: str, dim: int) -> faiss.Index:
@@ -100,16 +128,7 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
     lists, codes = kind.split(",")
     factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    if codes != "sq16":
-        ivfpq = faiss.downcast_index(index)
-        # Polysemous codes (Hamming-distance pre-filtering) are never used here, and their
-        # training is most of an IVF-PQ's (56 of 60 s on a 10k test set). The codebooks'
-        # k-means runs on 64 points per centroid, not 256: re-scoring from float16 makes up
-        # for slightly coarser codes.
-        ivfpq.do_polysemous_training = False
-        ivfpq.pq.cp.max_points_per_centroid = 64
-    return index
+    return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
@@ -454,7 +473,8 @@ class VectorIndex:
               fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> None:
         """Fold the delta into a new base: the delta's vectors are added to a copy of the base
         and it is tuned again; the base is built again (trained) instead when the collection's
-        size calls for another kind, or when the copy no longer reaches the recall target."""
+        size calls for another kind, or when the copy no longer reaches the recall target and
+        reads below the base it was copied from."""
         places = self.places.live()
         kind = choose_kind(len(places), self.dim, budget)
         if kind == "exact" or kind != self.base.tuning.kind:
@@ -463,9 +483,11 @@ class VectorIndex:
         epoch = self._next_epoch()
         prefix = self._base_prefix(epoch)
         index, tuning = self._grown_base(places, prefix, budget)
-        if tuning.recall < budget.recall:
+        if tuning.recall < min(budget.recall, self.base.tuning.recall - TUNING_MARGIN):
             # The new vectors lie where the trained lists and codes fit them badly: train
-            # again on what the library holds now.
+            # again on what the library holds now. Not when the base itself never reached the
+            # target (its most thorough setting falls short: 0.910 at 10M) and the grown copy
+            # reads as well as it did: training again would give the same, at 10M in 32 min.
             self.rebuild(places, fetch, budget)
             return
         self._commit_base(index, tuning, places, epoch)
@@ -540,7 +562,11 @@ def build(kind: str, dim: int, places: Places,
     if faiss.get_num_gpus():  # faiss-gpu (the `gpu` extra) and a GPU: k-means runs there
         faiss.extract_index_ivf(index).clustering_index = faiss.index_cpu_to_all_gpus(
             faiss.IndexFlatIP(dim))
-    index.train(np.ascontiguousarray(fetch(sample)[0], dtype=np.float32))
+    training = np.ascontiguousarray(fetch(sample)[0], dtype=np.float32)
+    trained = time.monotonic()
+    index.train(training)
+    log.info("%s: %d vectors read in %.0f s, trained in %.0f s", kind, len(sample),
+             trained - started, time.monotonic() - trained)
     tuning = _fill_and_tune(index, kind, places, lambda chunk: fetch(chunk)[0],
                             lambda chunk: np.ones(len(chunk), bool), budget, prefix)
     return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
@@ -560,20 +586,32 @@ def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
     queries = query_like(read(around), rng)
     truth = _TopK(queries, TUNING_K)
     tmp = f"{prefix}.f16.{os.getpid()}.tmp"
+    seconds = {"read": 0.0, "add": 0.0, "exact answers": 0.0}  # where a build's time goes
     with open(tmp, "wb") as f16:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
+            t0 = time.monotonic()
             vectors = np.ascontiguousarray(read(chunk), dtype=np.float32)
             new = is_new(chunk)
+            t1 = time.monotonic()
             if new.any():
                 index.add_with_ids(np.ascontiguousarray(vectors[new]), chunk[new])
+            t2 = time.monotonic()
             truth.update(vectors, chunk)
             f16.write(vectors.astype("<f2").tobytes())
+            t3 = time.monotonic()
+            for part, took in zip(seconds, (t1 - t0, t2 - t1, t3 - t2)):
+                seconds[part] += took
         f16.flush()
         os.fsync(f16.fileno())
     os.replace(tmp, f"{prefix}.f16")
     base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16"))
-    return tune(base, kind, queries, truth.ids(), budget.recall)
+    started = time.monotonic()
+    tuning = tune(base, kind, queries, truth.ids(), budget.recall)
+    log.info("%s: %d vectors; seconds %s; tuned in %.0f s: %s", kind, len(ids),
+             {part: round(took) for part, took in seconds.items()},
+             time.monotonic() - started, tuning.describe(queries.shape[1]))
+    return tuning
 
 
 def query_like(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

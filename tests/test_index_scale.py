@@ -60,7 +60,7 @@ def built(tmp_path, frames, ids, budget, name="frame") -> VectorIndex:
 def test_kind_follows_memory_and_tuning_reaches_the_target_on_text_queries(tmp_path, clustered):
     frames, ids, queries = clustered
     truth = exact_top(frames, ids, queries, 10)
-    for budget, codes in ((LARGE_MEMORY, "sq16"), (SMALL_MEMORY, "pq4")):
+    for budget, codes in ((LARGE_MEMORY, "sq16"), (SMALL_MEMORY, "pq4x4fs")):
         vi = built(tmp_path, frames, ids, budget, name=codes)
         assert vi.kind == f"ivf512,{codes}"  # 2 ** round(log2(4 * sqrt(10k))) lists
         assert vi.tuning.recall >= budget.recall
@@ -107,6 +107,33 @@ def test_delta_and_base_search_as_one_exact_index_and_removals_reach_both(tmp_pa
     check(VectorIndex.open(tmp_path, "frame", DIM))
 
 
+def test_removals_from_a_fast_scan_base_never_come_back(tmp_path, clustered):
+    frames, ids, queries = clustered
+    vi = built(tmp_path, frames, ids, SMALL_MEMORY)
+    assert vi.kind.endswith("x4fs")
+    # Whole shots gone, the ones the queries' nearest frames are in: only the selector keeps
+    # them out of the results (the base's codes still hold them).
+    _, nearest = vi.search(queries, 10)
+    gone = np.unique(nearest[:, :5])
+    vi.remove(gone)
+    live = np.setdiff1d(ids, gone)
+    truth = exact_top(frames[live - 1], live, queries, 10)
+
+    def check(index: VectorIndex) -> None:
+        _, found = index.search(queries, 10)
+        assert not np.isin(found, gone).any() and np.array_equal(index.ids(), live)
+        # Tuned on the library before each query's five best frames were removed: close to
+        # the target still, not held to it.
+        assert recall(found, truth) >= SMALL_MEMORY.recall - 0.03
+
+    check(vi)
+    vi.save()
+    check(VectorIndex.open(tmp_path, "frame", DIM))
+    vi.merge(SMALL_MEMORY, fetcher(frames))  # removed from the codes this time
+    assert vi.base.index.ntotal == len(live)
+    check(vi)
+
+
 def centroids(vi: VectorIndex) -> np.ndarray:
     ivf = faiss.extract_index_ivf(vi.base.index)
     return ivf.quantizer.reconstruct_n(0, ivf.nlist)
@@ -135,6 +162,20 @@ def test_a_merge_grows_the_base_without_retraining_unless_the_recall_target_is_l
     assert vi.tuning.recall >= 0.95
     truth = exact_top(frames, ids, queries, 10)
     assert recall(vi.search(queries, 10)[1], truth) >= 0.92
+
+
+@pytest.mark.slow  # ~5 s
+def test_a_base_short_of_an_unreachable_target_is_grown_not_trained_again(tmp_path, clustered):
+    frames, ids, _ = clustered
+    fetch = fetcher(frames)
+    unreachable = replace(LARGE_MEMORY, recall=1.0)
+    old, new = ids[ids % 8 != 0], ids[ids % 8 == 0]
+    vi = built(tmp_path, frames, old, unreachable)
+    assert vi.tuning.recall < 1.0  # its most thorough setting falls short (0.999)
+    trained = centroids(vi)
+    vi.add(new, frames[new - 1], fetch(new)[1])
+    vi.merge(unreachable, fetch)
+    assert len(vi.base) == len(ids) and np.array_equal(centroids(vi), trained)
 
 
 def _library(tmp_path, n_videos: int, per_video: int = 500, first: int = 0) -> Store:

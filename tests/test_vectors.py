@@ -6,7 +6,7 @@ import numpy as np
 
 from tests.conftest import INDEX_BUDGET
 from vidseek.search.places import Places
-from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, choose_kind
+from vidseek.search.vectors import EXACT_LIMIT, VectorIndex, bytes_per_vector, choose_kind
 
 
 def unit(n, dim=16, seed=0):
@@ -27,9 +27,12 @@ def test_kind_follows_size_and_memory():
     large = replace(INDEX_BUDGET, memory_bytes=4 * 2**30)
     assert choose_kind(0, 512, small) == choose_kind(EXACT_LIMIT, 512, small) == "exact"
     assert choose_kind(1_000_000, 512, large) == "ivf4096,sq16"  # 1 KB a vector fits 4 GB
-    assert choose_kind(1_000_000, 512, small) == "ivf4096,pq64"  # it does not fit 512 MB
-    assert choose_kind(4_000_000, 512, small) == "ivf8192,pq64"
-    assert choose_kind(EXACT_LIMIT, 512, replace(INDEX_BUDGET, memory_bytes=2**20)).endswith("pq64")
+    assert choose_kind(1_000_000, 512, small) == "ivf4096,pq64x4fs"  # it does not fit 512 MB
+    assert choose_kind(4_000_000, 512, small) == "ivf8192,pq64x4fs"
+    assert choose_kind(EXACT_LIMIT, 512, replace(INDEX_BUDGET, memory_bytes=2**20)).endswith(
+        "pq64x4fs")
+    assert bytes_per_vector("ivf4096,pq64x4fs", 512) == 8 + 32  # 64 codes of 4 bits, and the id
+    assert bytes_per_vector("ivf4096,pq64", 512) == 8 + 64  # byte codes (indexes built before)
 
 
 def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, monkeypatch):
