@@ -65,7 +65,12 @@ def warm_up(app: Flask) -> threading.Thread:
                                            headers=credentials)
             if answer.status_code != 200:
                 raise RuntimeError(answer.get_json()["error"]["message"])
-            state.library.encoder.release_image_tower()  # back on the first image query
+            # That query froze the models out of the garbage collector's reach
+            # (`model_loading`); the image tower (back on the first image query) is released
+            # with the collector let in, or its cycles would keep its weights (~350 MB).
+            gc.unfreeze()
+            state.library.encoder.release_image_tower()
+            gc.freeze()
         except Exception as e:  # reported by the health endpoint, and each query raises it too
             state.warm_up_error = f"{type(e).__name__}: {e}"
             return
