@@ -32,8 +32,8 @@ FRAMES_PER_SHOT = 50
 WITHIN_SHOT = 0.9  # cosine between two frames of one shot
 QUERY_TO_SHOT = 0.4  # cosine between a text query and the centre of its shot
 ZIPF_VOCABULARY = 5000
-ZIPF_CDF = np.cumsum(1.0 / np.arange(1, ZIPF_VOCABULARY + 1)) / np.sum(
-    1.0 / np.arange(1, ZIPF_VOCABULARY + 1))
+_ZIPF = 1.0 / np.arange(1, ZIPF_VOCABULARY + 1)
+ZIPF_CDF = np.cumsum(_ZIPF) / _ZIPF.sum()
 # The rows Store.save_video writes for a segment (SegmentChange.add), in SQLite's parameter
 # style: written by the driver's executemany, without SQLAlchemy's per-row processing.
 INSERT_SEGMENT = ("INSERT INTO segments (video_id, modality, t0, t1, text, language, vector) "

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from vidseek.library import Library
-from vidseek.search.records import MODALITIES
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
@@ -58,9 +57,7 @@ def warm_up(app: Flask) -> threading.Thread:
 
     def run() -> None:
         try:
-            with app.app_context():
-                for modality in MODALITIES:
-                    state.library.store.vector_count(modality)
+            # A query of every modality: it opens each one's vector index on its way.
             answer = app.test_client().get("/api/search", query_string={"q": "warm up"},
                                            headers=credentials)
             if answer.status_code != 200:
