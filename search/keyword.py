@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from itertools import combinations
 
-from sqlalchemy import Engine, Select, func, inspect, or_, select, text
+from sqlalchemy import Connection, Engine, Select, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from vidseek.search.records import TEXT_MODALITIES
@@ -76,22 +77,68 @@ class KeywordIndex(ABC):
         """(segment id, raw score) of the best `limit` matches, best first."""
 
 
+# FTS5 ranks a match with BM25 at about 1 µs a chunk, so a word said in many chunks is costly:
+# in a 10M-segment library (1M transcript chunks) a query of common words matches 40-60k chunks
+# and takes 60 ms. A word in more chunks than this is common (see Fts5KeywordIndex).
+COMMON_WORD_CHUNKS = 1000
+
+
 class Fts5KeywordIndex(KeywordIndex):
-    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention")."""
+    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention").
+
+    A query of several words, some of them common, ranks only the chunks that hold two of its
+    words or one of its rare ones, when there are at least `limit` of those (else every match,
+    as with a lone word): a chunk holding one common word alone is left out, as Lucene's
+    common-terms query leaves it out. Those ranked get the same BM25 (over all the query's
+    words) as when every match is ranked. On the scale bench's queries at 1M chunks the best
+    100 were the same as ranking every match; `bench/keyword_speed.py` measures both."""
+
+    def __init__(self, engine: Engine, common_word_chunks: int = COMMON_WORD_CHUNKS):
+        super().__init__(engine)
+        self.common_word_chunks = common_word_chunks
 
     def _ranked(self, terms: list[str], limit: int,
                 video_id: int | None) -> list[tuple[int, float]]:
         # Each word quoted: FTS5 syntax in the user's text (AND, NEAR, *, ") stays literal.
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        phrases = ['"' + t.replace('"', '""') + '"' for t in terms]
+        with self.engine.connect() as conn:
+            if video_id is None and len(phrases) > 1:
+                ranked = self._ranked_where_words_meet(conn, phrases, limit)
+                if ranked is not None:
+                    return ranked
+            return self._rank(conn, " OR ".join(phrases), limit, video_id)
+
+    def _ranked_where_words_meet(self, conn: Connection, phrases: list[str],
+                                 limit: int) -> list[tuple[int, float]] | None:
+        """The best `limit` of the chunks holding two of the words or a rare one; None when
+        no word is common or fewer than `limit` chunks qualify."""
+        counts = conn.execute(text("SELECT " + ", ".join(
+            f"(SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :p{i})"
+            for i in range(len(phrases)))), {f"p{i}": p for i, p in enumerate(phrases)}).one()
+        common = [p for p, n in zip(phrases, counts) if n > self.common_word_chunks]
+        if not common:
+            return None
+        rare = [p for p in phrases if p not in common]
+        wanted = " OR ".join([f"({a} AND {b})" for a, b in combinations(common, 2)] + rare)
+        ids = conn.execute(text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :m"),
+                           {"m": wanted}).scalars().all()
+        if len(ids) < limit:
+            return None
+        # Matched on every word, so BM25 counts each word once; `+rowid` keeps the list a
+        # filter (a bare rowid constraint would make FTS5 run the query once per id).
+        listed = ",".join(str(int(i)) for i in ids)
+        return self._rank(conn, " OR ".join(phrases), limit, None, f"AND +rowid IN ({listed}) ")
+
+    @staticmethod
+    def _rank(conn: Connection, match: str, limit: int, video_id: int | None,
+              among: str = "") -> list[tuple[int, float]]:
         # The index's rowid is the segment id: the segments table is read only to filter by
         # video (joining it for every match doubles the query's time).
         sql = (f"SELECT {FTS_TABLE}.rowid, -bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} "
                + (f"JOIN segments s ON s.id = {FTS_TABLE}.rowid AND s.video_id = :video_id "
                   if video_id is not None else "")
-               + f"WHERE {FTS_TABLE} MATCH :match ORDER BY score DESC LIMIT :limit")
-        with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), {"match": match, "video_id": video_id,
-                                            "limit": limit}).all()
+               + f"WHERE {FTS_TABLE} MATCH :match {among}ORDER BY score DESC LIMIT :limit")
+        rows = conn.execute(text(sql), {"match": match, "video_id": video_id, "limit": limit})
         return [(i, s) for i, s in rows]
 
 

@@ -73,3 +73,34 @@ def test_upgrading_an_old_library_indexes_its_transcripts(tmp_path):
     assert isinstance(keywords, Fts5KeywordIndex)
     assert [m.score for m in keywords.search("where is the lighthouse", 10)] == [1.0]
     store.close()
+
+
+def test_common_words_are_ranked_where_they_meet(tmp_path):
+    """With common words, the chunks holding two words or a rare one are ranked (with the same
+    BM25 as when every match is), those holding one common word alone left out; with fewer
+    than the limit of those, every match is ranked."""
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
+    store.bind_model("clip_model", "test", 8)
+    rng = np.random.default_rng(0)
+    said = ["red car", "red car red", "a red car on the road", "the zebra", "red", "red light",
+            "a red door", "car", "car park"]
+    segments = []
+    for t, words in enumerate(said):
+        v = rng.standard_normal(8).astype(np.float32)
+        segments.append(Segment("speech", t, t + 1.0, v / np.linalg.norm(v), text=words))
+    store.save_video("/a.mp4", Fingerprint(1, 1, "h"), MediaInfo(10.0, 10.0, 64, 64, True),
+                     segments)
+
+    def ranked(index, limit) -> dict[str, float]:
+        matches = index.search("red car zebra", limit)
+        texts = store.segment_texts({m.segment_id for m in matches})
+        return {texts[m.segment_id]: m.score for m in matches}
+
+    every = ranked(Fts5KeywordIndex(store.engine), 10)  # no word is common at this size
+    assert set(every) == set(said)
+    meeting = Fts5KeywordIndex(store.engine, common_word_chunks=2)  # red and car are common
+    assert set(ranked(meeting, 4)) == {"red car", "red car red", "a red car on the road",
+                                       "the zebra"}
+    assert ranked(meeting, 4) == {words: every[words] for words in ranked(meeting, 4)}
+    assert ranked(meeting, 5) == ranked(Fts5KeywordIndex(store.engine), 5)  # 4 < 5: all ranked
+    store.close()
