@@ -61,6 +61,7 @@ class SearchEngine:
         # A text query's words are looked up while its sentence is encoded (both release the
         # GIL): a lone query's full-text search then costs no time on top of the encoder.
         self._words = ThreadPoolExecutor(KEYWORD_THREADS, "vidseek-keyword")
+        self._indexes = ThreadPoolExecutor(len(MODALITIES) - 1, "vidseek-index")
 
     @property
     def encoder(self) -> QueryEncoder:
@@ -96,12 +97,15 @@ class SearchEngine:
 
     def _search(self, queries: dict[str, np.ndarray], options: SearchOptions,
                 keyword: Future[list[Hit]] | None = None) -> list[Moment]:
-        ranked: dict[str, list[Hit]] = {}
         depth = ranking_depth(options)
-        for modality, q in queries.items():
-            # Each count checks the index file for a newer save (a stat).
-            if self.store.vector_count(modality):
-                ranked[modality] = self._hits(modality, q, depth, options)
+        # Each count checks the index file for a newer save (a stat).
+        searched = [m for m in queries if self.store.vector_count(m)]
+        # The indexes are searched side by side (FAISS releases the GIL): a query waits for
+        # its slowest index, not for their sum. The first is searched on the request's thread.
+        others = {m: self._indexes.submit(self._hits, m, queries[m], depth, options)
+                  for m in searched[1:]}
+        ranked = {m: self._hits(m, queries[m], depth, options) for m in searched[:1]}
+        ranked.update({m: f.result() for m, f in others.items()})
         if keyword is not None:
             ranked["keyword"] = keyword.result()
         fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
