@@ -8,6 +8,7 @@ Models load lazily, on first use, never at import time."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -64,7 +65,7 @@ class OpenClipEncoder:
     on the runtime, precision and device of `runtime` (indexer/runtimes.py)."""
 
     def __init__(self, spec: str, model, tokenizer, image_size: int, mean, std, text_dtype,
-                 runtime: RuntimePlan, model_dir: Path, threads: int,
+                 runtime: RuntimePlan, text_on: str, model_dir: Path, threads: int,
                  load_again: Callable[[], OpenClipEncoder]):
         import torch
 
@@ -76,41 +77,62 @@ class OpenClipEncoder:
         self.image_size = image_size
         self._mean = torch.tensor(mean).view(1, 3, 1, 1).to(runtime.device)
         self._std = torch.tensor(std).view(1, 3, 1, 1).to(runtime.device)
+        self._onnx = functools.partial(self._onnx_tower, runtime.precision, model_dir, threads)
         if runtime.runtime == "onnx":
-            runtime = self._use_onnx(runtime, text_dtype, model_dir, threads)
+            runtime = self._use_onnx_image(runtime)
+            if runtime.runtime == "torch":  # ONNX cannot run here: the text tower neither
+                text_on = "torch"
         self.runtime = runtime
         if runtime.runtime == "torch":
-            self._use_torch(runtime, text_dtype)
+            self._use_torch(runtime)
+        self.text_runtime = self._use_text(runtime, text_on, text_dtype)
         with torch.inference_mode():
             self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
 
-    def _use_onnx(self, runtime: RuntimePlan, text_dtype, model_dir: Path,
-                  threads: int) -> RuntimePlan:
-        """The image tower on ONNX Runtime; the text tower too at int8 (where a one-query pass
-        is 3x faster than torch's), else torch's traced text tower, which is faster than ONNX
-        Runtime's fp32 for a query (bench/encoder_runtime.py). Torch if ONNX cannot run."""
-        from vidseek.errors import OnnxUnavailable
-        from vidseek.indexer.onnx_runtime import onnx_towers
-        from vidseek.indexer.text_tower import is_causal_clip
+    @functools.cached_property
+    def _onnx_key(self) -> str:
+        """What this model's ONNX exports go by: taken while it still has both towers."""
+        from vidseek.indexer.onnx_runtime import onnx_key
 
-        int8_text = runtime.precision == "int8" and is_causal_clip(self.model)
+        return onnx_key(self.model, self.spec)
+
+    def _onnx_tower(self, precision: str, model_dir: Path, threads: int, name: str):
+        from vidseek.indexer.onnx_runtime import onnx_tower
+
+        return onnx_tower(self.model, self.spec, self._onnx_key, name, self.image_size,
+                          self.tokenizer(["a photo"]), precision, model_dir, threads)
+
+    def _use_onnx_image(self, runtime: RuntimePlan) -> RuntimePlan:
+        """The image tower on ONNX Runtime; torch (fp32) if ONNX cannot run."""
+        from vidseek.errors import OnnxUnavailable
+
         try:
-            self._encode_image, text = onnx_towers(
-                self.model, self.spec, self.image_size, self.tokenizer(["a photo"]),
-                runtime.precision, model_dir, threads, text=int8_text)
+            self._encode_image = self._onnx("image")
         except OnnxUnavailable as e:
             log.warning("vidseek: %s; running the CLIP encoders on torch (fp32)", e)
             return RuntimePlan("torch", "fp32", "cpu")
         self.model.visual = None  # ONNX Runtime holds its own copy of these weights
-        if text is not None:
-            from vidseek.indexer.text_tower import cut_at_eot
-
-            self._encode_text = lambda tokens: text(*cut_at_eot(tokens))
-        else:
-            self._use_torch_text(runtime, text_dtype)
         return runtime
 
-    def _use_torch(self, runtime: RuntimePlan, text_dtype) -> None:
+    def _use_text(self, runtime: RuntimePlan, text_on: str, text_dtype) -> str:
+        """The text tower on `text_on` (runtimes.text_runtime), else on torch; says which."""
+        from vidseek.errors import OnnxUnavailable
+        from vidseek.indexer.text_tower import cut_at_eot, is_causal_clip
+
+        if text_on == "onnx" and is_causal_clip(self.model):
+            try:
+                text = self._onnx("text")
+            except OnnxUnavailable as e:
+                log.warning("vidseek: %s; running the text encoder on torch", e)
+            else:
+                self._encode_text = lambda tokens: text(*cut_at_eot(tokens))
+                # ONNX Runtime holds its own copy of the text transformer's weights
+                self.model.transformer = self.model.token_embedding = None
+                return f"onnxruntime {'int8' if runtime.precision == 'int8' else 'fp32'}"
+        self._use_torch_text(runtime, text_dtype)
+        return "torch"
+
+    def _use_torch(self, runtime: RuntimePlan) -> None:
         import torch
 
         from vidseek.indexer.text_tower import traced
@@ -125,7 +147,6 @@ class OpenClipEncoder:
                                   device=runtime.device, dtype=dtype)
             visual = traced(self.model.visual, example)
         self._encode_image = TorchTower(visual, runtime.device, dtype)
-        self._use_torch_text(runtime, text_dtype)
 
     def _use_torch_text(self, runtime: RuntimePlan, text_dtype) -> None:
         import torch
@@ -145,10 +166,11 @@ class OpenClipEncoder:
         import open_clip
         import torch
 
-        from vidseek.indexer.runtimes import resolve_runtime
+        from vidseek.indexer.runtimes import resolve_runtime, text_runtime
         from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
 
         runtime = resolve_runtime(settings)
+        text_dtype = resolve_precision(settings.text_precision, native_bfloat16())
         open_clip.add_model_config(MODEL_CONFIGS)
         if spec.name not in open_clip.list_models():
             raise ModelUnavailable(f"open_clip has no model called {spec.name!r}; "
@@ -169,9 +191,10 @@ class OpenClipEncoder:
         norm = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else size
+        text_on = text_runtime(runtime, settings.clip_runtime, str(text_dtype).split(".")[-1])
         return cls(str(spec), model, open_clip.get_tokenizer(spec.name), int(size), norm.mean,
-                   norm.std, resolve_precision(settings.text_precision, native_bfloat16()),
-                   runtime, settings.model_dir, settings.threads, lambda: cls.load(spec, settings))
+                   norm.std, text_dtype, runtime, text_on, settings.model_dir, settings.threads,
+                   lambda: cls.load(spec, settings))
 
     @classmethod
     def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:

@@ -23,30 +23,31 @@ def clip_runtime_status(settings: Settings) -> ModelStatus:
     """How the image+text towers run here: runtime, precision, device, where ONNX exports
     live, and what the library's vectors were made with."""
     from vidseek.indexer.onnx_runtime import export_folder
-    from vidseek.indexer.runtimes import resolve_runtime
+    from vidseek.indexer.runtimes import resolve_runtime, text_runtime
+    from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
 
     try:
         plan = resolve_runtime(settings)
+        text_dtype = str(resolve_precision(settings.text_precision, native_bfloat16()))
     except ValueError as e:
         return ModelStatus("clip runtime", "-", False, f"{e}. Fix: change the setting")
-    text = "the image tower's runtime"
-    if plan.runtime == "onnx":
+    text_on = text_runtime(plan, settings.clip_runtime, text_dtype.split(".")[-1])
+    if text_on == "onnx" or plan.runtime == "onnx":
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
             return ModelStatus("clip runtime", plan.describe(), False,
-                               "onnxruntime is not installed, so the towers run on torch fp32. "
+                               "onnxruntime is not installed, so the towers run on torch. "
                                "Fix: pip install onnxruntime onnx")
         folder = export_folder(settings.model_dir, settings.clip_model)
         exported = sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
         where = f"exports in {folder}: {', '.join(exported)}" if exported else \
             f"exported on first use into {folder}"
-        text = "onnxruntime int8" if plan.precision == "int8" else \
-            f"torch traced ({settings.text_precision}: faster for a query)"
     else:
         where = "no export needed"
-        if plan.device == "cpu":
-            text = f"torch traced ({settings.text_precision})"
+    text = (f"onnxruntime {'int8' if plan.precision == 'int8' else 'fp32'}" if text_on == "onnx"
+            else f"torch traced ({text_dtype.split('.')[-1]})" if plan.device == "cpu"
+            else "torch")
     state, _ = _library_audio_state(settings)
     made = (f"; this library's vectors: {state['clip_vectors']} ({state.get('clip_runtime', '?')})"
             if "clip_vectors" in state else "")

@@ -149,29 +149,31 @@ def export_folder(model_dir: Path, spec: str) -> Path:
     return model_dir / "onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", spec)
 
 
-def onnx_towers(model, spec: str, image_size: int, tokens: torch.Tensor, precision: str,
-                model_dir: Path, threads: int, text: bool) -> tuple[OnnxTower, OnnxTower | None]:
-    """The image tower (and the text tower if `text`) at `precision` (fp32 or int8), exported
-    or taken from the cache. Raises OnnxUnavailable with the reason."""
+def onnx_key(model, spec: str) -> str:
+    """What `model`'s exports go by (cache_key); raises OnnxUnavailable when ONNX Runtime or
+    the exporter's onnx package is missing."""
     try:
         import onnx  # noqa: F401  (the exporter writes through it)
         import onnxruntime  # noqa: F401
     except ImportError as e:
         raise OnnxUnavailable(f"{e.name} is not installed (pip install onnxruntime onnx)") from None
-    folder = export_folder(model_dir, spec)
-    key = cache_key(spec, weights_fingerprint(model))
+    return cache_key(spec, weights_fingerprint(model))
+
+
+def onnx_tower(model, spec: str, key: str, name: str, image_size: int, tokens: torch.Tensor,
+               precision: str, model_dir: Path, threads: int) -> OnnxTower:
+    """The `name` tower ("image" or "text") of `model` at `precision` (fp32 or int8), exported
+    under `key` (onnx_key) or taken from the cache. Raises OnnxUnavailable with the reason."""
     writers = {"image": lambda p: export_image(model, image_size, p),
                "text": lambda p: export_text(model, tokens, p)}
-    towers = []
-    for name in ("image", "text") if text else ("image",):
-        try:
-            path = cached_export(folder, f"{name}-fp32", key, writers[name])
-            if precision == "int8":
-                path = cached_export(folder, f"{name}-int8", key,
-                                     lambda p, source=path: quantise(source, p))
-            towers.append(OnnxTower(path, threads))
-        except Exception as e:  # noqa: BLE001  (any exporter or runtime failure: torch runs it)
-            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-            raise OnnxUnavailable(f"the ONNX export of {spec}'s {name} tower failed "
-                                  f"({type(e).__name__}: {why})") from e
-    return towers[0], towers[1] if text else None
+    folder = export_folder(model_dir, spec)
+    try:
+        path = cached_export(folder, f"{name}-fp32", key, writers[name])
+        if precision == "int8":
+            path = cached_export(folder, f"{name}-int8", key,
+                                 lambda p, source=path: quantise(source, p))
+        return OnnxTower(path, threads)
+    except Exception as e:  # noqa: BLE001  (any exporter or runtime failure: torch runs it)
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise OnnxUnavailable(f"the ONNX export of {spec}'s {name} tower failed "
+                              f"({type(e).__name__}: {why})") from e

@@ -83,6 +83,20 @@ def plan_runtime(runtime: str, precision: str, device: str) -> RuntimePlan:
     return RuntimePlan(CPU_FP32_RUNTIME if runtime == "auto" else runtime, precision, "cpu")
 
 
+def text_runtime(plan: RuntimePlan, asked: str, text_dtype: str) -> str:
+    """Where the text tower runs (`asked`: the clip_runtime setting; `text_dtype`: the
+    resolved text_precision). ONNX Runtime at int8 (int8 runs only there); torch on CUDA, in
+    bfloat16 (the fastest one-query pass where the CPU has it: 12.9 ms against ONNX Runtime
+    fp32's 16.7 on an AVX-512 BF16 CPU) or when torch is asked for; else ONNX Runtime fp32,
+    faster than torch's fp32 for a query (AVX2 without bfloat16: 12.2 ms against 18.9; 8
+    queries 64.6 against 80.3; bench/encoder_runtime.py). Torch where ONNX cannot run."""
+    if plan.precision == "int8":
+        return "onnx"
+    if plan.device != "cpu" or asked == "torch" or text_dtype == "bfloat16":
+        return "torch"
+    return "onnx"
+
+
 def resolve_device(device: str) -> str:
     """`cpu` or a CUDA device that initialised. `auto` takes CUDA where torch sees one; an
     asked-for CUDA device that is absent or fails to start logs one line and gives `cpu`."""

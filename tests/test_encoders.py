@@ -65,8 +65,10 @@ TEXTS = ["a dog", "a red car driving at night on a wet road", "x",
 
 @pytest.fixture(scope="module")
 def float32_encoder(tmp_path_factory):
+    """Torch's traced text tower at float32 (where the CPU lacks bfloat16, `auto` would run
+    float32 text on ONNX Runtime: runtimes.text_runtime)."""
     return load_image_text_encoder(make_settings(tmp_path_factory.mktemp("f32"),
-                                                 text_precision="float32"))
+                                                 text_precision="float32", clip_runtime="torch"))
 
 
 def test_traced_text_tower_equals_open_clip_at_any_batch_and_length(float32_encoder):

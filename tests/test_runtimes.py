@@ -30,8 +30,9 @@ from vidseek.indexer.runtimes import (
     plan_runtime,
     plan_whisper,
     resolve_device,
+    text_runtime,
 )
-from vidseek.indexer.text_tower import cut_at_eot
+from vidseek.indexer.text_tower import cut_at_eot, native_bfloat16
 from vidseek.indexer.transcribe import TranscribeOptions
 from vidseek.library import Library
 
@@ -72,6 +73,16 @@ def test_cuda_plans_are_fp16_on_torch():
         plan_runtime("auto", "int8", "cuda:0")
     with pytest.raises(ValueError, match="onnx runs on the CPU"):
         plan_runtime("onnx", "auto", "cuda:0")
+
+
+def test_the_text_tower_runs_where_one_query_is_fastest():
+    cpu_fp32, cpu_int8 = RuntimePlan("torch", "fp32", "cpu"), RuntimePlan("onnx", "int8", "cpu")
+    assert text_runtime(cpu_fp32, "auto", "float32") == "onnx"  # AVX2: 12.2 ms against 18.9
+    assert text_runtime(RuntimePlan("onnx", "fp32", "cpu"), "onnx", "float32") == "onnx"
+    assert text_runtime(cpu_fp32, "auto", "bfloat16") == "torch"  # native bf16: torch wins
+    assert text_runtime(cpu_fp32, "torch", "float32") == "torch"  # asked for
+    assert text_runtime(cpu_int8, "auto", "bfloat16") == "onnx"  # int8 runs only on ORT
+    assert text_runtime(RuntimePlan("torch", "fp16", "cuda:0"), "auto", "float32") == "torch"
 
 
 def test_whisper_follows_the_device_setting():
@@ -176,8 +187,10 @@ def test_onnx_fp32_gives_torchs_vectors_at_any_batch(torch_encoder, onnx_encoder
         x = frames(n, seed=n)
         np.testing.assert_allclose(onnx_encoder.embed_images(x), torch_encoder.embed_images(x),
                                    atol=FP32_ATOL)
-    # fp32 text stays on torch's traced tower (faster for a query): the same vectors
-    np.testing.assert_array_equal(onnx_encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS))
+    # fp32 text runs on ONNX Runtime too unless this CPU has native bfloat16 (text_runtime)
+    assert onnx_encoder.text_runtime == ("torch" if native_bfloat16() else "onnxruntime fp32")
+    np.testing.assert_allclose(onnx_encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS),
+                               atol=FP32_ATOL)
 
 
 def test_exported_text_tower_gives_torchs_vectors(int8_encoder, data_dir):
@@ -217,8 +230,24 @@ def test_an_export_that_fails_falls_back_to_torch_with_one_line(tmp_path, caplog
     [message] = [r.getMessage() for r in caplog.records]
     assert f"the ONNX export of {TINY_MODEL}'s image tower failed" in message
     assert message.endswith("running the CLIP encoders on torch (fp32)") and "\n" not in message
+    assert encoder.text_runtime == "torch"  # and the text tower with it, without a 2nd line
     x = frames(2)
     np.testing.assert_allclose(encoder.embed_images(x), torch_encoder.embed_images(x),
+                               atol=FP32_ATOL)
+
+
+@pytest.mark.skipif(native_bfloat16(), reason="the text tower is on torch here anyway")
+def test_a_text_export_that_fails_leaves_the_text_tower_on_torch(tmp_path, caplog,
+                                                                  torch_encoder):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "onnx").write_text("not a folder")
+    with caplog.at_level(logging.WARNING):
+        encoder = load_image_text_encoder(make_settings(tmp_path))
+    assert (encoder.runtime.runtime, encoder.text_runtime) == ("torch", "torch")
+    [message] = [r.getMessage() for r in caplog.records]
+    assert f"the ONNX export of {TINY_MODEL}'s text tower failed" in message
+    assert message.endswith("running the text encoder on torch") and "\n" not in message
+    np.testing.assert_allclose(encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS),
                                atol=FP32_ATOL)
 
 
@@ -294,8 +323,12 @@ def test_the_export_is_rebuilt_when_the_weights_change(tmp_path):
         x = frames(4, seed=seed)
         np.testing.assert_allclose(onnx.embed_images(x), reference.embed_images(x),
                                    atol=FP32_ATOL)
+        np.testing.assert_allclose(onnx.embed_texts(TEXTS), reference.embed_texts(TEXTS),
+                                   atol=FP32_ATOL)
         made.append(sorted(p.name for p in folder.iterdir()))
-    assert len(made[0]) == len(made[1]) == 1  # one image export, the stale one gone
+    towers = ["image"] + (["text"] if onnx.text_runtime != "torch" else [])
+    for names in made:  # one export per tower on ONNX Runtime, the stale ones gone
+        assert [name.split("-")[0] for name in names] == towers
     assert made[0] != made[1]
 
 
@@ -331,7 +364,8 @@ def test_vit_b_32_survives_a_kill_mid_export_and_matches_torch(tmp_path):
     onnx = load_image_text_encoder(make_settings(tmp_path, clip_model=SLOW_MODEL,
                                                  clip_runtime="onnx"))
     assert onnx.runtime == RuntimePlan("onnx", "fp32", "cpu")
-    assert [p.name.split("-")[0] for p in folder.iterdir()] == ["image"]  # partial cleared
+    towers = ["image"] + (["text"] if onnx.text_runtime != "torch" else [])
+    assert sorted(p.name.split("-")[0] for p in folder.iterdir()) == towers  # partial cleared
     reference = load_image_text_encoder(make_settings(tmp_path, clip_model=SLOW_MODEL,
                                                       clip_runtime="torch"))
     for n in (1, 5):
@@ -339,3 +373,5 @@ def test_vit_b_32_survives_a_kill_mid_export_and_matches_torch(tmp_path):
         a, b = onnx.embed_images(x), reference.embed_images(x)
         np.testing.assert_allclose(a, b, atol=1e-4)
         assert (a * b).sum(axis=1).min() > 0.99999
+    a, b = onnx.embed_texts(TEXTS), reference.embed_texts(TEXTS)
+    np.testing.assert_allclose(a, b, atol=1e-4)
