@@ -99,7 +99,7 @@ class Settings:
     device: str = _opt("auto", "where the CLIP towers run: auto (CUDA when torch sees one), "
                                "cpu, cuda or cuda:N; a CUDA device that fails to start means cpu")
     clip_runtime: str = _opt("auto", "CLIP runtime: torch, onnx (ONNX Runtime, CPU) or auto "
-                                     "(the faster measured: see README)")
+                                     "(the faster measured for each tower: see README)")
     clip_precision: str = _opt("auto", "CLIP precision: fp32, int8 (ONNX Runtime dynamic "
                                        "quantisation, CPU), fp16 (CUDA), or auto (fp16 on "
                                        "CUDA, else fp32)")
