@@ -128,7 +128,7 @@ class OpenClipEncoder:
                 self._encode_text = lambda tokens: text(*cut_at_eot(tokens))
                 # ONNX Runtime holds its own copy of the text transformer's weights
                 self.model.transformer = self.model.token_embedding = None
-                return f"onnxruntime {'int8' if runtime.precision == 'int8' else 'fp32'}"
+                return runtime.onnx_text
         self._use_torch_text(runtime, text_dtype)
         return "torch"
 
@@ -166,11 +166,10 @@ class OpenClipEncoder:
         import open_clip
         import torch
 
-        from vidseek.indexer.runtimes import resolve_runtime, text_runtime
-        from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
+        from vidseek.indexer.runtimes import resolve_runtime, resolve_text
 
         runtime = resolve_runtime(settings)
-        text_dtype = resolve_precision(settings.text_precision, native_bfloat16())
+        text_dtype, text_on = resolve_text(settings, runtime)
         open_clip.add_model_config(MODEL_CONFIGS)
         if spec.name not in open_clip.list_models():
             raise ModelUnavailable(f"open_clip has no model called {spec.name!r}; "
@@ -191,10 +190,9 @@ class OpenClipEncoder:
         norm = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else size
-        text_on = text_runtime(runtime, settings.clip_runtime, str(text_dtype).split(".")[-1])
         return cls(str(spec), model, open_clip.get_tokenizer(spec.name), int(size), norm.mean,
-                   norm.std, text_dtype, runtime, text_on, settings.model_dir, settings.threads,
-                   lambda: cls.load(spec, settings))
+                   norm.std, getattr(torch, text_dtype), runtime, text_on, settings.model_dir,
+                   settings.threads, lambda: cls.load(spec, settings))
 
     @classmethod
     def installed(cls, spec: Spec, settings: Settings, download: bool) -> tuple[bool, str]:

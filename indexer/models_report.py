@@ -23,15 +23,13 @@ def clip_runtime_status(settings: Settings) -> ModelStatus:
     """How the image+text towers run here: runtime, precision, device, where ONNX exports
     live, and what the library's vectors were made with."""
     from vidseek.indexer.onnx_runtime import export_folder
-    from vidseek.indexer.runtimes import resolve_runtime, text_runtime
-    from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
+    from vidseek.indexer.runtimes import resolve_runtime, resolve_text
 
     try:
         plan = resolve_runtime(settings)
-        text_dtype = str(resolve_precision(settings.text_precision, native_bfloat16()))
+        text_dtype, text_on = resolve_text(settings, plan)
     except ValueError as e:
         return ModelStatus("clip runtime", "-", False, f"{e}. Fix: change the setting")
-    text_on = text_runtime(plan, settings.clip_runtime, text_dtype.split(".")[-1])
     if text_on == "onnx" or plan.runtime == "onnx":
         try:
             import onnxruntime  # noqa: F401
@@ -45,9 +43,8 @@ def clip_runtime_status(settings: Settings) -> ModelStatus:
             f"exported on first use into {folder}"
     else:
         where = "no export needed"
-    text = (f"onnxruntime {'int8' if plan.precision == 'int8' else 'fp32'}" if text_on == "onnx"
-            else f"torch traced ({text_dtype.split('.')[-1]})" if plan.device == "cpu"
-            else "torch")
+    text = (plan.onnx_text if text_on == "onnx"
+            else f"torch traced ({text_dtype})" if plan.device == "cpu" else "torch")
     state, _ = _library_audio_state(settings)
     made = (f"; this library's vectors: {state['clip_vectors']} ({state.get('clip_runtime', '?')})"
             if "clip_vectors" in state else "")

@@ -42,6 +42,11 @@ class RuntimePlan:
         name = {"torch": "torch", "onnx": "onnxruntime"}[self.runtime]
         return f"{name} {self.precision} on {self.device}"
 
+    @property
+    def onnx_text(self) -> str:
+        """What a text tower on ONNX Runtime under this plan is called."""
+        return f"onnxruntime {'int8' if self.precision == 'int8' else 'fp32'}"
+
 
 def parse_device(device: str) -> str:
     """`auto`, `cpu`, `cuda` (= `cuda:0`) or `cuda:N`, checked; a clear error otherwise."""
@@ -123,6 +128,16 @@ def resolve_runtime(settings: Settings) -> RuntimePlan:
     if device == "cpu" and precision == "fp16" and parse_device(settings.device) != "cpu":
         precision = "fp32"
     return plan_runtime(settings.clip_runtime, precision, device)
+
+
+def resolve_text(settings: Settings, plan: RuntimePlan) -> tuple[str, str]:
+    """The text tower's precision on this CPU (text_precision resolved: float32 or bfloat16)
+    and where it runs (text_runtime). Raises ValueError for a bad text_precision."""
+    from vidseek.indexer.text_tower import native_bfloat16, resolve_precision
+
+    dtype = str(resolve_precision(settings.text_precision, native_bfloat16()))
+    dtype = dtype.removeprefix("torch.")
+    return dtype, text_runtime(plan, settings.clip_runtime, dtype)
 
 
 def plan_whisper(device: str, compute_type: str, clip_device: str,
