@@ -34,6 +34,9 @@ class ImageTextEncoder(QueryEncoder, Protocol):
     """A query encoder that also says how it runs."""
 
     runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
+    text_runtime: str  # where the text tower runs, as `vidseek models` says it
+    text_export: Path | None  # the text tower's ONNX file, where it runs on ONNX Runtime
+    tokenizer: Callable[[list[str]], object]  # sentences to the text tower's token ids
 
     def release_image_tower(self) -> None: ...
 
@@ -85,6 +88,7 @@ class OpenClipEncoder:
         self.runtime = runtime
         if runtime.runtime == "torch":
             self._use_torch(runtime)
+        self.text_export: Path | None = None  # the text tower's ONNX file, when it runs there
         self.text_runtime = self._use_text(runtime, text_on, text_dtype)
         with torch.inference_mode():
             self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
@@ -126,6 +130,7 @@ class OpenClipEncoder:
                 log.warning("vidseek: %s; running the text encoder on torch", e)
             else:
                 self._encode_text = lambda tokens: text(*cut_at_eot(tokens))
+                self.text_export = text.path
                 # ONNX Runtime holds its own copy of the text transformer's weights
                 self.model.transformer = self.model.token_embedding = None
                 return runtime.onnx_text

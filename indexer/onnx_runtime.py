@@ -17,10 +17,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from vidseek.errors import OnnxUnavailable
+from vidseek.indexer.onnx_session import OnnxTower
 from vidseek.indexer.text_tower import CausalTextTower, cut_at_eot
 
 # Bump when what export_image / export_text / quantise write changes: old files are not used.
@@ -116,32 +116,6 @@ def quantise(source: Path, path: Path) -> None:
         quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
     finally:
         logging.disable(logging.NOTSET)
-
-
-def session(path: Path, threads: int):
-    """An ONNX Runtime CPU session on `threads` threads (0: all cores). Idle threads sleep
-    instead of spinning, so they leave the cores to decoding and Whisper in the pipeline."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class OnnxTower:
-    """One exported tower: torch tensors in, float32 embeddings out (the GIL is released
-    while ONNX Runtime computes)."""
-
-    def __init__(self, path: Path, threads: int):
-        self.path = path
-        self._session = session(path, threads)
-        self._names = [i.name for i in self._session.get_inputs()]
-
-    def __call__(self, *inputs: torch.Tensor) -> np.ndarray:
-        feeds = {n: x.numpy() for n, x in zip(self._names, inputs, strict=True)}
-        return self._session.run(None, feeds)[0]
 
 
 def export_folder(model_dir: Path, spec: str) -> Path:

@@ -102,6 +102,19 @@ def text_runtime(plan: RuntimePlan, asked: str, text_dtype: str) -> str:
     return "onnx"
 
 
+def text_on_torch_anywhere(settings: Settings) -> bool:
+    """Whether `text_runtime` puts the text tower on torch on any machine these settings meet:
+    the rule with what only the machine can say (CUDA, native bfloat16) at ONNX's side."""
+    try:
+        device = parse_device(settings.device)
+        plan = plan_runtime(settings.clip_runtime, settings.clip_precision,
+                            "cpu" if device == "auto" else device)
+    except ValueError:  # loading the encoder says what is wrong
+        return True
+    dtype = "float32" if settings.text_precision == "auto" else settings.text_precision
+    return text_runtime(plan, settings.clip_runtime, dtype) == "torch"
+
+
 def resolve_device(device: str) -> str:
     """`cpu` or a CUDA device that initialised. `auto` takes CUDA where torch sees one; an
     asked-for CUDA device that is absent or fails to start logs one line and gives `cpu`."""

@@ -21,7 +21,8 @@ from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.errors import ModelMismatch
 from vidseek.indexer.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
-from vidseek.indexer.onnx_runtime import OnnxTower, export_folder
+from vidseek.indexer.onnx_runtime import export_folder
+from vidseek.indexer.onnx_session import OnnxTower
 from vidseek.indexer.registry import Spec
 from vidseek.indexer.runtimes import (
     CPU_FP32_RUNTIME,

@@ -98,12 +98,25 @@ class Library:
 
     @cached_property
     def encoder(self) -> ImageTextEncoder:
-        """The image+text encoder, loaded on first use; refused if it makes another kind of
-        vectors than the library holds."""
+        """The image+text encoder that indexes, loaded on first use; refused if it makes
+        another kind of vectors than the library holds."""
         from vidseek.indexer.encoders import load_image_text_encoder
 
-        encoder = (self._given_encoder if self._given_encoder is not None
-                   else load_image_text_encoder(self.settings))
+        return self._checked(self._given_encoder if self._given_encoder is not None
+                             else load_image_text_encoder(self.settings))
+
+    @cached_property
+    def query_encoder(self) -> ImageTextEncoder:
+        """What queries are encoded with: the text tower without torch in this process where
+        it can run so (indexer/query_towers.py), image queries through `encoder`; `encoder`
+        itself when it is given or already loaded."""
+        from vidseek.indexer.query_towers import load_query_encoder
+
+        if self._given_encoder is not None or "encoder" in self.__dict__:
+            return self.encoder
+        return self._checked(load_query_encoder(self.settings, lambda: self.encoder))
+
+    def _checked(self, encoder: ImageTextEncoder) -> ImageTextEncoder:
         state = self.store.state()
         if "clip_model" in state and "clip_vectors" not in state:
             # made before the family was recorded, when everything ran on torch at fp32
@@ -119,7 +132,7 @@ class Library:
     @cached_property
     def engine(self) -> SearchEngine:
         self.check_model()
-        return SearchEngine(self.store, lambda: self.encoder)
+        return SearchEngine(self.store, lambda: self.query_encoder)
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -135,7 +148,7 @@ class Library:
         """The library's labels and chapters, computed from its stored vectors."""
         self.check_model()
         s = self.settings
-        return Labeler(self.store, s.clip_model, lambda: self.encoder,
+        return Labeler(self.store, s.clip_model, lambda: self.query_encoder,
                        Vocabulary.load(s.label_vocabulary or None), labeling_options(s))
 
     def search_text(self, query: str, options: SearchOptions,

@@ -66,7 +66,7 @@ def warm_up(app: Flask) -> threading.Thread:
             # (`model_loading`); the image tower (back on the first image query) is released
             # with the collector let in, or its cycles would keep its weights (~350 MB).
             gc.unfreeze()
-            state.library.encoder.release_image_tower()
+            state.library.query_encoder.release_image_tower()
             gc.freeze()
         except Exception as e:  # reported by the health endpoint, and each query raises it too
             state.warm_up_error = f"{type(e).__name__}: {e}"
