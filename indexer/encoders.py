@@ -246,7 +246,7 @@ class OpenClipEncoder:
             if self._encode_image is None:  # released: load the model again, keep its tower
                 self._encode_image = self._load_again()._encode_image
                 gc.collect()
-                _return_free_memory()  # the second model's text tower, just dropped
+                return_free_memory()  # the second model's text tower, just dropped
             return self._encode_image
 
     def release_image_tower(self) -> None:
@@ -259,7 +259,7 @@ class OpenClipEncoder:
             self._encode_image = None
             self.model.visual = None
         gc.collect()
-        _return_free_memory()
+        return_free_memory()
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -268,7 +268,7 @@ class OpenClipEncoder:
             return unit(self._encode_text(self.tokenizer(list(texts))))
 
 
-def _return_free_memory() -> None:
+def return_free_memory() -> None:
     """Hand the heap's free pages back to the OS: glibc keeps pages of freed blocks that are
     not at the heap's top, so dropped weights would still count in the process's memory."""
     try:

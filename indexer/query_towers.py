@@ -146,8 +146,11 @@ class OnnxTextEncoder:
     def _full_encoder(self) -> ImageTextEncoder:
         with self._lock:
             if self._full is None:
+                from vidseek.indexer.encoders import return_free_memory
+
                 self._full = self._load_full()
-                self._text = None
+                self._text = None  # its weights freed, and handed back to the OS
+                return_free_memory()
             return self._full
 
     def release_image_tower(self) -> None:
