@@ -50,11 +50,11 @@ def test_settings_alone_can_put_the_text_tower_on_torch(tmp_path):
 SERVER = """
 import json, sys
 import numpy as np
-from vidseek.library import Library
 from vidseek.settings import Settings
+from vidseek.web.app import create_app
 
-lib = Library(Settings.load(env={}, **json.loads(sys.argv[1])))
-encoder = lib.query_encoder
+app = create_app(Settings.load(env={}, **json.loads(sys.argv[1])))
+encoder = app.extensions["vidseek"].library.query_encoder
 texts = encoder.embed_texts(["a red scene", "Ünïcödé &amp; 東京"])
 torch_before = "torch" in sys.modules
 image = encoder.embed_images(np.full((1, 80, 96, 3), 200, np.uint8))
@@ -66,7 +66,7 @@ print(json.dumps({"kind": type(encoder).__name__, "runtime": encoder.text_runtim
 
 
 @pytest.mark.slow
-def test_a_process_answers_sentences_without_torch_and_images_with_it(tmp_path):
+def test_a_server_answers_sentences_without_torch_and_images_with_it(tmp_path):
     values = dict(data_dir=str(tmp_path), clip_model="open_clip:vidseek-tiny/random",
                   allow_download=False, threads=1, text_precision="float32")
     out = subprocess.run([sys.executable, "-c", SERVER, json.dumps(values)], check=True,
@@ -84,12 +84,15 @@ def test_a_process_answers_sentences_without_torch_and_images_with_it(tmp_path):
                                atol=2e-5)
 
 
-def test_torch_asked_for_queries_through_the_full_encoder(tmp_path):
-    lib = Library(make_settings(tmp_path, clip_runtime="torch"))
+def test_a_command_and_torch_asked_for_query_through_the_full_encoder(tmp_path):
+    one_query = Library(make_settings(tmp_path / "command"))  # not serving: no child process
+    assert one_query.query_encoder is one_query.encoder
+    lib = Library(make_settings(tmp_path / "torch", clip_runtime="torch"), serving=True)
     assert lib.query_encoder is lib.encoder and lib.encoder.text_runtime == "torch"
 
 
 def test_what_the_child_cannot_load_is_raised_here(tmp_path):
-    lib = Library(make_settings(tmp_path, clip_model="open_clip:no-such-model/random"))
+    lib = Library(make_settings(tmp_path, clip_model="open_clip:no-such-model/random"),
+                  serving=True)
     with pytest.raises(ModelUnavailable, match="no model called 'no-such-model'"):
         lib.query_encoder  # noqa: B018  (loading it is the test)

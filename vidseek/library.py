@@ -81,15 +81,19 @@ class IndexOutcome:
 class Library:
     """One library: its store, and the models, indexer, engine and labels built on it."""
 
-    def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None):
+    def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None,
+                 serving: bool = False):
         """The library `settings` describe; `encoder`, when given, is used instead of loading
-        the configured one (and is checked against the library's recorded model the same way)."""
+        the configured one (and is checked against the library's recorded model the same way).
+        `serving`: a long-lived process, whose text queries keep torch out of it where they
+        can (`query_encoder`); a command that answers one query loads the encoder at once."""
         if encoder is not None and encoder.spec != settings.clip_model:
             raise ValueError(f"the encoder given is {encoder.spec}, but the settings name "
                              f"{settings.clip_model}")
         self.settings = settings
         self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
         self._given_encoder = encoder
+        self._serving = serving
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
@@ -107,12 +111,13 @@ class Library:
 
     @cached_property
     def query_encoder(self) -> ImageTextEncoder:
-        """What queries are encoded with: the text tower without torch in this process where
-        it can run so (indexer/query_towers.py), image queries through `encoder`; `encoder`
-        itself when it is given or already loaded."""
+        """What queries are encoded with: when serving, the text tower without torch in this
+        process where it can run so (indexer/query_towers.py: ~0.5 GB less, for a child
+        process's start), image queries through `encoder`; else `encoder` itself, as when it
+        is given or already loaded."""
         from vidseek.indexer.query_towers import load_query_encoder
 
-        if self._given_encoder is not None or "encoder" in self.__dict__:
+        if not self._serving or self._given_encoder is not None or "encoder" in self.__dict__:
             return self.encoder
         return self._checked(load_query_encoder(self.settings, lambda: self.encoder))
 

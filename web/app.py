@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, library: Library | None = None)
     # Requests run side by side, one core each: a query whose encoder also spread over every
     # core would only fight the other requests for them (measured in bench/load_test.py).
     settings = dataclasses.replace(settings, threads=settings.threads or 1)
-    library = library or Library(settings)
+    library = library or Library(settings, serving=True)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1024 * 1024)
     app.json.sort_keys = False  # keep payloads in their documented, readable order
