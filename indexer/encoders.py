@@ -37,6 +37,11 @@ class ImageTextEncoder(QueryEncoder, Protocol):
     text_runtime: str  # where the text tower runs, as `vidseek models` says it
     text_export: Path | None  # the text tower's ONNX file, where it runs on ONNX Runtime
     tokenizer: Callable[[list[str]], object]  # sentences to the text tower's token ids
+    image_size: int  # the side of the square the image tower sees
+    mean: tuple[float, float, float]  # the pixel normalisation (RGB, 0-1 scale)
+    std: tuple[float, float, float]
+
+    def export_image_tower(self) -> Path: ...
 
     def release_image_tower(self) -> None: ...
 
@@ -78,9 +83,11 @@ class OpenClipEncoder:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.image_size = image_size
+        self.mean, self.std = tuple(map(float, mean)), tuple(map(float, std))
         self._mean = torch.tensor(mean).view(1, 3, 1, 1).to(runtime.device)
         self._std = torch.tensor(std).view(1, 3, 1, 1).to(runtime.device)
         self._onnx = functools.partial(self._onnx_tower, runtime.precision, model_dir, threads)
+        self.image_export: Path | None = None  # the image tower's ONNX file, when it runs there
         if runtime.runtime == "onnx":
             runtime = self._use_onnx_image(runtime)
             if runtime.runtime == "torch":  # ONNX cannot run here: the text tower neither
@@ -115,8 +122,21 @@ class OpenClipEncoder:
         except OnnxUnavailable as e:
             log.warning("vidseek: %s; running the CLIP encoders on torch (fp32)", e)
             return RuntimePlan("torch", "fp32", "cpu")
+        self.image_export = self._encode_image.path
         self.model.visual = None  # ONNX Runtime holds its own copy of these weights
         return runtime
+
+    def export_image_tower(self) -> Path:
+        """The image tower's ONNX file at this plan's precision (fp32 where it runs on torch,
+        whose vectors it gives to a cosine of 1.00000), exported if the cache lacks it; raises
+        OnnxUnavailable with the reason."""
+        if self.image_export is None:
+            if self.runtime.device != "cpu":
+                from vidseek.errors import OnnxUnavailable
+
+                raise OnnxUnavailable("the towers run on CUDA: no ONNX export")
+            self.image_export = self._onnx("image").path
+        return self.image_export
 
     def _use_text(self, runtime: RuntimePlan, text_on: str, text_dtype) -> str:
         """The text tower on `text_on` (runtimes.text_runtime), else on torch; says which."""

@@ -1,12 +1,14 @@
-"""What a library encodes queries with: the text tower on ONNX Runtime with torch kept out of
-the process where it can be, the full encoder otherwise.
+"""What a library encodes queries with: the CLIP towers on ONNX Runtime with torch kept out of
+the process where they can be, the full encoder otherwise.
 
 Importing torch costs a process ~0.5 GB of memory (more with a CUDA build of it), and a server
 mostly answers sentences. Where the text tower runs on ONNX Runtime (runtimes.text_runtime), a
-child process loads the encoder the way indexing does (exporting the text tower, or finding its
-export in the cache) and tokenizes probe sentences with open_clip's tokenizer; this process
-then runs that ONNX file with CLIP's tokenizer ported to numpy (clip_tokenizer.py), provided
-the two agree on every probe. The first image query loads the full encoder, torch with it."""
+child process loads the encoder the way indexing does, exports both towers (or finds them in
+the cache) and tokenizes probe sentences with open_clip's tokenizer; this process then runs
+those ONNX files, with CLIP's tokenizer ported to numpy (clip_tokenizer.py) provided the two
+agree on every probe, and open_clip's image preprocessing done by PIL. The image tower is
+loaded by the first image query, and can be released again.
+"""
 
 from __future__ import annotations
 
@@ -19,18 +21,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vidseek.errors import OnnxUnavailable
 from vidseek.indexer.clip_tokenizer import ClipTokenizer
+from vidseek.indexer.encoders import (
+    ENCODERS,
+    ImageTextEncoder,
+    OpenClipEncoder,
+    load_image_text_encoder,
+    return_free_memory,
+)
 from vidseek.indexer.onnx_session import OnnxTower
 from vidseek.indexer.runtimes import RuntimePlan, text_on_torch_anywhere
 from vidseek.search.records import unit
 from vidseek.settings import Settings
-
-if TYPE_CHECKING:
-    from vidseek.indexer.encoders import ImageTextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +48,59 @@ PROBES = ("a photo of a dog", "Ünïcödé &amp;amp; ２０２６ 東京 🚀 it
 
 
 @dataclass(frozen=True)
-class TextTowerFile:
-    """The configured encoder's text tower as an ONNX file, and what runs it the same way."""
+class QueryTowers:
+    """The configured encoder's towers as ONNX files, and what runs them the same way."""
 
     spec: str
     dim: int
     runtime: RuntimePlan  # the full encoder's plan: its `vectors` are the library's family
     text_runtime: str
-    path: Path
+    text_path: Path
     context_length: int
     probe_tokens: tuple[tuple[int, ...], ...]  # open_clip's ids for PROBES
+    image_path: Path | None  # None: the export failed, so image queries load the full encoder
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
 
 
-def export_text_tower(settings: Settings) -> TextTowerFile | None:
-    """Load the configured encoder (in a child process: this imports torch) and give its text
-    tower's ONNX file, or None where the text tower runs on torch."""
-    from vidseek.indexer.encoders import load_image_text_encoder
-
+def export_query_towers(settings: Settings) -> QueryTowers | None:
+    """Load the configured encoder (in a child process: this imports torch) and give its
+    towers' ONNX files, or None where the text tower runs on torch."""
     encoder = load_image_text_encoder(settings)
     if encoder.text_export is None:
         return None
+    try:
+        image_path = encoder.export_image_tower()
+    except OnnxUnavailable as e:
+        log.warning("vidseek: %s; image queries will load the full encoder", e)
+        image_path = None
     tokens = np.asarray(encoder.tokenizer(list(PROBES)))
-    return TextTowerFile(encoder.spec, encoder.dim, encoder.runtime, encoder.text_runtime,
-                         encoder.text_export, tokens.shape[1],
-                         tuple(tuple(row) for row in tokens.tolist()))
+    return QueryTowers(encoder.spec, encoder.dim, encoder.runtime, encoder.text_runtime,
+                       encoder.text_export, tokens.shape[1],
+                       tuple(tuple(row) for row in tokens.tolist()), image_path,
+                       encoder.image_size, encoder.mean, encoder.std)
+
+
+def pixels(frames: np.ndarray, size: int, mean: tuple, std: tuple) -> np.ndarray:
+    """uint8 RGB frames (n×h×w×3) as the image tower's input (n×3×size×size, float32): the
+    short side resized to `size` (bicubic, antialiased), centre-cropped, normalised. The same
+    as the encoder's torch preprocessing to within 1e-5 of a pixel: PIL's bicubic on float
+    images is the kernel torch's antialiased bicubic copies."""
+    from PIL import Image
+
+    n, h, w, _ = frames.shape
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    top, left = (nh - size) // 2, (nw - size) // 2
+    out = np.empty((n, 3, size, size), np.float32)
+    for i, frame in enumerate(frames):
+        for c in range(3):
+            channel = Image.fromarray(frame[..., c].astype(np.float32) / 255, mode="F")
+            resized = np.asarray(channel.resize((nw, nh), Image.BICUBIC))
+            crop = np.clip(resized[top:top + size, left:left + size], 0, 1)
+            out[i, c] = (crop - mean[c]) / std[c]
+    return out
 
 
 def load_query_encoder(settings: Settings,
@@ -73,24 +108,22 @@ def load_query_encoder(settings: Settings,
     """The text tower alone, on ONNX Runtime without torch, where it runs there and the
     tokenizers agree; else `load_full()`, the encoder that indexes. Only open_clip's towers are
     exported (a backend registered in this process alone would not be in the child's registry)."""
-    from vidseek.indexer.encoders import ENCODERS, OpenClipEncoder
-
     backend = ENCODERS.get(ENCODERS.spec_for(settings).backend)
     if backend is not OpenClipEncoder or text_on_torch_anywhere(settings):
         return load_full()
-    tower = text_tower_from_child(settings)
-    if tower is None:
+    towers = towers_from_child(settings)
+    if towers is None:
         return load_full()
-    tokenizer = ClipTokenizer(tower.context_length)
-    if tokenizer(list(PROBES)).tolist() != [list(row) for row in tower.probe_tokens]:
+    tokenizer = ClipTokenizer(towers.context_length)
+    if tokenizer(list(PROBES)).tolist() != [list(row) for row in towers.probe_tokens]:
         log.info("vidseek: %s's tokenizer is not CLIP's BPE; its queries run on the full "
-                 "encoder", tower.spec)
+                 "encoder", towers.spec)
         return load_full()
-    return OnnxTextEncoder(tower, tokenizer, load_full, settings.threads)
+    return OnnxQueryEncoder(towers, tokenizer, load_full, settings.threads)
 
 
-def text_tower_from_child(settings: Settings) -> TextTowerFile | None:
-    """`export_text_tower(settings)` run in a child process (its stderr is this one's): what
+def towers_from_child(settings: Settings) -> QueryTowers | None:
+    """`export_query_towers(settings)` run in a child process (its stderr is this one's): what
     it returns, or what it raised, raised here."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     child = subprocess.run([sys.executable, "-m", __name__], input=pickle.dumps(settings),
@@ -105,29 +138,32 @@ def text_tower_from_child(settings: Settings) -> TextTowerFile | None:
 
 
 def _child() -> None:
-    """Read pickled settings on stdin, write the pickled outcome of export_text_tower on
+    """Read pickled settings on stdin, write the pickled outcome of export_query_towers on
     stdout; anything else the loading prints goes to stderr."""
     answer, sys.stdout = sys.stdout.buffer, sys.stderr
     settings = pickle.loads(sys.stdin.buffer.read())
     try:
-        outcome = export_text_tower(settings)
+        outcome = export_query_towers(settings)
     except Exception as e:  # noqa: BLE001  (raised again in the parent, as it was)
         outcome = e
     answer.write(pickle.dumps(outcome))
     answer.flush()
 
 
-class OnnxTextEncoder:
-    """Sentences through the text tower's ONNX file, tokenized without torch; images through
-    the full encoder, loaded on the first image query, which then answers sentences too (from
-    the same file) and this tower's copy is dropped."""
+class OnnxQueryEncoder:
+    """Sentences and images through the towers' ONNX files, without torch. The image tower
+    loads on the first image query (and is let go by `release_image_tower`); where it has no
+    export, images go through the full encoder, loaded then, which from then on answers
+    sentences too (from the same file), and this text tower's copy is dropped."""
 
-    def __init__(self, tower: TextTowerFile, tokenizer: ClipTokenizer,
+    def __init__(self, towers: QueryTowers, tokenizer: ClipTokenizer,
                  load_full: Callable[[], ImageTextEncoder], threads: int):
-        self.spec, self.dim, self.runtime = tower.spec, tower.dim, tower.runtime
-        self.text_runtime = tower.text_runtime
+        self.spec, self.dim, self.runtime = towers.spec, towers.dim, towers.runtime
+        self.text_runtime = towers.text_runtime
+        self._towers, self._threads = towers, threads
         self._tokenizer = tokenizer
-        self._text: OnnxTower | None = OnnxTower(tower.path, threads)
+        self._text: OnnxTower | None = OnnxTower(towers.text_path, threads)
+        self._image: OnnxTower | None = None
         self._load_full = load_full
         self._full: ImageTextEncoder | None = None
         self._lock = threading.Lock()
@@ -141,19 +177,30 @@ class OnnxTextEncoder:
         return unit(text(tokens[:, :int(eot.max()) + 1], eot))
 
     def embed_images(self, frames: np.ndarray) -> np.ndarray:
-        return self._full_encoder().embed_images(frames)
+        t = self._towers
+        if t.image_path is None:
+            return self._full_encoder().embed_images(frames)
+        return unit(self._image_tower()(pixels(frames, t.image_size, t.mean, t.std)))
+
+    def _image_tower(self) -> OnnxTower:
+        with self._lock:
+            if self._image is None:
+                self._image = OnnxTower(self._towers.image_path, self._threads)
+            return self._image
 
     def _full_encoder(self) -> ImageTextEncoder:
         with self._lock:
             if self._full is None:
-                from vidseek.indexer.encoders import return_free_memory
-
                 self._full = self._load_full()
                 self._text = None  # its weights freed, and handed back to the OS
                 return_free_memory()
             return self._full
 
     def release_image_tower(self) -> None:
+        """Let the image tower's weights go (the next image query loads them again)."""
+        with self._lock:
+            self._image = None
+        return_free_memory()
         if self._full is not None:
             self._full.release_image_tower()
 

@@ -1,5 +1,6 @@
-"""Queries without torch in the process: CLIP's tokenizer ported to numpy, the text tower's
-ONNX file found by a child process, and the full encoder loaded by the first image query."""
+"""Queries without torch in a server: CLIP's tokenizer ported to numpy, the towers' ONNX files
+found by a child process, open_clip's preprocessing done by PIL, and the full encoder where
+a tower cannot be exported."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_settings
+from tests.conftest import TINY_MODEL, make_settings
 from vidseek.errors import ModelUnavailable
 from vidseek.indexer.clip_tokenizer import ClipTokenizer
 from vidseek.indexer.encoders import load_image_text_encoder
-from vidseek.indexer.query_towers import PROBES
+from vidseek.indexer.onnx_runtime import export_folder
+from vidseek.indexer.query_towers import PROBES, pixels
 from vidseek.indexer.runtimes import text_on_torch_anywhere
 from vidseek.library import Library
 
@@ -55,33 +57,66 @@ from vidseek.web.app import create_app
 
 app = create_app(Settings.load(env={}, **json.loads(sys.argv[1])))
 encoder = app.extensions["vidseek"].library.query_encoder
-texts = encoder.embed_texts(["a red scene", "Ünïcödé &amp; 東京"])
-torch_before = "torch" in sys.modules
-image = encoder.embed_images(np.full((1, 80, 96, 3), 200, np.uint8))
-again = encoder.embed_texts(["a red scene", "Ünïcödé &amp; 東京"])
+frames = np.random.default_rng(0).integers(0, 256, (2, 72, 96, 3), dtype=np.uint8)
+texts = encoder.embed_texts(TEXTS)
+torch_before_image = "torch" in sys.modules
+image = encoder.embed_images(frames)
+again = encoder.embed_texts(TEXTS)
+encoder.release_image_tower()
 print(json.dumps({"kind": type(encoder).__name__, "runtime": encoder.text_runtime,
-                  "torch_before_image": torch_before, "torch_after": "torch" in sys.modules,
-                  "texts": texts.tolist(), "image": image.tolist(), "again": again.tolist()}))
+                  "torch_before_image": torch_before_image, "torch_after": "torch" in sys.modules,
+                  "texts": texts.tolist(), "image": image.tolist(), "again": again.tolist(),
+                  "image_again": encoder.embed_images(frames).tolist()}))
 """
+TEXTS = ["a red scene", "Ünïcödé &amp; 東京"]
+FRAMES = np.random.default_rng(0).integers(0, 256, (2, 72, 96, 3), dtype=np.uint8)
+
+
+def serve_queries(data_dir) -> dict:
+    """What a server's query encoder, made in a process of its own, answers SERVER's queries."""
+    values = dict(data_dir=str(data_dir), clip_model=TINY_MODEL, allow_download=False,
+                  threads=1, text_precision="float32")
+    code = f"TEXTS = {TEXTS!r}\n{SERVER}"
+    return json.loads(subprocess.run([sys.executable, "-c", code, json.dumps(values)],
+                                     check=True, capture_output=True, text=True,
+                                     timeout=300).stdout)
+
+
+def assert_same_vectors(served: dict, data_dir) -> None:
+    """The vectors of the encoder that indexes, loaded here the usual way (torch image tower):
+    fp32 on ONNX Runtime and on torch, and PIL's resize and torch's, agree to these."""
+    full = load_image_text_encoder(make_settings(data_dir, text_precision="float32"))
+    np.testing.assert_allclose(served["texts"], full.embed_texts(TEXTS), atol=2e-5)
+    np.testing.assert_allclose(served["again"], served["texts"], atol=2e-5)
+    np.testing.assert_allclose(served["image"], full.embed_images(FRAMES), atol=1e-4)
+    np.testing.assert_allclose(served["image_again"], served["image"], atol=1e-6)
+
+
+def test_query_pixels_are_the_encoders_own(tiny_encoder):
+    for shape in ((1, 72, 96, 3), (2, 64, 64, 3), (1, 300, 120, 3), (1, 31, 50, 3)):
+        x = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+        ours = pixels(x, tiny_encoder.image_size, tiny_encoder.mean, tiny_encoder.std)
+        # within 1e-5 of a 0-1 pixel, before dividing by std (~0.27)
+        np.testing.assert_allclose(ours, tiny_encoder._pixels(x).numpy(), atol=4e-5)
 
 
 @pytest.mark.slow
-def test_a_server_answers_sentences_without_torch_and_images_with_it(tmp_path):
-    values = dict(data_dir=str(tmp_path), clip_model="open_clip:vidseek-tiny/random",
-                  allow_download=False, threads=1, text_precision="float32")
-    out = subprocess.run([sys.executable, "-c", SERVER, json.dumps(values)], check=True,
-                         capture_output=True, text=True, timeout=300).stdout
-    served = json.loads(out)
-    assert served["kind"] == "OnnxTextEncoder" and served["runtime"] == "onnxruntime fp32"
+def test_a_server_answers_sentences_and_images_without_torch(tmp_path):
+    served = serve_queries(tmp_path)
+    assert served["kind"] == "OnnxQueryEncoder" and served["runtime"] == "onnxruntime fp32"
+    assert not served["torch_before_image"] and not served["torch_after"]
+    assert_same_vectors(served, tmp_path)
+
+
+@pytest.mark.slow
+def test_an_image_tower_that_cannot_be_exported_sends_images_to_the_full_encoder(
+        tmp_path, tiny_encoder):
+    # A real failure: a folder stands where the image tower's export would be written.
+    folder = export_folder(tmp_path / "models", TINY_MODEL)
+    (folder / f"image-fp32-{tiny_encoder._onnx_key}.onnx").mkdir(parents=True)
+    served = serve_queries(tmp_path)
     assert not served["torch_before_image"] and served["torch_after"]
-    # The same vectors as the encoder that indexes, loaded here the usual way.
-    full = load_image_text_encoder(make_settings(tmp_path, text_precision="float32"))
-    expected = full.embed_texts(["a red scene", "Ünïcödé &amp; 東京"])
-    np.testing.assert_allclose(served["texts"], expected, atol=2e-5)
-    np.testing.assert_allclose(served["again"], served["texts"], atol=2e-5)
-    np.testing.assert_allclose(served["image"],
-                               full.embed_images(np.full((1, 80, 96, 3), 200, np.uint8)),
-                               atol=2e-5)
+    assert_same_vectors(served, tmp_path)
 
 
 def test_a_command_and_torch_asked_for_query_through_the_full_encoder(tmp_path):
