@@ -87,6 +87,7 @@ class OpenClipEncoder:
         self._mean = torch.tensor(mean).view(1, 3, 1, 1).to(runtime.device)
         self._std = torch.tensor(std).view(1, 3, 1, 1).to(runtime.device)
         self._onnx = functools.partial(self._onnx_tower, runtime.precision, model_dir, threads)
+        self._onnx_export = functools.partial(self._onnx_file, runtime.precision, model_dir)
         self.image_export: Path | None = None  # the image tower's ONNX file, when it runs there
         if runtime.runtime == "onnx":
             runtime = self._use_onnx_image(runtime)
@@ -113,6 +114,12 @@ class OpenClipEncoder:
         return onnx_tower(self.model, self.spec, self._onnx_key, name, self.image_size,
                           self.tokenizer(["a photo"]), precision, model_dir, threads)
 
+    def _onnx_file(self, precision: str, model_dir: Path, name: str) -> Path:
+        from vidseek.indexer.onnx_runtime import export_tower
+
+        return export_tower(self.model, self.spec, self._onnx_key, name, self.image_size,
+                            self.tokenizer(["a photo"]), precision, model_dir)
+
     def _use_onnx_image(self, runtime: RuntimePlan) -> RuntimePlan:
         """The image tower on ONNX Runtime; torch (fp32) if ONNX cannot run."""
         from vidseek.errors import OnnxUnavailable
@@ -128,14 +135,14 @@ class OpenClipEncoder:
 
     def export_image_tower(self) -> Path:
         """The image tower's ONNX file at this plan's precision (fp32 where it runs on torch,
-        whose vectors it gives to a cosine of 1.00000), exported if the cache lacks it; raises
-        OnnxUnavailable with the reason."""
+        whose vectors it gives to a cosine of 1.00000), exported if the cache lacks it (no
+        session is made: whoever runs it does); raises OnnxUnavailable with the reason."""
         if self.image_export is None:
             if self.runtime.device != "cpu":
                 from vidseek.errors import OnnxUnavailable
 
                 raise OnnxUnavailable("the towers run on CUDA: no ONNX export")
-            self.image_export = self._onnx("image").path
+            self.image_export = self._onnx_export("image")
         return self.image_export
 
     def _use_text(self, runtime: RuntimePlan, text_on: str, text_dtype) -> str:

@@ -8,6 +8,7 @@ would take for a finished one; that load exports again."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -134,19 +135,34 @@ def onnx_key(model, spec: str) -> str:
     return cache_key(spec, weights_fingerprint(model))
 
 
-def onnx_tower(model, spec: str, key: str, name: str, image_size: int, tokens: torch.Tensor,
-               precision: str, model_dir: Path, threads: int) -> OnnxTower:
-    """The `name` tower ("image" or "text") of `model` at `precision` (fp32 or int8), exported
-    under `key` (onnx_key) or taken from the cache. Raises OnnxUnavailable with the reason."""
+def export_tower(model, spec: str, key: str, name: str, image_size: int, tokens: torch.Tensor,
+                 precision: str, model_dir: Path) -> Path:
+    """The file of the `name` tower ("image" or "text") of `model` at `precision` (fp32 or
+    int8), exported under `key` (onnx_key) or taken from the cache. Raises OnnxUnavailable
+    with the reason."""
     writers = {"image": lambda p: export_image(model, image_size, p),
                "text": lambda p: export_text(model, tokens, p)}
     folder = export_folder(model_dir, spec)
-    try:
+    with _unavailable_on_failure(spec, name):
         path = cached_export(folder, f"{name}-fp32", key, writers[name])
         if precision == "int8":
             path = cached_export(folder, f"{name}-int8", key,
                                  lambda p, source=path: quantise(source, p))
+    return path
+
+
+def onnx_tower(model, spec: str, key: str, name: str, image_size: int, tokens: torch.Tensor,
+               precision: str, model_dir: Path, threads: int) -> OnnxTower:
+    """That tower (export_tower) on ONNX Runtime. Raises OnnxUnavailable with the reason."""
+    path = export_tower(model, spec, key, name, image_size, tokens, precision, model_dir)
+    with _unavailable_on_failure(spec, name):
         return OnnxTower(path, threads)
+
+
+@contextlib.contextmanager
+def _unavailable_on_failure(spec: str, name: str):
+    try:
+        yield
     except Exception as e:  # noqa: BLE001  (any exporter or runtime failure: torch runs it)
         why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise OnnxUnavailable(f"the ONNX export of {spec}'s {name} tower failed "

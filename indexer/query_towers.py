@@ -164,6 +164,7 @@ class OnnxQueryEncoder:
         self._tokenizer = tokenizer
         self._text: OnnxTower | None = OnnxTower(towers.text_path, threads)
         self._image: OnnxTower | None = None
+        self._image_path = towers.image_path
         self._load_full = load_full
         self._full: ImageTextEncoder | None = None
         self._lock = threading.Lock()
@@ -177,15 +178,25 @@ class OnnxQueryEncoder:
         return unit(text(tokens[:, :int(eot.max()) + 1], eot))
 
     def embed_images(self, frames: np.ndarray) -> np.ndarray:
-        t = self._towers
-        if t.image_path is None:
+        tower = self._image_tower()
+        if tower is None:
             return self._full_encoder().embed_images(frames)
-        return unit(self._image_tower()(pixels(frames, t.image_size, t.mean, t.std)))
+        t = self._towers
+        return unit(tower(pixels(frames, t.image_size, t.mean, t.std)))
 
-    def _image_tower(self) -> OnnxTower:
+    def _image_tower(self) -> OnnxTower | None:
+        """The image tower's session, made on first use; None where there is no export, or
+        ONNX Runtime cannot load it (a damaged file in the cache): the full encoder's then."""
         with self._lock:
-            if self._image is None:
-                self._image = OnnxTower(self._towers.image_path, self._threads)
+            if self._image is None and self._image_path is not None:
+                try:
+                    self._image = OnnxTower(self._image_path, self._threads)
+                except Exception as e:  # noqa: BLE001  (whatever ONNX Runtime raises)
+                    log.warning("vidseek: ONNX Runtime cannot load %s (%s); image queries "
+                                "will load the full encoder", self._image_path,
+                                str(e).strip().splitlines()[0][:200] if str(e).strip() else
+                                type(e).__name__)
+                    self._image_path = None
             return self._image
 
     def _full_encoder(self) -> ImageTextEncoder:

@@ -109,11 +109,15 @@ def test_a_server_answers_sentences_and_images_without_torch(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_image_tower_that_cannot_be_exported_sends_images_to_the_full_encoder(
-        tmp_path, tiny_encoder):
-    # A real failure: a folder stands where the image tower's export would be written.
-    folder = export_folder(tmp_path / "models", TINY_MODEL)
-    (folder / f"image-fp32-{tiny_encoder._onnx_key}.onnx").mkdir(parents=True)
+@pytest.mark.parametrize("damage", ["export blocked", "file damaged"])
+def test_an_image_tower_that_cannot_run_sends_images_to_the_full_encoder(
+        tmp_path, tiny_encoder, damage):
+    # Real failures: a folder stands where the image tower's export would be written, or the
+    # cache holds a file by its name that is not an ONNX model.
+    export = export_folder(tmp_path / "models", TINY_MODEL) / (
+        f"image-fp32-{tiny_encoder._onnx_key}.onnx")
+    export.parent.mkdir(parents=True)
+    export.mkdir() if damage == "export blocked" else export.write_bytes(b"not a model")
     served = serve_queries(tmp_path)
     assert not served["torch_before_image"] and served["torch_after"]
     assert_same_vectors(served, tmp_path)
