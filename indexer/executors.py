@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from vidseek.errors import ClusterUnavailable
+from vidseek.errors import ClusterUnavailable, one_line
 from vidseek.settings import Settings
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class RayExecutor:
             raise e.cause from e
         except ray.exceptions.RayError as e:
             return FileResult(path, error=f"its analysis was lost {RETRIES + 1} times (the Ray "
-                                          f"worker or node died): {str(e).splitlines()[0]}")
+                                          f"worker or node died): {one_line(e)}")
 
 
 def analyze_on_worker(settings: Settings, job: Job) -> FileResult:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vidseek.errors import OnnxUnavailable
+from vidseek.errors import OnnxUnavailable, one_line
 from vidseek.indexer.onnx_session import OnnxTower
 from vidseek.indexer.text_tower import CausalTextTower, cut_at_eot
 
@@ -164,6 +164,5 @@ def _unavailable_on_failure(spec: str, name: str):
     try:
         yield
     except Exception as e:  # noqa: BLE001  (any exporter or runtime failure: torch runs it)
-        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise OnnxUnavailable(f"the ONNX export of {spec}'s {name} tower failed "
-                              f"({type(e).__name__}: {why})") from e
+                              f"({type(e).__name__}: {one_line(e)})") from e

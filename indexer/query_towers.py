@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseek.errors import OnnxUnavailable
+from vidseek.errors import OnnxUnavailable, one_line
 from vidseek.indexer.clip_tokenizer import ClipTokenizer
 from vidseek.indexer.encoders import (
     ENCODERS,
@@ -105,8 +105,8 @@ def pixels(frames: np.ndarray, size: int, mean: tuple, std: tuple) -> np.ndarray
 
 def load_query_encoder(settings: Settings,
                        load_full: Callable[[], ImageTextEncoder]) -> ImageTextEncoder:
-    """The text tower alone, on ONNX Runtime without torch, where it runs there and the
-    tokenizers agree; else `load_full()`, the encoder that indexes. Only open_clip's towers are
+    """The towers on ONNX Runtime without torch (OnnxQueryEncoder), where the text tower runs
+    there and the tokenizers agree; else `load_full()`, the encoder that indexes. Only open_clip's towers are
     exported (a backend registered in this process alone would not be in the child's registry)."""
     backend = ENCODERS.get(ENCODERS.spec_for(settings).backend)
     if backend is not OpenClipEncoder or text_on_torch_anywhere(settings):
@@ -129,7 +129,7 @@ def towers_from_child(settings: Settings) -> QueryTowers | None:
     child = subprocess.run([sys.executable, "-m", __name__], input=pickle.dumps(settings),
                            stdout=subprocess.PIPE, env=env, check=False)
     if child.returncode != 0:
-        raise RuntimeError(f"the process that loads the text tower exited with status "
+        raise RuntimeError(f"the process that exports the query towers exited with status "
                            f"{child.returncode}")
     outcome = pickle.loads(child.stdout)
     if isinstance(outcome, BaseException):
@@ -193,9 +193,7 @@ class OnnxQueryEncoder:
                     self._image = OnnxTower(self._image_path, self._threads)
                 except Exception as e:  # noqa: BLE001  (whatever ONNX Runtime raises)
                     log.warning("vidseek: ONNX Runtime cannot load %s (%s); image queries "
-                                "will load the full encoder", self._image_path,
-                                str(e).strip().splitlines()[0][:200] if str(e).strip() else
-                                type(e).__name__)
+                                "will load the full encoder", self._image_path, one_line(e))
                     self._image_path = None
             return self._image
 

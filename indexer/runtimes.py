@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from vidseek.errors import one_line
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,8 @@ def resolve_device(device: str) -> str:
     try:
         torch.zeros(1, device=device)  # initialises the driver and the device, or says why not
     except (RuntimeError, AssertionError) as e:  # no driver, no such device, a torch without CUDA
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        log.warning("vidseek: CUDA device %s is not usable (%s); running on the CPU", device, why)
+        log.warning("vidseek: CUDA device %s is not usable (%s); running on the CPU", device,
+                    one_line(e))
         return "cpu"
     return device
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.errors import ModelUnavailable
+from vidseek.errors import ModelUnavailable, one_line
 from vidseek.indexer.registry import Registry, Spec
 from vidseek.indexer.whisper_model import faster_whisper_installed, load_faster_whisper
 from vidseek.settings import Settings
@@ -186,7 +186,7 @@ def load_openai_whisper(name: str, device: str, download_root: Path):
         return whisper.load_model(name, device=device, download_root=str(download_root))
     except (OSError, RuntimeError) as e:
         raise ModelUnavailable(
-            f"cannot load the openai-whisper model {name!r} ({str(e).splitlines()[0][:200]}). "
+            f"cannot load the openai-whisper model {name!r} ({one_line(e)}). "
             "Fix: connect to the network once so openai-whisper can download it, or set "
             "VIDSEEK_WHISPER_MODEL to a .pt checkpoint file") from None
 

