@@ -162,7 +162,7 @@ def run_load(port: int, path_for: Callable[[random.Random], str], options: LoadO
 
 
 def search_path(k: int) -> Callable[[random.Random], str]:
-    phrases = queries(500)  # distinct queries, so no cache could answer them
+    phrases = queries(500)  # drawn at random, so repeats occur; vidseek caches no query
 
     def path_for(rng: random.Random) -> str:
         return "/api/search?" + urlencode({"q": rng.choice(phrases), "k": k})

@@ -4,8 +4,8 @@ Per size it reports the index kind the memory setting led to, its build (train +
 time, bytes per vector, recall@10 and recall@100 against exact search (frame index: text-like
 queries near a shot of frames, near a shot that is all transcript, and held-out frames;
 transcript index: text-like queries), the serving process's start-up time (until /api/health
-says ready) and RSS, API p50/p99 with 1 and 8 clients, one image query (which brings back the
-image tower the server released) and the RSS after it, the text encoder's own time in the same
+says ready) and RSS, API p50/p99 with 1 and 8 clients, one image query (the first: it loads the
+image tower) and the RSS after it, the text encoder's own time in the same
 run (how much of the latency the machine's load leaves to the rest), the load average, and the
 cost of adding a 1-hour video (3,600 frames): the index work of the add, the save, how soon an
 open reader sees it, and one merge of the delta into the base (amortised over the additions
