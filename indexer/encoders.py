@@ -34,14 +34,6 @@ class ImageTextEncoder(QueryEncoder, Protocol):
     """A query encoder that also says how it runs."""
 
     runtime: RuntimePlan  # how it runs; `runtime.vectors` is recorded with the library
-    text_runtime: str  # where the text tower runs, as `vidseek models` says it
-    text_export: Path | None  # the text tower's ONNX file, where it runs on ONNX Runtime
-    tokenizer: Callable[[list[str]], object]  # sentences to the text tower's token ids
-    image_size: int  # the side of the square the image tower sees
-    mean: tuple[float, float, float]  # the pixel normalisation (RGB, 0-1 scale)
-    std: tuple[float, float, float]
-
-    def export_image_tower(self) -> Path: ...
 
     def release_image_tower(self) -> None: ...
 

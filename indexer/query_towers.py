@@ -65,9 +65,9 @@ class QueryTowers:
 
 
 def export_query_towers(settings: Settings) -> QueryTowers | None:
-    """Load the configured encoder (in a child process: this imports torch) and give its
-    towers' ONNX files, or None where the text tower runs on torch."""
-    encoder = load_image_text_encoder(settings)
+    """Load the configured open_clip encoder (in a child process: this imports torch) and give
+    its towers' ONNX files, or None where the text tower runs on torch."""
+    encoder: OpenClipEncoder = load_image_text_encoder(settings)  # load_query_encoder checked
     if encoder.text_export is None:
         return None
     try:
