@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.query_encoder import open_clip_model, queries
+    from vidseek.indexer.clip_tokenizer import cut_at_eot
     from vidseek.indexer.encoders import load_image_text_encoder
     from vidseek.indexer.onnx_runtime import export_folder
     from vidseek.indexer.onnx_session import OnnxTower
-    from vidseek.indexer.text_tower import cut_at_eot
     from vidseek.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

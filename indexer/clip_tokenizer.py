@@ -47,6 +47,14 @@ def clean(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+def cut_at_eot(tokens):
+    """Token ids (numpy or torch, batch × context) cut after the longest row's end-of-text
+    token, and each row's EOT position: what the causal text tower reads (the padding after
+    EOT cannot change its result)."""
+    eot = tokens.argmax(-1)  # the end-of-text token has the highest id
+    return tokens[:, :int(eot.max()) + 1], eot
+
+
 class ClipTokenizer:
     """Sentences → token ids (n × context_length, int64): start token, BPE ids, end token,
     zero padding; a sentence too long is cut and ends with the end token."""

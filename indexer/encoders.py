@@ -130,17 +130,14 @@ class OpenClipEncoder:
         whose vectors it gives to a cosine of 1.00000), exported if the cache lacks it (no
         session is made: whoever runs it does); raises OnnxUnavailable with the reason."""
         if self.image_export is None:
-            if self.runtime.device != "cpu":
-                from vidseek.errors import OnnxUnavailable
-
-                raise OnnxUnavailable("the towers run on CUDA: no ONNX export")
             self.image_export = self._onnx_export("image")
         return self.image_export
 
     def _use_text(self, runtime: RuntimePlan, text_on: str, text_dtype) -> str:
         """The text tower on `text_on` (runtimes.text_runtime), else on torch; says which."""
         from vidseek.errors import OnnxUnavailable
-        from vidseek.indexer.text_tower import cut_at_eot, is_causal_clip
+        from vidseek.indexer.clip_tokenizer import cut_at_eot
+        from vidseek.indexer.text_tower import is_causal_clip
 
         if text_on == "onnx" and is_causal_clip(self.model):
             try:

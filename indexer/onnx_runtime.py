@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from vidseek.errors import OnnxUnavailable, one_line
+from vidseek.indexer.clip_tokenizer import cut_at_eot
 from vidseek.indexer.onnx_session import OnnxTower
-from vidseek.indexer.text_tower import CausalTextTower, cut_at_eot
+from vidseek.indexer.text_tower import CausalTextTower
 
 # Bump when what export_image / export_text / quantise write changes: old files are not used.
 EXPORT_VERSION = 1

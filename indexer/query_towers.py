@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseek.errors import OnnxUnavailable, one_line
-from vidseek.indexer.clip_tokenizer import ClipTokenizer
+from vidseek.indexer.clip_tokenizer import ClipTokenizer, cut_at_eot
 from vidseek.indexer.encoders import (
     ENCODERS,
     ImageTextEncoder,
@@ -173,9 +173,7 @@ class OnnxQueryEncoder:
         text = self._text  # read before _full: the full encoder is set before this is dropped
         if text is None:
             return self._full.embed_texts(texts)
-        tokens = self._tokenizer(list(texts))
-        eot = tokens.argmax(axis=-1)  # the end-of-text token has the highest id
-        return unit(text(tokens[:, :int(eot.max()) + 1], eot))
+        return unit(text(*cut_at_eot(self._tokenizer(list(texts)))))
 
     def embed_images(self, frames: np.ndarray) -> np.ndarray:
         tower = self._image_tower()

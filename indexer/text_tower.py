@@ -24,6 +24,8 @@ import warnings
 
 import torch
 
+from vidseek.indexer.clip_tokenizer import cut_at_eot
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -176,13 +178,6 @@ class CausalTextTower(torch.nn.Module):
         elif self.text_projection is not None:
             x = x @ self.text_projection
         return x.float()
-
-
-def cut_at_eot(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids cut after the longest row's end-of-text token, and each row's EOT position:
-    what the causal tower reads (the padding after EOT cannot change its result)."""
-    eot = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
-    return tokens[:, :int(eot.max()) + 1].contiguous(), eot
 
 
 class TracedTextEncoder:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.errors import ModelMismatch, one_line
+from vidseek.indexer.clip_tokenizer import cut_at_eot
 from vidseek.indexer.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.indexer.onnx_runtime import export_folder
@@ -33,7 +34,7 @@ from vidseek.indexer.runtimes import (
     resolve_device,
     text_runtime,
 )
-from vidseek.indexer.text_tower import cut_at_eot, native_bfloat16
+from vidseek.indexer.text_tower import native_bfloat16
 from vidseek.indexer.transcribe import TranscribeOptions
 from vidseek.library import Library
 
