@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import importlib.util
 import logging
 import os
 import re
 import warnings
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -44,11 +46,11 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 
 
 def cache_key(spec: str, fingerprint: str) -> str:
-    """The name an export of `spec` with these weights goes by."""
-    import onnx
-
+    """The name an export of `spec` with these weights goes by. The exporter's onnx version is
+    read from its package metadata: importing onnx costs a second, and a cached export does
+    not need it."""
     text = f"{spec}|{fingerprint}|export v{EXPORT_VERSION}|opset {OPSET}|torch {torch.__version__}"
-    return hashlib.sha256(f"{text}|onnx {onnx.__version__}".encode()).hexdigest()[:20]
+    return hashlib.sha256(f"{text}|onnx {metadata.version('onnx')}".encode()).hexdigest()[:20]
 
 
 def cached_export(folder: Path, name: str, key: str, write: Callable[[Path], None]) -> Path:
@@ -128,11 +130,11 @@ def export_folder(model_dir: Path, spec: str) -> Path:
 def onnx_key(model, spec: str) -> str:
     """What `model`'s exports go by (cache_key); raises OnnxUnavailable when ONNX Runtime or
     the exporter's onnx package is missing."""
-    try:
-        import onnx  # noqa: F401  (the exporter writes through it)
-        import onnxruntime  # noqa: F401
-    except ImportError as e:
-        raise OnnxUnavailable(f"{e.name} is not installed (pip install onnxruntime onnx)") from None
+    # Looked up, not imported (a second's import that a cached export does not need): an
+    # install too broken to import fails the export or the session, as OnnxUnavailable too.
+    for package in ("onnx", "onnxruntime"):  # the exporter writes through onnx
+        if importlib.util.find_spec(package) is None:
+            raise OnnxUnavailable(f"{package} is not installed (pip install onnxruntime onnx)")
     return cache_key(spec, weights_fingerprint(model))
 
 

@@ -5,6 +5,7 @@ text, image or clip, with a label filter), an index run with what follows it, th
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -120,6 +121,16 @@ class Library:
         if not self._serving or self._given_encoder is not None or "encoder" in self.__dict__:
             return self.encoder
         return self._checked(load_query_encoder(self.settings, lambda: self.encoder))
+
+    def load_for_queries(self) -> None:
+        """Load the query encoder and open every modality's vector index, side by side: the
+        encoder's load is mostly a child process's start and the indexes' mostly reading
+        files, so a server is ready after the longer of the two, not their sum."""
+        with ThreadPoolExecutor(1, "vidseek-load-encoder") as pool:
+            encoder = pool.submit(lambda: self.query_encoder)
+            for modality in MODALITIES:
+                self.engine.store.vector_count(modality)  # opens it (engine: model checked)
+            encoder.result()
 
     def _checked(self, encoder: ImageTextEncoder) -> ImageTextEncoder:
         state = self.store.state()

@@ -46,10 +46,11 @@ def _state() -> WebState:
 
 
 def warm_up(app: Flask) -> threading.Thread:
-    """Load the query models, open every vector index and answer one query through the search
-    route itself (routing, search, labels, links, JSON: all that a request loads on its first
-    use), in the background, so the first user's query is as fast as the rest; the image tower
-    is then released (serving memory). The health endpoint answers 503 until then."""
+    """Load the query models and open every vector index (side by side), then answer one
+    query through the search route itself (routing, search, labels, links, JSON: all that a
+    request loads on its first use), in the background, so the first user's query is as fast
+    as the rest; the image tower is then released (serving memory). The health endpoint
+    answers 503 until then."""
     state: WebState = app.extensions[EXTENSION]
     state.ready.clear()
     token = state.settings.access_token
@@ -57,7 +58,8 @@ def warm_up(app: Flask) -> threading.Thread:
 
     def run() -> None:
         try:
-            # A query of every modality: it opens each one's vector index on its way.
+            with app.app_context(), model_loading():  # no request opens an index meanwhile
+                state.library.load_for_queries()
             answer = app.test_client().get("/api/search", query_string={"q": "warm up"},
                                            headers=credentials)
             if answer.status_code != 200:
