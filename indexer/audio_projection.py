@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseek.errors import ModelMismatch, ModelUnavailable
+from vidseek.files import replaced_whole
 from vidseek.search.records import Segment, unit
 from vidseek.search.store import Store
 
@@ -191,15 +191,11 @@ class AudioProjection:
                 "mean": self.mean, "scale": self.scale}
 
     def save(self, path: Path, record: ProjectionRecord) -> None:
-        """Write to a temp file and rename, so a reader never loads half a model."""
+        """Written whole (vidseek/files.py): a reader never loads half a model."""
         import torch
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({**self.state_dict(), "record": asdict(record)}, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with replaced_whole(path) as temporary:
+            torch.save({**self.state_dict(), "record": asdict(record)}, temporary)
 
     @classmethod
     def load(cls, path: Path) -> AudioProjection:

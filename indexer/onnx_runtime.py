@@ -3,8 +3,8 @@
 An export is keyed on the model spec, a fingerprint of the weights themselves and the version
 of the export code below, so a changed model (another checkpoint, the same tag retrained, a
 new export) gets a new file and never an old one. Each file is written under a temporary
-name and renamed into place: a process killed mid-export leaves no file that a later load
-would take for a finished one; that load exports again."""
+name and renamed into place (vidseek/files.py): a process killed mid-export leaves no file that
+a later load would take for a finished one; that load exports again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import copy
 import hashlib
 import importlib.util
 import logging
-import os
 import re
 import warnings
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 from vidseek.errors import OnnxUnavailable, one_line
+from vidseek.files import remove_abandoned, replaced_whole
 from vidseek.indexer.clip_tokenizer import cut_at_eot
 from vidseek.indexer.onnx_session import OnnxTower
 from vidseek.indexer.text_tower import CausalTextTower
@@ -55,34 +55,18 @@ def cache_key(spec: str, fingerprint: str) -> str:
 
 def cached_export(folder: Path, name: str, key: str, write: Callable[[Path], None]) -> Path:
     """`folder/name-key.onnx`, made by `write(temporary path)` if it is not there yet. The
-    file appears only once complete; exports of `name` for other keys are removed then."""
+    file appears only once complete (vidseek/files.py); exports of `name` for other keys are
+    removed then, and the temporary files of exports that were killed."""
     path = folder / f"{name}-{key}.onnx"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{path.name}.{os.getpid()}.partial"
-    try:
+    with replaced_whole(path) as temporary:
         write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     for old in folder.glob(f"{name}-*.onnx"):
         if old != path:
             old.unlink(missing_ok=True)
-    for partial in folder.glob(f".{name}-*.partial"):  # left by an export that was killed
-        if not _process_alive(int(partial.name.rsplit(".", 2)[-2])):
-            partial.unlink(missing_ok=True)
+    remove_abandoned(folder, f"{name}-*")
     return path
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _export(module: torch.nn.Module, inputs: tuple, names: list[str], dynamic: dict,

@@ -59,6 +59,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vidseek.files import remove_abandoned, replaced_whole, write_whole
 from vidseek.search.places import LayeredPlaces, Places
 
 log = logging.getLogger(__name__)
@@ -340,7 +341,7 @@ class VectorIndex:
                 "counts": [len(self.base) - len(self._removed), self._delta.ntotal]}
         p = self._delta_places
         codes = faiss.vector_to_array(faiss.downcast_index(self._delta.index).codes)
-        _write_atomic(self.path, lambda f: np.savez(
+        write_whole(self.path, lambda f: np.savez(
             f, meta=json.dumps(meta), ids=p.ids, vectors=codes.view("<f2").reshape(-1, self.dim),
             video_ids=p.video_ids, t0=p.t0, t1=p.t1, removed=self._removed))
         self.dirty = False
@@ -351,11 +352,9 @@ class VectorIndex:
         """Delete the files of other bases (a server that has one open keeps reading it), and
         the temp files of writers that were killed."""
         mine = self._base_prefix(self.epoch).name
-        for f in self.index_dir.glob(f"{self.modality}.*"):
-            if f.name.endswith(".tmp") and not _running(int(f.name.split(".")[-2])):
-                f.unlink(missing_ok=True)
-            elif f.name.startswith(f"{self.modality}.base-") and not f.name.startswith(
-                    mine + ".") and not f.name.endswith(".tmp"):
+        remove_abandoned(self.index_dir, f"{self.modality}.*")
+        for f in self.index_dir.glob(f"{self.modality}.base-*"):
+            if not f.name.startswith(mine + ".") and not f.name.endswith(".tmp"):
                 f.unlink(missing_ok=True)
         (self.index_dir / f"{self.modality}.faiss").unlink(missing_ok=True)  # older layout
 
@@ -507,9 +506,9 @@ class VectorIndex:
         """Write the new base's files whole, then the delta file naming them (the commit
         point): a kill at any moment leaves a complete, consistent pair on disk."""
         prefix = self._base_prefix(epoch)
-        _write_atomic(Path(f"{prefix}.faiss"),
+        write_whole(Path(f"{prefix}.faiss"),
                       lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)))
-        _write_atomic(Path(f"{prefix}.places.npz"), lambda f: np.savez(
+        write_whole(Path(f"{prefix}.places.npz"), lambda f: np.savez(
             f, ids=places.ids, video_ids=places.video_ids, t0=places.t0, t1=places.t1))
         self.base = Base.load(prefix, tuning)
         self.epoch = epoch
@@ -585,9 +584,8 @@ def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
     around = np.sort(rng.choice(ids, size=min(TUNING_QUERIES, len(ids)), replace=False))
     queries = query_like(read(around), rng)
     truth = _TopK(queries, TUNING_K)
-    tmp = f"{prefix}.f16.{os.getpid()}.tmp"
     seconds = {"read": 0.0, "add": 0.0, "exact answers": 0.0}  # where a build's time goes
-    with open(tmp, "wb") as f16:
+    with replaced_whole(Path(f"{prefix}.f16")) as tmp, open(tmp, "wb") as f16:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             t0 = time.monotonic()
@@ -602,9 +600,6 @@ def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
             t3 = time.monotonic()
             for part, took in zip(seconds, (t1 - t0, t2 - t1, t3 - t2)):
                 seconds[part] += took
-        f16.flush()
-        os.fsync(f16.fileno())
-    os.replace(tmp, f"{prefix}.f16")
     base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16"))
     started = time.monotonic()
     tuning = tune(base, kind, queries, truth.ids(), budget.recall)
@@ -683,24 +678,3 @@ class _TopK:
     def ids(self) -> np.ndarray:
         order = np.argsort(-self.scores, axis=1)
         return np.take_along_axis(self._ids, order, 1)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _write_atomic(path: Path, write: Callable) -> None:
-    """Write to a temp file of this process, fsync, rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -358,7 +358,7 @@ def test_vit_b_32_survives_a_kill_mid_export_and_matches_torch(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", EXPORT_CHILD, str(tmp_path), SLOW_MODEL])
     deadline = time.monotonic() + 300
     try:
-        while not (folder.is_dir() and list(folder.glob(".*.partial"))):
+        while not (folder.is_dir() and list(folder.glob("*.tmp"))):
             assert child.poll() is None, "the export finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.002)
@@ -366,7 +366,7 @@ def test_vit_b_32_survives_a_kill_mid_export_and_matches_torch(tmp_path):
     finally:
         child.kill()
         child.wait()
-    assert list(folder.glob(".*.partial"))  # killed mid-write
+    assert list(folder.glob("*.tmp"))  # killed mid-write
     assert not list(folder.glob("*.onnx"))  # and nothing that looks finished
 
     onnx = load_image_text_encoder(make_settings(tmp_path, clip_model=SLOW_MODEL,
