@@ -147,8 +147,9 @@ class IndexSet:
         return self.places(modality).at(video_id, t)
 
     def describe(self, modality: str) -> str | None:
-        """The saved index's kind, measured recall and bytes per vector (`vidseek status`)."""
-        return describe_saved(self.index_dir, modality)
+        """The saved index's kind, measured recall (against the target) and bytes per vector
+        (`vidseek status`)."""
+        return describe_saved(self.index_dir, modality, self.budget.recall)
 
     def _reconcile(self, modality: str, vi: VectorIndex, rebuild: bool = False) -> None:
         """Bring `vi` in line with SQL: the segment ids are read (not the rows); the vectors and

@@ -151,10 +151,14 @@ class Tuning:
     recall: float = 1.0  # recall@10 on held-out library vectors, against exact search
     train_seconds: float = 0.0
 
-    def describe(self, dim: int) -> str:
+    def describe(self, dim: int, target: float | None = None) -> str:
+        """Kind, search settings, measured recall (against `target`, when given: a tuning
+        that fell short of it settled on the most thorough setting it tries) and memory."""
         probe = f", nprobe {self.nprobe}" if self.nprobe else ""
         rerank = f", re-scored x{self.rerank} from disk" if self.rerank else ""
-        return (f"{self.kind}{probe}{rerank}, recall@10 {self.recall:.3f} (measured), "
+        short = (f", short of the {target:.2f} target at the most thorough setting tried"
+                 if target is not None and self.recall < target else "")
+        return (f"{self.kind}{probe}{rerank}, recall@10 {self.recall:.3f} (measured){short}, "
                 f"{bytes_per_vector(self.kind, dim)} B/vector")
 
 
@@ -246,14 +250,15 @@ def saved_generation(index_dir: Path, modality: str) -> int | None:
     return meta["generation"] if meta else None
 
 
-def describe_saved(index_dir: Path, modality: str) -> str | None:
-    """What the saved index of `modality` is (kind, measured recall, bytes per vector, base and
-    delta sizes), read from its small delta file alone; None when there is none."""
+def describe_saved(index_dir: Path, modality: str, target: float | None = None) -> str | None:
+    """What the saved index of `modality` is (kind, measured recall against the `target`, bytes
+    per vector, base and delta sizes), read from its small delta file alone; None when there
+    is none."""
     meta = _saved_meta(index_dir, modality)
     if meta is None:
         return None
     base, delta = meta["counts"]
-    return (f"{Tuning(**meta['tuning']).describe(meta['dim'])}; {base} in the base, "
+    return (f"{Tuning(**meta['tuning']).describe(meta['dim'], target)}; {base} in the base, "
             f"{delta} in the delta")
 
 

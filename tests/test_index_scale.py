@@ -19,7 +19,7 @@ from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import SegmentGeneration, SegmentRow
 from vidseek.search.segment_table import vector_to_blob
 from vidseek.search.store import Store
-from vidseek.search.vectors import VectorIndex
+from vidseek.search.vectors import VectorIndex, describe_saved
 
 DIM = 32
 SMALL_MEMORY = replace(INDEX_BUDGET, memory_bytes=2**18)  # too little for float16 codes: product codes
@@ -64,6 +64,7 @@ def test_kind_follows_memory_and_tuning_reaches_the_target_on_text_queries(tmp_p
         vi = built(tmp_path, frames, ids, budget, name=codes)
         assert vi.kind == f"ivf512,{codes}"  # 2 ** round(log2(4 * sqrt(10k))) lists
         assert vi.tuning.recall >= budget.recall
+        assert "target" not in describe_saved(tmp_path, codes, budget.recall)  # reached
         # Measured again, on text-like queries the tuning never saw: the target holds there
         # (the tuning's margin covers how far its own queries can flatter it)...
         assert recall(vi.search(queries, 10)[1], truth) >= budget.recall
@@ -172,6 +173,7 @@ def test_a_base_short_of_an_unreachable_target_is_grown_not_trained_again(tmp_pa
     old, new = ids[ids % 8 != 0], ids[ids % 8 == 0]
     vi = built(tmp_path, frames, old, unreachable)
     assert vi.tuning.recall < 1.0  # its most thorough setting falls short (0.999)
+    assert "short of the 1.00 target" in describe_saved(tmp_path, "frame", 1.0)  # status says so
     trained = centroids(vi)
     vi.add(new, frames[new - 1], fetch(new)[1])
     vi.merge(unreachable, fetch)
