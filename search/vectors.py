@@ -88,6 +88,16 @@ RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit aske
 # amortises), but never later than MERGE_MAX: past that the delta's exact scan gets slow.
 MERGE_SHARE, MERGE_MIN, MERGE_MAX = 0.1, 20_000, 200_000
 CHUNK = 50_000
+# Shots: a run of a video's vectors, each at least SHOT_COSINE from the one before it (at
+# most SHOT_MAX_LENGTH long). A library whose vectors run in shots this long on average, and
+# holds this many, is indexed by shot (see the module's docstring).
+SHOT_COSINE = 0.8
+SHOT_MAX_LENGTH = 64
+SHOT_MIN_MEAN_LENGTH = 8
+SHOTS_MIN = 1024
+SHOT_PROBE_BLOCKS, SHOT_PROBE_LENGTH = 32, 256  # runs of consecutive vectors the kind is judged on
+SHOT_TRAINING = 16_384  # shot centroids the product codes are trained on
+SHOT_MAX_PROBE = 64  # shots a query's vectors are scored in, at the most (~3,200 rows read)
 
 
 @dataclass(frozen=True)
@@ -108,19 +118,21 @@ def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
     if count * (dim * 2 + 8) <= budget.memory_bytes:
         return f"ivf{nlist},sq16"
-    return f"ivf{nlist},pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
+    return f"ivf{nlist},{shot_kind(dim).split(',')[1]}"
 
 
-def bytes_per_vector(kind: str, dim: int) -> int:
-    """Memory a vector of this kind takes in a serving process (codes + id)."""
+def bytes_per_vector(kind: str, dim: int, per_list: float = 1.0) -> int:
+    """Memory a vector of this kind takes in a serving process (codes + id); for shots, a
+    shot's codes and where it starts shared by the `per_list` vectors of a shot on average."""
     if kind == "exact":
         return dim * 2 + 8
-    codes = kind.split(",")[1]
+    lists, codes = kind.split(",")
     if codes == "sq16":
         return 8 + dim * 2
     # pqM: M bytes (indexes built before fast-scan); pqMx4fs: M half-bytes.
     subquantizers, _, bits = codes[2:].partition("x")
-    return 8 + int(subquantizers) * (4 if bits else 8) // 8
+    code = int(subquantizers) * (4 if bits else 8) // 8
+    return 8 + (math.ceil((code + 8) / per_list) if lists == "shots" else code)
 
 
 def _new_faiss(kind: str, dim: int) -> faiss.Index:
@@ -128,8 +140,15 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
         return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
     lists, codes = kind.split(",")
+    if lists == "shots":  # the shots' centroids, searched whole through their product codes
+        return faiss.index_factory(dim, "PQ" + codes[2:], faiss.METRIC_INNER_PRODUCT)
     factory = f"IVF{lists[3:]},{'SQfp16' if codes == 'sq16' else 'PQ' + codes[2:]}"
     return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+
+
+def shot_kind(dim: int) -> str:
+    """The kind of an index by shot: its centroids in 4-bit product codes (fast-scan)."""
+    return f"shots,pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
@@ -146,30 +165,59 @@ class Tuning:
     """How a base is searched, and what that was measured to give."""
 
     kind: str
-    nprobe: int = 0
+    nprobe: int = 0  # lists (shots) searched
     rerank: int = 0  # candidates re-scored exactly per hit asked for (0: none)
     recall: float = 1.0  # recall@10 on held-out library vectors, against exact search
     train_seconds: float = 0.0
+    vectors_per_list: float = 0.0  # shots: their mean length
 
     def describe(self, dim: int, target: float | None = None) -> str:
         """Kind, search settings, measured recall (against `target`, when given: a tuning
         that fell short of it settled on the most thorough setting it tries) and memory."""
-        probe = f", nprobe {self.nprobe}" if self.nprobe else ""
+        if self.kind.startswith("shots"):
+            probe = (f" ({self.vectors_per_list:.1f} vectors a shot), the {self.nprobe} nearest "
+                     "shots searched, their vectors scored exactly from disk")
+        else:
+            probe = f", nprobe {self.nprobe}" if self.nprobe else ""
         rerank = f", re-scored x{self.rerank} from disk" if self.rerank else ""
         short = (f", short of the {target:.2f} target at the most thorough setting tried"
                  if target is not None and self.recall < target else "")
+        per_vector = bytes_per_vector(self.kind, dim, self.vectors_per_list or 1.0)
         return (f"{self.kind}{probe}{rerank}, recall@10 {self.recall:.3f} (measured){short}, "
-                f"{bytes_per_vector(self.kind, dim)} B/vector")
+                f"{per_vector} B/vector")
+
+
+@dataclass(frozen=True)
+class Removed:
+    """Base ids no longer in the library, as an array and as the FAISS selector that keeps
+    them out of a search; one object, so a search reads one version of both."""
+
+    ids: np.ndarray
+    selector: faiss.IDSelector | None = None
+    batch: faiss.IDSelectorBatch | None = None  # kept with `selector`: FAISS does not own it
+
+    @classmethod
+    def of(cls, ids: np.ndarray) -> Removed:
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return cls(ids)
+        batch = faiss.IDSelectorBatch(ids)
+        return cls(ids, faiss.IDSelectorNot(batch), batch)
+
+
+NOTHING_REMOVED = Removed(np.zeros(0, np.int64))
 
 
 class Base:
     """The large, read-only part: a FAISS index, the places of its vectors (ids ascending),
-    and (inverted files) the float16 vectors in the same order, read from disk by row: to
-    re-score product codes, and to fold a delta in without reading SQL."""
+    and (all but exact) the float16 vectors in the same order, read from disk by row: to
+    re-score product codes, to score the vectors of the shots a query is near, and to fold a
+    delta in without reading SQL. An index by shot also has where each shot's rows begin."""
 
     def __init__(self, index: faiss.Index | None, places: Places, tuning: Tuning,
-                 vectors_file: Path | None = None):
+                 vectors_file: Path | None = None, shot_starts: np.ndarray | None = None):
         self.index, self.places, self.tuning = index, places, tuning
+        self.shot_starts = shot_starts  # the first row of each shot, then the row count
         self._fd = os.open(vectors_file, os.O_RDONLY) if vectors_file else None
 
     @classmethod
@@ -181,7 +229,8 @@ class Base:
         with np.load(f"{prefix}.places.npz") as z:
             places = Places(z["ids"], z["video_ids"], z["t0"], z["t1"])
         vectors_file = Path(f"{prefix}.f16") if tuning.kind != "exact" else None
-        return cls(faiss.read_index(f"{prefix}.faiss"), places, tuning, vectors_file)
+        starts = np.load(f"{prefix}.shots.npy") if tuning.kind.startswith("shots") else None
+        return cls(faiss.read_index(f"{prefix}.faiss"), places, tuning, vectors_file, starts)
 
     def __len__(self) -> int:
         return len(self.places)
@@ -193,24 +242,31 @@ class Base:
     def vectors(self, ids: np.ndarray, dim: int) -> np.ndarray:
         """The float16 copies of these base ids (all in the base), as float32 rows."""
         rows = np.searchsorted(self.places.ids, ids)
-        width = dim * 2
         # One read per run of consecutive rows: a query's candidates are mostly frames of a
         # few shots, and a shot's frames have consecutive ids.
-        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if len(rows) else []
-        raw = b"".join(os.pread(self._fd, width * len(run), int(run[0]) * width)
-                       for run in runs)
-        return np.frombuffer(raw, dtype="<f2").reshape(len(ids), dim).astype(np.float32)
+        ends = np.flatnonzero(np.diff(rows) != 1) + 1 if len(rows) else []
+        runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, ends)] if len(rows) else []
+        return self.rows(runs, dim)
 
-    def search(self, queries: np.ndarray, k: int, removed: faiss.IDSelector | None,
+    def rows(self, runs: list[tuple[int, int]], dim: int) -> np.ndarray:
+        """The float16 copies of rows [start, stop) of each run, one read a run, as float32."""
+        width = dim * 2
+        raw = b"".join(os.pread(self._fd, width * (stop - start), start * width)
+                       for start, stop in runs)
+        return np.frombuffer(raw, dtype="<f2").reshape(-1, dim).astype(np.float32)
+
+    def search(self, queries: np.ndarray, k: int, removed: Removed = NOTHING_REMOVED,
                tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
         tuning = tuning or self.tuning
         if self.index is None or not len(self):
             n = len(queries)
             return np.full((n, 0), -np.inf, np.float32), np.zeros((n, 0), np.int64)
+        if self.shot_starts is not None:
+            return self._search_shots(queries, k, removed, tuning)
         if tuning.nprobe:
-            params = faiss.SearchParametersIVF(nprobe=tuning.nprobe, sel=removed)
+            params = faiss.SearchParametersIVF(nprobe=tuning.nprobe, sel=removed.selector)
         else:
-            params = faiss.SearchParameters(sel=removed)
+            params = faiss.SearchParameters(sel=removed.selector)
         # The re-scoring depth was tuned for the top 10; a deeper ask (fusion takes 100 per
         # modality) gets those candidates plus one per extra hit, not rerank x k disk reads.
         depth = k + TUNING_K * (tuning.rerank - 1) if tuning.rerank else k
@@ -218,6 +274,28 @@ class Base:
         if not tuning.rerank:
             return scores, ids
         return _rescore(queries, ids, lambda found: self.vectors(found, queries.shape[1]), k)
+
+    def _search_shots(self, queries: np.ndarray, k: int, removed: Removed,
+                      tuning: Tuning) -> tuple[np.ndarray, np.ndarray]:
+        """The `nprobe` shots whose centroids are nearest (by their product codes), and one
+        more per shot's length of hits asked for past the top 10; every vector of those
+        scored exactly from disk (a shot is one read: its rows are consecutive)."""
+        starts = self.shot_starts
+        extra = math.ceil(max(0, k - TUNING_K) / max(tuning.vectors_per_list, 1.0))
+        _, shots = self.index.search(queries, min(tuning.nprobe + extra, len(starts) - 1))
+        out_s = np.full((len(queries), k), -np.inf, np.float32)
+        out_i = np.full((len(queries), k), -1, np.int64)
+        for row, (q, found) in enumerate(zip(queries, shots)):
+            found = np.sort(found[found >= 0])  # the disk reads go forward
+            runs = list(zip(starts[found].tolist(), starts[found + 1].tolist()))
+            ids = self.places.ids[np.concatenate([np.arange(a, b) for a, b in runs])]
+            scores = self.rows(runs, queries.shape[1]) @ q
+            if len(removed.ids):
+                kept = ~np.isin(ids, removed.ids)
+                ids, scores = ids[kept], scores[kept]
+            best = np.argsort(-scores)[:k]
+            out_s[row, :len(best)], out_i[row, :len(best)] = scores[best], ids[best]
+        return out_s, out_i
 
 
 def _rescore(queries: np.ndarray, candidates: np.ndarray,
@@ -281,8 +359,7 @@ class VectorIndex:
         self.generation = -1  # the SQL generation this index agrees with; -1: unknown
         self._delta = _new_faiss("exact", dim)
         self._delta_places = Places.empty()
-        self._removed = np.zeros(0, np.int64)  # base ids no longer in the library
-        self._selector_parts: tuple = (None, None)
+        self._removed = NOTHING_REMOVED  # base ids no longer in the library
         self.dirty = False
         self.file_stamp: tuple[int, int] | None = None  # of the delta file last read or written
 
@@ -343,12 +420,12 @@ class VectorIndex:
             return
         meta = {"dim": self.dim, "epoch": self.epoch, "generation": self.generation,
                 "tuning": asdict(self.base.tuning),
-                "counts": [len(self.base) - len(self._removed), self._delta.ntotal]}
+                "counts": [len(self.base) - len(self._removed.ids), self._delta.ntotal]}
         p = self._delta_places
         codes = faiss.vector_to_array(faiss.downcast_index(self._delta.index).codes)
         write_whole(self.path, lambda f: np.savez(
             f, meta=json.dumps(meta), ids=p.ids, vectors=codes.view("<f2").reshape(-1, self.dim),
-            video_ids=p.video_ids, t0=p.t0, t1=p.t1, removed=self._removed))
+            video_ids=p.video_ids, t0=p.t0, t1=p.t1, removed=self._removed.ids))
         self.dirty = False
         self.file_stamp = file_stamp(self.path)
         self._drop_other_epochs()
@@ -365,7 +442,7 @@ class VectorIndex:
 
     # --- contents ------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.base) - len(self._removed) + self._delta.ntotal
+        return len(self.base) - len(self._removed.ids) + self._delta.ntotal
 
     @property
     def kind(self) -> str:
@@ -379,7 +456,7 @@ class VectorIndex:
     @property
     def places(self) -> LayeredPlaces:
         """Where each vector is: the delta's places over the base's."""
-        return LayeredPlaces(self.base.places, self._delta_places, self._removed)
+        return LayeredPlaces(self.base.places, self._delta_places, self._removed.ids)
 
     def ids(self) -> np.ndarray:
         return self.places.ids
@@ -424,14 +501,11 @@ class VectorIndex:
             self._delta_places = self._delta_places.without(ids)
         in_base = ids[self.base.places.find(ids).mask]
         if len(in_base):
-            self._set_removed(np.union1d(self._removed, in_base))
+            self._set_removed(np.union1d(self._removed.ids, in_base))
         self.dirty = True
 
     def _set_removed(self, removed: np.ndarray) -> None:
-        self._removed = np.asarray(removed, dtype=np.int64)
-        batch = faiss.IDSelectorBatch(self._removed) if len(self._removed) else None
-        # The inner selector is kept with the outer one: FAISS does not own it.
-        self._selector_parts = (faiss.IDSelectorNot(batch), batch) if batch else (None, None)
+        self._removed = Removed.of(removed)
 
     def search(self, queries: np.ndarray, k: int,
                tuning: Tuning | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -442,8 +516,7 @@ class VectorIndex:
         if len(self) == 0:
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        selector, _ = self._selector_parts  # one version, whatever another thread does
-        hits = self.base.search(queries, k, selector, tuning)
+        hits = self.base.search(queries, k, self._removed, tuning)
         if self._delta.ntotal:
             delta = self._delta.search(queries, min(k, self._delta.ntotal))
             hits = _merge_hits(hits, delta, k) if hits[1].shape[1] else delta
@@ -481,7 +554,9 @@ class VectorIndex:
         reads below the base it was copied from."""
         places = self.places.live()
         kind = choose_kind(len(places), self.dim, budget)
-        if kind == "exact" or kind != self.base.tuning.kind:
+        # An index by shot is built again whole (it trains nothing on the vectors); so is an
+        # inverted file over vectors that are found to run in shots.
+        if kind == "exact" or kind != self.base.tuning.kind or runs_in_shots(places, fetch):
             self.rebuild(places, fetch, budget)
             return
         epoch = self._next_epoch()
@@ -529,8 +604,8 @@ class VectorIndex:
         again (new content may sit where the trained lists fit it less well)."""
         started = time.monotonic()
         index = faiss.clone_index(self.base.index)
-        if len(self._removed):
-            index.remove_ids(faiss.IDSelectorBatch(self._removed))
+        if len(self._removed.ids):
+            index.remove_ids(self._removed.batch)
         delta_ids = faiss.vector_to_array(self._delta.id_map)
         delta_vectors = self._delta.index.reconstruct_n(0, self._delta.ntotal)
         row_of = dict(zip(delta_ids.tolist(), range(len(delta_ids))))
@@ -550,8 +625,9 @@ class VectorIndex:
 def build(kind: str, dim: int, places: Places,
           fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]], budget: IndexBudget,
           prefix: Path) -> tuple[faiss.Index, Tuning]:
-    """An index of `kind` holding the vectors of `places` (read by `fetch`): for an inverted
-    file, trained on a sample of them and tuned to the recall target."""
+    """An index of `kind` holding the vectors of `places` (read by `fetch`); one by shot
+    instead of an inverted file where the vectors run in shots (runs_in_shots). Both are
+    tuned to the recall target; an inverted file is first trained on a sample."""
     started = time.monotonic()
     ids = places.ids
     index = _new_faiss(kind, dim)
@@ -560,6 +636,10 @@ def build(kind: str, dim: int, places: Places,
             chunk = ids[start:start + CHUNK]
             index.add_with_ids(np.ascontiguousarray(fetch(chunk)[0], np.float32), chunk)
         return index, Tuning(kind)
+    if runs_in_shots(places, fetch):
+        index, tuning = _build_shots(shot_kind(dim), dim, places, lambda c: fetch(c)[0], budget,
+                                     prefix)
+        return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
     nlist = faiss.extract_index_ivf(index).nlist
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(ids, size=min(len(ids), nlist * TRAIN_PER_LIST), replace=False))
@@ -576,14 +656,92 @@ def build(kind: str, dim: int, places: Places,
     return index, replace(tuning, train_seconds=round(time.monotonic() - started, 1))
 
 
-def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
-                   read: Callable[[np.ndarray], np.ndarray],
-                   is_new: Callable[[np.ndarray], np.ndarray], budget: IndexBudget,
-                   prefix: Path) -> Tuning:
-    """In one pass over the vectors of `places` (ascending ids, by `read`): add those `is_new`
-    marks to the trained `index`, write them all to `{prefix}.f16` (what product codes are
-    re-scored from, and what the next merge reads), and find the exact answers of text-like
-    queries around a sample of them; then tune the index on those queries."""
+def shot_cuts(vectors: np.ndarray, video_ids: np.ndarray,
+              before: tuple[np.ndarray, int] | None = None) -> np.ndarray:
+    """Where a shot begins among consecutive vectors (unit length, in id order): at each
+    vector of another video than the one before it, or below SHOT_COSINE from it. `before`:
+    the vector and video just before these (None: these begin a shot)."""
+    cuts = np.empty(len(vectors), bool)
+    cuts[1:] = ((video_ids[1:] != video_ids[:-1])
+                | (np.einsum("ij,ij->i", vectors[1:], vectors[:-1]) < SHOT_COSINE))
+    if len(vectors):
+        cuts[0] = (before is None or before[1] != video_ids[0]
+                   or float(before[0] @ vectors[0]) < SHOT_COSINE)
+    return cuts
+
+
+def shot_bounds(cuts: np.ndarray) -> np.ndarray:
+    """The first row of each shot (a shot longer than SHOT_MAX_LENGTH cut into pieces), then
+    the row count."""
+    rows = np.arange(len(cuts))
+    first = np.maximum.accumulate(np.where(cuts, rows, 0))  # the first row of each row's run
+    return np.append(np.flatnonzero(cuts | ((rows - first) % SHOT_MAX_LENGTH == 0)), len(cuts))
+
+
+def runs_in_shots(places: Places,
+                  fetch: Callable[[np.ndarray], tuple[np.ndarray, Places]]) -> bool:
+    """Whether these vectors run in shots: SHOT_MIN_MEAN_LENGTH long on average, SHOTS_MIN of
+    them or more; judged on SHOT_PROBE_BLOCKS runs of consecutive ones (frames of moving video
+    do; transcript chunks, or frames of stills, do not)."""
+    n = len(places)
+    rng = np.random.default_rng(2)
+    firsts = np.unique(rng.integers(0, max(1, n - SHOT_PROBE_LENGTH), SHOT_PROBE_BLOCKS))
+    vectors = shots = 0
+    for first in firsts.tolist():
+        rows = slice(first, min(n, first + SHOT_PROBE_LENGTH))
+        block = np.asarray(fetch(places.ids[rows])[0], dtype=np.float32)
+        vectors, shots = vectors + len(block), shots + int(shot_cuts(block, places.video_ids[rows]).sum())
+    mean = vectors / max(shots, 1)
+    return mean >= SHOT_MIN_MEAN_LENGTH and n / mean >= SHOTS_MIN
+
+
+def _build_shots(kind: str, dim: int, places: Places, read: Callable[[np.ndarray], np.ndarray],
+                 budget: IndexBudget, prefix: Path) -> tuple[faiss.Index, Tuning]:
+    """An index by shot: the vectors cut into shots as they are written to `{prefix}.f16`,
+    each shot's centroid (its vectors' mean, unit length) in product codes, where each shot's
+    rows begin in `{prefix}.shots.npy`; tuned to the recall target on the number of shots
+    searched. Nothing is trained on the vectors themselves: a merge builds it again."""
+    cuts = np.zeros(len(places), bool)
+    before: list = [None]
+
+    def cut(start: int, vectors: np.ndarray) -> None:
+        videos = places.video_ids[start:start + len(vectors)]
+        cuts[start:start + len(vectors)] = shot_cuts(vectors, videos, before[0])
+        before[0] = (vectors[-1], videos[-1])
+
+    queries, truth, seconds = _write_vectors(places, read, prefix, cut)
+    bounds = shot_bounds(cuts)
+    base = Base(None, places, Tuning(kind), Path(f"{prefix}.f16"), bounds)
+    centroids = np.zeros((len(bounds) - 1, dim), np.float32)
+    per_read = max(1, CHUNK // SHOT_MAX_LENGTH)
+    for first in range(0, len(centroids), per_read):  # a second pass, over the local file
+        last = min(first + per_read, len(centroids))
+        rows = base.rows([(int(bounds[first]), int(bounds[last]))], dim)
+        centroids[first:last] = np.add.reduceat(rows, bounds[first:last] - bounds[first], axis=0)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    index = _new_faiss(kind, dim)
+    rng = np.random.default_rng(0)
+    index.train(centroids[rng.choice(len(centroids), min(len(centroids), SHOT_TRAINING),
+                                     replace=False)])
+    index.add(centroids)
+    write_whole(Path(f"{prefix}.shots.npy"), lambda f: np.save(f, bounds))
+    base.index = index
+    base.tuning = Tuning(kind, vectors_per_list=round(len(places) / len(centroids), 2))
+    started = time.monotonic()
+    tuning = tune(base, queries, truth, budget.recall)
+    log.info("%s: %d vectors in %d shots; seconds %s; tuned in %.0f s: %s", kind, len(places),
+             len(centroids), {part: round(took) for part, took in seconds.items()},
+             time.monotonic() - started, tuning.describe(dim))
+    return index, tuning
+
+
+def _write_vectors(places: Places, read: Callable[[np.ndarray], np.ndarray], prefix: Path,
+                   each: Callable[[int, np.ndarray], None]
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """One pass over the vectors of `places` (ascending ids, by `read`): each chunk is given
+    to `each(first row, vectors)`, written to `{prefix}.f16` (what the base reads rows from,
+    and the next merge reads), and scored against text-like queries around a sample of them.
+    Gives those queries, their exact top 10 ids, and the seconds each part took."""
     ids = places.ids
     rng = np.random.default_rng(len(ids))
     around = np.sort(rng.choice(ids, size=min(TUNING_QUERIES, len(ids)), replace=False))
@@ -595,20 +753,34 @@ def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
             chunk = ids[start:start + CHUNK]
             t0 = time.monotonic()
             vectors = np.ascontiguousarray(read(chunk), dtype=np.float32)
-            new = is_new(chunk)
             t1 = time.monotonic()
-            if new.any():
-                index.add_with_ids(np.ascontiguousarray(vectors[new]), chunk[new])
+            each(start, vectors)
             t2 = time.monotonic()
             truth.update(vectors, chunk)
             f16.write(vectors.astype("<f2").tobytes())
             t3 = time.monotonic()
             for part, took in zip(seconds, (t1 - t0, t2 - t1, t3 - t2)):
                 seconds[part] += took
+    return queries, truth.ids(), seconds
+
+
+def _fill_and_tune(index: faiss.Index, kind: str, places: Places,
+                   read: Callable[[np.ndarray], np.ndarray],
+                   is_new: Callable[[np.ndarray], np.ndarray], budget: IndexBudget,
+                   prefix: Path) -> Tuning:
+    """Add the vectors of `places` that `is_new` marks to the trained inverted file `index`
+    as they are written (_write_vectors), then tune it on the text-like queries."""
+    def add(start: int, vectors: np.ndarray) -> None:
+        chunk = places.ids[start:start + len(vectors)]
+        new = is_new(chunk)
+        if new.any():
+            index.add_with_ids(np.ascontiguousarray(vectors[new]), chunk[new])
+
+    queries, truth, seconds = _write_vectors(places, read, prefix, add)
     base = Base(index, places, Tuning(kind), Path(f"{prefix}.f16"))
     started = time.monotonic()
-    tuning = tune(base, kind, queries, truth.ids(), budget.recall)
-    log.info("%s: %d vectors; seconds %s; tuned in %.0f s: %s", kind, len(ids),
+    tuning = tune(base, queries, truth, budget.recall)
+    log.info("%s: %d vectors; seconds %s; tuned in %.0f s: %s", kind, len(places),
              {part: round(took) for part, took in seconds.items()},
              time.monotonic() - started, tuning.describe(queries.shape[1]))
     return tuning
@@ -622,39 +794,44 @@ def query_like(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
 
 
-def probe_steps(nlist: int) -> list[int]:
+def probe_steps(most: int) -> list[int]:
     """The nprobe values the tuning tries: steps of about sqrt(2) (1, 2, 3, 4, 6, 8, 12, ...),
-    so the margin over the target costs little more than the target, up to a quarter of the
-    lists."""
-    powers = [2 ** i for i in range(int(math.log2(max(1, nlist // 4))) + 1)]
-    return sorted({p for power in powers for p in (power, power * 3 // 2)
-                   if 1 <= p <= max(1, nlist // 4)})
+    so the margin over the target costs little more than the target, up to `most`."""
+    powers = [2 ** i for i in range(int(math.log2(max(1, most))) + 1)]
+    return sorted({p for power in powers for p in (power, power * 3 // 2) if 1 <= p <= max(1, most)})
 
 
-def tune(base: Base, kind: str, queries: np.ndarray, truth: np.ndarray,
-         target: float) -> Tuning:
+def tune(base: Base, queries: np.ndarray, truth: np.ndarray, target: float) -> Tuning:
     """The cheapest nprobe (then re-scoring depth) whose recall@10 on these queries reaches
     `target` + TUNING_MARGIN against `truth` (their exact top 10); the most thorough setting
-    tried when none does."""
-    probes = probe_steps(faiss.extract_index_ivf(base.index).nlist)
-    factors = RERANK_FACTORS if "pq" in kind else (0,)
+    tried when none does. An inverted file probes up to a quarter of its lists; an index by
+    shot searches up to SHOT_MAX_PROBE shots."""
+    kind = base.tuning.kind
+    if base.shot_starts is not None:
+        probes = probe_steps(min(len(base.shot_starts) - 1, SHOT_MAX_PROBE))
+    else:
+        probes = probe_steps(faiss.extract_index_ivf(base.index).nlist // 4)
+    factors = RERANK_FACTORS if kind.startswith("ivf") and "pq" in kind else (0,)
     target = min(1.0, target + TUNING_MARGIN)
 
     def recall(nprobe: int, rerank: int) -> float:
-        t = Tuning(kind, nprobe, rerank)
-        _, found = base.search(queries, TUNING_K, None, t)
+        _, found = base.search(queries, TUNING_K, tuning=replace(base.tuning, nprobe=nprobe,
+                                                                  rerank=rerank))
         return recall_at(found, truth)
 
-    best = Tuning(kind, probes[-1], factors[-1], recall(probes[-1], factors[-1]))
+    def tuned(nprobe: int, rerank: int, r: float) -> Tuning:
+        return replace(base.tuning, nprobe=nprobe, rerank=rerank, recall=r)
+
+    best = tuned(probes[-1], factors[-1], recall(probes[-1], factors[-1]))
     for nprobe in probes:  # recall grows with nprobe: the first that reaches the target
         r = recall(nprobe, factors[-1])
         if r >= target:
-            best = Tuning(kind, nprobe, factors[-1], r)
+            best = tuned(nprobe, factors[-1], r)
             break
     for factor in factors[:-1]:
         r = recall(best.nprobe, factor)
         if r >= target:
-            return Tuning(kind, best.nprobe, factor, r)
+            return tuned(best.nprobe, factor, r)
     return best
 
 

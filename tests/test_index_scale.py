@@ -19,7 +19,7 @@ from vidseek.search.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.schema import SegmentGeneration, SegmentRow
 from vidseek.search.segment_table import vector_to_blob
 from vidseek.search.store import Store
-from vidseek.search.vectors import VectorIndex, describe_saved
+from vidseek.search.vectors import VectorIndex, describe_saved, shot_bounds, shot_cuts
 
 DIM = 32
 SMALL_MEMORY = replace(INDEX_BUDGET, memory_bytes=2**18)  # too little for float16 codes: product codes
@@ -52,7 +52,7 @@ def clustered(monkeypatch):
 
 
 def built(tmp_path, frames, ids, budget, name="frame") -> VectorIndex:
-    vi = VectorIndex(tmp_path, name, DIM)
+    vi = VectorIndex(tmp_path, name, frames.shape[1])
     vi.rebuild(fetcher(frames)(ids)[1], fetcher(frames), budget)
     return vi
 
@@ -79,6 +79,74 @@ def test_a_higher_recall_target_probes_more(tmp_path, clustered):
     strict = built(tmp_path / "b", frames, ids, replace(LARGE_MEMORY, recall=0.99))
     assert loose.tuning.nprobe < strict.tuning.nprobe
     assert 0.7 <= loose.tuning.recall < strict.tuning.recall
+
+
+def test_shots_begin_at_another_video_another_picture_and_past_the_longest(monkeypatch):
+    a, b = np.eye(4, dtype=np.float32)[:2]
+    vectors = np.stack([a, a, a, a, a, b, b, a])
+    videos = np.array([1, 1, 1, 1, 1, 1, 2, 2])
+    cuts = shot_cuts(vectors, videos)
+    assert cuts.tolist() == [True, False, False, False, False, True, True, True]
+    # A chunk that goes on from the vector before it: a cut only where that one differs.
+    assert not shot_cuts(vectors[:2], videos[:2], (a, 1))[0]
+    assert shot_cuts(vectors[:2], videos[:2], (a, 0))[0] and shot_cuts(vectors[:2], videos[:2], (b, 1))[0]
+    monkeypatch.setattr("vidseek.search.vectors.SHOT_MAX_LENGTH", 3)
+    assert shot_bounds(cuts).tolist() == [0, 3, 5, 6, 7, 8]  # five a's: a shot of 3 and of 2
+
+
+SHOT_DIM = 128  # at 32 dimensions a text-like query is barely nearer its shot than the rest
+
+
+@pytest.fixture
+def shots(monkeypatch):
+    """10k video-like frames (200 shots) of SHOT_DIM dimensions and text-like queries near
+    those shots; an index by shot from 64 shots up (1,024 in a real library)."""
+    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 2_000)
+    monkeypatch.setattr("vidseek.search.vectors.SHOTS_MIN", 64)
+    frames = video_frames(10_000, SHOT_DIM)
+    return frames, np.arange(1, len(frames) + 1, dtype=np.int64), text_queries(200, 200, SHOT_DIM)
+
+
+def test_vectors_that_run_in_shots_are_indexed_by_shot(tmp_path, shots):
+    frames, ids, queries = shots  # 200 shots of 50 frames, in id order
+    truth = exact_top(frames, ids, queries, 10)
+    vi = built(tmp_path, frames, ids, SMALL_MEMORY)
+    assert vi.kind == "shots,pq16x4fs"
+    # fetcher's videos are 100 ids long (ids 0-99, 100-199, ...): of every two shots, one
+    # crosses into the next video and is cut there.
+    assert vi.tuning.vectors_per_list == pytest.approx(100 / 3, abs=0.01)
+    assert vi.tuning.recall >= SMALL_MEMORY.recall
+    assert recall(vi.search(queries, 10)[1], truth) >= SMALL_MEMORY.recall  # unseen queries
+    assert "33.3 vectors a shot" in describe_saved(tmp_path, "frame")
+    # The same vectors in another order of ids (no runs): an inverted file.
+    order = np.random.default_rng(0).permutation(len(frames))
+    assert built(tmp_path / "mixed", frames[order], ids, SMALL_MEMORY).kind.startswith("ivf")
+
+
+def test_an_index_by_shot_searches_with_its_delta_forgets_removals_and_merges(tmp_path, shots):
+    frames, ids, queries = shots
+    fetch = fetcher(frames)
+    vi = built(tmp_path, frames, ids[:9_000], SMALL_MEMORY)
+    vi.add(ids[9_000:], frames[9_000:], fetch(ids[9_000:])[1])  # 20 shots more, in the delta
+    _, nearest = vi.search(queries, 10)
+    gone = np.unique(nearest[:, :5])  # each query's five best frames, in the base and the delta
+    vi.remove(gone)
+    live = np.setdiff1d(ids, gone)
+    truth = exact_top(frames[live - 1], live, queries, 10)
+
+    def check(index: VectorIndex) -> None:
+        _, found = index.search(queries, 10)
+        assert not np.isin(found, gone).any() and np.array_equal(index.ids(), live)
+        assert recall(found, truth) >= SMALL_MEMORY.recall
+
+    assert vi.kind.startswith("shots")
+    check(vi)
+    vi.save()
+    check(VectorIndex.open(tmp_path, "frame", SHOT_DIM))
+    vi.merge(SMALL_MEMORY, fetch)  # built again, without the removed ones
+    assert vi.kind.startswith("shots") and len(vi.base) == len(live) and not vi._delta.ntotal
+    check(vi)
+    check(VectorIndex.open(tmp_path, "frame", SHOT_DIM))
 
 
 def test_delta_and_base_search_as_one_exact_index_and_removals_reach_both(tmp_path):
