@@ -18,32 +18,40 @@ per modality:
 - `{m}.base-{epoch}.faiss` (+ `.places.npz`, + `.f16` for the compressed kinds): written whole,
   under a new epoch, only when the delta is folded in (`merge`), then never touched again.
 
-Kinds (`choose_kind`): `exact` (float16, every vector scanned) while the collection is small;
-past EXACT_LIMIT an inverted file over float16 codes (`ivfN,sq16`) when it fits the memory
-setting, else over product codes of 4 bits scanned by SIMD lookups (`ivfN,pqMx4fs`, FAISS's
-fast-scan) whose candidates are re-scored exactly from a float16 copy read from disk, so only
-the codes stay in memory. Fast-scan against the byte codes used before (IVF4096,PQ64), on the
-1M video-like library of bench/scale.py (one thread, load average 4-5, text-like queries,
-re-scored x8): 1.04 ms a query at nprobe 192 for recall@10 0.973, where byte codes took
-1.02 ms at nprobe 96 for 0.968 (1.63 ms at 192 for 0.988): the same speed for the same recall
-at 1M, where the coarse search is half the cost; but 40 B/vector in memory against 72, adding
-1M vectors 43 s against 66 and training 66 s against 74, and a list's scan about a fifth as
-dear, which is what grows with the library. Removal by IDSelector works on it as on the
-others (FAISS 1.15). Measured and not adopted, same run: PQ128x4fs (64 bytes) 0.976 at nprobe
-192, no better; an HNSW coarse quantizer (IVF4096_HNSW32) trained in 181 s, added in 251 s and
-read 0.50 (it loses the lists a text-like query needs); 1,024 lists, 3.8x faster to add, read
-0.76 at nprobe 192 even re-scored x32. What limits recall is the coarse step: a text-like query
-is far from its shot (cosine ~0.4), and the lists holding its true top 10 are among the nprobe
-nearest for 0.90 of them with 1,024 lists (nprobe 192), 0.92 with 2,048, 0.98 with 4,096
-(nprobe 128): the more shots share a list, the more lists must be read. So lists grow with the
-library (~4·sqrt(count)); a flat quantizer's k-means and assignment then cost O(count^1.5)
-to build. At 10M (9M frames, 16,384 lists, one core at nice 19, load average 2-4): k-means on
-655k vectors 784 s, reading 93 s, adding 891 s, exact answers 107 s, tuning 34 s (1,926 s in
-all); even a quarter of the lists read 0.910 on the tuning's queries (0.957 on the bench's),
-at 25 ms a query (k=100): shots per list, not codes, are what 10M would need more lists for.
-`nprobe` and the re-scoring depth are tuned when the base is built, on held-out vectors of the
-library's own, to a recall target (as autofaiss does; see bench/scale.py for why not autofaiss
-itself)."""
+Kinds: `exact` (float16, every vector scanned) while the collection is small (`choose_kind`).
+Past EXACT_LIMIT, where the vectors run in shots (`runs_in_shots`: a video's consecutive
+frames that look alike), an index by shot (`shots,pqMx4fs`): the vectors are cut into shots
+as they are written (a new shot at another video, at a vector below SHOT_COSINE from the one
+before it, or past SHOT_MAX_LENGTH), each shot's centroid is kept in 4-bit product codes
+scanned whole by SIMD lookups (FAISS fast-scan), and a query scores every vector of its
+nearest shots exactly, from a float16 copy on disk (one read a shot: its rows are
+consecutive). Elsewhere an inverted file over float16 codes (`ivfN,sq16`) when it fits the
+memory setting, else over 4-bit product codes (`ivfN,pqMx4fs`) whose candidates are
+re-scored exactly from the float16 copy, so only the codes stay in memory.
+
+Why by shot. An inverted file's recall is limited by its coarse step: a text-like query is far
+from its shot (cosine ~0.4), and a list's centroid is the mean of many shots, so the query is
+barely nearer its own list's centroid than the others: the more shots share a list, the more
+lists must be read. At 1M (4,096 lists, ~5 shots a list) nprobe 128-192 reads 0.97; at 10M
+(16,384 lists, ~11 shots a list; k-means on 655k vectors alone took 784 s of a 1,926 s build)
+even a quarter of the lists read 0.910 on the tuning's queries, at 25 ms a query. A shot's
+own centroid is the mean of near-duplicates: the query is as near it as to the shot's frames,
+far above the others, so one or two shots hold its top 10. Measured on the 1M video-like
+library of bench/scale.py (one thread): recall@10 0.987 at 2 shots against 0.974 at nprobe
+192 x32, 0.43 ms a query (k=100) against 3.2 ms, 9 B/vector in memory against 40, built in
+59 s against 183 s (`python -m bench.scale`). Its cost: a query whose best vectors are spread
+over many unrelated shots (nothing in the library looks like it) reads only the nearest ones
+(recall@10 of queries near no frame: 0.06 against 0.23), and the delta cannot be folded into
+a copy, so a merge builds it again (it trains nothing: a read and a write of the vectors).
+Measured and not adopted for the shots' centroids (1M): an HNSW graph, 0.84-0.95 at efSearch
+64-128 (it loses its way towards queries far from every node, as an HNSW coarse quantizer
+over 4,096 lists read 0.50); the product codes scanned whole find the right shot 0.967 of
+the time at 1 shot, 0.997 at 4, in 0.04 ms. Removal by IDSelector (inverted files) or by a
+filter on the scored ids (shots).
+
+The shots searched, or `nprobe` and the re-scoring depth, are tuned when the base is built,
+on held-out vectors of the library's own, to a recall target (as autofaiss does; see
+bench/scale.py for why not autofaiss itself)."""
 
 from __future__ import annotations
 
@@ -118,7 +126,12 @@ def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(count, 1))))
     if count * (dim * 2 + 8) <= budget.memory_bytes:
         return f"ivf{nlist},sq16"
-    return f"ivf{nlist},{shot_kind(dim).split(',')[1]}"
+    return f"ivf{nlist},{product_codes(dim)}"
+
+
+def product_codes(dim: int) -> str:
+    """4-bit product codes of `dim`-dimensional vectors, scanned by SIMD lookups (fast-scan)."""
+    return f"pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
 
 
 def bytes_per_vector(kind: str, dim: int, per_list: float = 1.0) -> int:
@@ -147,8 +160,8 @@ def _new_faiss(kind: str, dim: int) -> faiss.Index:
 
 
 def shot_kind(dim: int) -> str:
-    """The kind of an index by shot: its centroids in 4-bit product codes (fast-scan)."""
-    return f"shots,pq{max(2, round(dim * PQ_SUBQUANTIZERS_PER_DIM))}x4fs"
+    """The kind of an index by shot: its centroids in product codes."""
+    return f"shots,{product_codes(dim)}"
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
