@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,19 +17,24 @@ import pytest
 
 from tests.conftest import TINY_MODEL
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from vidseek.cli import main
 from vidseek.search.vectors import VectorIndex
 
 pytestmark = pytest.mark.slow  # each test runs real `vidseek` processes, some of them killed
 
 COLOURS = [RED, GREEN, BLUE]
-CLIPS = 40  # enough that a stop after the second committed video lands mid-run
+CLIPS = 20  # enough that a stop after the second committed video lands mid-run
+
+
+def cli_env(data_dir) -> dict[str, str]:
+    return {**os.environ, "VIDSEEK_DATA_DIR": str(data_dir),
+            "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
+            "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1"}
 
 
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "VIDSEEK_DATA_DIR": str(tmp_path / "data"),
-            "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
-            "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1"}
+    return cli_env(tmp_path / "data")
 
 
 def vidseek(env, *args, check=True):
@@ -72,10 +78,28 @@ def faiss_file_ids(env) -> list[int]:
     return index.ids().tolist()
 
 
-def test_index_search_status_models(env, tmp_path):
-    root = make_library(tmp_path / "videos", 2)
+@pytest.fixture(scope="module")
+def first_index(tmp_path_factory) -> tuple[Path, Path, str]:
+    """Two clips and a file that is not a video, indexed once by `vidseek index`: its folder
+    of videos, its data folder and what it printed. The tests that go on from there (search,
+    reindex, reembed) each work on a copy of the data folder, cheaper than indexing again."""
+    tmp = tmp_path_factory.mktemp("first-index")
+    root = make_library(tmp / "videos", 2)
     (root / "broken.mp4").write_bytes(b"\x00" * 100)
-    out = vidseek(env, "index", str(root)).stdout
+    out = vidseek(cli_env(tmp / "data"), "index", str(root)).stdout
+    return root, tmp / "data", out
+
+
+@pytest.fixture
+def indexed(first_index, env) -> Path:
+    """A copy of first_index's library as `env`'s data folder; returns the folder of videos."""
+    root, data, _ = first_index
+    shutil.copytree(data, env["VIDSEEK_DATA_DIR"])
+    return root
+
+
+def test_index_search_status_models(env, first_index, indexed):
+    root, out = indexed, first_index[2]
     assert "indexed 2 video(s)" in out and "1 failed" in out
     assert "broken.mp4" in out
 
@@ -106,13 +130,13 @@ def test_index_search_status_models(env, tmp_path):
     assert "indexed 0 video(s)" in again and "3 unchanged" in again
 
 
-def test_bad_input_gets_one_clear_line(env, tmp_path):
+def test_bad_input_gets_one_clear_line(env, tmp_path, first_index):
     empty = vidseek(env, "search", "   ", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: the query is empty"
     missing = vidseek(env, "index", str(tmp_path / "nope"), check=False)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     no_weights = vidseek({**env, "VIDSEEK_CLIP_MODEL": "open_clip:ViT-B-32/laion2b_s34b_b79k"},
-                         "index", str(make_library(tmp_path / "v", 1)), check=False)
+                         "index", str(first_index[0]), check=False)
     assert no_weights.returncode == 2
     assert "VIDSEEK_CLIP_CHECKPOINT" in no_weights.stderr
     assert "Traceback" not in no_weights.stderr
@@ -132,10 +156,16 @@ def run_until_some_indexed(env, root, sig):
     return proc.returncode, err
 
 
+@pytest.fixture(scope="module")
+def many_clips(tmp_path_factory) -> Path:
+    """The clips of the interrupted runs: only read, so the three runs share them."""
+    return make_library(tmp_path_factory.mktemp("many-clips"), CLIPS)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["ctrl-c", "kill", "kill-9"])
-def test_interrupted_run_loses_nothing_and_resumes(env, tmp_path, sig):
-    root = make_library(tmp_path / "videos", CLIPS)
+def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, monkeypatch, capsys):
+    root = many_clips
     code, err = run_until_some_indexed(env, root, sig)
     done = indexed_count(env)
     assert 2 <= done < CLIPS, f"the run should have been stopped part way: {err}"
@@ -147,16 +177,20 @@ def test_interrupted_run_loses_nothing_and_resumes(env, tmp_path, sig):
         assert code == -signal.SIGKILL
     status = vidseek(env, "status").stdout
     assert f"{done} indexed" in status
-    out = vidseek(env, "index", str(root)).stdout
+    # Resumed by the command's own code in this process: a process start costs more than the
+    # rest of the run, and what resumes (cli.main's index, the library it opens) is the same.
+    for name, value in env.items():
+        if name.startswith("VIDSEEK_"):
+            monkeypatch.setenv(name, value)
+    assert main(["index", str(root)]) == 0
+    out = capsys.readouterr().out
     assert f"indexed {CLIPS - done} video(s)" in out and f"{done} unchanged" in out
     assert indexed_count(env) == CLIPS
     assert faiss_file_ids(env) == sql_frame_ids(env)
     assert len(sql_frame_ids(env)) == 2 * CLIPS  # two scenes per clip, nothing twice
 
 
-def test_reindex_command_rebuilds_from_stored_vectors(env, tmp_path):
-    root = make_library(tmp_path / "videos", 2)
-    vidseek(env, "index", str(root))
+def test_reindex_command_rebuilds_from_stored_vectors(env, indexed):
     index_dir = Path(env["VIDSEEK_DATA_DIR"]) / "faiss"
     before = faiss_file_ids(env)
     probe = np.stack([vector_of(env, i) for i in before])
@@ -174,9 +208,7 @@ def vector_of(env, segment_id: int) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f2").astype(np.float32)
 
 
-def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(env, tmp_path):
-    root = make_library(tmp_path / "videos", 2)
-    vidseek(env, "index", str(root))
+def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(env, indexed):
     before = len(sql_frame_ids(env))
     out = vidseek(env, "reindex", "--reembed").stdout
     assert f"re-embedded 2 video(s) with {TINY_MODEL}, 0 failed" in out
