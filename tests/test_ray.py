@@ -150,6 +150,9 @@ def test_a_worker_killed_mid_file_is_retried_and_each_file_indexed_once(cluster,
 
 def test_a_driver_without_the_clusters_token_gets_one_clear_error(cluster, videos, tmp_path):
     args, env = index_command(videos, tmp_path / "data")
+    # Ray tries a refused connection again once a second, 20 times by default (for a GCS
+    # still starting); this one is up and refuses for good, so one try gives the same error.
+    env["RAY_NUM_REDIS_GET_RETRIES"] = "1"
     result = subprocess.run([*args, "--ray", cluster.address], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2
