@@ -45,6 +45,20 @@ def vidseek(env, *args, check=True):
     return result
 
 
+def vidseek_here(env, capsys, *args) -> tuple[int, str, str]:
+    """`vidseek ARGS` run by cli.main in this process: the same command code without a process
+    start (most of a run's time here), for steps whose process run another call already makes.
+    Returns the exit code, stdout and stderr."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            if name.startswith("VIDSEEK_"):
+                mp.setenv(name, value)
+        code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def make_library(root, n):
     root.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -98,7 +112,7 @@ def indexed(first_index, env) -> Path:
     return root
 
 
-def test_index_search_status_models(env, first_index, indexed):
+def test_index_search_status_models(env, first_index, indexed, capsys):
     root, out = indexed, first_index[2]
     assert "indexed 2 video(s)" in out and "1 failed" in out
     assert "broken.mp4" in out
@@ -113,7 +127,10 @@ def test_index_search_status_models(env, first_index, indexed):
     assert [h["title"] for h in hits] == [Path(h["path"]).name for h in hits]
 
     # The human view groups moments under their video, best video first.
-    lines = vidseek(env, "search", "a red scene", "-k", "3").stdout.splitlines()
+    # (in this process: the command's process run is the one above, only the view differs)
+    code, view, _ = vidseek_here(env, capsys, "search", "a red scene", "-k", "3")
+    assert code == 0
+    lines = view.splitlines()
     assert lines[0].strip() == f"1. {hits[0]['path']}"
     assert sum(line.strip().startswith(("1. ", "2. ")) for line in lines) == len(
         {h["path"] for h in hits})
@@ -126,15 +143,18 @@ def test_index_search_status_models(env, first_index, indexed):
     models = vidseek(env, "models").stdout
     assert "vidseek-tiny/random" in models
 
-    again = vidseek(env, "index", str(root)).stdout
-    assert "indexed 0 video(s)" in again and "3 unchanged" in again
+    # A second run, in this process (the fixture's run is the command's process run).
+    code, again, _ = vidseek_here(env, capsys, "index", str(root))
+    assert code == 0 and "indexed 0 video(s)" in again and "3 unchanged" in again
 
 
-def test_bad_input_gets_one_clear_line(env, tmp_path, first_index):
+def test_bad_input_gets_one_clear_line(env, tmp_path, first_index, capsys):
     empty = vidseek(env, "search", "   ", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: the query is empty"
-    missing = vidseek(env, "index", str(tmp_path / "nope"), check=False)
-    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    # In this process: the same path through main(); the two process runs here show the line
+    # is all a process prints.
+    code, _, err = vidseek_here(env, capsys, "index", str(tmp_path / "nope"))
+    assert code == 2 and "no such file or folder" in err
     no_weights = vidseek({**env, "VIDSEEK_CLIP_MODEL": "open_clip:ViT-B-32/laion2b_s34b_b79k"},
                          "index", str(first_index[0]), check=False)
     assert no_weights.returncode == 2
@@ -164,7 +184,7 @@ def many_clips(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["ctrl-c", "kill", "kill-9"])
-def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, monkeypatch, capsys):
+def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, capsys):
     root = many_clips
     code, err = run_until_some_indexed(env, root, sig)
     done = indexed_count(env)
@@ -179,11 +199,8 @@ def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, monkeyp
     assert f"{done} indexed" in status
     # Resumed by the command's own code in this process: a process start costs more than the
     # rest of the run, and what resumes (cli.main's index, the library it opens) is the same.
-    for name, value in env.items():
-        if name.startswith("VIDSEEK_"):
-            monkeypatch.setenv(name, value)
-    assert main(["index", str(root)]) == 0
-    out = capsys.readouterr().out
+    code, out, _ = vidseek_here(env, capsys, "index", str(root))
+    assert code == 0
     assert f"indexed {CLIPS - done} video(s)" in out and f"{done} unchanged" in out
     assert indexed_count(env) == CLIPS
     assert faiss_file_ids(env) == sql_frame_ids(env)
