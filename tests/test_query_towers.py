@@ -82,10 +82,17 @@ def serve_queries(data_dir) -> dict:
                                      timeout=300).stdout)
 
 
-def assert_same_vectors(served: dict, data_dir) -> None:
-    """The vectors of the encoder that indexes, loaded here the usual way (torch image tower):
-    fp32 on ONNX Runtime and on torch, and PIL's resize and torch's, agree to these."""
-    full = load_image_text_encoder(make_settings(data_dir, text_precision="float32"))
+@pytest.fixture(scope="module")
+def indexing_encoder(tmp_path_factory):
+    """The encoder that indexes, loaded here the usual way (torch image tower), in fp32: loaded
+    once, the servers' answers of every test are held to it."""
+    return load_image_text_encoder(make_settings(tmp_path_factory.mktemp("indexing"),
+                                                 text_precision="float32"))
+
+
+def assert_same_vectors(served: dict, full) -> None:
+    """The vectors of `full`, the encoder that indexes: fp32 on ONNX Runtime and on torch, and
+    PIL's resize and torch's, agree to these."""
     np.testing.assert_allclose(served["texts"], full.embed_texts(TEXTS), atol=2e-5)
     np.testing.assert_allclose(served["again"], served["texts"], atol=2e-5)
     np.testing.assert_allclose(served["image"], full.embed_images(FRAMES), atol=1e-4)
@@ -101,17 +108,17 @@ def test_query_pixels_are_the_encoders_own(tiny_encoder):
 
 
 @pytest.mark.slow
-def test_a_server_answers_sentences_and_images_without_torch(tmp_path):
+def test_a_server_answers_sentences_and_images_without_torch(tmp_path, indexing_encoder):
     served = serve_queries(tmp_path)
     assert served["kind"] == "OnnxQueryEncoder" and served["runtime"] == "onnxruntime fp32"
     assert not served["torch_before_image"] and not served["torch_after"]
-    assert_same_vectors(served, tmp_path)
+    assert_same_vectors(served, indexing_encoder)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["export blocked", "file damaged"])
 def test_an_image_tower_that_cannot_run_sends_images_to_the_full_encoder(
-        tmp_path, tiny_encoder, damage):
+        tmp_path, tiny_encoder, indexing_encoder, damage):
     # Real failures: a folder stands where the image tower's export would be written, or the
     # cache holds a file by its name that is not an ONNX model.
     export = export_folder(tmp_path / "models", TINY_MODEL) / (
@@ -120,7 +127,7 @@ def test_an_image_tower_that_cannot_run_sends_images_to_the_full_encoder(
     export.mkdir() if damage == "export blocked" else export.write_bytes(b"not a model")
     served = serve_queries(tmp_path)
     assert not served["torch_before_image"] and served["torch_after"]
-    assert_same_vectors(served, tmp_path)
+    assert_same_vectors(served, indexing_encoder)
 
 
 def test_a_command_and_torch_asked_for_query_through_the_full_encoder(tmp_path):
