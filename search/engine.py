@@ -9,6 +9,7 @@ from functools import cached_property
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vidseek.errors import QueryError
 from vidseek.search.batching import TextBatcher
@@ -54,9 +55,14 @@ class SearchEngine:
     def __init__(self, store: Store, load_encoder: Callable[[], QueryEncoder]):
         self.store = store
         self._load_encoder = load_encoder  # models load on the first query that needs one
-        # A query is one vector: FAISS's OpenMP pool would only fight the encoder's threads
-        # (and other requests) for the same cores; concurrency comes from the requests.
-        faiss.omp_set_num_threads(1)
+        # A query is one vector: concurrency comes from the requests, and a math library's
+        # pool of threads would only fight the encoder, the full-text search and the other
+        # requests for the same cores. Its idle threads also spin after each call (OpenBLAS's
+        # and OpenMP's wait busily): at 10M segments a text query took 48.6 ms in-process with
+        # them, 27 without (served: 1 client p50 50-58 -> 39-41 ms).
+        # numpy's BLAS takes one setting for the process; OpenMP, and FAISS's BLAS built on it,
+        # one for each thread (see _hits).
+        threadpool_limits(1, user_api="blas")
         self._texts = TextBatcher(lambda texts: self.encoder.embed_texts(texts))
         # A text query's words are looked up while its sentence is encoded (both release the
         # GIL): a lone query's full-text search then costs no time on top of the encoder.
@@ -113,6 +119,7 @@ class SearchEngine:
         return with_texts(self.store, moments)
 
     def _hits(self, modality: str, q: np.ndarray, depth: int, options: SearchOptions) -> list[Hit]:
+        faiss.omp_set_num_threads(1)  # on this thread: a request's or the index pool's
         if options.video_id is not None:
             ids, scores = self._scan_video(modality, q, options.video_id)
         else:

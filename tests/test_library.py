@@ -3,7 +3,11 @@ follows it, the status, and the one moment shape."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import faiss
 import pytest
+from threadpoolctl import threadpool_info
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, write_video
@@ -71,4 +75,22 @@ def test_status_is_plain_data(indexed):
     assert status.segments["frame"] >= 2 and status.indexes["frame"]
     assert status.audio_projection == "off (index_audio=false)"
     assert status.state["clip_model"] == TINY_MODEL
+    lib.close()
+
+
+def test_a_query_keeps_its_math_on_the_thread_that_asks(indexed):
+    # Concurrency comes from the requests: BLAS and FAISS's OpenMP stay on one thread in a
+    # request's thread, though the engine was made on another (as a server's warm-up does;
+    # OpenMP's setting, and so that of a BLAS built on it, is each thread's own).
+    settings, encoder, _, _ = indexed
+    lib = Library(settings, encoder)
+    lib.search_text("a blue screen", lib.search_options(k=2))
+
+    def request() -> tuple[int, set[int]]:
+        lib.search_text("a red screen", lib.search_options(k=2))
+        return faiss.omp_get_max_threads(), {
+            pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with ThreadPoolExecutor(1) as request_thread:
+        assert request_thread.submit(request).result() == (1, {1})
     lib.close()
