@@ -27,8 +27,10 @@ class Int8Vectors:
         self.embed_images, self.embed_texts = encoder.embed_images, encoder.embed_texts
 
 
-@pytest.fixture
-def indexed(tmp_path):
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A library of one video and a broken file, indexed once: the tests only read it."""
+    tmp_path = tmp_path_factory.mktemp("indexed")
     settings = make_settings(tmp_path / "data")
     encoder = load_image_text_encoder(settings)
     videos = tmp_path / "videos"
