@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import faiss
 import numpy as np
@@ -123,28 +123,50 @@ def test_vectors_that_run_in_shots_are_indexed_by_shot(tmp_path, shots):
     assert built(tmp_path / "mixed", frames[order], ids, SMALL_MEMORY).kind.startswith("ivf")
 
 
+@dataclass(frozen=True)
+class Removed:
+    """Each query's five best frames, removed: what is gone, the ids left, and the exact top
+    10 of the queries among those left."""
+
+    queries: np.ndarray
+    gone: np.ndarray
+    live: np.ndarray
+    truth: np.ndarray
+
+    def check(self, index: VectorIndex, least: float) -> None:
+        """`index` holds exactly the ids left, finds none of those gone, and reads at least
+        `least` recall@10 against the exact top 10 of those left."""
+        _, found = index.search(self.queries, 10)
+        assert not np.isin(found, self.gone).any() and np.array_equal(index.ids(), self.live)
+        assert recall(found, self.truth) >= least
+
+
+def remove_each_querys_best(vi: VectorIndex, frames: np.ndarray, ids: np.ndarray,
+                            queries: np.ndarray) -> Removed:
+    _, nearest = vi.search(queries, 10)
+    gone = np.unique(nearest[:, :5])
+    vi.remove(gone)
+    live = np.setdiff1d(ids, gone)
+    return Removed(queries, gone, live, exact_top(frames[live - 1], live, queries, 10))
+
+
 def test_an_index_by_shot_searches_with_its_delta_forgets_removals_and_merges(tmp_path, shots):
     frames, ids, queries = shots
     fetch = fetcher(frames)
     vi = built(tmp_path, frames, ids[:9_000], SMALL_MEMORY)
     vi.add(ids[9_000:], frames[9_000:], fetch(ids[9_000:])[1])  # 20 shots more, in the delta
-    _, nearest = vi.search(queries, 10)
-    gone = np.unique(nearest[:, :5])  # each query's five best frames, in the base and the delta
-    vi.remove(gone)
-    live = np.setdiff1d(ids, gone)
-    truth = exact_top(frames[live - 1], live, queries, 10)
+    removed = remove_each_querys_best(vi, frames, ids, queries)  # from the base and the delta
 
     def check(index: VectorIndex) -> None:
-        _, found = index.search(queries, 10)
-        assert not np.isin(found, gone).any() and np.array_equal(index.ids(), live)
-        assert recall(found, truth) >= SMALL_MEMORY.recall
+        removed.check(index, least=SMALL_MEMORY.recall)
 
     assert vi.kind.startswith("shots")
     check(vi)
     vi.save()
     check(VectorIndex.open(tmp_path, "frame", SHOT_DIM))
     vi.merge(SMALL_MEMORY, fetch)  # built again, without the removed ones
-    assert vi.kind.startswith("shots") and len(vi.base) == len(live) and not vi._delta.ntotal
+    assert vi.kind.startswith("shots") and len(vi.base) == len(removed.live)
+    assert not vi._delta.ntotal
     check(vi)
     check(VectorIndex.open(tmp_path, "frame", SHOT_DIM))
 
@@ -182,24 +204,18 @@ def test_removals_from_a_fast_scan_base_never_come_back(tmp_path, clustered):
     assert vi.kind.endswith("x4fs")
     # Whole shots gone, the ones the queries' nearest frames are in: only the selector keeps
     # them out of the results (the base's codes still hold them).
-    _, nearest = vi.search(queries, 10)
-    gone = np.unique(nearest[:, :5])
-    vi.remove(gone)
-    live = np.setdiff1d(ids, gone)
-    truth = exact_top(frames[live - 1], live, queries, 10)
+    removed = remove_each_querys_best(vi, frames, ids, queries)
 
     def check(index: VectorIndex) -> None:
-        _, found = index.search(queries, 10)
-        assert not np.isin(found, gone).any() and np.array_equal(index.ids(), live)
         # Tuned on the library before each query's five best frames were removed: close to
         # the target still, not held to it.
-        assert recall(found, truth) >= SMALL_MEMORY.recall - 0.03
+        removed.check(index, least=SMALL_MEMORY.recall - 0.03)
 
     check(vi)
     vi.save()
     check(VectorIndex.open(tmp_path, "frame", DIM))
     vi.merge(SMALL_MEMORY, fetcher(frames))  # removed from the codes this time
-    assert vi.base.index.ntotal == len(live)
+    assert vi.base.index.ntotal == len(removed.live)
     check(vi)
 
 
