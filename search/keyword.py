@@ -119,6 +119,13 @@ class Fts5KeywordIndex(KeywordIndex):
         if not common:
             return None
         rare = [p for p in phrases if p not in common]
+        if len(common) == 2 and not rare:
+            # The chunks holding both words are the AND query's, and FTS5 ranks them with the
+            # OR query's BM25 (each word counted in each chunk, as every chunk holds both). With
+            # a third word or a rare one, a chunk matched by one branch of the narrowed query
+            # would have the other branches' words left out of its score: those are filtered.
+            ranked = self._rank(conn, f"{common[0]} AND {common[1]}", limit, None)
+            return ranked if len(ranked) >= limit else None
         wanted = " OR ".join([f"({a} AND {b})" for a, b in combinations(common, 2)] + rare)
         ids = conn.execute(text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :m"),
                            {"m": wanted}).scalars().all()

@@ -91,8 +91,8 @@ def test_common_words_are_ranked_where_they_meet(tmp_path):
     store.save_video("/a.mp4", Fingerprint(1, 1, "h"), MediaInfo(10.0, 10.0, 64, 64, True),
                      segments)
 
-    def ranked(index, limit) -> dict[str, float]:
-        matches = index.search("red car zebra", limit)
+    def ranked(index, limit, query="red car zebra") -> dict[str, float]:
+        matches = index.search(query, limit)
         texts = store.segment_texts({m.segment_id for m in matches})
         return {texts[m.segment_id]: m.score for m in matches}
 
@@ -103,4 +103,10 @@ def test_common_words_are_ranked_where_they_meet(tmp_path):
                                        "the zebra"}
     assert ranked(meeting, 4) == {words: every[words] for words in ranked(meeting, 4)}
     assert ranked(meeting, 5) == ranked(Fts5KeywordIndex(store.engine), 5)  # 4 < 5: all ranked
+    # Two words, both common: the chunks holding both, ranked as when every match is.
+    every = ranked(Fts5KeywordIndex(store.engine), 10, "red car")
+    assert set(ranked(meeting, 3, "red car")) == {"red car", "red car red",
+                                                  "a red car on the road"}
+    assert ranked(meeting, 3, "red car") == {w: every[w] for w in ranked(meeting, 3, "red car")}
+    assert ranked(meeting, 4, "red car") == ranked(Fts5KeywordIndex(store.engine), 4, "red car")
     store.close()
