@@ -124,7 +124,7 @@ def test_vectors_that_run_in_shots_are_indexed_by_shot(tmp_path, shots):
 
 
 @dataclass(frozen=True)
-class Removed:
+class BestRemoved:
     """Each query's five best frames, removed: what is gone, the ids left, and the exact top
     10 of the queries among those left."""
 
@@ -142,12 +142,13 @@ class Removed:
 
 
 def remove_each_querys_best(vi: VectorIndex, frames: np.ndarray, ids: np.ndarray,
-                            queries: np.ndarray) -> Removed:
+                            queries: np.ndarray) -> BestRemoved:
+    """Removes each query's five best frames from `vi` (base or delta, wherever they are)."""
     _, nearest = vi.search(queries, 10)
     gone = np.unique(nearest[:, :5])
     vi.remove(gone)
     live = np.setdiff1d(ids, gone)
-    return Removed(queries, gone, live, exact_top(frames[live - 1], live, queries, 10))
+    return BestRemoved(queries, gone, live, exact_top(frames[live - 1], live, queries, 10))
 
 
 def test_an_index_by_shot_searches_with_its_delta_forgets_removals_and_merges(tmp_path, shots):
