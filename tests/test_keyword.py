@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tests.conftest import INDEX_BUDGET
 from vidseek.search.database import MIGRATIONS_DIR
@@ -103,8 +103,15 @@ def test_common_words_are_ranked_where_they_meet(tmp_path):
                                        "the zebra"}
     assert ranked(meeting, 4) == {words: every[words] for words in ranked(meeting, 4)}
     assert ranked(meeting, 5) == ranked(Fts5KeywordIndex(store.engine), 5)  # 4 < 5: all ranked
-    # Two words, both common: the chunks holding both, ranked as when every match is.
+    # Two words, both common: the chunks holding both, ranked as when every match is, by one
+    # AND query (FTS5 is not made to walk every chunk holding either word).
     every = ranked(Fts5KeywordIndex(store.engine), 10, "red car")
+    statements = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql))
+    ranked(meeting, 3, "red car")
+    ranking = [sql for sql in statements if "bm25" in sql]
+    assert len(ranking) == 1 and "rowid IN" not in ranking[0]
     assert set(ranked(meeting, 3, "red car")) == {"red car", "red car red",
                                                   "a red car on the road"}
     assert ranked(meeting, 3, "red car") == {w: every[w] for w in ranked(meeting, 3, "red car")}
