@@ -69,7 +69,12 @@ class OpenClipEncoder:
                  load_again: Callable[[], OpenClipEncoder]):
         import torch
 
+        from vidseek.indexer.onnx_runtime import weights_fingerprint
+
         self.spec = spec
+        # Taken before either tower is moved, cast or dropped, so that every plan of one model
+        # (a bfloat16 text tower on torch, say) names its exports alike.
+        self._fingerprint = weights_fingerprint(model)
         self._load_again = load_again  # what brings a released image tower back
         self._image_lock = threading.Lock()
         self.model = model.eval()
@@ -94,22 +99,22 @@ class OpenClipEncoder:
             self.dim = int(self._encode_text(tokenizer(["x"])).shape[-1])
 
     @functools.cached_property
-    def _onnx_key(self) -> str:
-        """What this model's ONNX exports go by: taken while it still has both towers."""
+    def onnx_key(self) -> str:
+        """What this model's ONNX exports go by (onnx_runtime.onnx_key)."""
         from vidseek.indexer.onnx_runtime import onnx_key
 
-        return onnx_key(self.model, self.spec)
+        return onnx_key(self._fingerprint, self.spec)
 
     def _onnx_tower(self, precision: str, model_dir: Path, threads: int, name: str):
         from vidseek.indexer.onnx_runtime import onnx_tower
 
-        return onnx_tower(self.model, self.spec, self._onnx_key, name, self.image_size,
+        return onnx_tower(self.model, self.spec, self.onnx_key, name, self.image_size,
                           self.tokenizer(["a photo"]), precision, model_dir, threads)
 
     def _onnx_file(self, precision: str, model_dir: Path, name: str) -> Path:
         from vidseek.indexer.onnx_runtime import export_tower
 
-        return export_tower(self.model, self.spec, self._onnx_key, name, self.image_size,
+        return export_tower(self.model, self.spec, self.onnx_key, name, self.image_size,
                             self.tokenizer(["a photo"]), precision, model_dir)
 
     def _use_onnx_image(self, runtime: RuntimePlan) -> RuntimePlan:

@@ -111,15 +111,15 @@ def export_folder(model_dir: Path, spec: str) -> Path:
     return model_dir / "onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", spec)
 
 
-def onnx_key(model, spec: str) -> str:
-    """What `model`'s exports go by (cache_key); raises OnnxUnavailable when ONNX Runtime or
-    the exporter's onnx package is missing."""
+def onnx_key(fingerprint: str, spec: str) -> str:
+    """What the exports of a model with these weights (weights_fingerprint) go by (cache_key);
+    raises OnnxUnavailable when ONNX Runtime or the exporter's onnx package is missing."""
     # Looked up, not imported (a second's import that a cached export does not need): an
     # install too broken to import fails the export or the session, as OnnxUnavailable too.
     for package in ("onnx", "onnxruntime"):  # the exporter writes through onnx
         if importlib.util.find_spec(package) is None:
             raise OnnxUnavailable(f"{package} is not installed (pip install onnxruntime onnx)")
-    return cache_key(spec, weights_fingerprint(model))
+    return cache_key(spec, fingerprint)
 
 
 def export_tower(model, spec: str, key: str, name: str, image_size: int, tokens: torch.Tensor,

@@ -16,12 +16,16 @@ from vidseek.settings import ENV_PREFIX, Settings
 TINY_MODEL = "open_clip:vidseek-tiny/random"
 # The settings' index budget, for tests that open a Store without a Library.
 INDEX_BUDGET = Settings.load(env={}).index_budget
+# What `auto` would leave to the CPU, pinned so that every test takes the same path on every
+# machine: text_precision auto is bfloat16 (text tower on torch) where the CPU has native
+# bfloat16 and float32 (on ONNX Runtime) elsewhere. Tests of the other path ask for it.
+PINNED = {"text_precision": "float32"}
 
 
 def make_settings(data_dir, **overrides) -> Settings:
     """Settings for a test library: tiny model, no downloads, no environment leaking in."""
     values = dict(data_dir=data_dir, clip_model=TINY_MODEL, allow_download=False,
-                  transcribe=False, index_audio=False, index_ocr=False, threads=2)
+                  transcribe=False, index_audio=False, index_ocr=False, threads=2, **PINNED)
     values.update(overrides)
     return Settings.load(env={}, **values)
 
@@ -29,12 +33,15 @@ def make_settings(data_dir, **overrides) -> Settings:
 @pytest.fixture(scope="session", autouse=True)
 def no_machine_state(tmp_path_factory):
     """Every test, and every process a test starts, sees none of the developer's VIDSEEK_*
-    variables and an empty model hub cache, so no result depends on what this machine ran
-    before (the README's first command downloads ViT-B-32 into that cache)."""
+    variables but the PINNED ones, and an empty model hub cache, so no result depends on the
+    CPU or on what this machine ran before (the README's first command downloads ViT-B-32
+    into that cache)."""
     hub_cache = str(tmp_path_factory.mktemp("empty-hub-cache"))
     with pytest.MonkeyPatch.context() as mp:
         for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
             mp.delenv(name)
+        for name, value in PINNED.items():
+            mp.setenv(f"{ENV_PREFIX}{name.upper()}", value)
         mp.setenv("HF_HUB_CACHE", hub_cache)  # for the processes tests start
         mp.setattr(huggingface_hub.constants, "HF_HUB_CACHE", hub_cache)  # read at import
         yield

@@ -122,7 +122,7 @@ def test_an_image_tower_that_cannot_run_sends_images_to_the_full_encoder(
     # Real failures: a folder stands where the image tower's export would be written, or the
     # cache holds a file by its name that is not an ONNX model.
     export = export_folder(tmp_path / "models", TINY_MODEL) / (
-        f"image-fp32-{tiny_encoder._onnx_key}.onnx")
+        f"image-fp32-{tiny_encoder.onnx_key}.onnx")
     export.parent.mkdir(parents=True)
     export.mkdir() if damage == "export blocked" else export.write_bytes(b"not a model")
     served = serve_queries(tmp_path)
@@ -133,8 +133,19 @@ def test_an_image_tower_that_cannot_run_sends_images_to_the_full_encoder(
 def test_a_command_and_torch_asked_for_query_through_the_full_encoder(tmp_path):
     one_query = Library(make_settings(tmp_path / "command"))  # not serving: no child process
     assert one_query.query_encoder is one_query.encoder
-    lib = Library(make_settings(tmp_path / "torch", clip_runtime="torch"), serving=True)
-    assert lib.query_encoder is lib.encoder and lib.encoder.text_runtime == "torch"
+    # clip_runtime torch, and bfloat16 text (what `auto` picks where the CPU has it natively)
+    for name, asked in (("torch", {"clip_runtime": "torch"}),
+                        ("bfloat16", {"text_precision": "bfloat16"})):
+        lib = Library(make_settings(tmp_path / name, **asked), serving=True)
+        assert lib.query_encoder is lib.encoder and lib.encoder.text_runtime == "torch", name
+
+
+def test_every_text_path_of_a_model_names_its_exports_alike(tmp_path, tiny_encoder):
+    """A bfloat16 text tower on torch casts and takes over modules the model shares: the
+    exports' name is still the one an fp32 encoder of the same weights gives them."""
+    bf16 = load_image_text_encoder(make_settings(tmp_path, text_precision="bfloat16"))
+    assert (bf16.text_runtime, tiny_encoder.text_runtime) == ("torch", "onnxruntime fp32")
+    assert bf16.onnx_key == tiny_encoder.onnx_key
 
 
 def test_what_the_child_cannot_load_is_raised_here(tmp_path):

@@ -34,7 +34,6 @@ from vidseek.indexer.runtimes import (
     resolve_device,
     text_runtime,
 )
-from vidseek.indexer.text_tower import native_bfloat16
 from vidseek.indexer.transcribe import TranscribeOptions
 from vidseek.library import Library
 
@@ -195,8 +194,7 @@ def test_onnx_fp32_gives_torchs_vectors_at_any_batch(torch_encoder, onnx_encoder
         x = frames(n, seed=n)
         np.testing.assert_allclose(onnx_encoder.embed_images(x), torch_encoder.embed_images(x),
                                    atol=FP32_ATOL)
-    # fp32 text runs on ONNX Runtime too unless this CPU has native bfloat16 (text_runtime)
-    assert onnx_encoder.text_runtime == ("torch" if native_bfloat16() else "onnxruntime fp32")
+    assert onnx_encoder.text_runtime == "onnxruntime fp32"  # text_precision float32 (PINNED)
     np.testing.assert_allclose(onnx_encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS),
                                atol=FP32_ATOL)
 
@@ -244,7 +242,6 @@ def test_an_export_that_fails_falls_back_to_torch_with_one_line(tmp_path, caplog
                                atol=FP32_ATOL)
 
 
-@pytest.mark.skipif(native_bfloat16(), reason="the text tower is on torch here anyway")
 def test_a_text_export_that_fails_leaves_the_text_tower_on_torch(tmp_path, caplog,
                                                                   torch_encoder):
     (tmp_path / "models").mkdir()
