@@ -1,4 +1,6 @@
-"""The `vidseek` command as a user runs it: real processes, real files, Ctrl-C and kill -9."""
+"""The `vidseek` command as a user runs it: real processes, real files, Ctrl-C and kill -9
+(marked slow); and, in this process, the same searches as the JSON API's with the same
+answers."""
 
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import TINY_MODEL
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from tests.search_library import SOURCE_COLOURS
 from vidseek.cli import main
 from vidseek.search.vectors import VectorIndex
-
-pytestmark = pytest.mark.slow  # each test runs real `vidseek` processes, some of them killed
+from vidseek.web.app import create_app
 
 COLOURS = [RED, GREEN, BLUE]
 CLIPS = 20  # enough that a stop after the second committed video lands mid-run
@@ -112,6 +115,7 @@ def indexed(first_index, env) -> Path:
     return root
 
 
+@pytest.mark.slow  # runs real `vidseek` processes
 def test_index_search_status_models(env, first_index, indexed, capsys):
     root, out = indexed, first_index[2]
     assert "indexed 2 video(s)" in out and "1 failed" in out
@@ -148,6 +152,7 @@ def test_index_search_status_models(env, first_index, indexed, capsys):
     assert code == 0 and "indexed 0 video(s)" in again and "3 unchanged" in again
 
 
+@pytest.mark.slow  # runs real `vidseek` processes
 def test_bad_input_gets_one_clear_line(env, tmp_path, first_index, capsys):
     empty = vidseek(env, "search", "   ", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: the query is empty"
@@ -182,6 +187,7 @@ def many_clips(tmp_path_factory) -> Path:
     return make_library(tmp_path_factory.mktemp("many-clips"), CLIPS)
 
 
+@pytest.mark.slow  # runs real `vidseek` processes and kills them
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["ctrl-c", "kill", "kill-9"])
 def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, capsys):
@@ -207,6 +213,7 @@ def test_interrupted_run_loses_nothing_and_resumes(env, many_clips, sig, capsys)
     assert len(sql_frame_ids(env)) == 2 * CLIPS  # two scenes per clip, nothing twice
 
 
+@pytest.mark.slow  # runs real `vidseek` processes
 def test_reindex_command_rebuilds_from_stored_vectors(env, indexed):
     index_dir = Path(env["VIDSEEK_DATA_DIR"]) / "faiss"
     before = faiss_file_ids(env)
@@ -225,6 +232,7 @@ def vector_of(env, segment_id: int) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f2").astype(np.float32)
 
 
+@pytest.mark.slow  # runs real `vidseek` processes
 def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(env, indexed):
     before = len(sql_frame_ids(env))
     out = vidseek(env, "reindex", "--reembed").stdout
@@ -233,3 +241,114 @@ def test_reembed_indexes_every_video_again_and_train_audio_says_why_it_cannot(en
     no_sound = vidseek(env, "train-audio", check=False)
     assert no_sound.returncode == 2
     assert no_sound.stderr.startswith("error: the library holds no audio windows")
+
+
+# --- in this process, on the shared search library: the CLI asks what the API asks -------
+
+@pytest.fixture(scope="module")
+def api(search_library):
+    return create_app(library=search_library.library).test_client()
+
+
+def on_library(lib, capsys, *args) -> tuple[int, str, str]:
+    """`vidseek ARGS` on the search library, run by cli.main in this process: exit code,
+    stdout and stderr."""
+    capsys.readouterr()
+    code = main(["--data-dir", str(lib.library.settings.data_dir), "--model", TINY_MODEL,
+                 *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def printed_json(lib, capsys, *args):
+    code, out, err = on_library(lib, capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def without_links(moments: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if not k.endswith("_url")} for m in moments]
+
+
+def spans(moments: list[dict]) -> list[tuple]:
+    return [(m["video_id"], m["t0"], m["t1"]) for m in moments]
+
+
+def test_search_pages_are_the_apis_slices_of_one_ranking(search_library, api, capsys):
+    lib = search_library
+    query = {"q": "a red scene", "min_score": -1, "k": 2}
+    search = ["search", query["q"], "--min-score", -1, "-k"]
+    sent = api.get("/api/search", query_string={**query, "page": 2}).get_json()["results"]
+    second = printed_json(lib, capsys, *search, 2, "--page", 2)
+    assert sent and second == without_links(sent)
+    first = printed_json(lib, capsys, *search, 2)
+    assert spans(first + second) == spans(printed_json(lib, capsys, *search, 4))
+    # A ranking goes 1000 moments deep, as the API's: a page past it is empty, not an error.
+    assert printed_json(lib, capsys, *search, 10, "--page", 101) == []
+
+
+def test_search_inside_one_video_is_the_apis(search_library, api, capsys):
+    lib = search_library
+    source = lib.video_id(lib.source)
+    query = {"q": "a red scene", "min_score": -1, "k": 3}
+    search = ["search", query["q"], "--min-score", -1, "-k", 3, "--video"]
+    sent = api.get("/api/search", query_string={**query, "video": source}).get_json()["results"]
+    assert sent and {m["video_id"] for m in sent} == {source}
+    everywhere = api.get("/api/search", query_string=query).get_json()["results"]
+    assert spans(everywhere) != spans(sent)  # so keeping to the video is seen
+    for video in (source, lib.source):  # its id, or its path as the other verbs take it
+        assert printed_json(lib, capsys, *search, video) == without_links(sent), video
+
+
+def test_image_search_pages_are_the_apis(search_library, api, capsys, tmp_path):
+    lib = search_library
+    image = tmp_path / "green.png"
+    Image.fromarray(np.full((96, 160, 3), SOURCE_COLOURS[1], np.uint8)).save(image)
+    with open(image, "rb") as f:
+        sent = api.post("/api/search/image", data={"image": (f, "green.png"), "k": 2,
+                                                   "page": 2, "min_score": -1}).get_json()
+    assert sent["results"]
+    printed = printed_json(lib, capsys, "search", "--image", image, "-k", 2, "--page", 2,
+                           "--min-score", -1)
+    assert printed == without_links(sent["results"])
+
+
+@pytest.mark.parametrize("args, given", [
+    (["a red scene", "--image", "IMAGE"], "a text query and --image"),
+    (["a red scene", "--like", "CLIP"], "a text query and --like"),
+    (["--image", "IMAGE", "--like", "CLIP"], "--image and --like"),
+])
+def test_a_search_by_two_things_is_refused(search_library, capsys, tmp_path, args, given):
+    lib = search_library
+    image = tmp_path / "red.png"
+    Image.fromarray(np.full((96, 160, 3), SOURCE_COLOURS[0], np.uint8)).save(image)
+    args = [{"IMAGE": image, "CLIP": lib.clip}.get(a, a) for a in args]
+    code, out, err = on_library(lib, capsys, "search", *args, "--json")
+    assert (code, out) == (2, "")
+    assert err == ("error: search by one thing: a text query, --image or --like (got "
+                   f"{given})\n")
+
+
+def test_search_refuses_what_the_api_refuses(search_library, capsys):
+    lib = search_library
+    code, out, err = on_library(lib, capsys, "search", "--like", lib.clip, "--page", 2)
+    assert (code, out) == (2, "") and err.startswith("error: --page applies to text and image")
+    code, out, err = on_library(lib, capsys, "search", "a red scene", "--video", "/no/such.mp4")
+    assert (code, out) == (2, "") and "/no/such.mp4 is not in the library" in err
+    with pytest.raises(SystemExit) as refused:
+        on_library(lib, capsys, "search", "a red scene", "--page", 0)
+    assert refused.value.code == 2 and "must be 1 or more" in capsys.readouterr().err
+
+
+def test_labels_json_is_the_apis_list_however_it_is_asked(search_library, api, capsys):
+    lib = search_library
+    code, out, err = on_library(lib, capsys, "labels", "add", "our boat", "red paint")
+    assert code == 0 and "added 2 label(s): our boat, red paint" in out, err
+    sent = api.get("/api/labels").get_json()["labels"]
+    assert {"our boat", "red paint"} <= {label["name"] for label in sent}
+    for args in (["labels"], ["labels", "list"], ["labels", "--json", "list"]):
+        assert printed_json(lib, capsys, *args) == sent, args
+
+    assert on_library(lib, capsys, "labels", "remove", "our boat")[0] == 0
+    names = {label["name"] for label in printed_json(lib, capsys, "labels")}
+    assert "our boat" not in names and "red paint" in names

@@ -8,6 +8,14 @@ import signal
 import sys
 from pathlib import Path
 
+from vidseek.errors import (
+    ClusterUnavailable,
+    DecodeError,
+    LabelError,
+    ModelMismatch,
+    ModelUnavailable,
+    QueryError,
+)
 from vidseek.search.records import MODALITIES
 from vidseek.settings import Settings
 
@@ -16,6 +24,13 @@ def _fmt_time(t: float) -> str:
     m, s = divmod(t, 60)
     h, m = divmod(int(m), 60)
     return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--image", type=Path, help="find moments that look like this image")
     se.add_argument("--like", type=Path, metavar="CLIP",
                     help="find moments in other videos that match this clip, aligned in time")
-    se.add_argument("-k", type=int, help="moments to return")
+    se.add_argument("-k", type=int, help="moments to return (per page)")
+    se.add_argument("--page", type=_positive_int, default=1,
+                    help="1-based page of k moments, as the API's page= (text and image "
+                         "searches; pages past the ranking's depth are empty)")
     se.add_argument("--min-score", type=float)
     se.add_argument("--modality", help="comma-separated: " + ",".join(MODALITIES))
+    se.add_argument("--video", help="search inside this video only (its path or id)")
     se.add_argument("--json", action="store_true", help="print JSON")
     se.add_argument("--label", help="only moments that carry this label (see `vidseek labels`)")
 
@@ -67,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     la = sub.add_parser("labels", help="labels of moments and videos: list (default), add, "
                         "remove, mark examples to learn one, update")
     la_sub = la.add_subparsers(dest="labels_command")
+    la.add_argument("--json", action="store_true", help="list every label as JSON")
     ll = la_sub.add_parser("list", help="every label with its moments, videos and examples")
-    ll.add_argument("--json", action="store_true", help="print JSON")
-    la.set_defaults(json=False)
+    # SUPPRESS: `labels --json list` keeps the --json given before the verb.
+    ll.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                    help="print JSON")
     lad = la_sub.add_parser("add", help="add your own labels (zero-shot: described by words)")
     lad.add_argument("names", nargs="*", help='e.g. "grandma\'s garden"')
     lad.add_argument("--file", type=Path, help='a TOML list: labels = ["beach hut", "our dog"]')
@@ -97,15 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # `kill` (and a service manager stopping us) ends a run as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _stop)
-    from vidseek.errors import (
-        ClusterUnavailable,
-        DecodeError,
-        LabelError,
-        ModelMismatch,
-        ModelUnavailable,
-        QueryError,
-    )
-
     try:
         settings = Settings.load(args.config, data_dir=args.data_dir, clip_model=args.clip_model,
                                  transcribe=getattr(args, "transcribe", None),
@@ -205,22 +217,54 @@ def _print_labeling(report) -> None:
 
 
 def cmd_search(settings: Settings, args) -> int:
+    _check_one_query(args)
     lib = _library(settings)
-    modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
-    options = lib.search_options(k=args.k, min_score=args.min_score, modalities=modalities)
-    if args.like:
-        moments = lib.describe_alignments(lib.similar_to_clip(args.like, options, args.label))
-    elif args.image:
-        image = lib.read_query_image(args.image.read_bytes())
-        moments = lib.describe_moments(lib.search_image(image, options, args.label))
-    else:
-        found = lib.search_text(args.query, options, args.label)
-        moments = lib.describe_moments(found, args.query)
+    try:
+        moments = _search(lib, settings, args)
+    finally:
+        lib.close()
     if args.json:
         print(json.dumps(moments, indent=2))
     else:
         _print_moments(moments)
     return 0
+
+
+def _check_one_query(args) -> None:
+    """A search is by one thing: a text query, an image or a clip (the API's three routes)."""
+    given = [name for name, value in (("a text query", args.query.strip()),
+                                      ("--image", args.image),
+                                      ("--like", args.like)) if value]
+    if len(given) > 1:
+        raise QueryError(f"search by one thing: a text query, --image or --like (got "
+                         f"{' and '.join(given)})")
+    if args.like and args.page != 1:
+        raise QueryError("--page applies to text and image searches; --like returns one list "
+                         "(use -k for more)")
+
+
+def _search(lib, settings: Settings, args) -> list[dict]:
+    """The moments of one search, in their JSON shape: one page of a text or image search
+    (ranked `page` x `k` deep, as the API does), or the aligned moments of a clip search."""
+    from dataclasses import replace
+
+    from vidseek.library import ranking_depth
+
+    modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
+    video_id = lib.find_video(args.video).id if args.video else None
+    per_page = args.k or settings.top_k
+    options = lib.search_options(k=per_page, min_score=args.min_score, modalities=modalities,
+                                 video_id=video_id)
+    if args.like:
+        return lib.describe_alignments(lib.similar_to_clip(args.like, options, args.label))
+    options = replace(options, k=ranking_depth(args.page, per_page))
+    if args.image:
+        image = lib.read_query_image(args.image.read_bytes())
+        found = lib.search_image(image, options, args.label)
+    else:
+        found = lib.search_text(args.query, options, args.label)
+    start = (args.page - 1) * per_page
+    return lib.describe_moments(found[start:start + per_page], args.query)
 
 
 def _print_moments(moments: list[dict]) -> None:
@@ -252,7 +296,11 @@ def _print_moments(moments: list[dict]) -> None:
 
 
 def cmd_status(settings: Settings, args) -> int:
-    status = _library(settings).status()
+    lib = _library(settings)
+    try:
+        status = lib.status()
+    finally:
+        lib.close()
     counts = status.videos
     print(f"library: {status.data_dir}")
     print(f"videos: {counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
@@ -360,7 +408,7 @@ def cmd_serve(settings: Settings, args) -> int:
 def _update_labels(lib) -> None:
     """Label what is new or changed, with a progress bar; one line says what was done."""
     with _run_bar() as bar:
-        report = lib.labels.update(_watchers(bar).labeling)
+        report = lib.update_labels(_watchers(bar).labeling)
     _print_labeling(report)
 
 
@@ -374,20 +422,20 @@ def cmd_labels(settings: Settings, args) -> int:
             names = list(args.names) + (names_from_toml(args.file) if args.file else [])
             if not names:
                 raise ValueError("name at least one label, or give --file labels.toml")
-            added = lib.labels.add(names)
+            added = lib.add_labels(names)
             print(f"added {len(added)} label(s)" + (f": {', '.join(added)}" if added else
                                                     " (all were there already)"))
         elif command == "remove":
-            lib.labels.remove(args.name)
+            lib.remove_label(args.name)
             print(f"removed {args.name!r}")
         elif command == "example":
             video = lib.find_video(args.video)
-            report = lib.labels.add_example(args.name, video.id, args.t0, args.t1)
+            report = lib.add_label_example(args.name, video.id, args.t0, args.t1)
             print(f"{args.name!r}: {report.describe()}")
         if command != "list":
             _update_labels(lib)
             return 0
-        summaries = lib.labels.summaries()
+        summaries = lib.label_summaries()
         if args.json:
             print(json.dumps([s.payload() for s in summaries], indent=2))
             return 0
@@ -411,13 +459,13 @@ def cmd_chapters(settings: Settings, args) -> int:
     lib = _library(settings)
     try:
         video = lib.find_video(args.video)
-        lib.labels.update()
-        chapters = lib.labels.chapters(video.id)
+        lib.update_labels()
+        chapters = lib.chapters(video.id)
         if not chapters:
             print(f"no chapters for {video.path}: it is {video.status}", file=sys.stderr)
             return 1
         if args.format == "vtt":
-            print(lib.labels.chapters_vtt(video.id), end="")
+            print(lib.chapters_vtt(video.id), end="")
         else:
             for n, c in enumerate(chapters, start=1):
                 print(f"{n:>3}. {_fmt_time(c.t0)}–{_fmt_time(c.t1)}  {c.label or ''}")

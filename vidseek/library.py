@@ -16,7 +16,15 @@ import numpy as np
 from vidseek.search.alignment import Alignment
 from vidseek.search.chapters import ChapterOptions
 from vidseek.search.engine import SearchEngine, SearchOptions
-from vidseek.search.labeling import Labeler, LabelingOptions, UpdateReport, Vocabulary
+from vidseek.search.labeling import (
+    ChapterInfo,
+    Labeler,
+    LabelingOptions,
+    LabelSummary,
+    UpdateReport,
+    Vocabulary,
+)
+from vidseek.search.labels import LearnedReport
 from vidseek.search.moments import describe_alignments, describe_moments
 from vidseek.search.ranking import FusionOptions, Moment
 from vidseek.search.records import MODALITIES
@@ -36,6 +44,12 @@ if TYPE_CHECKING:
     from vidseek.status import LibraryStatus
 
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
+
+
+def ranking_depth(page: int, per_page: int) -> int:
+    """How many moments a search must rank to hold 1-based page `page` of `per_page`; a
+    ranking stops MAX_SEARCH_DEPTH deep, so the pages past it are empty."""
+    return min(page * per_page, MAX_SEARCH_DEPTH)
 
 
 def query_clip_suffix(filename: str) -> str:
@@ -267,6 +281,36 @@ class Library:
             return "it has no audio track"
         return ("no speech was recognised in it, or it was indexed without transcription "
                 "(to transcribe it now: `vidseek reindex --reembed`)")
+
+    def label_summaries(self) -> list[LabelSummary]:
+        """Every label with its moment, video and example counts, by name."""
+        return self.labels.summaries()
+
+    def add_labels(self, names: list[str]) -> list[str]:
+        """Add the user's own zero-shot labels; returns the names that were not there yet."""
+        return self.labels.add(names)
+
+    def remove_label(self, name: str) -> None:
+        """Drop a label and every moment and video it was on."""
+        self.labels.remove(name)
+
+    def add_label_example(self, name: str, video_id: int, t0: float, t1: float
+                          ) -> LearnedReport:
+        """Mark seconds t0..t1 of a video as an example of `name` and learn it again."""
+        return self.labels.add_example(name, video_id, t0, t1)
+
+    def update_labels(self, on_progress: Callable[[int, int], None] | None = None
+                      ) -> UpdateReport:
+        """Label and chapter what is new or changed, from the stored vectors."""
+        return self.labels.update(on_progress)
+
+    def chapters(self, video_id: int) -> list[ChapterInfo]:
+        """A video's chapters, each with its top label."""
+        return self.labels.chapters(video_id)
+
+    def chapters_vtt(self, video_id: int) -> str:
+        """A video's chapters as WebVTT."""
+        return self.labels.chapters_vtt(video_id)
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Rebuild every FAISS index from the stored vectors: vectors per modality."""
