@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, replace
 
 import faiss
@@ -311,35 +310,59 @@ def test_a_server_sees_new_videos_without_reading_the_base_again(tmp_path, monke
 
 
 MERGE_CHILD = textwrap.dedent("""
-    import sys
+    import os, signal, sys
+    from pathlib import Path
     import vidseek.search.vectors as vectors
     from tests.test_index_scale import _library
-    from pathlib import Path
 
     vectors.EXACT_LIMIT = 2_000
     vectors.MERGE_MIN = 1  # any delta is folded in on saving
     store = _library(Path(sys.argv[1]), 4, first=int(sys.argv[2]))
+    kill_at, stage = int(sys.argv[3]), sys.argv[4]
+    written = 0
+
+    def kill(point):
+        print(point, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def write_whole(path, write):
+        # The merge's files are written here one after the other; the kill lands in one.
+        global written
+        written += 1
+        if written != kill_at:
+            return real_write_whole(path, write)
+        if stage == "written, not renamed":
+            real_write_whole(path, lambda f: (write(f), f.flush(), kill(path.name)))
+        real_write_whole(path, write)
+        kill(path.name)
+
+    real_write_whole, vectors.write_whole = vectors.write_whole, write_whole
     print("merging", flush=True)
     store.save_indexes()
     print("merged", flush=True)
 """)
 
 
-@pytest.mark.slow  # a kill loop, one child process per delay
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3, 0.6])
-def test_a_kill_during_a_merge_leaves_a_consistent_index(tmp_path, monkeypatch, delay):
+@pytest.mark.slow  # one child process per kill point
+@pytest.mark.parametrize("stage", ["written, not renamed", "renamed"])
+@pytest.mark.parametrize("kill_at", [1, 2, 3])  # the base's index, its places, the delta file
+def test_a_kill_during_a_merge_leaves_a_consistent_index(tmp_path, monkeypatch, kill_at, stage):
     monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 2_000)
     monkeypatch.setattr("vidseek.search.vectors.MERGE_MIN", 1)
     _library(tmp_path, 6).close()  # a base of 3,000 in an inverted file
-    child = subprocess.Popen([sys.executable, "-c", MERGE_CHILD, str(tmp_path), "6"],
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "merging"
-    time.sleep(delay)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    before = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
+    base_ids = before.index("frame").ids()
+    before.close()
+    child = subprocess.run([sys.executable, "-c", MERGE_CHILD, str(tmp_path), "6", str(kill_at),
+                            stage], stdout=subprocess.PIPE, text=True, timeout=300)
+    said = child.stdout.split()
+    # The kill landed mid-merge, in the file it was meant for.
+    assert child.returncode == -signal.SIGKILL and said[0] == "merging" and "merged" not in said
+    assert said[-1].endswith((".faiss", ".places.npz", ".delta.npz")[kill_at - 1])
     store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
     index = store.index("frame")
     assert np.array_equal(index.ids(), store.segment_ids("frame"))
+    assert len(store.segment_ids("frame")) > len(base_ids)  # the merging run's videos count
     probe = video_frames(FRAMES_PER_SHOT, DIM, first_shot=(6 * 500 + 100) // FRAMES_PER_SHOT)
     _, found = index.search(probe[:1], 5)
     assert set(found[0]) <= set(store.segment_ids("frame"))

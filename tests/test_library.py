@@ -52,6 +52,7 @@ def test_an_injected_encoder_indexes_and_searches(indexed):
     assert lib.encoder is encoder
     moments = lib.search_text("a red screen", lib.search_options(k=2))
     rows = lib.describe_moments(moments, "a red screen")
+    assert moments  # the one video's frames are found
     assert [r["path"] for r in rows] == [str(videos / "a.mp4")] * len(moments)
     assert all(r["t0"] == round(m.t0, 3) for r, m in zip(rows, moments, strict=True))
     lib.close()

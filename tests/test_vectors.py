@@ -35,9 +35,8 @@ def test_kind_follows_size_and_memory():
     assert bytes_per_vector("ivf4096,pq64", 512) == 8 + 64  # byte codes (indexes built before)
 
 
-def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, monkeypatch):
-    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)  # keep the test small
-    n = 30_000
+def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path):
+    n = EXACT_LIMIT + 10_000
     vectors = unit(n)
     ids = np.arange(1, n + 1, dtype=np.int64)
     budget = replace(INDEX_BUDGET, memory_bytes=2**30)
@@ -57,9 +56,8 @@ def test_large_collection_switches_to_ivf_and_still_finds_and_forgets(tmp_path, 
     assert 1 not in found
 
 
-def test_shrinking_back_returns_to_exact(tmp_path, monkeypatch):
-    monkeypatch.setattr("vidseek.search.vectors.EXACT_LIMIT", 20_000)
-    vectors = unit(20_001)
+def test_shrinking_back_returns_to_exact(tmp_path):
+    vectors = unit(EXACT_LIMIT + 1)
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
     budget = INDEX_BUDGET
     vi = VectorIndex(tmp_path, "frame", 16)

@@ -427,6 +427,7 @@ def without_similarity(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "similarity"}
 
 
+@pytest.mark.slow  # a real `vidseek serve` process
 def test_serve_command_answers_over_http(client, lib):
     port = free_port()
     env = {**os.environ, "VIDSEEK_DATA_DIR": str(lib.library.settings.data_dir),
