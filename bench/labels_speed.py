@@ -17,7 +17,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,7 @@ def fill(store: Store, n_segments: int, concepts: np.ndarray, seed: int = 0
     Returns the spans (video id, t0, t1) of the shots of concept 0: what a user would mark as
     examples of one thing."""
     rng = np.random.default_rng(seed)
-    indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    indexed_at = datetime.now(UTC).replace(tzinfo=None)
     examples = []
     store.set_state(clip_model=SPEC, dim=str(DIM))
     with store.engine.begin() as c:

@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -305,7 +305,7 @@ def train_audio_projection(store: Store, model_dir: Path,
         heldout_pairs=len(test), heldout_videos=len(np.unique(test.video_ids)),
         recall_at_1=recall[1][0], recall_at_5=recall[5][0],
         chance_at_1=recall[1][1], chance_at_5=recall[5][1], seed=options.seed,
-        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"))
     projection.save(model_dir / record.file, record)
     store.replace_audio_segments(project_library(store, projection),
                                  **{STATE_KEY: record.to_json()})

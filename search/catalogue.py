@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -52,7 +52,7 @@ def record_indexed(v: Video, fp: Fingerprint, info: MediaInfo, warning: str | No
     v.subtitle_stamp, v.warning = fp.subtitle_stamp, warning
     v.duration, v.fps, v.width, v.height = info.duration, info.fps, info.width, info.height
     v.has_audio, v.status, v.error = info.has_audio, "indexed", None
-    v.indexed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    v.indexed_at = datetime.now(UTC).replace(tzinfo=None)
 
 
 def record_failed(v: Video, fp: Fingerprint, reason: str) -> None:

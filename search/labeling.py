@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from vidseek.errors import LabelError, UnknownLabel
 from vidseek.search.chapters import ChapterOptions, chapters_vtt, cut_chapters

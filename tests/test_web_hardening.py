@@ -10,13 +10,13 @@ import io
 import os
 import struct
 import threading
+import tomllib
 import zlib
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from PIL import Image
 
 from tests.conftest import make_settings

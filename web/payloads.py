@@ -5,7 +5,7 @@ A moment is search/moments.py's dict (the one `vidseek search --json` prints) wi
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
         "has_audio": v.has_audio,
         "size": v.size,
         # Stored as naive UTC (SQLite keeps no zone): say so, as RFC 3339 asks.
-        "indexed_at": (v.indexed_at.replace(tzinfo=timezone.utc).isoformat()
+        "indexed_at": (v.indexed_at.replace(tzinfo=UTC).isoformat()
                        if v.indexed_at else None),
         "media_url": url_for("media.video_file", video_id=v.id) if v.status == "indexed" else None,
     }
