@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 ENV_PREFIX = "VIDSEEK_"
 
@@ -20,16 +19,21 @@ def _default_data_dir() -> Path:
     return Path(base) / "vidseek"
 
 
-def _opt(default: Any, help: str) -> Any:
+def _opt(default: Any, help: str, shown: str | None = None) -> Any:
+    """A setting: its default, its help, and how docs show a default computed per machine."""
+    metadata = {"help": help, **({"shown": shown} if shown else {})}
     if callable(default):
-        return field(default_factory=default, metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = _opt(_default_data_dir, "where the database, FAISS indexes and models live")
-    database_url: str = _opt("", "SQLAlchemy URL; empty means SQLite at DATA_DIR/vidseek.db")
+    data_dir: Path = _opt(_default_data_dir, "where the database, FAISS indexes and models live",
+                          shown="~/.local/share/vidseek ($XDG_DATA_HOME/vidseek when set)")
+    database_url: str = _opt("", "SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (pip "
+                                 "install 'vidseek[postgresql]'); empty means SQLite at "
+                                 "DATA_DIR/vidseek.db")
     clip_model: str = _opt(
         "open_clip:ViT-B-32/laion2b_s34b_b79k", "image+text encoder spec: open_clip:MODEL/PRETRAINED"
     )
@@ -99,7 +103,7 @@ class Settings:
     device: str = _opt("auto", "where the CLIP towers run: auto (CUDA when torch sees one), "
                                "cpu, cuda or cuda:N; a CUDA device that fails to start means cpu")
     clip_runtime: str = _opt("auto", "CLIP runtime: torch, onnx (ONNX Runtime, CPU) or auto "
-                                     "(the faster measured for each tower: see README)")
+                                     "(the faster measured for each tower: docs/how-it-works.md)")
     clip_precision: str = _opt("auto", "CLIP precision: fp32, int8 (ONNX Runtime dynamic "
                                        "quantisation, CPU), fp16 (CUDA), or auto (fp16 on "
                                        "CUDA, else fp32)")
@@ -122,7 +126,8 @@ class Settings:
         512, "memory the vectors of one modality's index may take; past it, compact product "
              "codes re-scored from a float16 copy on disk")
     index_recall: float = _opt(
-        0.95, "recall@10 against exact search that an inverted file is tuned to reach")
+        0.95, "recall@10 against exact search that an index is tuned to reach when it is "
+              "built (the shots it searches, or nprobe and re-scoring depth)")
     # What is written: on-screen text (OCR) and the subtitles a video already has (issue 14)
     index_ocr: bool = _opt(True, "read the text shown on screen (OCR) in the sampled frames")
     ocr_model: str = _opt("rapidocr:ppocr-v4", "on-screen text reader spec: rapidocr:ppocr-v4 "
@@ -182,13 +187,17 @@ class Settings:
         return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
 
     @classmethod
-    def table(cls) -> list[tuple[str, Any, str]]:
-        """(name, default, help) for every setting, for `vidseek models --settings` and docs."""
-        rows = []
-        for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-            rows.append((f.name, default, f.metadata["help"]))
-        return rows
+    def table(cls) -> list[tuple[str, str, str]]:
+        """(name, default as the docs show it, help) for every setting, in declaration order:
+        `vidseek models --settings`, docs/settings.md and the README's short list."""
+        return [(f.name, _shown_default(f), f.metadata["help"]) for f in dataclasses.fields(cls)]
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    """A default as written in a TOML file, or as `shown` describes one computed per machine."""
+    if "shown" in f.metadata:
+        return f.metadata["shown"]
+    return str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:

@@ -1,0 +1,31 @@
+"""The docs that are generated agree with what they are generated from, so they cannot drift
+from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vidseek.docs import generated, main
+from vidseek.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", sorted(generated()))
+def test_generated_docs_are_what_the_generator_writes(name):
+    written = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    assert written == generated()[name], f"docs/{name} is out of date: run python -m vidseek.docs"
+
+
+def test_the_generator_writes_every_setting_and_route(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 0
+    settings = (tmp_path / "settings.md").read_text(encoding="utf-8")
+    assert all(f"| `{name}` |" in settings for name, _, _ in Settings.table())
+    api = (tmp_path / "api.md").read_text(encoding="utf-8")
+    from vidseek.web.openapi import openapi_document
+
+    routes = openapi_document(Settings.load(env={}))["paths"]
+    assert all(f"### {method.upper()} `{path}`" in api
+               for path, ops in routes.items() for method in ops)
