@@ -76,6 +76,21 @@ class SearchEngine:
 
     def search_text(self, query: str, options: SearchOptions) -> list[Moment]:
         """Moments whose frames, words (spoken, on screen, subtitled) or sound match a sentence."""
+        return self.rank(self.text_sources(query, options), options)
+
+    def search_image(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
+        """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
+        learned from frames. Text is left out: a picture is not something said or written."""
+        return self.rank(self.image_sources(image, options), options)
+
+    def search_vectors(self, queries: dict[str, np.ndarray],
+                       options: SearchOptions) -> list[Moment]:
+        """Moments for query vectors already in the joint space, per modality searched."""
+        return self.rank(self.vector_sources(queries, options), options)
+
+    def text_sources(self, query: str, options: SearchOptions) -> dict[str, list[Hit]]:
+        """Each source's hits for a sentence, before fusion: the vector index of every modality
+        searched, and the words themselves (`keyword`)."""
         query = " ".join((query or "").split())
         if not query:
             raise QueryError("the query is empty")
@@ -87,22 +102,27 @@ class SearchEngine:
         keyword = (self._words.submit(self._keyword_hits, query, worded, ranking_depth(options),
                                       options) if worded else None)
         vector = self._texts.embed_one(query)
-        return self._search({m: vector[None] for m in options.modalities}, options, keyword)
+        return self._sources({m: vector[None] for m in options.modalities}, options, keyword)
 
-    def search_image(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
-        """Moments that look like an RGB image (uint8, h×w×3): frames, and sounds that were
-        learned from frames. Text is left out: a picture is not something said or written."""
+    def image_sources(self, image: np.ndarray, options: SearchOptions) -> dict[str, list[Hit]]:
+        """Each source's hits for an RGB image, before fusion (see `search_image`)."""
         vector = self.encoder.embed_images(image[None])[0]
-        return self._search({m: vector[None] for m in options.modalities
-                             if m not in TEXT_MODALITIES}, options)
+        return self._sources({m: vector[None] for m in options.modalities
+                              if m not in TEXT_MODALITIES}, options)
 
-    def search_vectors(self, queries: dict[str, np.ndarray],
-                       options: SearchOptions) -> list[Moment]:
-        """Moments for query vectors already in the joint space, per modality searched."""
-        return self._search(queries, options)
+    def vector_sources(self, queries: dict[str, np.ndarray],
+                       options: SearchOptions) -> dict[str, list[Hit]]:
+        """Each source's hits for query vectors already in the joint space, before fusion."""
+        return self._sources(queries, options)
 
-    def _search(self, queries: dict[str, np.ndarray], options: SearchOptions,
-                keyword: Future[list[Hit]] | None = None) -> list[Moment]:
+    def rank(self, sources: dict[str, list[Hit]], options: SearchOptions) -> list[Moment]:
+        """The best `options.k` moments made of the sources' hits, with their words."""
+        fused = fuse({s: h for s, h in sources.items() if h}, options.fusion)
+        moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
+        return with_texts(self.store, moments)
+
+    def _sources(self, queries: dict[str, np.ndarray], options: SearchOptions,
+                 keyword: Future[list[Hit]] | None = None) -> dict[str, list[Hit]]:
         depth = ranking_depth(options)
         # Each count checks the index file for a newer save (a stat).
         searched = [m for m in queries if self.store.vector_count(m)]
@@ -114,9 +134,7 @@ class SearchEngine:
         ranked.update({m: f.result() for m, f in others.items()})
         if keyword is not None:
             ranked["keyword"] = keyword.result()
-        fused = fuse({s: h for s, h in ranked.items() if h}, options.fusion)
-        moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
-        return with_texts(self.store, moments)
+        return ranked
 
     def _hits(self, modality: str, q: np.ndarray, depth: int, options: SearchOptions) -> list[Hit]:
         faiss.omp_set_num_threads(1)  # on this thread: a request's or the index pool's
