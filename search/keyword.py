@@ -1,20 +1,44 @@
 """Keyword (full-text) search over the text of every modality that carries words (transcript
 chunks, on-screen text, subtitle cues: TEXT_MODALITIES), behind one small interface.
 
-SQLite: the FTS5 table `transcript_fts` (migrations 0002 and 0006), ranked by BM25 with Porter
-stemming.
-PostgreSQL: a `tsvector` match over an expression index. Anything else: a LIKE scan, ranked
-by how many query words a chunk contains. All three drop stop words and match any remaining
-word, so "when does she mention the budget" finds chunks that say "budget"."""
+A query's words (stop words dropped) are matched in three tiers, each ranked on its own and
+all of it below the tier before:
+1. chunks holding every word as a word;
+2. on-screen text, and text in scripts written without spaces (Chinese, Japanese, Thai...),
+   holding every word as a substring, case-insensitively: "photo jpeg" finds OCR's
+   `1024x76825fpsPhotoJPEG75%`, "预算" finds "下个月的预算截止日期";
+3. chunks holding some of the words, so "when does she mention the budget" finds chunks that
+   say "budget".
+A search stops at the tier that fills its limit. Only text whose words are not set apart by
+spaces is searched by substring: elsewhere the word index splits words right, and a substring
+would find "port" in "report".
+
+SQLite: the FTS5 table `transcript_fts` (migrations 0002 and 0006), BM25 with Porter stemming,
+and the FTS5 trigram table `substring_fts` (0008), BM25 over trigrams. PostgreSQL: a `tsvector`
+match over an expression index, and ILIKE over a pg_trgm index (0008). Anything else: a LIKE
+scan, ranked by how many query words a chunk contains."""
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
-from sqlalchemy import Connection, Engine, Select, func, inspect, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Select,
+    cast,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from vidseek.search.records import TEXT_MODALITIES
@@ -40,13 +64,33 @@ def query_terms(query: str) -> list[str]:
 
 
 FULL_TEXT_INDEX = "ix_segments_transcript_tsv"  # PostgreSQL's (migrations 0002 and 0006)
+SUBSTRING_TABLE = "substring_fts"  # SQLite's trigram index (migration 0008)
+SUBSTRING_INDEX = "ix_segments_text_trgm"  # PostgreSQL's (migration 0008)
+# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, CJK (ideographs,
+# kana, CJK punctuation), Hangul syllables, CJK compatibility ideographs.
+SPACELESS_RANGES = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x2E80, 0x9FFF),
+                    (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
+SPACELESS_CHARACTERS = "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in SPACELESS_RANGES) + "]"
+_SPACELESS = re.compile(SPACELESS_CHARACTERS)
+# The rows migration 0008's PostgreSQL index covers, word for word (or the index goes unused).
+SPACELESS_ROWS_SQL = ("modality IN ('speech', 'ocr', 'subtitles') AND text IS NOT NULL "
+                      f"AND (modality = 'ocr' OR text ~ '{SPACELESS_CHARACTERS}')")
+TRIGRAM = 3
 
 
 def is_full_text_object(name: str) -> bool:
-    """True for the full-text tables and index that migrations 0002 and 0006 make and the SQLAlchemy
-    models do not describe: SQLite's FTS5 table and its shadow tables, PostgreSQL's index (for
-    a schema comparison's `include_object`)."""
-    return name in (FTS_TABLE, FULL_TEXT_INDEX) or name.startswith(FTS_TABLE + "_")
+    """True for the full-text tables and indexes that migrations 0002, 0006 and 0008 make and
+    the SQLAlchemy models do not describe: SQLite's FTS5 tables and their shadow tables,
+    PostgreSQL's indexes (for a schema comparison's `include_object`)."""
+    return (name in (FULL_TEXT_INDEX, SUBSTRING_INDEX)
+            or name.startswith((FTS_TABLE, SUBSTRING_TABLE)))
+
+
+def substring_terms(terms: list[str]) -> list[str]:
+    """The terms matched as substrings: those of a trigram or more, and shorter ones in a
+    script written without spaces (most Chinese words are two characters); a short Latin
+    term ("tv") would be inside too many runs to mean anything, and is left to the words."""
+    return [t for t in terms if len(t) >= TRIGRAM or _SPACELESS.search(t)]
 
 
 @dataclass(frozen=True)
@@ -62,19 +106,30 @@ class KeywordIndex(ABC):
         self.engine = engine
 
     def search(self, query: str, limit: int, video_id: int | None = None) -> list[KeywordMatch]:
-        """Segments with text (TEXT_MODALITIES) containing words of `query`, best first, scored
-        0..1 relative to the best match (so weighted fusion sees the same range as cosines)."""
+        """Segments with text (TEXT_MODALITIES) matching words of `query`, best first (tier by
+        tier, see the module's docstring), scored 0..1 relative to the best match (so weighted
+        fusion sees the same range as cosines); a later tier scores below the one before."""
         terms = query_terms(query)
         if not terms:
             return []
-        rows = self._ranked(terms, limit, video_id)
-        top = max((score for _, score in rows), default=0.0) or 1.0
-        return [KeywordMatch(int(i), float(score) / top) for i, score in rows]
+        matches: list[KeywordMatch] = []
+        floor = 1.0
+        for tier in self._tiers(terms, limit, video_id):
+            taken = {m.segment_id for m in matches}
+            rows = [(i, s) for i, s in tier if i not in taken][:limit - len(matches)]
+            if rows:
+                top = max(s for _, s in rows) or 1.0
+                matches += [KeywordMatch(int(i), floor * float(s) / top) for i, s in rows]
+                floor = matches[-1].score
+            if len(matches) >= limit:
+                break
+        return matches
 
     @abstractmethod
-    def _ranked(self, terms: list[str], limit: int,
-                video_id: int | None) -> list[tuple[int, float]]:
-        """(segment id, raw score) of the best `limit` matches, best first."""
+    def _tiers(self, terms: list[str], limit: int,
+               video_id: int | None) -> Iterator[list[tuple[int, float]]]:
+        """Tier by tier, (segment id, raw score) of its best `limit` matches, best first (each
+        tier's own, so that `limit` new ones are left after those of the tiers before)."""
 
 
 # FTS5 ranks a match with BM25 at about 1 µs a chunk, so a word said in many chunks is costly:
@@ -83,10 +138,17 @@ class KeywordIndex(ABC):
 COMMON_WORD_CHUNKS = 1000
 
 
-class Fts5KeywordIndex(KeywordIndex):
-    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention").
+def _phrase(term: str) -> str:
+    # Quoted: FTS5 syntax in the user's text (AND, NEAR, *, ") stays literal.
+    return '"' + term.replace('"', '""') + '"'
 
-    A query of several words, some of them common, ranks only the chunks that hold two of its
+
+class Fts5KeywordIndex(KeywordIndex):
+    """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention"); substrings
+    through the trigram table.
+
+    The chunks holding every word are FTS5's AND query, ranked directly. In the last tier, a
+    query of several words, some of them common, ranks only the chunks that hold two of its
     words or one of its rare ones, when there are at least `limit` of those (else every match,
     as with a lone word): a chunk holding one common word alone is left out, as Lucene's
     common-terms query leaves it out. Those ranked get the same BM25 (over all the query's
@@ -97,16 +159,44 @@ class Fts5KeywordIndex(KeywordIndex):
         super().__init__(engine)
         self.common_word_chunks = common_word_chunks
 
-    def _ranked(self, terms: list[str], limit: int,
-                video_id: int | None) -> list[tuple[int, float]]:
-        # Each word quoted: FTS5 syntax in the user's text (AND, NEAR, *, ") stays literal.
-        phrases = ['"' + t.replace('"', '""') + '"' for t in terms]
+    def _tiers(self, terms: list[str], limit: int,
+               video_id: int | None) -> Iterator[list[tuple[int, float]]]:
+        phrases = [_phrase(t) for t in terms]
         with self.engine.connect() as conn:
-            if video_id is None and len(phrases) > 1:
-                ranked = self._ranked_where_words_meet(conn, phrases, limit)
-                if ranked is not None:
-                    return ranked
-            return self._rank(conn, " OR ".join(phrases), limit, video_id)
+            # Every chunk of the AND query holds every word: its BM25 is the OR query's.
+            yield self._rank(conn, FTS_TABLE, " AND ".join(phrases), limit, video_id)
+            substring = self._substring_match(conn, substring_terms(terms))
+            if substring:
+                yield self._rank(conn, SUBSTRING_TABLE, substring, limit, video_id)
+            if len(phrases) > 1:
+                yield self._ranked_any(conn, phrases, limit, video_id)
+
+    @staticmethod
+    def _substring_match(conn: Connection, terms: list[str]) -> str | None:
+        """The trigram table's query for rows holding every term; None when one is held by
+        none. A term shorter than a trigram is any of the trigrams it begins (each indexed
+        text ends in two spaces, so every character of it begins one)."""
+        parts = []
+        for term in terms:
+            if len(term) >= TRIGRAM:
+                parts.append(_phrase(term))
+                continue
+            begun = conn.execute(text(f"SELECT term FROM {SUBSTRING_TABLE}_vocab "
+                                      "WHERE term >= :term AND term < :after"),
+                                 {"term": term, "after": term + chr(0x10FFFF)}).scalars().all()
+            if not begun:
+                return None
+            parts.append("(" + " OR ".join(_phrase(t) for t in begun) + ")")
+        return " AND ".join(parts) or None
+
+    def _ranked_any(self, conn: Connection, phrases: list[str], limit: int,
+                    video_id: int | None) -> list[tuple[int, float]]:
+        """The best `limit` chunks holding any of the words."""
+        if video_id is None:
+            ranked = self._ranked_where_words_meet(conn, phrases, limit)
+            if ranked is not None:
+                return ranked
+        return self._rank(conn, FTS_TABLE, " OR ".join(phrases), limit, video_id)
 
     def _ranked_where_words_meet(self, conn: Connection, phrases: list[str],
                                  limit: int) -> list[tuple[int, float]] | None:
@@ -119,13 +209,6 @@ class Fts5KeywordIndex(KeywordIndex):
         if not common:
             return None
         rare = [p for p in phrases if p not in common]
-        if len(common) == 2 and not rare:
-            # The chunks holding both words are the AND query's, and FTS5 ranks them with the
-            # OR query's BM25 (each word counted in each chunk, as every chunk holds both). With
-            # a third word or a rare one, a chunk matched by one branch of the narrowed query
-            # would have the other branches' words left out of its score: those are filtered.
-            ranked = self._rank(conn, f"{common[0]} AND {common[1]}", limit, None)
-            return ranked if len(ranked) >= limit else None
         wanted = " OR ".join([f"({a} AND {b})" for a, b in combinations(common, 2)] + rare)
         ids = conn.execute(text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :m"),
                            {"m": wanted}).scalars().all()
@@ -134,35 +217,44 @@ class Fts5KeywordIndex(KeywordIndex):
         # Matched on every word, so BM25 counts each word once; `+rowid` keeps the list a
         # filter (a bare rowid constraint would make FTS5 run the query once per id).
         listed = ",".join(str(int(i)) for i in ids)
-        return self._rank(conn, " OR ".join(phrases), limit, None, f"AND +rowid IN ({listed}) ")
+        return self._rank(conn, FTS_TABLE, " OR ".join(phrases), limit, None,
+                          f"AND +rowid IN ({listed}) ")
 
     @staticmethod
-    def _rank(conn: Connection, match: str, limit: int, video_id: int | None,
+    def _rank(conn: Connection, table: str, match: str, limit: int, video_id: int | None,
               among: str = "") -> list[tuple[int, float]]:
         # The index's rowid is the segment id: the segments table is read only to filter by
         # video (joining it for every match doubles the query's time).
-        sql = (f"SELECT {FTS_TABLE}.rowid, -bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} "
-               + (f"JOIN segments s ON s.id = {FTS_TABLE}.rowid AND s.video_id = :video_id "
+        sql = (f"SELECT {table}.rowid, -bm25({table}) AS score FROM {table} "
+               + (f"JOIN segments s ON s.id = {table}.rowid AND s.video_id = :video_id "
                   if video_id is not None else "")
-               + f"WHERE {FTS_TABLE} MATCH :match {among}ORDER BY score DESC LIMIT :limit")
+               + f"WHERE {table} MATCH :match {among}ORDER BY score DESC LIMIT :limit")
         rows = conn.execute(text(sql), {"match": match, "video_id": video_id, "limit": limit})
         return [(i, s) for i, s in rows]
 
 
 class PostgresKeywordIndex(KeywordIndex):
-    """PostgreSQL full-text search with the language-neutral `simple` configuration."""
+    """PostgreSQL full-text search with the language-neutral `simple` configuration, and
+    ILIKE through pg_trgm for substrings."""
 
-    def _ranked(self, terms: list[str], limit: int,
-                video_id: int | None) -> list[tuple[int, float]]:
+    def _tiers(self, terms: list[str], limit: int,
+               video_id: int | None) -> Iterator[list[tuple[int, float]]]:
         with Session(self.engine) as s:
-            return [(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))]
+            yield [(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id, every=True))]
+            substrings = substring_terms(terms)
+            if substrings:
+                yield [(i, sc) for i, sc in s.execute(
+                    self.substring_query(substrings, limit, video_id))]
+            if len(terms) > 1:
+                yield [(i, sc) for i, sc in s.execute(self.query(terms, limit, video_id))]
 
     @staticmethod
-    def query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
-        """The SQL of a search. Same expression and predicate as the migrations' index, so the
-        index is used."""
+    def query(terms: list[str], limit: int, video_id: int | None = None,
+              every: bool = False) -> Select:
+        """The SQL of a search for chunks holding any of the words (`every`: all of them).
+        Same expression and predicate as the migrations' index, so the index is used."""
         document = func.to_tsvector("simple", func.coalesce(SegmentRow.text, ""))
-        wanted = func.to_tsquery("simple", " | ".join(terms))
+        wanted = func.to_tsquery("simple", (" & " if every else " | ").join(terms))
         score = func.ts_rank(document, wanted)
         q = (select(SegmentRow.id, score)
              .where(SegmentRow.modality.in_(TEXT_MODALITIES), SegmentRow.text.is_not(None),
@@ -170,12 +262,27 @@ class PostgresKeywordIndex(KeywordIndex):
              .order_by(score.desc()).limit(limit))
         return q if video_id is None else q.where(SegmentRow.video_id == video_id)
 
+    @staticmethod
+    def substring_query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
+        """The SQL of a search for on-screen and spaceless-script text holding every term as a
+        substring, ranked by the share of the text the terms cover. Same predicate as
+        migration 0008's pg_trgm index, so the index serves the ILIKEs."""
+        body = func.lower(SegmentRow.text)
+        covered = sum((func.length(body) - func.length(func.replace(body, t, "")) for t in terms),
+                      start=literal(0))
+        score = cast(covered, Float) / func.length(SegmentRow.text)
+        q = (select(SegmentRow.id, score)
+             .where(text(SPACELESS_ROWS_SQL),
+                    *[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms])
+             .order_by(score.desc(), SegmentRow.id).limit(limit))
+        return q if video_id is None else q.where(SegmentRow.video_id == video_id)
+
 
 class LikeKeywordIndex(KeywordIndex):
     """Any other database: a case-insensitive substring scan, fine for small libraries."""
 
-    def _ranked(self, terms: list[str], limit: int,
-                video_id: int | None) -> list[tuple[int, float]]:
+    def _tiers(self, terms: list[str], limit: int,
+               video_id: int | None) -> Iterator[list[tuple[int, float]]]:
         q = select(SegmentRow.id, SegmentRow.text).where(
             SegmentRow.modality.in_(TEXT_MODALITIES),
             or_(*[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms]))
@@ -185,7 +292,7 @@ class LikeKeywordIndex(KeywordIndex):
             rows = s.execute(q).all()
         counted = [(i, sum(t in body.lower() for t in terms)) for i, body in rows]
         counted.sort(key=lambda r: (-r[1], r[0]))
-        return counted[:limit]
+        yield counted[:limit]
 
 
 def _escape_like(term: str) -> str:

@@ -117,3 +117,99 @@ def test_common_words_are_ranked_where_they_meet(tmp_path):
     assert ranked(meeting, 3, "red car") == {w: every[w] for w in ranked(meeting, 3, "red car")}
     assert ranked(meeting, 4, "red car") == ranked(Fts5KeywordIndex(store.engine), 4, "red car")
     store.close()
+
+
+# What the real readers make of real footage: PP-OCRv4 read the caption "1024x768 25fps
+# PhotoJPEG 75%" as one run, Whisper writes Chinese without spaces, and Japanese subtitles too.
+CAPTION = "1024x76825fpsPhotoJPEG75%"
+CHINESE = "下个月的预算截止日期"
+JAPANESE = "予算の締め切りは来月です"
+
+
+def _text_library(tmp_path, said: list[tuple[str, str, str]]) -> Store:
+    """A store with one video per (path, modality, text)."""
+    store = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)
+    store.bind_model("clip_model", "test", 8)
+    rng = np.random.default_rng(0)
+    for path, modality, words in said:
+        v = rng.standard_normal(8).astype(np.float32)
+        store.save_video(path, Fingerprint(1, 1, path), MediaInfo(10.0, 10.0, 64, 64, True),
+                         [Segment(modality, 1.0, 4.0, v / np.linalg.norm(v), text=words)])
+    return store
+
+
+def _found(store: Store, query: str, video_id: int | None = None) -> list[str]:
+    """The texts a keyword search finds, best first."""
+    matches = keyword_index_for(store.engine).search(query, 10, video_id)
+    texts = store.segment_texts({m.segment_id for m in matches})
+    return [texts[m.segment_id] for m in matches]
+
+
+def test_on_screen_runs_and_spaceless_scripts_are_found_by_any_part(tmp_path):
+    store = _text_library(tmp_path, [
+        ("/caption.mp4", "ocr", CAPTION), ("/meeting.mp4", "speech", CHINESE),
+        ("/anime.mp4", "subtitles", JAPANESE), ("/money.mp4", "speech", "我没有钱"),
+        ("/talk.mp4", "speech", "the report is ready")])
+    assert _found(store, "photo jpeg") == [CAPTION]
+    assert _found(store, "PHOTOJPEG 1024x768") == [CAPTION]  # case-insensitive, every term
+    assert _found(store, "photo png") == []  # every term must be held
+    assert _found(store, "预算") == [CHINESE]  # two characters: shorter than a trigram
+    assert _found(store, "截止日期") == [CHINESE]
+    assert _found(store, "締め切り") == [JAPANESE]
+    assert _found(store, "钱") == ["我没有钱"]  # one character, the last of its text
+    # Spaced English is split into words right: no substring matching inside them.
+    assert _found(store, "port") == [] and _found(store, "report") == ["the report is ready"]
+    meeting = store.video_by_path("/meeting.mp4").id
+    assert _found(store, "预算", meeting) == [CHINESE]
+    assert _found(store, "预算", store.video_by_path("/anime.mp4").id) == []
+    store.close()
+
+
+def test_the_substring_index_follows_every_write_of_the_store(tmp_path):
+    store = _text_library(tmp_path, [("/caption.mp4", "ocr", CAPTION)])
+    fp, info = Fingerprint(1, 1, "h"), MediaInfo(10.0, 10.0, 64, 64, True)
+    vector = np.eye(8, dtype=np.float32)[0]
+    store.save_video("/caption.mp4", fp, info, [Segment("ocr", 0.0, 2.0, vector,
+                                                        text="BudgetReview2024")])
+    assert _found(store, "jpeg") == [] and _found(store, "review") == ["BudgetReview2024"]
+    store.save_video("/meeting.mp4", fp, info, [Segment("speech", 0.0, 2.0, vector, text=CHINESE)])
+    store.remove_videos(["/meeting.mp4"])
+    assert _found(store, "预算") == []
+    store.clear_segments()
+    assert _found(store, "review") == []
+    store.close()
+
+
+def test_words_first_then_runs_then_some_of_the_words(tmp_path):
+    """Chunks holding every word as a word rank first (by BM25), then on-screen runs holding
+    every word, then chunks holding some of the words; each tier scores below the one before."""
+    store = _text_library(tmp_path, [
+        ("/said.mp4", "speech", "we sent the photo as a jpeg"),
+        ("/caption.mp4", "ocr", CAPTION),
+        ("/photo.mp4", "speech", "a photo of the lake"),
+        ("/slide.mp4", "ocr", "PhotoAlbum2019")])
+    matches = keyword_index_for(store.engine).search("photo jpeg", 10)
+    texts = store.segment_texts({m.segment_id for m in matches})
+    assert [texts[m.segment_id] for m in matches] == [
+        "we sent the photo as a jpeg", CAPTION, "a photo of the lake"]
+    scores = [m.score for m in matches]
+    assert scores[0] == 1.0 and scores == sorted(scores, reverse=True)
+    store.close()
+
+
+def test_upgrading_indexes_existing_on_screen_and_chinese_text(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with create_engine(url).begin() as connection:  # a library made before substring search
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0007")
+        connection.execute(text("INSERT INTO videos (id, path, size, mtime_ns, status) "
+                                "VALUES (1, '/old.mp4', 1, 1, 'indexed')"))
+        connection.execute(text(
+            "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
+            f"(1, 'ocr', 0.0, 60.0, '{CAPTION}', x''), (1, 'speech', 2.0, 6.0, '{CHINESE}', x''), "
+            "(1, 'frame', 0.0, 1.0, NULL, x'')"))
+    store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
+    assert _found(store, "photo jpeg") == [CAPTION] and _found(store, "预算") == [CHINESE]
+    store.close()

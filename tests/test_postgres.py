@@ -14,6 +14,7 @@ from tests.postgres import postgres_server, server_programs
 from vidseek.library import Library
 from vidseek.search.keyword import (
     FULL_TEXT_INDEX,
+    SUBSTRING_INDEX,
     PostgresKeywordIndex,
     is_full_text_object,
     keyword_index_for,
@@ -47,7 +48,7 @@ def test_the_migrations_build_the_models_schema(postgres_url, tmp_path):
         ctx = MigrationContext.configure(conn, opts={"include_object": include})
         assert compare_metadata(ctx, Base.metadata) == []
         indexes = {i["name"] for i in store.engine.dialect.get_indexes(conn, "segments")}
-    assert FULL_TEXT_INDEX in indexes
+    assert {FULL_TEXT_INDEX, SUBSTRING_INDEX} <= indexes
     Store(postgres_url, tmp_path / "faiss", INDEX_BUDGET).set_state(clip_model="x")  # migrating again: no-op
     store.engine.dispose()
 
@@ -150,3 +151,44 @@ def test_on_screen_text_and_subtitles_are_full_text_searched_through_the_index(p
         plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", sql.params))
     lib.close()
     assert FULL_TEXT_INDEX in plan
+
+
+def test_on_screen_runs_and_chinese_are_found_by_any_part_on_postgresql(postgres_url, tmp_path):
+    """pg_trgm: OCR's run-together caption and Chinese speech are found by part of a run, words
+    held as words rank first, and a substring of three characters or more goes through
+    migration 0008's index."""
+    from tests.test_keyword import CAPTION, CHINESE
+
+    store = Store(postgres_url, tmp_path / "faiss", INDEX_BUDGET)
+    if store.dim is None:  # the database is shared with the tests above
+        store.bind_model("clip_model", TINY_MODEL, 64)
+    vector = np.eye(store.dim, dtype=np.float32)[0]
+    info = MediaInfo(60.0, 1.0, 8, 8, True)
+    said = {"/caption.mp4": ("ocr", CAPTION), "/meeting.mp4": ("speech", CHINESE),
+            "/said.mp4": ("speech", "we sent the photo as a jpeg"),
+            "/talk.mp4": ("speech", "the report is ready")}
+    for path, (modality, words) in said.items():
+        store.save_video(path, Fingerprint(1, 1), info, [Segment(modality, 0, 60, vector, text=words)])
+    keywords = keyword_index_for(store.engine)
+
+    def found(query: str) -> list[str]:
+        matches = keywords.search(query, 10)
+        texts = store.segment_texts({m.segment_id for m in matches})
+        return [texts[m.segment_id] for m in matches]
+
+    assert found("photo jpeg") == ["we sent the photo as a jpeg", CAPTION]
+    assert found("PHOTOJPEG") == [CAPTION]
+    assert found("预算") == [CHINESE] and found("截止日期") == [CHINESE]
+    assert found("port") == []  # spaced English is matched by words only
+    sql = PostgresKeywordIndex.substring_query(["photojpeg"], 10).compile(
+        dialect=store.engine.dialect, compile_kwargs={"render_postcompile": True})
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: else a scan is cheaper
+        # ...and so is the modality index: set aside in this transaction, rolled back.
+        conn.exec_driver_sql("DROP INDEX ix_segments_modality, ix_segments_video_modality")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", sql.params))
+        conn.rollback()
+    assert SUBSTRING_INDEX in plan
+    store.remove_videos(list(said))
+    assert found("photo jpeg") == [] and found("预算") == []
+    store.close()
