@@ -2,7 +2,7 @@
 text tower's input when that tower runs on ONNX Runtime.
 
 open_clip's `SimpleTokenizer` (clean "lower", truncation) gives the same ids; it returns torch
-tensors, and importing open_clip imports torch, which costs a serving process ~0.5 GB of memory.
+tensors, and importing open_clip imports torch, the largest part of a serving process's memory.
 Its vocabulary file is read from the installed open_clip package without importing it.
 indexer/query_towers.py checks the two agree on probe sentences before it uses this one."""
 

@@ -3,11 +3,10 @@ writes something ("you.", "Hmm.", "Thank you for watching!"), with tell-tale con
 figures. Pure: decides from the figures faster-whisper reports for each segment.
 
 Thresholds come from `python -m bench.speech_filter` (real Whisper base on generated music,
-noise, rain and tones at four volumes, and espeak-ng sentences alone and over those sounds).
-Measured: the hallucinations ("you.", "you", on music, noise and rain) had no_speech_prob >=
-0.73, avg_logprob <= -1.49 and mean word probability <= 0.034; every sentence had
-no_speech_prob <= 0.084, avg_logprob >= -0.65 and mean word probability >= 0.65. Each
-threshold sits in its gap; the compression ratio limit is Whisper's own."""
+noise, rain and tones at four volumes, and espeak-ng sentences alone and over those sounds):
+on each figure the hallucinations and the sentences fell far apart, and each threshold sits
+in that gap (docs/benchmarks.md has where each fell); the compression ratio limit is
+Whisper's own."""
 
 from __future__ import annotations
 

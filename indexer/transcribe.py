@@ -104,9 +104,9 @@ class FasterWhisperTranscriber:
         from faster_whisper import BatchedInferencePipeline
 
         # The batched pipeline cuts the speech (found by VAD) into ~30 s windows and decodes
-        # several at once: 1.7x faster than one by one on 2 cores (bench/transcribe_speed.py),
-        # same beam. Each window is decoded on its own, so a misheard phrase cannot start a
-        # repetition loop that runs through the rest of a long video.
+        # several at once, which keeps the cores busier than one by one at the same beam. Each
+        # window is decoded on its own, so a misheard phrase cannot start a repetition loop
+        # that runs through the rest of a long video.
         segments, info = BatchedInferencePipeline(self.model).transcribe(
             np.asarray(audio, np.float32), beam_size=self.options.beam_size,
             batch_size=BATCH_WINDOWS, word_timestamps=True)

@@ -111,7 +111,7 @@ def faster_whisper_installed(name: str, model_dir: Path, download: bool) -> tupl
 def load_faster_whisper(name: str, model_dir: Path, device: str, compute_type: str,
                         threads: int):
     """One faster-whisper model per configuration, shared by transcription and audio features
-    (a second copy would cost ~150 MB and a second load). `threads` 0 means every core, as
+    (a second copy would cost its memory and a second load). `threads` 0 means every core, as
     the setting says: CTranslate2's own 0 means 4 threads, however many cores there are."""
     from faster_whisper import WhisperModel
 

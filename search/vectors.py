@@ -29,25 +29,15 @@ consecutive). Elsewhere an inverted file over float16 codes (`ivfN,sq16`) when i
 memory setting, else over 4-bit product codes (`ivfN,pqMx4fs`) whose candidates are
 re-scored exactly from the float16 copy, so only the codes stay in memory.
 
-Why by shot. An inverted file's recall is limited by its coarse step: a text-like query is far
-from its shot (cosine ~0.4), and a list's centroid is the mean of many shots, so the query is
-barely nearer its own list's centroid than the others: the more shots share a list, the more
-lists must be read. At 1M (4,096 lists, ~5 shots a list) nprobe 128-192 reads 0.97; at 10M
-(16,384 lists, ~11 shots a list; k-means on 655k vectors alone took 784 s of a 1,926 s build)
-even a quarter of the lists read 0.910 on the tuning's queries, at 25 ms a query. A shot's
-own centroid is the mean of near-duplicates: the query is as near it as to the shot's frames,
-far above the others, so one or two shots hold its top 10. Measured on the 1M video-like
-library of bench/scale.py (one thread): recall@10 0.987 at 2 shots against 0.974 at nprobe
-192 x32, 0.43 ms a query (k=100) against 3.2 ms, 9 B/vector in memory against 40, built in
-59 s against 183 s (`python -m bench.scale`). Its cost: a query whose best vectors are spread
-over many unrelated shots (nothing in the library looks like it) reads only the nearest ones
-(recall@10 of queries near no frame: 0.06 against 0.23), and the delta cannot be folded into
-a copy, so a merge builds it again (it trains nothing: a read and a write of the vectors).
-Measured and not adopted for the shots' centroids (1M): an HNSW graph, 0.84-0.95 at efSearch
-64-128 (it loses its way towards queries far from every node, as an HNSW coarse quantizer
-over 4,096 lists read 0.50); the product codes scanned whole find the right shot 0.967 of
-the time at 1 shot, 0.997 at 4, in 0.04 ms. Removal by IDSelector (inverted files) or by a
-filter on the scored ids (shots).
+Why by shot. An inverted file's recall is limited by its coarse step: a text-like query lies
+far from the frames it describes, and a list's centroid is the mean of many shots, so the
+more shots share a list, the more lists must be read (at 10M even a quarter of them missed
+the recall target). A shot's centroid is the mean of near-duplicates, so the query is as near
+it as to the shot's frames and one or two shots hold its top 10; nothing is trained on the
+vectors. Its cost: a query that looks like nothing in the library reads only the nearest
+shots, and a merge builds it again. `python -m bench.scale` measures both kinds (recall, time
+a query, bytes a vector, build time); docs/benchmarks.md has the latest figures. Removal by
+IDSelector (inverted files) or by a filter on the scored ids (shots).
 
 The shots searched, or `nprobe` and the re-scoring depth, are tuned when the base is built,
 on held-out vectors of the library's own, to a recall target (as autofaiss does; see
@@ -72,10 +62,9 @@ from vidseek.search.places import LayeredPlaces, Places
 
 log = logging.getLogger(__name__)
 
-# Exact search scans every float16 vector for every query, bound by memory bandwidth: 11.7 ms
-# per 100k for one query on one core (measured for issue 12; an inverted file over the same
-# 100k answers in under 1 ms). A query's whole budget is 15 ms, most of it the text encoder, so
-# a modality is searched exactly only up to 20k vectors (~2.4 ms).
+# Exact search scans every float16 vector for every query, so its cost grows with every vector
+# (`python -m bench.exact_scan`); a query's budget is mostly the text encoder's, so a modality is
+# searched exactly only while small.
 EXACT_LIMIT = 20_000
 TRAIN_PER_LIST = 40  # k-means sample per list (FAISS warns below 39)
 TUNING_QUERIES = 300  # queries the tuning measures recall on
@@ -83,12 +72,10 @@ TUNING_K = 10
 # The tuning queries are library vectors moved to this cosine from where they were: a text
 # query lies about this far from the frames it describes (CLIP's caption-to-image cosines are
 # 0.3-0.4), and such a query, near no stored vector, needs more lists probed than a stored
-# vector does (whose own list answers it: frames as queries read recall 0.92 at nprobe 1).
+# vector does (whose own list answers it).
 QUERY_COSINE = 0.4
-# The tuning reaches the recall target plus this margin. Measured on video-like libraries
-# against unseen text-like queries near a shot (bench/scale.py): at 1M the tuning queries read
-# 0.953, 0.967, 0.978 where those read 0.956, 0.967, 0.985 (nprobe 64, 128, 256); at 250k they
-# read up to 0.010 higher (0.993 against 0.983 at nprobe 32).
+# The tuning reaches the recall target plus this margin: its queries, made from the library's
+# own vectors, read up to this much above unseen text-like queries (bench/scale.py prints both).
 TUNING_MARGIN = 0.01
 PQ_SUBQUANTIZERS_PER_DIM = 1 / 8  # product codes: 64 of 4 bits at d=512 (32 bytes)
 RERANK_FACTORS = (2, 4, 8, 16, 32)  # candidates re-scored exactly, per hit asked for
@@ -578,8 +565,8 @@ class VectorIndex:
         if tuning.recall < min(budget.recall, self.base.tuning.recall - TUNING_MARGIN):
             # The new vectors lie where the trained lists and codes fit them badly: train
             # again on what the library holds now. Not when the base itself never reached the
-            # target (its most thorough setting falls short: 0.910 at 10M) and the grown copy
-            # reads as well as it did: training again would give the same, at 10M in 32 min.
+            # target (its most thorough setting falls short) and the grown copy reads as well
+            # as it did: training again would give the same, at the cost of a full build.
             self.rebuild(places, fetch, budget)
             return
         self._commit_base(index, tuning, places, epoch)

@@ -127,9 +127,9 @@ class Library:
     @cached_property
     def query_encoder(self) -> ImageTextEncoder:
         """What queries are encoded with: when serving, the text tower without torch in this
-        process where it can run so (indexer/query_towers.py: ~0.5 GB less, for a child
-        process's start), image queries through `encoder`; else `encoder` itself, as when it
-        is given or already loaded."""
+        process where it can run so (indexer/query_towers.py: no torch in this process, for a
+        child process's start), image queries through `encoder`; else `encoder` itself, as
+        when it is given or already loaded."""
         from vidseek.indexer.query_towers import load_query_encoder
 
         if not self._serving or self._given_encoder is not None or "encoder" in self.__dict__:
