@@ -1,13 +1,14 @@
-"""The docs that are generated agree with what they are generated from, so they cannot drift
-from the code."""
+"""The docs that are generated agree with what they are generated from, and every figure in
+docs/benchmarks.md names a bench that exists, so neither can drift from the code."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from vidseek.docs import generated, main
+from vidseek.docs import README_SETTINGS, generated, main, settings_table
 from vidseek.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,3 +30,17 @@ def test_the_generator_writes_every_setting_and_route(tmp_path, capsys):
     routes = openapi_document(Settings.load(env={}))["paths"]
     assert all(f"### {method.upper()} `{path}`" in api
                for path, ops in routes.items() for method in ops)
+
+
+def test_the_readme_lists_its_settings_as_declared():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings_table(README_SETTINGS) in readme, (
+        "README.md's settings table is out of date: paste "
+        "vidseek.docs.settings_table(README_SETTINGS)")
+
+
+def test_every_bench_in_the_benchmarks_doc_exists():
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    benches = set(re.findall(r"python -m bench\.(\w+)", text))
+    assert benches, "docs/benchmarks.md names no bench"
+    assert {b for b in benches if not (ROOT / "bench" / f"{b}.py").is_file()} == set()
