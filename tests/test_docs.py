@@ -44,3 +44,10 @@ def test_every_bench_in_the_benchmarks_doc_exists():
     benches = set(re.findall(r"python -m bench\.(\w+)", text))
     assert benches, "docs/benchmarks.md names no bench"
     assert {b for b in benches if not (ROOT / "bench" / f"{b}.py").is_file()} == set()
+
+
+def test_every_bench_has_its_row_in_the_benchmarks_doc():
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    runnable = {p.stem for p in (ROOT / "bench").glob("*.py") if "__main__" in p.read_text()}
+    missing = {b for b in runnable if f"python -m bench.{b}" not in text}
+    assert missing == set(), f"docs/benchmarks.md has no figure for: {', '.join(sorted(missing))}"
