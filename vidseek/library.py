@@ -27,7 +27,7 @@ from vidseek.search.labeling import (
 from vidseek.search.labels import LearnedReport
 from vidseek.search.moments import describe_alignments, describe_moments
 from vidseek.search.ranking import FusionOptions, Moment
-from vidseek.search.records import MODALITIES
+from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.similar import ClipQuery, search_similar, span_query
 from vidseek.search.store import Store, VideoRecord
 from vidseek.search.subtitles import Cue
@@ -59,6 +59,17 @@ def query_clip_suffix(filename: str) -> str:
 
     suffix = Path(filename).suffix.lower()
     return suffix if suffix in VIDEO_EXTENSIONS else ".mp4"
+
+
+@dataclass(frozen=True)
+class TimedText:
+    """One line of what a video says or shows in words: a transcript chunk (speech), a text
+    read on screen (ocr) or a subtitle cue (subtitles)."""
+
+    t0: float
+    t1: float
+    modality: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,13 @@ class Library:
         """What is said in a video, as timed cues (empty when nothing was transcribed)."""
         return [Cue(s.t0, s.t1, s.text)
                 for s in self.store.video_segments(video_id, "speech") if s.text]
+
+    def words_timeline(self, video_id: int) -> list[TimedText]:
+        """Everything a video says and shows in words (transcript, on-screen text, subtitles),
+        by time; at one time, in that order."""
+        lines = [TimedText(s.t0, s.t1, s.modality, s.text) for modality in TEXT_MODALITIES
+                 for s in self.store.video_segments(video_id, modality) if s.text]
+        return sorted(lines, key=lambda line: (line.t0, TEXT_MODALITIES.index(line.modality)))
 
     @staticmethod
     def why_no_transcript(video: VideoRecord) -> str:

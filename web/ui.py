@@ -1,11 +1,13 @@
 """The HTML pages: search (results come from the JSON API), the library listing and one
-video with its chapters."""
+video with its chapters and the timeline of what is said and read in it."""
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, render_template, request
 
-from vidseek.search.records import MODALITIES
+from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.web import payloads
 from vidseek.web.context import current_library, current_settings
 from vidseek.web.errors import ApiError
@@ -14,6 +16,8 @@ from vidseek.web.params import VIDEO_STATUSES, page_request
 ui = Blueprint("ui", __name__)
 
 LIBRARY_PER_PAGE = 50
+# How the video page's timeline names each modality that carries words.
+WORDS_NAMES = {"speech": "Said", "ocr": "On screen", "subtitles": "Subtitles"}
 
 
 @ui.get("/")
@@ -45,9 +49,37 @@ def library_page():
 
 @ui.get("/videos/<id:video_id>")
 def video_page(video_id: int):
-    """One video: the player, its chapters as a strip of thumbnails, its labels."""
+    """One video: the player, its chapters as a strip of thumbnails, its labels, and what is
+    said and read in it as a timeline whose lines seek the player. `?t=` (seconds) starts the
+    player there and marks the lines that span it."""
     lib = current_library()
-    return render_template("video.html", video=payloads.video_detail(lib, video_id))
+    video = payloads.video_detail(lib, video_id)
+    at = start_time(request.args.get("t"))
+    lines = lib.words_timeline(video_id)
+    counts = {m: sum(line.modality == m for line in lines) for m in TEXT_MODALITIES}
+    return render_template("video.html", video=video, at=at, lines=lines, counts=counts,
+                           names=WORDS_NAMES)
+
+
+def start_time(value: str | None) -> float | None:
+    """The `t` of a video page's address: seconds, 0 or more; None when not given."""
+    if value is None or value == "":
+        return None
+    try:
+        t = float(value)
+    except ValueError:
+        t = math.nan
+    if not (math.isfinite(t) and t >= 0):
+        raise ApiError(400, f"t must be a time in seconds, 0 or more (got {value!r})")
+    return t
+
+
+@ui.app_template_filter("clock")
+def clock(seconds: float) -> str:
+    """A time as the player shows it: m:ss, or h:mm:ss from an hour on."""
+    s = int(max(0.0, seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 def labels_in_use(lib) -> list[dict]:

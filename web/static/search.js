@@ -113,7 +113,8 @@
       chip.textContent = name;
       chips.append(chip);
     }
-    el.querySelector(".video-link").href = `/videos/${item.video_id}`;
+    // The video page at this moment: its timeline shows what was said and read there.
+    el.querySelector(".video-link").href = `/videos/${item.video_id}?t=${item.t0}`;
     el.querySelector(".mark-example").addEventListener("click", () => markExample(item));
     el.querySelector(".thumb").addEventListener("click", () => play(item));
     el.querySelector(".thumb").setAttribute(
