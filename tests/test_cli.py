@@ -283,6 +283,8 @@ def test_search_pages_are_the_apis_slices_of_one_ranking(search_library, api, ca
     assert sent and second == without_links(sent)
     first = printed_json(lib, capsys, *search, 2)
     assert spans(first + second) == spans(printed_json(lib, capsys, *search, 4))
+    code, view, _ = on_library(lib, capsys, *search, 2, "--page", 2)  # ranks go on from page 1
+    assert code == 0 and [r for r in ("#1 ", "#2 ", "#3 ", "#4 ") if r in view] == ["#3 ", "#4 "]
     # A ranking goes 1000 moments deep, as the API's: a page past it is empty, not an error.
     assert printed_json(lib, capsys, *search, 10, "--page", 101) == []
 

@@ -226,7 +226,7 @@ def cmd_search(settings: Settings, args) -> int:
     if args.json:
         print(json.dumps(moments, indent=2))
     else:
-        _print_moments(moments)
+        _print_moments(moments, first_rank=(args.page - 1) * (args.k or settings.top_k) + 1)
     return 0
 
 
@@ -267,9 +267,9 @@ def _search(lib, settings: Settings, args) -> list[dict]:
     return lib.describe_moments(found[start:start + per_page], args.query)
 
 
-def _print_moments(moments: list[dict]) -> None:
+def _print_moments(moments: list[dict], first_rank: int = 1) -> None:
     """Moments grouped under their video, videos in the order of their best moment, the
-    query's words in bold."""
+    query's words in bold; ranks counted from `first_rank` (a later page's first)."""
     from rich.console import Console
     from rich.text import Text
 
@@ -277,7 +277,7 @@ def _print_moments(moments: list[dict]) -> None:
     if not moments:
         print("no matching moments")
     by_video: dict[int, list[tuple[int, dict]]] = {}
-    for rank, m in enumerate(moments, start=1):
+    for rank, m in enumerate(moments, start=first_rank):
         by_video.setdefault(m["video_id"], []).append((rank, m))
     for number, ranked in enumerate(by_video.values(), start=1):
         print(f"{number:>3}. {ranked[0][1]['path']}")
