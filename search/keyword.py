@@ -13,10 +13,11 @@ A search stops at the tier that fills its limit. Only text whose words are not s
 spaces is searched by substring: elsewhere the word index splits words right, and a substring
 would find "port" in "report".
 
+Words are ranked by BM25; substring matches by the share of their text the terms cover.
 SQLite: the FTS5 table `transcript_fts` (migrations 0002 and 0006), BM25 with Porter stemming,
-and the FTS5 trigram table `substring_fts` (0008), BM25 over trigrams. PostgreSQL: a `tsvector`
-match over an expression index, and ILIKE over a pg_trgm index (0008). Anything else: a LIKE
-scan, ranked by how many query words a chunk contains."""
+and the FTS5 trigram table `substring_fts` (0008). PostgreSQL: a `tsvector` match over an
+expression index, and ILIKE over a pg_trgm index (0008). Anything else: a LIKE scan, ranked by
+how many query words a chunk contains."""
 
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Float,
     Select,
+    and_,
     cast,
+    column,
     func,
     inspect,
     literal,
@@ -93,6 +97,21 @@ def substring_terms(terms: list[str]) -> list[str]:
     return [t for t in terms if len(t) >= TRIGRAM or _SPACELESS.search(t)]
 
 
+def substring_ranking(terms: list[str], held: ColumnElement[bool], limit: int,
+                      video_id: int | None) -> Select:
+    """The best `limit` segments where `held` (they hold every term), by the share of their
+    text the terms cover: longer terms, more of them, in shorter texts first. Counted on the
+    few texts that hold every term, it costs what finding them costs, where BM25 over the
+    trigrams a short term begins costs that times their number (a common Chinese character
+    pair begins ~2,000: 400 ms a query against 60 at 1M chunks, bench/keyword_speed.py)."""
+    body = func.lower(SegmentRow.text)
+    covered = sum((func.length(body) - func.length(func.replace(body, t, "")) for t in terms),
+                  start=literal(0))
+    share = cast(covered, Float) / func.length(SegmentRow.text)
+    q = select(SegmentRow.id, share).where(held).order_by(share.desc(), SegmentRow.id).limit(limit)
+    return q if video_id is None else q.where(SegmentRow.video_id == video_id)
+
+
 @dataclass(frozen=True)
 class KeywordMatch:
     segment_id: int
@@ -145,7 +164,7 @@ def _phrase(term: str) -> str:
 
 class Fts5KeywordIndex(KeywordIndex):
     """SQLite FTS5: BM25 ranking, Porter stemming ("mentioned" finds "mention"); substrings
-    through the trigram table.
+    found through the trigram table.
 
     The chunks holding every word are FTS5's AND query, ranked directly. In the last tier, a
     query of several words, some of them common, ranks only the chunks that hold two of its
@@ -165,9 +184,14 @@ class Fts5KeywordIndex(KeywordIndex):
         with self.engine.connect() as conn:
             # Every chunk of the AND query holds every word: its BM25 is the OR query's.
             yield self._rank(conn, FTS_TABLE, " AND ".join(phrases), limit, video_id)
-            substring = self._substring_match(conn, substring_terms(terms))
-            if substring:
-                yield self._rank(conn, SUBSTRING_TABLE, substring, limit, video_id)
+            substrings = substring_terms(terms)
+            match = self._substring_match(conn, substrings)
+            if match:
+                held = SegmentRow.id.in_(text(
+                    f"SELECT rowid FROM {SUBSTRING_TABLE} WHERE {SUBSTRING_TABLE} MATCH :match"
+                ).bindparams(match=match).columns(column("rowid")))
+                yield [(i, sc) for i, sc in conn.execute(
+                    substring_ranking(substrings, held, limit, video_id))]
             if len(phrases) > 1:
                 yield self._ranked_any(conn, phrases, limit, video_id)
 
@@ -265,17 +289,11 @@ class PostgresKeywordIndex(KeywordIndex):
     @staticmethod
     def substring_query(terms: list[str], limit: int, video_id: int | None = None) -> Select:
         """The SQL of a search for on-screen and spaceless-script text holding every term as a
-        substring, ranked by the share of the text the terms cover. Same predicate as
-        migration 0008's pg_trgm index, so the index serves the ILIKEs."""
-        body = func.lower(SegmentRow.text)
-        covered = sum((func.length(body) - func.length(func.replace(body, t, "")) for t in terms),
-                      start=literal(0))
-        score = cast(covered, Float) / func.length(SegmentRow.text)
-        q = (select(SegmentRow.id, score)
-             .where(text(SPACELESS_ROWS_SQL),
+        substring. Same predicate as migration 0008's pg_trgm index, so the index serves the
+        ILIKEs."""
+        held = and_(text(SPACELESS_ROWS_SQL),
                     *[SegmentRow.text.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms])
-             .order_by(score.desc(), SegmentRow.id).limit(limit))
-        return q if video_id is None else q.where(SegmentRow.video_id == video_id)
+        return substring_ranking(terms, held, limit, video_id)
 
 
 class LikeKeywordIndex(KeywordIndex):

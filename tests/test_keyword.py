@@ -213,3 +213,23 @@ def test_upgrading_indexes_existing_on_screen_and_chinese_text(tmp_path):
     store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     assert _found(store, "photo jpeg") == [CAPTION] and _found(store, "预算") == [CHINESE]
     store.close()
+
+
+def test_downgrading_drops_the_substring_index_and_keeps_the_word_index(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    store = _text_library(tmp_path, [("/caption.mp4", "ocr", CAPTION),
+                                     ("/said.mp4", "speech", "the lighthouse keeper waved")])
+    store.close()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0007")
+        left = connection.execute(text("SELECT name FROM sqlite_master WHERE name LIKE "
+                                       "'substring%'")).scalars().all()
+        assert left == []
+        assert connection.execute(text("SELECT count(*) FROM transcript_fts WHERE "
+                                        "transcript_fts MATCH 'lighthouse'")).scalar() == 1
+        connection.execute(text("DELETE FROM segments"))  # no trigger left to trip on
+    engine.dispose()

@@ -107,6 +107,13 @@ def test_highlight_matches_word_forms_the_full_text_index_matches():
     assert [f for f, matched in fragments if matched] == ["mentioned", "painting"]
 
 
+def test_highlight_flags_a_chinese_word_inside_its_run():
+    fragments = highlight("下个月的预算截止日期，预算要提前交", "预算")
+    assert "".join(f for f, _ in fragments) == "下个月的预算截止日期，预算要提前交"
+    assert [f for f, matched in fragments if matched] == ["预算", "预算"]
+    assert [f for f, matched in highlight("我没有钱", "钱") if matched] == ["钱"]
+
+
 def test_highlight_without_a_match_is_the_plain_text():
     assert highlight("nothing here", "saxophone") == [("nothing here", False)]
     assert highlight("", "saxophone") == []
@@ -116,6 +123,8 @@ def test_full_text_tables_are_recognised_for_the_schema_comparison():
     assert is_full_text_object("transcript_fts")
     assert is_full_text_object("transcript_fts_data")
     assert is_full_text_object("ix_segments_transcript_tsv")
+    assert is_full_text_object("substring_fts") and is_full_text_object("substring_fts_vocab")
+    assert is_full_text_object("substring_fts_idx") and is_full_text_object("ix_segments_text_trgm")
     assert not is_full_text_object("segments")
 
 
