@@ -46,6 +46,16 @@ SHIPPED_VOCABULARY = Path(__file__).resolve().parent / "vocabulary.toml"
 STATE_KEY = "label_vocabulary"  # index_state: the digest of the vocabulary the labels follow
 TEXT_KINDS = ("vocabulary", "user")  # labels described by words (zero-shot)
 MAX_NAME = 200
+# What a label name may hold, in one pattern that Python and an OpenAPI (ECMA-262) validator
+# read alike, so the API's document states exactly what is accepted (web/openapi.py): no '/'
+# (a name is a path segment of the API) and no control character, and one character at least
+# that is neither a space (any that str.split splits on) nor ASCII punctuation: a letter or a
+# digit of any script, not a name like ".." that a client would take for a path step.
+_NAME_CHAR = r"[^/\x00-\x1f\x7f-\x9f]"
+_NAME_SPACES = r"\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NAME_PATTERN = (rf"^{_NAME_CHAR}*[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\xa0{_NAME_SPACES}]"
+                rf"{_NAME_CHAR}*$")
+_NAME = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -74,17 +84,19 @@ class Vocabulary:
 
 
 def clean_name(name: str) -> str:
-    """A label name as stored: trimmed, inner whitespace collapsed; refused if empty or long."""
-    name = " ".join(str(name).split())
-    if not name:
+    """A label name as stored: trimmed, inner whitespace collapsed; refused unless it is
+    NAME_PATTERN, at most MAX_NAME characters long as given."""
+    name = str(name)
+    if not name.split():
         raise LabelError("a label name cannot be empty")
     if len(name) > MAX_NAME:
         raise LabelError(f"a label name is at most {MAX_NAME} characters")
-    if "/" in name:  # it is a path segment of the API (/api/labels/NAME)
+    if "/" in name:
         raise LabelError(f"a label name cannot contain '/' (got {name!r})")
-    if not re.search(r"\w", name):  # as the OpenAPI document states it (web/openapi.py)
-        raise LabelError(f"a label name needs a letter or a digit (got {name!r})")
-    return name
+    if not _NAME.fullmatch(name):
+        raise LabelError(f"a label name needs a letter or a digit, and no control character "
+                         f"(got {name!r})")
+    return " ".join(name.split())
 
 
 def names_from_toml(path: Path) -> list[str]:

@@ -1,9 +1,12 @@
 """The API keeps to its own OpenAPI document: a bounded schemathesis run with every check
 (what `st run --checks all .../api/openapi.json` runs: examples, boundary coverage, fuzzing and
 stateful phases, positive and negative data, unsupported methods) against the app on a real
-indexed library, with zero failures."""
+indexed library, with zero failures; and each mismatch such a run once found, asked directly."""
 
 from __future__ import annotations
+
+import io
+import re
 
 import pytest
 import schemathesis
@@ -12,9 +15,12 @@ from schemathesis.engine import events, from_schema
 
 from vidseek.web.app import create_app
 
-pytestmark = pytest.mark.slow  # a schemathesis run of about half a minute
+pytestmark = pytest.mark.slow  # a schemathesis run of one to two minutes
 
-EXAMPLES = 5  # per operation and phase: a run of about half a minute
+# Per operation and phase. At 50 (as the run that found the five mismatches of issue 27 used),
+# a deterministic run draws none of them; at 200 it found two of those still open then (an
+# empty label, a control character as one), in about 75 s here.
+EXAMPLES = 200
 
 # A well-formed upload can still be bytes that are not an image or a video (415), decode to
 # too many pixels (413), or a span that is empty or past the video's end (400): constraints on
@@ -28,15 +34,25 @@ def lib(search_library):
     return search_library
 
 
-def failures_of(app) -> list[str]:
+def sent_as_drawn(case) -> bool:
+    """Whether the request on the wire is the case schemathesis checks it as. A form field
+    drawn as an array of fewer than two values is sent as no part or one part, the very
+    request a valid value (or none) makes: the server cannot tell it was "an array"."""
+    if case.media_type != "multipart/form-data" or not isinstance(case.body, dict):
+        return True
+    return not any(isinstance(v, list) and len(v) < 2 for v in case.body.values())
+
+
+def failures_of(app, examples: int = EXAMPLES) -> list[str]:
     """Every failed check of a schemathesis run against `app`, one line each."""
     config = SchemathesisConfig.from_dict({"operations": [
         {"include-path": path,
          "checks": {"positive_data_acceptance": {"expected-statuses": UPLOADS_MAY_ANSWER}}}
         for path in ("/api/search/image", "/api/search/video", "/api/labels/{name}/examples")]})
     config.projects.override.checks.update(included_check_names=["all"])
-    config.projects.override.generation.update(max_examples=EXAMPLES, deterministic=True)
+    config.projects.override.generation.update(max_examples=examples, deterministic=True)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app, config=config)
+    schema.hook("filter_case")(lambda context, case: sent_as_drawn(case))
     found = []
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
@@ -46,8 +62,8 @@ def failures_of(app) -> list[str]:
                         case = event.recorder.cases[case_id].value
                         failure = check.failure_info.failure
                         found.append(f"{event.phase.name} {case.method} {case.formatted_path} "
-                                     f"query={case.query} {check.name}: {failure.title}: "
-                                     f"{failure.message[:300]}")
+                                     f"query={case.query} body={str(case.body)[:200]} "
+                                     f"{check.name}: {failure.title}: {failure.message[:300]}")
         elif isinstance(event, (events.NonFatalError, events.FatalError)):
             found.append(f"error: {event.info.message}")
     return found
@@ -56,3 +72,76 @@ def failures_of(app) -> list[str]:
 def test_the_api_conforms_to_its_openapi_document(lib):
     failures = failures_of(create_app(library=lib.library))
     assert not failures, "\n".join(sorted(set(failures))[:20])
+
+
+# --- the five mismatches of issue 27, each asked directly ------------------------------------
+
+@pytest.fixture(scope="module")
+def client(lib):
+    return create_app(library=lib.library).test_client()
+
+
+@pytest.fixture(scope="module")
+def document(client):
+    return client.get("/api/openapi.json").get_json()
+
+
+def error_of(response, status: int) -> str:
+    assert response.status_code == status, response.data[:300]
+    return response.get_json()["error"]["message"]
+
+
+def test_an_empty_min_score_is_refused_as_the_schema_says(client, document):
+    params = document["paths"]["/api/search"]["get"]["parameters"]
+    assert next(p for p in params if p["name"] == "min_score")["schema"]["type"] == "number"
+    assert "min_score" in error_of(client.get("/api/search?q=red&min_score="), 400)
+    for name in ("k", "page", "video"):  # every number given empty, alike
+        assert name in error_of(client.get(f"/api/search?q=red&{name}="), 400)
+    assert client.get("/api/search?q=red&min_score=-1").status_code == 200
+
+
+@pytest.mark.parametrize("label", ["\x15", "0/0", "", " ", "..", "a\tb"])
+def test_label_names_the_schema_refuses_the_server_refuses(client, document, label):
+    pattern = next(p for p in document["paths"]["/api/search"]["get"]["parameters"]
+                   if p["name"] == "label")["schema"]["pattern"]
+    assert not re.fullmatch(pattern, label, re.ASCII)  # as an ECMA-262 validator reads it
+    error_of(client.get("/api/search", query_string={"q": "red", "label": label}), 400)
+    error_of(client.get("/api/videos", query_string={"label": label}), 400)
+
+
+def test_label_names_the_schema_allows_the_server_takes(client, document):
+    schema = document["paths"]["/api/labels"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    for name in ("þ^", '°óç«§,"', "日本の庭", "grandma's garden"):
+        assert re.fullmatch(schema["properties"]["names"]["items"]["pattern"], name, re.ASCII)
+        r = client.post("/api/labels", json={"names": [name]})
+        assert r.status_code in (200, 201), r.data[:300]
+        assert client.delete(f"/api/labels/{name}").status_code == 200
+
+
+def test_the_labels_body_takes_no_unknown_key(client, document):
+    schema = document["paths"]["/api/labels"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert schema["additionalProperties"] is False
+    before = client.get("/api/labels").get_json()
+    assert "''" in error_of(client.post("/api/labels", json={"names": ["dog"], "": 0}), 400)
+    assert "names" in error_of(client.post("/api/labels", json={"names": "dog"}), 400)
+    assert client.get("/api/labels").get_json() == before  # nothing was added
+
+
+def test_a_json_span_body_takes_no_unknown_key_nor_a_string_number(client, lib):
+    video = lib.library.store.videos("indexed")[0].id
+    assert "vid" in error_of(client.post("/api/search/video", json={"video_id": video,
+                                                                   "vid": 1}), 400)
+    assert "t0" in error_of(client.post("/api/search/video", json={"video_id": video,
+                                                                  "t0": "1"}), 400)
+    assert "k" in error_of(client.post("/api/search/video", json={"video_id": video,
+                                                                 "k": True}), 400)
+
+
+def test_a_form_field_sent_twice_is_refused(client, lib):
+    clip = lib.clip.read_bytes()
+    r = client.post("/api/search/video", data={"clip": (io.BytesIO(clip), "c.mp4"),
+                                               "modality": ["frame", "speech"]})
+    assert "modality" in error_of(r, 400)
+    assert "k" in error_of(client.get("/api/search?q=red&k=1&k=2"), 400)

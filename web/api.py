@@ -17,12 +17,19 @@ from vidseek.web.context import (
     readiness,
 )
 from vidseek.web.errors import ApiError
-from vidseek.web.openapi import openapi_document
+from vidseek.web.openapi import (
+    CLIP_SPAN_FIELDS,
+    LABELS_FIELDS,
+    SPAN_FIELDS,
+    openapi_document,
+)
 from vidseek.web.params import (
     MAX_DEPTH,
     MAX_ID,
     VIDEO_STATUSES,
+    checked_json,
     float_param,
+    label_param,
     page_request,
     ranking_depth,
     search_options,
@@ -33,6 +40,15 @@ api = Blueprint("api", __name__, url_prefix="/api")
 VIDEOS_PER_PAGE = 50
 
 
+@api.before_request
+def _one_value_each() -> None:
+    """Every parameter of this API takes one value: one given twice is refused, not half read."""
+    for values in (request.args, request.form, request.files):
+        for name, given in values.lists():
+            if len(given) > 1:
+                raise ApiError(400, f"{name} is given {len(given)} times; send it once")
+
+
 @api.get("/search")
 def search_text():
     """Moments matching a sentence, one page at a time."""
@@ -40,7 +56,7 @@ def search_text():
     query = request.args.get("q", "")
     page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.args, ranking_depth(page))
-    label = request.args.get("label") or None
+    label = label_param(request.args)
     with model_loading():
         moments = lib.search_text(query, options, label)
     return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label))
@@ -55,7 +71,7 @@ def search_image():
         raise ApiError(400, "send the image as a multipart/form-data file field named 'image'")
     page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.form, ranking_depth(page))
-    label = request.form.get("label") or None
+    label = label_param(request.form)
     # Read from the spooled upload: the compressed bytes are never copied into memory.
     image = decode_upload(lib.read_query_image, upload.stream,
                           int(current_settings().max_image_megapixels * 1e6))
@@ -73,13 +89,11 @@ def search_video():
     (JSON `{"video_id": 3, "t0": 10, "t1": 20}`)."""
     lib = current_library()
     if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, 'the JSON body must be an object like {"video_id": 3, "t0": 10, '
-                                '"t1": 20}')
+        body = checked_json(_json_object('{"video_id": 3, "t0": 10, "t1": 20}'),
+                            CLIP_SPAN_FIELDS)
         video_id, t0, t1 = _indexed_span(body)
         options = search_options(lib, body, page_request(body, current_settings().top_k).per_page)
-        alignments = lib.similar_to_span(video_id, t0, t1, options, _label(body))
+        alignments = lib.similar_to_span(video_id, t0, t1, options, label_param(body))
         query = {"video_id": video_id, "t0": t0, "t1": t1}
     else:
         upload = request.files.get("clip")
@@ -95,26 +109,19 @@ def search_video():
                 raise ApiError(400, "the uploaded clip is empty (0 bytes)")
             with model_loading():
                 alignments = decode_upload(lib.similar_to_clip, path, options,
-                                           _label(request.form))
+                                           label_param(request.form))
         query = {"clip": upload.filename}
     return jsonify({"query": query, "results": payloads.alignments_payload(lib, alignments)})
 
 
-def _label(values) -> str | None:
-    label = values.get("label")
-    return str(label) if label else None
-
-
 def _indexed_span(body: dict) -> tuple[int, float, float]:
-    video_id = body.get("video_id")
-    if not isinstance(video_id, int) or isinstance(video_id, bool):
+    """(video id, t0, t1) of a body `checked_json` let through: a span of an indexed video."""
+    if "video_id" not in body:
         raise ApiError(400, "video_id must be the id of an indexed video (see /api/videos)")
+    video_id = int(body["video_id"])
     video = current_library().store.video(video_id) if 1 <= video_id <= MAX_ID else None
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
-    for key in ("t0", "t1"):
-        if key in body and (not isinstance(body[key], int | float) or isinstance(body[key], bool)):
-            raise ApiError(400, f"{key} must be a number of seconds, got {body[key]!r}")
     duration = video.duration or 0.0
     t0 = float_param(body, "t0", 0.0, duration)
     t1 = float_param(body, "t1", 0.0, duration)
@@ -132,7 +139,7 @@ def videos():
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
-    label = request.args.get("label") or None
+    label = label_param(request.args)
     lib = current_library()
     if label is not None:
         return jsonify(payloads.labelled_videos_page(lib, label, status, page))
@@ -167,7 +174,7 @@ def labels():
 def add_labels():
     """Add the user's own labels, JSON {"names": ["grandma's garden", ...]}; the library is
     labelled with them before the answer."""
-    body = _json_object('{"names": ["beach hut", "our dog"]}')
+    body = checked_json(_json_object('{"names": ["beach hut", "our dog"]}'), LABELS_FIELDS)
     names = body.get("names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ApiError(400, 'names must be a non-empty list of strings, e.g. '
@@ -190,7 +197,7 @@ def remove_label(name: str):
 def add_example(name: str):
     """Mark a span of an indexed video as an example of a label, JSON {"video_id": 3, "t0": 10,
     "t1": 14}; the label is learned again from all its examples and the library relabelled."""
-    body = _json_object('{"video_id": 3, "t0": 10, "t1": 14}')
+    body = checked_json(_json_object('{"video_id": 3, "t0": 10, "t1": 14}'), SPAN_FIELDS)
     video_id, t0, t1 = _indexed_span(body)
     lib = current_library()
     with model_loading():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vidseek.search.labeling import MAX_NAME, NAME_PATTERN
 from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.settings import Settings
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
@@ -37,6 +38,9 @@ def _query(name: str, schema: dict[str, Any], description: str,
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+# The rule search/labeling.py's clean_name applies, in the pattern it applies it with.
+LABEL_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+              "pattern": NAME_PATTERN}
 MODALITY_LIST = f"^(({'|'.join(MODALITIES)})(,({'|'.join(MODALITIES)}))*)?$"
 
 
@@ -56,9 +60,22 @@ SEARCH_FIELDS = {
     "min_score": {"type": "number", "minimum": -1, "maximum": 1,
                   "description": "drop hits with a cosine similarity below this"},
     "video": {**ID, "description": "search inside this video only"},
-    "label": {"type": "string", "description": "only moments that carry this label "
+    "label": {**LABEL_NAME, "description": "only moments that carry this label "
               "(see /api/labels)"},
 }
+# The JSON bodies, as the server checks them (web/params.py checked_json): these keys only,
+# each of its type.
+SPAN_FIELDS = {
+    "video_id": ID,
+    "t0": {"type": "number", "minimum": 0, "description": "default 0"},
+    "t1": {"type": "number", "minimum": 0,
+           "description": "default: the end; after t0, not past the end"},
+}
+CLIP_SPAN_FIELDS = {**SPAN_FIELDS, **{name: field for name, field in SEARCH_FIELDS.items()
+                                      if name != "page"}}
+LABELS_FIELDS = {"names": {"type": "array", "minItems": 1, "items": {
+    **LABEL_NAME, "description": "a letter or a digit (any script), no '/' or control "
+                                 "character"}}}
 
 VIDEO_FIELDS = {  # what a video in a list and a video's own page both say
     "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
@@ -151,9 +168,13 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _label_name() -> dict[str, Any]:
-    return {"name": "name", "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": r"^[^/]*\w[^/]*$"},
+    return {"name": "name", "in": "path", "required": True, "schema": LABEL_NAME,
             "description": "label name"}
+
+
+def _json_object(fields: dict[str, Any], required: str) -> dict[str, Any]:
+    return {"type": "object", "required": [required], "properties": fields,
+            "additionalProperties": False}
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
@@ -193,13 +214,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "type": "object", "required": ["clip"], "properties": {
                         "clip": {"type": "string", "format": "binary",
                                  "description": f"a video clip; {upload_limit}"}, **form}}},
-                "application/json": {"schema": {
-                    "type": "object", "required": ["video_id"], "properties": {
-                        "video_id": ID,
-                        "t0": {"type": "number", "minimum": 0, "description": "default 0"},
-                        "t1": {"type": "number", "minimum": 0,
-                               "description": "default: the end; after t0, not past the end"},
-                        **form}}}}},
+                "application/json": {"schema": _json_object(CLIP_SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json({"type": "object", "properties": {
                 "query": {"type": "object"},
                 "results": {"type": "array", "items": _ref("AlignedMoment")}}},
@@ -209,7 +224,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "parameters": [
                 _query("status", {"type": "string", "enum": list(VIDEO_STATUSES)},
                        "only videos with this status"),
-                _query("label", {"type": "string"}, "only videos that carry this label "
+                _query("label", LABEL_NAME, "only videos that carry this label "
                        "(labelled videos are indexed ones)"),
                 _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                        "1-based page number (past the last page: an empty list)"),
@@ -238,11 +253,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Add your own labels; the library is labelled with them",
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["names"], "properties": {
-                        "names": {"type": "array", "minItems": 1, "items": {
-                            "type": "string", "minLength": 1, "maxLength": 200,
-                            "pattern": r"^[^/]*\w[^/]*$",
-                            "description": "a letter or a digit, no '/'"}}}}}}},
+                    "schema": _json_object(LABELS_FIELDS, "names")}}},
                 "responses": {"201": _json({"type": "object"}, "labels added"),
                               "200": _json({"type": "object"}, "all were there already"),
                               **_errors(400, 503)}}},
@@ -254,11 +265,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "summary": "Mark a span of a video as an example of a label; the label is "
                        "learned again from its examples and the library relabelled",
             "parameters": [_label_name()],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["video_id"], "properties": {
-                    "video_id": ID,
-                    "t0": {"type": "number", "minimum": 0, "description": "default 0"},
-                    "t1": {"type": "number", "minimum": 0, "description": "default: the end"}}}}}},
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _json_object(SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json(_ref("Training"), "the label's training record"),
                           **_errors(400, 404, 503)}}},
         "/api/stats": {"get": {

@@ -4,6 +4,7 @@ A bad value is a 400 with a message naming the parameter and what it accepts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from vidseek.errors import QueryError
 from vidseek.library import Library
 from vidseek.search.engine import SearchOptions
+from vidseek.search.labeling import clean_name
 from vidseek.web.errors import ApiError
 
 MAX_K = 100  # moments per page
@@ -39,30 +41,68 @@ class PageRequest:
         return (self.page - 1) * self.per_page
 
 
+# A parameter's text as the OpenAPI document's types read it: no spaces, underscores, signs
+# or digits of other scripts that Python's int() and float() would also take.
+_INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_JSON_TYPES = {"integer": int, "number": int | float, "string": str, "array": list,
+               "object": dict, "boolean": bool}
+
+
 def int_param(values: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+    """Parameter `name` as a whole number in lo..hi (`default` when absent); given but empty
+    or anything else is a QueryError."""
     raw = values.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise QueryError(f"{name} must be a whole number, got {raw!r}") from None
+    if not isinstance(raw, int | float) and not _INTEGER.fullmatch(str(raw)):
+        raise QueryError(f"{name} must be a whole number, got {raw!r}")
+    value = int(raw)
     if not lo <= value <= hi:
         raise QueryError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
 
 
 def float_param(values: Mapping[str, Any], name: str, lo: float, hi: float) -> float | None:
+    """Parameter `name` as a number in lo..hi (None when absent); given but empty or anything
+    else is a QueryError."""
     raw = values.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise QueryError(f"{name} must be a number, got {raw!r}") from None
+    if not isinstance(raw, int | float) and not _NUMBER.fullmatch(str(raw)):
+        raise QueryError(f"{name} must be a number, got {raw!r}")
+    value = float(raw)
     if not lo <= value <= hi:
         raise QueryError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
     return value
+
+
+def label_param(values: Mapping[str, Any]) -> str | None:
+    """The `label` parameter, None when absent; given, it must be a label name (LabelError)."""
+    label = values.get("label")
+    return None if label is None else clean_name(label)
+
+
+def has_json_type(value: Any, kind: str) -> bool:
+    """Whether a parsed JSON value is of OpenAPI type `kind` (true is no number; 2.0 is an
+    integer)."""
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _JSON_TYPES[kind])
+
+
+def checked_json(body: dict[str, Any], fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A JSON object body, if it holds only the keys of `fields` (their OpenAPI schemas), each
+    of its documented type; else a 400 naming the first key that does not."""
+    for key, value in body.items():
+        if key not in fields:
+            raise ApiError(400, f"unknown key {key!r}: this body takes {', '.join(fields)}")
+        kind = fields[key]["type"]
+        if not has_json_type(value, kind):
+            raise ApiError(400, f"{key} must be a JSON {kind}, got {value!r}")
+    return body
 
 
 def page_request(values: Mapping[str, Any], default_per_page: int, per_page_name: str = "k",
