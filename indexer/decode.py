@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from vidseek.errors import DecodeError, ImageTooLarge
+from vidseek.errors import ClipTooLong, DecodeError, ImageTooLarge
 from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
 from vidseek.search.records import MediaInfo
@@ -29,6 +29,17 @@ from vidseek.search.records import MediaInfo
 AUDIO_RATE = 16_000
 SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail
 QUERY_IMAGE_SIDE = 1024  # a query image is shrunk to fit this square before it is embedded
+# Stills that FFmpeg also reads as a one-frame video, whose size Pillow reads from the header.
+STILL_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What decoding one upload may cost: pixels per picture (a still, or each frame of a
+    clip) and frames (decoded, or sampled from them)."""
+
+    max_pixels: int
+    max_frames: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class DecodeOptions:
     window: int  # frames per message: one encoder batch
     audio: bool = False  # also send the audio track, 16 kHz mono float32
     short_side: int = SHORT_SIDE  # larger when a frame stage reads text (CLIP resizes anyway)
+    limits: DecodeLimits | None = None  # an upload's; the library's own files decode whole
 
 
 @dataclass(frozen=True)
@@ -66,21 +78,63 @@ class AudioPiece:
     samples: np.ndarray  # float32 mono at AUDIO_RATE
 
 
+def check_picture(width: int, height: int, max_pixels: int | None,
+                  what: str = "the image") -> None:
+    """The one rule for whether a picture may be decoded, asked by every path that decodes
+    one (an image query, a clip's frames, a still sent as a clip; any added later): refused
+    with ImageTooLarge when it has more than `max_pixels` pixels (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(f"{what} decodes to {width}x{height} pixels, more than the "
+                            f"{max_pixels / 1e6:g} megapixels accepted")
+
+
+def _decoder_options(limits: DecodeLimits | None) -> dict[str, str]:
+    """FFmpeg's own cap, for what no header tells ahead (a frame size that changes mid-stream,
+    a still that only decoding sizes): its decoders refuse to allocate a larger picture."""
+    return {"max_pixels": str(limits.max_pixels)} if limits else {}
+
+
+def _check_frames(count: int, limits: DecodeLimits | None) -> None:
+    if limits is not None and count > limits.max_frames:
+        raise ClipTooLong(f"the clip has more than the {limits.max_frames} frames accepted")
+
+
 # --- in the child process -----------------------------------------------------------------
 
-def probe(path: str) -> MediaInfo:
+def still_size(path: str) -> tuple[int, int] | None:
+    """A still image's size read from its header (nothing decoded), or None when the file is
+    not a still of STILL_FORMATS; ImageTooLarge past Pillow's own bomb limit."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path, formats=STILL_FORMATS) as im:
+            return im.size
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"the image is too large to decode: {e}") from None
+    except (UnidentifiedImageError, OSError):
+        return None
+
+
+def probe(path: str, limits: DecodeLimits | None = None) -> MediaInfo:
     """Stream facts from the container (frame rate, size, audio); raises DecodeError with a
-    readable reason. The duration is left at 0: headers omit or overstate it, so `decode`
-    measures it."""
+    readable reason, and past `limits`, what it is past (a still's size is read by Pillow
+    first, as FFmpeg would decode it to learn it). The duration is left at 0: headers omit
+    or overstate it, so `decode` measures it."""
     import av
 
     if os.path.getsize(path) == 0:
         raise DecodeError("empty file (0 bytes)")
+    max_pixels = limits.max_pixels if limits else None
+    if limits is not None and (size := still_size(path)) is not None:
+        check_picture(*size, max_pixels)
     try:
-        with av.open(path) as container:
+        with av.open(path, options=_decoder_options(limits)) as container:
             if not container.streams.video:
                 raise DecodeError("no video stream (audio-only or not a video file)")
             vs = container.streams.video[0]
+            check_picture(vs.codec_context.width, vs.codec_context.height, max_pixels,
+                          "the clip's frames")
+            _check_frames(vs.frames, limits)
             fps = float(vs.average_rate or vs.guessed_rate or 0) or 25.0
             return MediaInfo(duration=0.0, fps=fps, width=vs.codec_context.width,
                              height=vs.codec_context.height,
@@ -130,24 +184,32 @@ def _decord_frames(path: str, rate: float, size: tuple[int, int], window: int,
 
 
 def _pyav_frames(path: str, rate: float, size: tuple[int, int], extent: _Extent,
-                 first: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+                 first: int = 0, limits: DecodeLimits | None = None
+                 ) -> Iterator[tuple[float, np.ndarray]]:
     """Sample times `first / rate`, `(first + 1) / rate`, ... for as long as frames decode:
     decoding runs to the end of the stream, so `extent` learns where it really ends. A packet
-    that does not decode is skipped; a stream that stops demuxing (a truncated tail) ends."""
+    that does not decode is skipped; a stream that stops demuxing (a truncated tail) ends.
+    Under `limits`, a larger picture is not decoded (skipped) and more frames are refused."""
     import av
 
-    i, last = first, None
-    with av.open(path) as container:
+    i, last, decoded = first, None, 0
+    with av.open(path, options=_decoder_options(limits)) as container:
         stream = container.streams.video[0]
+        stream.codec_context.options = _decoder_options(limits)
         stream.thread_type = "AUTO"
         fallback_duration = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         try:
             for packet in container.demux(stream):
                 try:
-                    decoded = packet.decode()
+                    frames = packet.decode()
                 except av.error.FFmpegError:
+                    if limits is not None:  # refused for its size? FFmpeg keeps the size it saw
+                        check_picture(stream.codec_context.width, stream.codec_context.height,
+                                      limits.max_pixels, "a frame of the clip")
                     continue
-                for frame in decoded:
+                for frame in frames:
+                    decoded += 1
+                    _check_frames(decoded, limits)
                     if frame.time is None:
                         continue
                     last = frame
@@ -167,8 +229,13 @@ def _pyav_frames(path: str, rate: float, size: tuple[int, int], extent: _Extent,
             i += 1
 
 
-def _frames(path: str, rate: float, size: tuple[int, int], window: int,
-            extent: _Extent) -> Iterator[tuple[float, np.ndarray]]:
+def _frames(path: str, rate: float, size: tuple[int, int], window: int, extent: _Extent,
+            limits: DecodeLimits | None) -> Iterator[tuple[float, np.ndarray]]:
+    if limits is not None:
+        # decord takes no decoder options: a frame size that changes mid-stream would be
+        # decoded whole there. Its frames and PyAV's differ by rounding (mean 0.03 of 255).
+        yield from _pyav_frames(path, rate, size, extent, limits=limits)
+        return
     sent, last_time = 0, 0.0
     try:
         for item in _decord_frames(path, rate, size, window, extent):
@@ -246,7 +313,7 @@ def decode(path: str, options: DecodeOptions
     except OSError as e:
         raise DecodeError(f"cannot read the file: {e.strerror or e}") from None
     yield ContentHash(digest)
-    info = probe(path)
+    info = probe(path, options.limits)
     samples = 0
     if options.audio and info.has_audio:
         for piece in audio_pieces(path):
@@ -258,8 +325,10 @@ def decode(path: str, options: DecodeOptions
     times: list[float] = []
     frames: list[np.ndarray] = []
     sampled = 0
-    for t, frame in _frames(path, options.sampling.rate, size, options.window, extent):
+    for t, frame in _frames(path, options.sampling.rate, size, options.window, extent,
+                            options.limits):
         sampled += 1
+        _check_frames(sampled, options.limits)
         if scene.keep(float(t), frame):
             times.append(float(t))
             frames.append(frame)
@@ -280,12 +349,12 @@ def _child(path: str, options: DecodeOptions, out: Connection) -> None:
         for item in decode(path, options):
             out.send(item)
         out.send(("done", None))
-    except DecodeError as e:
-        out.send(("error", str(e)))
+    except DecodeError as e:  # sent whole: an upload past its limits is told apart (413)
+        out.send(("error", e))
     except BrokenPipeError:
         pass
     except Exception as e:  # anything else native code threw: report it, don't hide it
-        out.send(("error", f"{type(e).__name__}: {e}"))
+        out.send(("error", DecodeError(f"{type(e).__name__}: {e}")))
 
 
 def read_image(source: bytes | BinaryIO, max_pixels: int | None = None) -> np.ndarray:
@@ -297,9 +366,7 @@ def read_image(source: bytes | BinaryIO, max_pixels: int | None = None) -> np.nd
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             im.draft("RGB", (QUERY_IMAGE_SIDE, QUERY_IMAGE_SIDE))  # JPEG: decode at 1/2..1/8
-            if max_pixels is not None and im.width * im.height > max_pixels:
-                raise ImageTooLarge(f"the image decodes to {im.width}x{im.height} pixels, more "
-                                    f"than the {max_pixels / 1e6:g} megapixels accepted")
+            check_picture(im.width, im.height, max_pixels)
             im.thumbnail((QUERY_IMAGE_SIDE, QUERY_IMAGE_SIDE))  # before any copy is made
             return np.array(im.convert("RGB"))
     except Image.DecompressionBombError as e:  # past twice Pillow's own limit
@@ -355,9 +422,9 @@ class IsolatedDecoder:
                     yield AudioTrack(np.concatenate(pieces))
                     pieces = []
                 if isinstance(item, tuple):
-                    kind, message = item
+                    kind, error = item
                     if kind == "error":
-                        raise DecodeError(message)
+                        raise error
                     return
                 yield item
         finally:

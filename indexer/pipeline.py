@@ -14,11 +14,12 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.errors import DecodeError, ModelUnavailable, StageFailed
+from vidseek.errors import DecodeError, ModelUnavailable, StageFailed, TooLargeToDecode
 from vidseek.indexer.decode import (
     SHORT_SIDE,
     AudioTrack,
     ContentHash,
+    DecodeLimits,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,
@@ -96,6 +97,7 @@ class Job:
 
     path: Path
     known_hash: str | None = None
+    limits: DecodeLimits | None = None  # an upload's (query clip); past them it is refused
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class Analyzer:
         with the reason, and one whose bytes are `job.known_hash` stops after the hash."""
         # The child hashes the file first (under the decode timeout); a mere touch stops it there,
         # before any subtitle is read or embedded.
-        stream = self.decoder.decode(job.path, self.options)
+        stream = self.decoder.decode(job.path, replace(self.options, limits=job.limits))
         digest = None
         try:
             digest = next(stream).hexdigest
@@ -195,6 +197,8 @@ class Analyzer:
                 audio_stages = tuple(s for s in audio_stages
                                      if s.modality != self.stages.subtitles.replaces)
             result = self._analyze(str(job.path), digest, stream, audio_stages)
+        except TooLargeToDecode:
+            raise  # an upload refused, not a file of the library that failed
         except (DecodeError, StageFailed) as e:
             return FileResult(str(job.path), digest, error=str(e))
         finally:
@@ -292,10 +296,11 @@ class Indexer:
         self.analyzer = Analyzer(settings, encoder, stages)
         self.executor = executor or LocalExecutor(self.analyzer)
 
-    def analyze(self, path: Path) -> FileResult:
-        """Decode and embed one file without storing it (also used for query clips): its
-        facts, every segment (sound projected too) and the hash of its bytes."""
-        result = self.analyzer.analyze(Job(Path(path)))
+    def analyze(self, path: Path, limits: DecodeLimits | None = None) -> FileResult:
+        """Decode and embed one file without storing it (also used for query clips, under
+        their `limits`): its facts, every segment (sound projected too) and the hash of its
+        bytes."""
+        result = self.analyzer.analyze(Job(Path(path), limits=limits))
         if result.error is not None:
             raise DecodeError(result.error)
         return replace(result, segments=result.segments + self._audio_segments(result.audio))

@@ -9,12 +9,15 @@ import dataclasses
 import io
 import os
 import struct
+import subprocess
+import sys
 import threading
 import tomllib
 import zlib
 from datetime import datetime
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -56,9 +59,10 @@ def video_of(lib: Library, name: str):
     return next(v for v in lib.store.videos() if Path(v.path).stem == name)
 
 
-def png(width: int, height: int) -> bytes:
+def png(width: int, height: int, palette: bool = False) -> bytes:
     """A valid black 1-bit PNG of any size, small on disk however many pixels it decodes to
-    (written chunk by chunk: Pillow would need the whole image in memory to save it)."""
+    (written chunk by chunk: Pillow would need the whole image in memory to save it); with a
+    two-colour `palette`, FFmpeg decodes it at a byte a pixel (grey: a bit)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(
             ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -66,8 +70,9 @@ def png(width: int, height: int) -> bytes:
     row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the packed bits
     packer = zlib.compressobj(9)
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+    header = struct.pack(">IIBBBBB", width, height, 1, 3 if palette else 0, 0, 0, 0)
+    colours = chunk(b"PLTE", b"\x00\x00\x00\xff\xff\xff") if palette else b""
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + colours + chunk(b"IDAT", idat)
             + chunk(b"IEND", b""))
 
 
@@ -206,6 +211,102 @@ def test_uploads_are_decoded_on_their_own_threads_slots_at_a_time(lib):
     assert answers == [200] * 4  # none refused: each waited its turn
     decoders = set(threading.enumerate()) - before - set(uploads)
     assert len(decoders) == 1, decoders
+
+
+# --- 6b. clip uploads: the same pixel cap, and a cap on frames ----------------------------
+
+def post_clip(client, data: bytes, name: str):
+    return client.post("/api/search/video", data={"clip": (io.BytesIO(data), name), "k": "1"})
+
+
+@pytest.mark.parametrize("name", ["bomb.png", "bomb.mp4"])  # the name is the sender's word
+def test_a_still_past_the_pixel_cap_posted_as_a_clip_is_refused_before_decoding(client, name):
+    big = png(12000, 12000, palette=True)  # 144 MP: decoded as a one-frame video
+    assert "12000x12000" in assert_json_error(post_clip(client, big, name), 413)
+    bomb = png(16000, 16000, palette=True)  # 256 MP, past Pillow's own limit; 31 KB sent
+    assert len(bomb) < 1_000_000
+    assert_json_error(post_clip(client, bomb, name), 413)
+
+
+def test_a_still_bomb_is_refused_by_its_header_without_a_big_allocation(tmp_path):
+    """What the clip's decoding child runs, in a process of its own so that its peak memory
+    is the decoding's: decoded as a one-frame video, this PNG peaks at ~420 MB."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png(16000, 16000, palette=True))
+    script = (
+        "import sys\n"
+        "from vidseek.errors import ImageTooLarge\n"
+        "from vidseek.indexer.decode import DecodeLimits, DecodeOptions, decode\n"
+        "from vidseek.indexer.sampling import SamplingOptions\n"
+        "options = DecodeOptions(SamplingOptions(1.0, 0.1, 10.0), 8,\n"
+        "                        limits=DecodeLimits(16_000_000, 100))\n"
+        "try:\n"
+        "    list(decode(sys.argv[1], options))\n"
+        "    print('decoded')\n"
+        "except ImageTooLarge:\n"
+        "    print('refused')\n"
+        # VmHWM: this process's peak (ru_maxrss would count the forking parent's too)
+        "print(next(int(line.split()[1]) // 1024 for line in open('/proc/self/status')\n"
+        "           if line.startswith('VmHWM:')))\n")
+    out = subprocess.run([sys.executable, "-c", script, str(bomb)], capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    assert out[0] == "refused"
+    assert int(out[1]) < 200, f"peak RSS {out[1]} MB"  # the interpreter and its imports: ~65
+
+
+def test_a_clip_whose_frames_are_past_the_pixel_cap_is_refused(lib, tmp_path):
+    tight = create_app(dataclasses.replace(lib.settings, max_image_megapixels=0.1),
+                       lib).test_client()
+    clip = write_video(tmp_path / "vga.mp4", [Scene(1, (200, 30, 30))], size=(640, 480))
+    message = assert_json_error(post_clip(tight, clip.read_bytes(), "vga.mp4"), 413)
+    assert "640x480" in message and "max_image_megapixels" in message
+    small = write_video(tmp_path / "small.mp4", [Scene(1, (200, 30, 30))], size=(160, 96))
+    assert post_clip(tight, small.read_bytes(), "small.mp4").status_code == 200
+
+
+def raw_h264(size: tuple[int, int], frames: int) -> bytes:
+    """An H.264 elementary stream (no container) of grey frames."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for _ in range(frames):
+            image = np.full((size[1], size[0], 3), 128, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_a_frame_size_that_grows_mid_stream_is_refused_while_decoding(lib):
+    """The header names the first frames' size; the larger ones after it are refused by the
+    decoder itself (FFmpeg's max_pixels), not allocated and then checked."""
+    tight = create_app(dataclasses.replace(lib.settings, max_image_megapixels=0.1),
+                       lib).test_client()
+    clip = raw_h264((160, 96), 8) + raw_h264((640, 480), 8)
+    message = assert_json_error(post_clip(tight, clip, "switch.h264"), 413)
+    assert "640x480" in message
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])  # the frame count in the header, or not
+def test_a_clip_past_the_frame_cap_is_refused(lib, tmp_path, suffix):
+    capped = create_app(dataclasses.replace(lib.settings, max_clip_frames=15),
+                        lib).test_client()
+    clip = write_video(tmp_path / f"long{suffix}", [Scene(2, (200, 30, 30))])  # 20 frames
+    message = assert_json_error(post_clip(capped, clip.read_bytes(), clip.name), 413)
+    assert "15 frames" in message and "max_clip_frames" in message
+    short = write_video(tmp_path / f"short{suffix}", [Scene(1, (200, 30, 30))])  # 10 frames
+    assert post_clip(capped, short.read_bytes(), short.name).status_code == 200
+
+
+def test_the_clip_limits_are_documented(lib):
+    doc = create_app(dataclasses.replace(lib.settings, max_clip_frames=15),
+                     lib).test_client().get("/api/openapi.json").get_json()
+    clip = doc["paths"]["/api/search/video"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]["clip"]
+    assert "16 megapixels" in clip["description"] and "15 frames" in clip["description"]
 
 
 # --- 7. Host, origin, token ------------------------------------------------------------------

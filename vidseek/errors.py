@@ -10,8 +10,16 @@ class DecodeError(RuntimeError):
     """A file could not be decoded; the message says why, for the user."""
 
 
-class ImageTooLarge(DecodeError):
-    """An image that would take more memory to decode than allowed."""
+class TooLargeToDecode(DecodeError):
+    """An upload whose decoding would cost more than its limits allow."""
+
+
+class ImageTooLarge(TooLargeToDecode):
+    """A picture (an image, a clip's frame) with more pixels than allowed."""
+
+
+class ClipTooLong(TooLargeToDecode):
+    """A clip with more frames than allowed."""
 
 
 class SubtitleError(ValueError):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         TrainingOptions,
         TrainingProgress,
     )
+    from vidseek.indexer.decode import DecodeLimits
     from vidseek.indexer.encoders import ImageTextEncoder
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
     from vidseek.status import LibraryStatus
@@ -241,13 +242,13 @@ class Library:
                                     options)
         return self._labelled_alignments(alignments, label)
 
-    def similar_to_clip(self, path: Path, options: SearchOptions,
-                        label: str | None = None) -> list[Alignment]:
-        """Moments that match a clip file, aligned; embedded exactly as indexing would, and
-        the library's own copy of the same bytes (if any) left out; with `label`, only moments
-        that carry it."""
+    def similar_to_clip(self, path: Path, options: SearchOptions, label: str | None = None,
+                        limits: DecodeLimits | None = None) -> list[Alignment]:
+        """Moments that match a clip file, aligned; embedded exactly as indexing would (an
+        upload within its `limits`), and the library's own copy of the same bytes (if any) left
+        out; with `label`, only moments that carry it."""
         self.check_model()
-        clip = self.indexer.analyze(Path(path))  # hashed in the decoding child, not read again
+        clip = self.indexer.analyze(Path(path), limits)  # hashed in the decoding child
         query = ClipQuery(tuple(clip.segments), 0.0, clip.info.duration,
                           tuple(self.store.video_ids_with_hash(clip.content_hash)))
         return self._labelled_alignments(search_similar(self.store, query, options), label)

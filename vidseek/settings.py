@@ -87,8 +87,10 @@ class Settings:
         "", "when set, every request must carry it: `Authorization: Bearer TOKEN`, or a cookie "
             "the browser gets by opening /?token=TOKEN once")
     max_image_megapixels: float = _opt(
-        16.0, "largest image (decoded pixels, from its header) a query accepts; bigger is "
-              "refused (413) before it is decoded")
+        16.0, "largest image, or frame of a query clip (decoded pixels, from the header where "
+              "the format says), a query accepts; bigger is refused (413) before it is decoded")
+    max_clip_frames: int = _opt(
+        18_000, "most frames a query clip may hold (10 minutes at 30 fps); more is refused (413)")
     upload_decode_slots: int = _opt(2, "uploaded images or clips decoded at the same time; "
                                        "more wait their turn")
     # indexing on a Ray cluster

@@ -15,6 +15,7 @@ from vidseek.web.context import (
     decode_upload,
     model_loading,
     readiness,
+    upload_limits,
 )
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import (
@@ -73,8 +74,7 @@ def search_image():
     options = search_options(lib, request.form, ranking_depth(page))
     label = label_param(request.form)
     # Read from the spooled upload: the compressed bytes are never copied into memory.
-    image = decode_upload(lib.read_query_image, upload.stream,
-                          int(current_settings().max_image_megapixels * 1e6))
+    image = decode_upload(lib.read_query_image, upload.stream, upload_limits().max_pixels)
     with model_loading():
         moments = lib.search_image(image, options, label)
     return jsonify(payloads.search_page(lib, moments, "", page,
@@ -109,7 +109,7 @@ def search_video():
                 raise ApiError(400, "the uploaded clip is empty (0 bytes)")
             with model_loading():
                 alignments = decode_upload(lib.similar_to_clip, path, options,
-                                           label_param(request.form))
+                                           label_param(request.form), upload_limits())
         query = {"clip": upload.filename}
     return jsonify({"query": query, "results": payloads.alignments_payload(lib, alignments)})
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
+from vidseek.indexer.decode import DecodeLimits
 from vidseek.library import Library
 from vidseek.settings import Settings
 
@@ -93,6 +94,12 @@ def current_settings() -> Settings:
 def current_library() -> Library:
     """The Library this app serves."""
     return _state().library
+
+
+def upload_limits() -> DecodeLimits:
+    """What decoding one uploaded image or clip may cost, as the settings say."""
+    settings = current_settings()
+    return DecodeLimits(int(settings.max_image_megapixels * 1e6), settings.max_clip_frames)
 
 
 @contextmanager

@@ -9,12 +9,13 @@ from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from vidseek.errors import (
+    ClipTooLong,
     DecodeError,
-    ImageTooLarge,
     LabelError,
     ModelMismatch,
     ModelUnavailable,
     QueryError,
+    TooLargeToDecode,
     UnknownLabel,
 )
 
@@ -52,9 +53,11 @@ def register_error_handlers(app: Flask) -> None:
     def _undecodable_upload(e: DecodeError):
         return error_response(415, str(e))
 
-    @app.errorhandler(ImageTooLarge)
-    def _image_too_large(e: ImageTooLarge):
-        return error_response(413, f"{e}; send a smaller image (setting max_image_megapixels)")
+    @app.errorhandler(TooLargeToDecode)
+    def _too_large_to_decode(e: TooLargeToDecode):
+        remedy = ("send a shorter clip (setting max_clip_frames)" if isinstance(e, ClipTooLong)
+                  else "send a smaller image or clip (setting max_image_megapixels)")
+        return error_response(413, f"{e}; {remedy}")
 
     @app.errorhandler(ModelUnavailable)
     @app.errorhandler(ModelMismatch)

@@ -186,6 +186,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     pixel_limit = (f"at most {settings.max_image_megapixels:g} megapixels once decoded (read "
                    "from the header: a larger image is refused with 413 before it is decoded; "
                    "JPEG counts at the reduced size it can be decoded at)")
+    clip_limit = (f"frames of at most {settings.max_image_megapixels:g} megapixels and at most "
+                  f"{settings.max_clip_frames} frames, else 413 (read from the header, a still "
+                  "image's too, before decoding; where the format does not say, while decoding, "
+                  "before a larger frame is allocated)")
     form = {name: field for name, field in SEARCH_FIELDS.items() if name != "page"}
     paths = {
         "/api/search": {"get": {
@@ -213,7 +217,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "multipart/form-data": {"schema": {
                     "type": "object", "required": ["clip"], "properties": {
                         "clip": {"type": "string", "format": "binary",
-                                 "description": f"a video clip; {upload_limit}"}, **form}}},
+                                 "description": f"a video clip (or a still image: one frame); "
+                                                f"{upload_limit}; {clip_limit}"}, **form}}},
                 "application/json": {"schema": _json_object(CLIP_SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json({"type": "object", "properties": {
                 "query": {"type": "object"},
