@@ -181,12 +181,16 @@ class _Growing:
         self.t0 = min([self.t0, *(o.t0 for o in others), *([h.t0] if h else [])])
         self.t1 = max([self.t1, *(o.t1 for o in others), *([h.t1] if h else [])])
 
-    def moment(self, video_id: int) -> Moment:
-        hits = tuple(sorted(self.hits + self.support, key=lambda h: (-h.score, h.t0)))
+    def score(self) -> float:
+        """The best hit of each modality, added up."""
         best: dict[str, float] = {}
-        for h in hits:
-            best.setdefault(h.modality, h.score)
-        return Moment(video_id, self.t0, self.t1, sum(best.values()), hits)
+        for h in self.hits + self.support:
+            best[h.modality] = max(best.get(h.modality, h.score), h.score)
+        return sum(best.values())
+
+    def moment(self, video_id: int, score: float) -> Moment:
+        hits = tuple(sorted(self.hits + self.support, key=lambda h: (-h.score, h.t0)))
+        return Moment(video_id, self.t0, self.t1, score, hits)
 
 
 def merge_moments(hits: list[Hit], gap: float, margin: float,
@@ -213,7 +217,7 @@ def merge_moments(hits: list[Hit], gap: float, margin: float,
     by_video: dict[int, list[Hit]] = defaultdict(list)
     for h in sorted(hits, key=lambda h: (h.t1 - h.t0, -h.score, h.t0)):
         by_video[h.video_id].append(h)
-    moments = []
+    grown: list[tuple[float, int, _Growing]] = []
     for video_id, video_hits in by_video.items():
         growing: list[_Growing] = []
         for h in video_hits:
@@ -230,7 +234,11 @@ def merge_moments(hits: list[Hit], gap: float, margin: float,
                     g.support.append(h)
             if covered or not touched:
                 own = _Growing(h.t0, h.t1, [h], [], strong(h))
-                own.absorb(covered)
-                growing = [g for g in growing if g not in covered] + [own]
-        moments += [g.moment(video_id) for g in growing]
-    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.t0))[:limit]
+                if covered:
+                    own.absorb(covered)
+                    growing = [g for g in growing if g not in covered]
+                growing.append(own)
+        grown += [(g.score(), video_id, g) for g in growing]
+    # Only the moments returned are made (a query grows hundreds).
+    grown.sort(key=lambda x: (-x[0], x[1], x[2].t0))
+    return [g.moment(video_id, score) for score, video_id, g in grown[:limit]]
