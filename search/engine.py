@@ -16,7 +16,7 @@ from vidseek.search.batching import TextBatcher
 from vidseek.search.keyword import KeywordIndex, keyword_index_for
 from vidseek.search.places import Places
 from vidseek.search.query_encoder import QueryEncoder
-from vidseek.search.ranking import FusionOptions, Hit, Moment, fuse, merge_moments
+from vidseek.search.ranking import FusionOptions, Hit, Moment, Noise, Sources, fuse, merge_moments
 from vidseek.search.records import MODALITIES, TEXT_MODALITIES
 from vidseek.search.store import Store
 
@@ -26,6 +26,10 @@ MAX_QUERY_CHARS = 1000
 # together than one alone (FTS5 BM25 over a 1M-segment library: 320 queries/s on one thread,
 # 226/s on two while they kept 1.45 cores busy). One thread takes 3 ms a query: it keeps up.
 KEYWORD_THREADS = 1
+# Vectors of each index a query is also scored against, to see what its similarities look like
+# where nothing matches (ranking.Noise): 1000 cost 0.06-0.1 ms a query and index at 512
+# dimensions (one thread, this project's 2-core EPYC), beside a FAISS search of milliseconds.
+NOISE_SAMPLE = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class SearchEngine:
         # GIL): a lone query's full-text search then costs no time on top of the encoder.
         self._words = ThreadPoolExecutor(KEYWORD_THREADS, "vidseek-keyword")
         self._indexes = ThreadPoolExecutor(len(MODALITIES) - 1, "vidseek-index")
+        self._noise_samples: dict[str, tuple[tuple, np.ndarray]] = {}
 
     @property
     def encoder(self) -> QueryEncoder:
@@ -88,7 +93,7 @@ class SearchEngine:
         """Moments for query vectors already in the joint space, per modality searched."""
         return self.rank(self.vector_sources(queries, options), options)
 
-    def text_sources(self, query: str, options: SearchOptions) -> dict[str, list[Hit]]:
+    def text_sources(self, query: str, options: SearchOptions) -> Sources:
         """Each source's hits for a sentence, before fusion: the vector index of every modality
         searched, and the words themselves (`keyword`)."""
         query = " ".join((query or "").split())
@@ -104,25 +109,26 @@ class SearchEngine:
         vector = self._texts.embed_one(query)
         return self._sources({m: vector[None] for m in options.modalities}, options, keyword)
 
-    def image_sources(self, image: np.ndarray, options: SearchOptions) -> dict[str, list[Hit]]:
+    def image_sources(self, image: np.ndarray, options: SearchOptions) -> Sources:
         """Each source's hits for an RGB image, before fusion (see `search_image`)."""
         vector = self.encoder.embed_images(image[None])[0]
         return self._sources({m: vector[None] for m in options.modalities
                               if m not in TEXT_MODALITIES}, options)
 
     def vector_sources(self, queries: dict[str, np.ndarray],
-                       options: SearchOptions) -> dict[str, list[Hit]]:
+                       options: SearchOptions) -> Sources:
         """Each source's hits for query vectors already in the joint space, before fusion."""
         return self._sources(queries, options)
 
-    def rank(self, sources: dict[str, list[Hit]], options: SearchOptions) -> list[Moment]:
-        """The best `options.k` moments made of the sources' hits, with their words."""
-        fused = fuse({s: h for s, h in sources.items() if h}, options.fusion)
+    def rank(self, sources: Sources, options: SearchOptions) -> list[Moment]:
+        """The best `options.k` moments made of the sources' hits that stand out from their
+        noise, with their words."""
+        fused = fuse({s: h for s, h in sources.hits.items() if h}, options.fusion, sources.noise)
         moments = merge_moments(fused, options.merge_gap, options.merge_margin, limit=options.k)
         return with_texts(self.store, moments)
 
     def _sources(self, queries: dict[str, np.ndarray], options: SearchOptions,
-                 keyword: Future[list[Hit]] | None = None) -> dict[str, list[Hit]]:
+                 keyword: Future[list[Hit]] | None = None) -> Sources:
         depth = ranking_depth(options)
         # Each count checks the index file for a newer save (a stat).
         searched = [m for m in queries if self.store.vector_count(m)]
@@ -130,13 +136,15 @@ class SearchEngine:
         # its slowest index, not for their sum. The first is searched on the request's thread.
         others = {m: self._indexes.submit(self._hits, m, queries[m], depth, options)
                   for m in searched[1:]}
-        ranked = {m: self._hits(m, queries[m], depth, options) for m in searched[:1]}
-        ranked.update({m: f.result() for m, f in others.items()})
+        found = {m: self._hits(m, queries[m], depth, options) for m in searched[:1]}
+        found.update({m: f.result() for m, f in others.items()})
+        ranked = {m: hits for m, (hits, _) in found.items()}
         if keyword is not None:
             ranked["keyword"] = keyword.result()
-        return ranked
+        return Sources(ranked, {m: noise for m, (_, noise) in found.items()})
 
-    def _hits(self, modality: str, q: np.ndarray, depth: int, options: SearchOptions) -> list[Hit]:
+    def _hits(self, modality: str, q: np.ndarray, depth: int,
+              options: SearchOptions) -> tuple[list[Hit], Noise]:
         faiss.omp_set_num_threads(1)  # on this thread: a request's or the index pool's
         if options.video_id is not None:
             ids, scores = self._scan_video(modality, q, options.video_id)
@@ -147,7 +155,27 @@ class SearchEngine:
         keep = scores >= options.min_score
         hits = place_hits(self.store.places(modality), modality, ids[keep], scores[keep],
                           options.exclude_video_ids)
-        return sorted(hits, key=lambda h: -h.score)[:depth]
+        return sorted(hits, key=lambda h: -h.score)[:depth], self._noise(modality, q)
+
+    def _noise(self, modality: str, q: np.ndarray) -> Noise:
+        """What the query's similarities are in this index where nothing matches: scored
+        against a fixed sample of it (each sample vector by its best query vector, as hits)."""
+        sample = self._noise_sample(modality)
+        return Noise.of((sample @ q.T).max(axis=1) if len(sample) else sample)
+
+    def _noise_sample(self, modality: str) -> np.ndarray:
+        """NOISE_SAMPLE vectors of the index drawn at random (all of a smaller one), drawn
+        again when the index changes."""
+        index = self.store.index(modality)
+        key = (id(index), index.epoch, index.generation, len(index))
+        cached = self._noise_samples.get(modality)
+        if cached is None or cached[0] != key:
+            ids = index.ids()
+            if len(ids) > NOISE_SAMPLE:
+                ids = np.sort(np.random.default_rng(0).choice(ids, NOISE_SAMPLE, replace=False))
+            cached = (key, index.stored_vectors(ids))
+            self._noise_samples[modality] = cached
+        return cached[1]
 
     @cached_property
     def keywords(self) -> KeywordIndex:
@@ -159,6 +187,7 @@ class SearchEngine:
         extra = depth if options.exclude_video_ids else 0
         matches = self.keywords.search(words, depth + extra, options.video_id)
         ids = [m.segment_id for m in matches]
+        order = {i: n for n, i in enumerate(ids)}  # its ranking, which ties may not show
         hits = []
         # Each match is placed by the modality that holds it; matches in modalities the query
         # does not search are left out.
@@ -169,7 +198,7 @@ class SearchEngine:
                      for m, v, t0, t1 in zip(kept, found.video_ids.tolist(), found.t0.tolist(),
                                              found.t1.tolist())
                      if v not in options.exclude_video_ids]
-        return sorted(hits, key=lambda h: -h.score)[:depth]
+        return sorted(hits, key=lambda h: order[h.segment_id])[:depth]
 
     def _scan_video(self, modality: str, q: np.ndarray, video_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores against every segment of one video (no index needed)."""
