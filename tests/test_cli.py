@@ -32,7 +32,8 @@ CLIPS = 20  # enough that a stop after the second committed video lands mid-run
 def cli_env(data_dir) -> dict[str, str]:
     return {**os.environ, "VIDSEEK_DATA_DIR": str(data_dir),
             "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
-            "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1"}
+            "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1",
+            "VIDSEEK_EVIDENCE_Z": "0"}  # every hit counted, as make_settings does
 
 
 @pytest.fixture
@@ -254,8 +255,10 @@ def on_library(lib, capsys, *args) -> tuple[int, str, str]:
     """`vidseek ARGS` on the search library, run by cli.main in this process: exit code,
     stdout and stderr."""
     capsys.readouterr()
-    code = main(["--data-dir", str(lib.library.settings.data_dir), "--model", TINY_MODEL,
-                 *map(str, args)])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDSEEK_EVIDENCE_Z", "0")  # every hit counted, as in the API's library
+        code = main(["--data-dir", str(lib.library.settings.data_dir), "--model", TINY_MODEL,
+                     *map(str, args)])
     out, err = capsys.readouterr()
     return code, out, err
 

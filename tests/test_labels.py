@@ -311,7 +311,7 @@ def cli(tmp_path, monkeypatch, capsys):
     for name, value in {"DATA_DIR": tmp_path / "data", "CLIP_MODEL": SPEC, "THREADS": 1,
                         "ALLOW_DOWNLOAD": "false", "TRANSCRIBE": "false",
                         "INDEX_AUDIO": "false", "LABEL_VOCABULARY": vocabulary,
-                        "CHAPTER_MIN_SECONDS": 1}.items():
+                        "CHAPTER_MIN_SECONDS": 1, "EVIDENCE_Z": 0}.items():  # as make_settings
         monkeypatch.setenv(f"VIDSEEK_{name}", str(value))
 
     def run(*args):

@@ -220,7 +220,8 @@ class Library:
             fusion=FusionOptions(method=s.fusion, weights=(
                 ("frame", s.weight_frame), ("speech", s.weight_speech),
                 ("keyword", s.weight_keyword), ("audio", s.weight_audio),
-                ("ocr", s.weight_ocr), ("subtitles", s.weight_subtitles))),
+                ("ocr", s.weight_ocr), ("subtitles", s.weight_subtitles)),
+                evidence_z=s.evidence_z),
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return SearchOptions(**base)

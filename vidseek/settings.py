@@ -57,6 +57,10 @@ class Settings:
         0.05, "a neighbouring hit joins a moment if its similarity is this close to the best one"
     )
     fusion: str = _opt("rrf", "how modalities combine: rrf (reciprocal rank) or weighted (scores)")
+    evidence_z: float = _opt(
+        3.0, "a vector hit counts (in fusion and in matched_by) only when its similarity stands "
+             "this many spreads above the median of the query's similarities to a sample of its "
+             "index (a robust z-score); 0 counts every hit")
     weight_frame: float = _opt(1.0, "fusion weight of frame hits")
     weight_speech: float = _opt(1.0, "fusion weight of transcript vector hits")
     weight_keyword: float = _opt(1.0, "fusion weight of transcript keyword hits")
