@@ -16,6 +16,7 @@ from vidseek.errors import (
     ModelUnavailable,
     QueryError,
 )
+from vidseek.scratch import keep_temporary_files_here
 from vidseek.search.records import MODALITIES
 from vidseek.settings import Settings
 
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                                  transcribe=getattr(args, "transcribe", None),
                                  ray_address=getattr(args, "ray_address", None),
                                  host=getattr(args, "host", None), port=getattr(args, "port", None))
+        if argv is None:  # this process is the command's own, not a caller's (a test's)
+            keep_temporary_files_here(settings.data_dir)
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
             LabelError, ValueError, ClusterUnavailable) as e:

@@ -15,6 +15,7 @@ from vidseek.web.context import (
     decode_upload,
     model_loading,
     readiness,
+    temporary_folder,
     upload_limits,
 )
 from vidseek.web.errors import ApiError
@@ -102,7 +103,7 @@ def search_video():
                                 'or JSON {"video_id": ..., "t0": ..., "t1": ...}')
         options = search_options(lib, request.form,
                                  page_request(request.form, current_settings().top_k).per_page)
-        with tempfile.TemporaryDirectory(prefix="vidseek-upload-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="upload-", dir=temporary_folder()) as tmp:
             path = Path(tmp) / ("clip" + query_clip_suffix(upload.filename or ""))
             upload.save(path)
             if path.stat().st_size == 0:

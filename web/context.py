@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
 from vidseek.indexer.decode import DecodeLimits
 from vidseek.library import Library
+from vidseek.scratch import process_folder
 from vidseek.settings import Settings
 
 EXTENSION = "vidseek"
@@ -25,6 +27,7 @@ class WebState:
     settings: Settings
     library: Library
     upload_pool: ThreadPoolExecutor
+    temporary_folder: Path | None  # uploaded clips go here (None: the system's)
     first_query_lock: threading.Lock = field(default_factory=threading.Lock)
     models_loaded: bool = False
     # Cleared while `warm_up` loads models and indexes; what stopped it, if anything did.
@@ -39,7 +42,11 @@ def _set(event: threading.Event) -> threading.Event:
 
 def attach(app: Flask, settings: Settings, library: Library) -> None:
     pool = ThreadPoolExecutor(max(1, settings.upload_decode_slots), "vidseek-upload")
-    app.extensions[EXTENSION] = WebState(settings, library, pool)
+    try:
+        folder = process_folder(settings.data_dir)
+    except OSError:  # a data dir this process cannot write to
+        folder = None
+    app.extensions[EXTENSION] = WebState(settings, library, pool, folder)
 
 
 def _state() -> WebState:
@@ -100,6 +107,11 @@ def upload_limits() -> DecodeLimits:
     """What decoding one uploaded image or clip may cost, as the settings say."""
     settings = current_settings()
     return DecodeLimits(int(settings.max_image_megapixels * 1e6), settings.max_clip_frames)
+
+
+def temporary_folder() -> Path | None:
+    """Where this app writes uploads it must keep as files (vidseek/scratch.py)."""
+    return _state().temporary_folder
 
 
 @contextmanager
