@@ -173,3 +173,26 @@ def test_a_moment_card_teaches_a_label_then_cards_and_the_video_page_show_it(bro
     wait.until(lambda d: abs(d.execute_script(
         "return document.getElementById('video').currentTime") - start) < 1)
     browser.save_screenshot(str(ARTIFACTS / "video-chapters.png"))
+
+
+def test_the_video_page_timeline_seeks_the_player_to_a_line(browser, server_url, built):
+    """What was said is a timeline beside the player: the line at ?t= is marked, and a click
+    on a line plays the video from that line's second."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.search_library import SPOKEN
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    wait = WebDriverWait(browser, 20)
+    browser.get(f"{server_url}/videos/{built.video_id(built.other)}?t=4")
+    current = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".timeline .current .line"))
+    assert [line.find_element(By.CLASS_NAME, "line-text").text for line in current] == [SPOKEN]
+    browser.execute_script("document.getElementById('video').currentTime = 0")
+    line = browser.find_element(By.CSS_SELECTOR, ".timeline .speech .line")
+    start = float(line.get_attribute("data-t0"))
+    line.click()
+    wait.until(lambda d: abs(d.execute_script(
+        "return document.getElementById('video').currentTime") - start) < 1)
+    assert browser.current_url.endswith(f"?t={start}")  # the address says where it is
+    browser.save_screenshot(str(ARTIFACTS / "video-timeline.png"))
