@@ -175,12 +175,15 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def torch_encoder(data_dir):
-    return load_image_text_encoder(make_settings(data_dir, clip_runtime="torch"))
+    """The reference the other runtimes are held to: torch at fp32, both towers."""
+    return load_image_text_encoder(make_settings(data_dir, clip_runtime="torch",
+                                                 text_precision="float32"))
 
 
 @pytest.fixture(scope="module")
 def onnx_encoder(data_dir):
-    return load_image_text_encoder(make_settings(data_dir, clip_runtime="onnx"))
+    return load_image_text_encoder(make_settings(data_dir, clip_runtime="onnx",
+                                                 text_precision="float32"))
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +197,7 @@ def test_onnx_fp32_gives_torchs_vectors_at_any_batch(torch_encoder, onnx_encoder
         x = frames(n, seed=n)
         np.testing.assert_allclose(onnx_encoder.embed_images(x), torch_encoder.embed_images(x),
                                    atol=FP32_ATOL)
-    assert onnx_encoder.text_runtime == "onnxruntime fp32"  # text_precision float32 (PINNED)
+    assert onnx_encoder.text_runtime == "onnxruntime fp32"
     np.testing.assert_allclose(onnx_encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS),
                                atol=FP32_ATOL)
 
@@ -247,7 +250,7 @@ def test_a_text_export_that_fails_leaves_the_text_tower_on_torch(tmp_path, caplo
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "onnx").write_text("not a folder")
     with caplog.at_level(logging.WARNING):
-        encoder = load_image_text_encoder(make_settings(tmp_path))
+        encoder = load_image_text_encoder(make_settings(tmp_path, text_precision="float32"))
     assert (encoder.runtime.runtime, encoder.text_runtime) == ("torch", "torch")
     [message] = [r.getMessage() for r in caplog.records]
     assert f"the ONNX export of {TINY_MODEL}'s text tower failed" in message
