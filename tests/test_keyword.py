@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 
-from tests.conftest import INDEX_BUDGET
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
+from vidseek.library import Library
 from vidseek.search.database import MIGRATIONS_DIR
 from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
 from vidseek.search.records import Fingerprint, MediaInfo, Segment
@@ -233,3 +234,25 @@ def test_downgrading_drops_the_substring_index_and_keeps_the_word_index(tmp_path
                                         "transcript_fts MATCH 'lighthouse'")).scalar() == 1
         connection.execute(text("DELETE FROM segments"))  # no trigger left to trip on
     engine.dispose()
+
+
+def test_a_text_search_finds_an_on_screen_run_and_chinese_by_part_of_them(tmp_path,
+                                                                          tiny_encoder):
+    """Through the engine: the keyword side of a text search brings the run and the Chinese
+    chunk to the moments it returns, at their seconds."""
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
+    lib.store.bind_model("clip_model", TINY_MODEL, tiny_encoder.dim)
+    info = MediaInfo(60.0, 1.0, 64, 64, True)
+    said = [("/caption.mp4", "ocr", 0.0, 60.0, CAPTION), ("/meeting.mp4", "speech", 20.0, 24.0,
+                                                           CHINESE),
+            ("/talk.mp4", "speech", 5.0, 9.0, "the report is ready")]
+    for path, modality, t0, t1, words in said:
+        vector = tiny_encoder.embed_texts([words])[0]
+        lib.store.save_video(path, Fingerprint(1, 1, path), info,
+                             [Segment(modality, t0, t1, vector, text=words)])
+    lib.store.save_indexes()
+    for query, path, t0 in [("photo jpeg", "/caption.mp4", 0.0), ("预算", "/meeting.mp4", 20.0)]:
+        moments = lib.engine.search_text(query, lib.search_options(k=5))
+        [read] = [h for m in moments for h in m.hits if "keyword" in h.matched_by]
+        assert lib.store.video_path(read.video_id) == path and read.t0 == t0
+    lib.close()
