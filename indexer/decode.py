@@ -88,9 +88,10 @@ def check_picture(width: int, height: int, max_pixels: int | None,
                             f"{max_pixels / 1e6:g} megapixels accepted")
 
 
-def _decoder_options(limits: DecodeLimits | None) -> dict[str, str]:
+def decoder_options(limits: DecodeLimits | None) -> dict[str, str]:
     """FFmpeg's own cap, for what no header tells ahead (a frame size that changes mid-stream,
-    a still that only decoding sizes): its decoders refuse to allocate a larger picture."""
+    a still that only decoding sizes): its decoders refuse to allocate a larger picture. For
+    every av.open of an upload: opening a file decodes its first frames to learn their size."""
     return {"max_pixels": str(limits.max_pixels)} if limits else {}
 
 
@@ -128,7 +129,7 @@ def probe(path: str, limits: DecodeLimits | None = None) -> MediaInfo:
     if limits is not None and (size := still_size(path)) is not None:
         check_picture(*size, max_pixels)
     try:
-        with av.open(path, options=_decoder_options(limits)) as container:
+        with av.open(path, options=decoder_options(limits)) as container:
             if not container.streams.video:
                 raise DecodeError("no video stream (audio-only or not a video file)")
             vs = container.streams.video[0]
@@ -193,9 +194,9 @@ def _pyav_frames(path: str, rate: float, size: tuple[int, int], extent: _Extent,
     import av
 
     i, last, decoded = first, None, 0
-    with av.open(path, options=_decoder_options(limits)) as container:
+    with av.open(path, options=decoder_options(limits)) as container:
         stream = container.streams.video[0]
-        stream.codec_context.options = _decoder_options(limits)
+        stream.codec_context.options = decoder_options(limits)
         stream.thread_type = "AUTO"
         fallback_duration = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         try:

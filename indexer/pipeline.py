@@ -69,7 +69,8 @@ class SubtitleStage(Protocol):
 
     replaces: str
 
-    def read(self, path: Path) -> tuple[list[Segment], list[str]]: ...
+    def read(self, path: Path, limits: DecodeLimits | None = None
+             ) -> tuple[list[Segment], list[str]]: ...
 
 
 @dataclass
@@ -190,8 +191,8 @@ class Analyzer:
             if digest == job.known_hash:
                 return FileResult(str(job.path), digest, unchanged=True)
             # Read while the child decodes on; the stage they replace (Whisper) is then skipped.
-            subtitles, problems = (self.stages.subtitles.read(job.path) if self.stages.subtitles
-                                   else ([], []))
+            subtitles, problems = (self.stages.subtitles.read(job.path, job.limits)
+                                   if self.stages.subtitles else ([], []))
             audio_stages = self.stages.audio
             if subtitles and not self.settings.transcribe_subtitled:
                 audio_stages = tuple(s for s in audio_stages

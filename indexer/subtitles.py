@@ -16,10 +16,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidseek.errors import SubtitleError
 from vidseek.search.records import Segment
 from vidseek.search.subtitles import Cue  # the same timed line a transcript is written as
+
+if TYPE_CHECKING:
+    from vidseek.indexer.decode import DecodeLimits
 
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 
@@ -164,12 +168,15 @@ def _read_sidecar(video: Path, sidecar: Path) -> SubtitleTrack:
                          tuple(parse_subtitles(text, sidecar.suffix)))
 
 
-def embedded_tracks(video: Path) -> list[SubtitleTrack]:
+def embedded_tracks(video: Path, limits: DecodeLimits | None = None) -> list[SubtitleTrack]:
     """The text subtitle streams inside a video file. Only the subtitle packets are demuxed and
-    decoded (no picture or sound), so this is cheap and needs no decoder process of its own."""
+    decoded (no picture or sound), so this is cheap and needs no decoder process of its own;
+    opening it decodes its first frames, under an upload's `limits`."""
     import av
 
-    with av.open(str(video)) as container:
+    from vidseek.indexer.decode import decoder_options  # it imports this module (discover)
+
+    with av.open(str(video), options=decoder_options(limits)) as container:
         streams = list(container.streams.subtitles)
         if not streams:
             return []
@@ -189,9 +196,11 @@ def embedded_tracks(video: Path) -> list[SubtitleTrack]:
                 for s in streams if cues[s.index]]
 
 
-def read_subtitles(video: Path) -> tuple[list[SubtitleTrack], list[str]]:
+def read_subtitles(video: Path, limits: DecodeLimits | None = None
+                   ) -> tuple[list[SubtitleTrack], list[str]]:
     """Every subtitle track of a video (sidecars, then streams inside it) and, for each that
-    could not be read, why ("talk.en.srt: malformed timing line ...")."""
+    could not be read, why ("talk.en.srt: malformed timing line ..."); an upload's streams
+    are read under its `limits`."""
     import av
 
     tracks, problems = [], []
@@ -201,7 +210,7 @@ def read_subtitles(video: Path) -> tuple[list[SubtitleTrack], list[str]]:
         except (SubtitleError, OSError) as e:
             problems.append(f"subtitle file {sidecar.name} ignored: {e}")
     try:
-        tracks += embedded_tracks(video)
+        tracks += embedded_tracks(video, limits)
     except av.error.FFmpegError as e:
         problems.append(f"subtitle streams ignored: {e}")
     return tracks, problems
@@ -216,9 +225,11 @@ class SubtitleStage:
     def __init__(self, encoder):
         self.encoder = encoder
 
-    def read(self, video: Path) -> tuple[list[Segment], list[str]]:
-        """`subtitles` segments of a video, and what was left out and why."""
-        tracks, problems = read_subtitles(Path(video))
+    def read(self, video: Path, limits: DecodeLimits | None = None
+             ) -> tuple[list[Segment], list[str]]:
+        """`subtitles` segments of a video (an upload's read under its `limits`), and what was
+        left out and why."""
+        tracks, problems = read_subtitles(Path(video), limits)
         cues = [(c, t.language) for t in tracks for c in t.cues]
         if not cues:
             return [], problems
