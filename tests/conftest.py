@@ -23,14 +23,9 @@ PINNED = {"text_precision": "float32"}
 
 
 def make_settings(data_dir, **overrides) -> Settings:
-    """Settings for a test library: tiny model, no downloads, no environment leaking in, and
-    every hit counted (evidence_z 0): the tiny model's similarities are noise, which the
-    evidence gate rightly drops, and most tests check what a search returns, not whether it
-    stands out (tests/test_quality.py checks that, with an encoder whose similarities mean
-    something)."""
+    """Settings for a test library: tiny model, no downloads, no environment leaking in."""
     values = dict(data_dir=data_dir, clip_model=TINY_MODEL, allow_download=False,
-                  transcribe=False, index_audio=False, index_ocr=False, threads=2,
-                  evidence_z=0.0, **PINNED)
+                  transcribe=False, index_audio=False, index_ocr=False, threads=2, **PINNED)
     values.update(overrides)
     return Settings.load(env={}, **values)
 

@@ -33,7 +33,7 @@ def cli_env(data_dir) -> dict[str, str]:
     return {**os.environ, "VIDSEEK_DATA_DIR": str(data_dir),
             "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
             "VIDSEEK_TRANSCRIBE": "false", "VIDSEEK_THREADS": "1",
-            "VIDSEEK_EVIDENCE_Z": "0"}  # every hit counted, as make_settings does
+            "VIDSEEK_EVIDENCE_Z": "0"}  # every hit counted, as on tests/search_library.py
 
 
 @pytest.fixture

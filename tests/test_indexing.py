@@ -35,6 +35,13 @@ def frame_index_ids(lib: Library) -> set[int]:
     return set(lib.store.index("frame").ids().tolist())
 
 
+@pytest.fixture
+def settings(tmp_path):
+    """Every hit counted (evidence_z 0): a few scenes make too few frames to measure the noise
+    of (ranking.Noise), and these tests check where a found scene begins and ends."""
+    return make_settings(tmp_path / "data", evidence_z=0.0)
+
+
 def test_image_query_finds_the_scene_with_its_boundaries(library, videos):
     report = library.indexer.index(videos)
     assert sorted(os.path.basename(p) for p in report.indexed) == ["green.mp4", "red_then_blue.mp4"]

@@ -132,7 +132,9 @@ def palette_library(tmp_path):
     write_video(root / "a.mp4", [Scene(3, RED), Scene(3, YELLOW), Scene(3, GREEN)])
     write_video(root / "b.mp4", [Scene(3, BLUE), Scene(3, RED)])
     vocabulary = write_vocabulary(tmp_path / "vocabulary.toml", "reds", "greens", "beach")
-    lib = Library(make_settings(tmp_path / "data", clip_model=SPEC,
+    # Every hit counted (evidence_z 0): the label filter is seen on moments a query does not
+    # match (min_score -1), which the evidence gate would leave out.
+    lib = Library(make_settings(tmp_path / "data", clip_model=SPEC, evidence_z=0.0,
                                 label_vocabulary=str(vocabulary), chapter_min_seconds=1.0))
     lib.indexer.index(root)
     yield lib, root, vocabulary, encoder
@@ -311,7 +313,7 @@ def cli(tmp_path, monkeypatch, capsys):
     for name, value in {"DATA_DIR": tmp_path / "data", "CLIP_MODEL": SPEC, "THREADS": 1,
                         "ALLOW_DOWNLOAD": "false", "TRANSCRIBE": "false",
                         "INDEX_AUDIO": "false", "LABEL_VOCABULARY": vocabulary,
-                        "CHAPTER_MIN_SECONDS": 1, "EVIDENCE_Z": 0}.items():  # as make_settings
+                        "CHAPTER_MIN_SECONDS": 1, "EVIDENCE_Z": 0}.items():  # see palette_library
         monkeypatch.setenv(f"VIDSEEK_{name}", str(value))
 
     def run(*args):

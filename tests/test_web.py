@@ -184,8 +184,9 @@ def test_cli_search_like_prints_the_aligned_source(lib, capsys):
     assert rows[0]["t0"] == pytest.approx(5, abs=1)
 
 
-def test_cli_search_json_is_the_api_moment_without_its_links(client, lib, capsys):
+def test_cli_search_json_is_the_api_moment_without_its_links(client, lib, capsys, monkeypatch):
     data = ["--data-dir", str(lib.library.settings.data_dir), "--model", TINY_MODEL]
+    monkeypatch.setenv("VIDSEEK_EVIDENCE_Z", "0")  # every hit counted, as in the API's library
     with open(lib.clip, "rb") as f:
         aligned = client.post("/api/search/video", data={"clip": (f, "clip.mp4"), "k": 2})
     searches = [
