@@ -432,7 +432,8 @@ def without_similarity(result: dict) -> dict:
 def test_serve_command_answers_over_http(client, lib):
     port = free_port()
     env = {**os.environ, "VIDSEEK_DATA_DIR": str(lib.library.settings.data_dir),
-           "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false"}
+           "VIDSEEK_CLIP_MODEL": TINY_MODEL, "VIDSEEK_ALLOW_DOWNLOAD": "false",
+           "VIDSEEK_EVIDENCE_Z": str(lib.library.settings.evidence_z)}  # as the library here
     server = subprocess.Popen([sys.executable, "-m", "vidseek", "serve", "--port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
