@@ -28,6 +28,7 @@ from vidseek.search.labels import LearnedReport
 from vidseek.search.moments import describe_alignments, describe_moments
 from vidseek.search.ranking import FusionOptions, Moment
 from vidseek.search.records import MODALITIES, TEXT_MODALITIES
+from vidseek.search.segment_table import SegmentRecord
 from vidseek.search.similar import ClipQuery, search_similar, span_query
 from vidseek.search.store import Store, VideoRecord
 from vidseek.search.subtitles import Cue
@@ -331,6 +332,54 @@ class Library:
     def chapters_vtt(self, video_id: int) -> str:
         """A video's chapters as WebVTT."""
         return self.labels.chapters_vtt(video_id)
+
+    # What the library holds, as the web and the CLI show it.
+    def video(self, video_id: int) -> VideoRecord | None:
+        """The video with this id, if any."""
+        return self.store.video(video_id)
+
+    def videos(self, status: str | None = None, offset: int = 0,
+               limit: int | None = None) -> list[VideoRecord]:
+        """The videos (with this index status), in the library's order."""
+        return self.store.videos(status, offset=offset, limit=limit)
+
+    def video_count(self, status: str | None = None) -> int:
+        return self.store.video_count(status)
+
+    def videos_by_status(self) -> dict[str, int]:
+        """How many videos are indexed, failed or pending."""
+        return self.store.status_counts()
+
+    def segments_by_modality(self) -> dict[str, int]:
+        return self.store.modality_counts()
+
+    def model_state(self) -> dict[str, str]:
+        """What produced the stored vectors (index_state)."""
+        return self.store.state()
+
+    def video_segments(self, video_id: int) -> list[SegmentRecord]:
+        return self.store.video_segments(video_id)
+
+    def thumbnail(self, segment_id: int) -> bytes | None:
+        """The JPEG of a frame segment."""
+        return self.store.thumbnail(segment_id)
+
+    def thumbnail_near(self, video_id: int, t: float) -> int | None:
+        """The frame segment to show for a moment of words or sound starting at `t`."""
+        return self.store.best_thumbnail_near(video_id, t)
+
+    def mark_changed(self, video_id: int) -> None:
+        """The video's file is no longer what was indexed: the next run indexes it again."""
+        self.store.mark_changed(video_id)
+
+    def video_labels(self, video_id: int) -> list[tuple[str, float, float]]:
+        """A video's labels: name, score and seconds on screen, longest first."""
+        return self.labels.video_labels(video_id)
+
+    def videos_with_label(self, name: str, offset: int = 0,
+                          limit: int | None = None) -> tuple[list[int], int]:
+        """A page of the ids of the videos that carry a label, and how many there are."""
+        return self.labels.videos_with_label(name, offset, limit)
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Rebuild every FAISS index from the stored vectors: vectors per modality."""

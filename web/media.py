@@ -73,15 +73,15 @@ def open_indexed_file(video: VideoRecord) -> tuple[BinaryIO, os.stat_result]:
 @media.get("/media/<id:video_id>")
 def video_file(video_id: int):
     """The indexed video file; `Range` requests get 206 partial content."""
-    store = current_library().store
-    video = store.video(video_id)
+    lib = current_library()
+    video = lib.video(video_id)
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
     try:
         file, st = open_indexed_file(video)
     except FileNotServed as e:
         if e.changed:
-            store.mark_changed(video_id)
+            lib.mark_changed(video_id)
         raise ApiError(404, f"the file of video {video_id} ({video.path}) {e}; run `vidseek "
                             "index` on its folder to update the library") from None
     mimetype = mimetypes.guess_type(video.path)[0] or "application/octet-stream"
@@ -101,7 +101,7 @@ def video_file(video_id: int):
 @media.get("/thumbs/<id:segment_id>")
 def thumbnail(segment_id: int):
     """The JPEG thumbnail of a frame segment."""
-    jpeg = current_library().store.thumbnail(segment_id)
+    jpeg = current_library().thumbnail(segment_id)
     if jpeg is None:
         raise ApiError(404, f"segment {segment_id} has no thumbnail")
     response = Response(jpeg, mimetype="image/jpeg")

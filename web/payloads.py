@@ -14,7 +14,7 @@ from flask import url_for
 from vidseek.library import Library
 from vidseek.search.alignment import Alignment
 from vidseek.search.catalogue import VideoRecord
-from vidseek.search.moments import describe_alignments, describe_moments, seconds
+from vidseek.search.moments import seconds
 from vidseek.search.ranking import Moment
 from vidseek.web.errors import ApiError
 from vidseek.web.params import PageRequest
@@ -30,7 +30,7 @@ def _thumbnail_id(lib: Library, moment: Moment) -> int | None:
     if frame is not None:
         return frame.segment_id
     # A moment of words or sound shows the frame on screen when it starts.
-    return lib.store.best_thumbnail_near(moment.video_id, moment.best.t0)
+    return lib.thumbnail_near(moment.video_id, moment.best.t0)
 
 
 def _with_links(lib: Library, row: dict[str, Any], moment: Moment) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def _with_links(lib: Library, row: dict[str, Any], moment: Moment) -> dict[str, 
 
 def alignments_payload(lib: Library, alignments: list[Alignment]) -> list[dict[str, Any]]:
     """Aligned moments of a video-to-video query, with the offset that aligns them."""
-    rows = describe_alignments(lib.store, lib.labels, alignments)
+    rows = lib.describe_alignments(alignments)
     return [_with_links(lib, row, a.moment) for row, a in zip(rows, alignments, strict=True)]
 
 
@@ -54,7 +54,7 @@ def search_page(lib: Library, moments: list[Moment], words: str, page: PageReque
     the ranks up to this page, plus one more when there is a next page; `words` are the query
     words to highlight in transcript snippets."""
     shown = moments[page.start:page.start + page.per_page]
-    rows = describe_moments(lib.store, lib.labels, shown, words)
+    rows = lib.describe_moments(shown, words)
     results = [_with_links(lib, row, m) for row, m in zip(rows, shown, strict=True)]
     return {**echo, "page": page.page, "k": page.per_page,
             "has_more": len(moments) > page.start + page.per_page, "results": results}
@@ -85,45 +85,45 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
 def _labelled_video(lib: Library, v: VideoRecord) -> dict[str, Any]:
     """A library entry with the names of its labels, longest on screen first."""
     return {**video_payload(v),
-            "labels": [name for name, _, _ in lib.labels.video_labels(v.id)]}
+            "labels": [name for name, _, _ in lib.video_labels(v.id)]}
 
 
 def videos_page(lib: Library, status: str | None, page: PageRequest) -> dict[str, Any]:
     """One page of the library, optionally only videos with one index status."""
-    videos = lib.store.videos(status, offset=page.start, limit=page.per_page)
+    videos = lib.videos(status, offset=page.start, limit=page.per_page)
     return {"status": status, "label": None, "page": page.page, "per_page": page.per_page,
-            "total": lib.store.video_count(status),
+            "total": lib.video_count(status),
             "videos": [_labelled_video(lib, v) for v in videos]}
 
 
 def labelled_videos_page(lib: Library, label: str, status: str | None,
                          page: PageRequest) -> dict[str, Any]:
     """One page of the videos that carry a label (all indexed: another status finds none)."""
-    ids, total = (lib.labels.videos_with_label(label, page.start, page.per_page)
+    ids, total = (lib.videos_with_label(label, page.start, page.per_page)
                   if status in (None, "indexed") else ([], 0))
     return {"status": status, "label": label, "page": page.page, "per_page": page.per_page,
-            "total": total, "videos": [_labelled_video(lib, lib.store.video(i)) for i in ids]}
+            "total": total, "videos": [_labelled_video(lib, lib.video(i)) for i in ids]}
 
 
 def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
     """One video with its segment counts, its transcript if it was transcribed, its labels
     and its chapters."""
-    video = lib.store.video(video_id)
+    video = lib.video(video_id)
     if video is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
-    segments = lib.store.video_segments(video_id)
+    segments = lib.video_segments(video_id)
     counts: dict[str, int] = {}
     for s in segments:
         counts[s.modality] = counts.get(s.modality, 0) + 1
     transcript = [{"t0": seconds(s.t0), "t1": seconds(s.t1), "text": s.text}
                   for s in segments if s.modality == "speech" and s.text]
     video_labels = [{"name": name, "score": round(score, 4), "seconds": seconds(on_screen)}
-                    for name, score, on_screen in lib.labels.video_labels(video_id)]
+                    for name, score, on_screen in lib.video_labels(video_id)]
     chapters = [{"t0": seconds(c.t0), "t1": seconds(c.t1), "label": c.label,
                  "thumbnail_url": None if c.segment_id is None
                  else url_for("media.thumbnail", segment_id=c.segment_id),
                  "playback_url": playback_url(video_id, c.t0, c.t1)}
-                for c in lib.labels.chapters(video_id)]
+                for c in lib.chapters(video_id)]
     return {**video_payload(video), "segments": counts, "transcript": transcript,
             "labels": video_labels, "chapters": chapters,
             "chapters_url": url_for("api.chapters_vtt", video_id=video_id)}
@@ -131,5 +131,5 @@ def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
 
 def stats_payload(lib: Library) -> dict[str, Any]:
     """Library totals and what produced its vectors."""
-    return {"videos": lib.store.status_counts(), "segments": lib.store.modality_counts(),
-            "index_state": lib.store.state()}
+    return {"videos": lib.videos_by_status(), "segments": lib.segments_by_modality(),
+            "index_state": lib.model_state()}

@@ -24,11 +24,11 @@ WORDS_NAMES = {"speech": "Said", "ocr": "On screen", "subtitles": "Subtitles"}
 def search_page():
     """The search box, the result grid and the in-page player."""
     lib = current_library()
-    present = lib.store.modality_counts()
+    present = lib.segments_by_modality()
     return render_template("search.html", query=request.args.get("q", ""),
                            modalities=[m for m in MODALITIES if present.get(m)] or ["frame"],
                            max_upload_mb=current_settings().max_upload_mb,
-                           counts=lib.store.status_counts(), labels=labels_in_use(lib),
+                           counts=lib.videos_by_status(), labels=labels_in_use(lib),
                            label=request.args.get("label", ""))
 
 
@@ -44,7 +44,7 @@ def library_page():
     listing = (payloads.labelled_videos_page(lib, label, status, page) if label
                else payloads.videos_page(lib, status, page))
     return render_template("library.html", listing=listing, statuses=VIDEO_STATUSES,
-                           counts=lib.store.status_counts(), labels=labels_in_use(lib))
+                           counts=lib.videos_by_status(), labels=labels_in_use(lib))
 
 
 @ui.get("/videos/<id:video_id>")
@@ -84,5 +84,5 @@ def clock(seconds: float) -> str:
 
 def labels_in_use(lib) -> list[dict]:
     """Labels that some video carries, the most common first: the filter chips."""
-    summaries = [s for s in lib.labels.summaries() if s.counts.videos]
+    summaries = [s for s in lib.label_summaries() if s.counts.videos]
     return [s.payload() for s in sorted(summaries, key=lambda s: (-s.counts.videos, s.name))]
