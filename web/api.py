@@ -120,7 +120,7 @@ def _indexed_span(body: dict) -> tuple[int, float, float]:
     if "video_id" not in body:
         raise ApiError(400, "video_id must be the id of an indexed video (see /api/videos)")
     video_id = int(body["video_id"])
-    video = current_library().store.video(video_id) if 1 <= video_id <= MAX_ID else None
+    video = current_library().video(video_id) if 1 <= video_id <= MAX_ID else None
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
     duration = video.duration or 0.0
@@ -159,16 +159,16 @@ def video(video_id: int):
 def chapters_vtt(video_id: int):
     """A video's chapters as WebVTT, for a <track kind="chapters">."""
     lib = current_library()
-    if lib.store.video(video_id) is None:
+    if lib.video(video_id) is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
-    return Response(lib.labels.chapters_vtt(video_id), mimetype="text/vtt")
+    return Response(lib.chapters_vtt(video_id), mimetype="text/vtt")
 
 
 @api.get("/labels")
 def labels():
     """Every label with how many moments and videos carry it (and a learned one's training
     record)."""
-    return jsonify({"labels": [s.payload() for s in current_library().labels.summaries()]})
+    return jsonify({"labels": [s.payload() for s in current_library().label_summaries()]})
 
 
 @api.post("/labels")
@@ -182,15 +182,15 @@ def add_labels():
                             '{"names": ["beach hut"]}')
     lib = current_library()
     with model_loading():
-        added = lib.labels.add(names)
-        report = lib.labels.update()
+        added = lib.add_labels(names)
+        report = lib.update_labels()
     return jsonify({"added": added, "moments": report.moments}), 201 if added else 200
 
 
 @api.delete("/labels/<name>")
 def remove_label(name: str):
     """Drop a label and every moment and video it was on."""
-    current_library().labels.remove(name)
+    current_library().remove_label(name)
     return jsonify({"removed": name})
 
 
@@ -202,8 +202,8 @@ def add_example(name: str):
     video_id, t0, t1 = _indexed_span(body)
     lib = current_library()
     with model_loading():
-        report = lib.labels.add_example(name, video_id, t0, t1)
-        lib.labels.update()
+        report = lib.add_label_example(name, video_id, t0, t1)
+        lib.update_labels()
     return jsonify({"label": " ".join(name.split()), "training": report.__dict__,
                     "summary": report.describe()})
 
@@ -225,7 +225,7 @@ def stats():
 def health():
     """Whether the service answers, its database is readable, and its models and indexes are
     loaded (503 while `vidseek serve` is still loading them)."""
-    current_library().store.status_counts()
+    current_library().videos_by_status()
     ready, error = readiness()
     if error:
         return jsonify({"status": "failed", "error": error}), 503

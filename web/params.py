@@ -125,7 +125,7 @@ def search_options(library: Library, values: Mapping[str, Any], k: int) -> Searc
     # Exactly the documented form, `frame,speech`: empty means every modality.
     modalities = tuple(modality.split(",")) if modality else None
     video_id = int_param(values, "video", 0, 1, MAX_ID) or None
-    if video_id is not None and library.store.video(video_id) is None:
+    if video_id is not None and library.video(video_id) is None:
         raise ApiError(404, f"video={video_id}: there is no video with that id (see /api/videos)")
     return library.search_options(k=k, modalities=modalities, video_id=video_id,
                                   min_score=float_param(values, "min_score", -1.0, 1.0))
