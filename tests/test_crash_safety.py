@@ -96,7 +96,9 @@ def test_a_removed_video_leaves_every_saved_index_and_a_running_server(tmp_path,
     root.mkdir()
     for i in range(3):
         write_clip(root / f"c{i}.mp4", seed=i)
-    settings = make_settings(tmp_path / "data")
+    # Every hit counted (evidence_z 0): 15 frames are too few to measure noise on; this test
+    # checks which videos a search can still reach, not whether a hit stands out.
+    settings = make_settings(tmp_path / "data", evidence_z=0.0)
     first = Library(settings, tiny_encoder)
     first.indexer.index(root)
     first.close()
