@@ -23,6 +23,7 @@ import numpy as np
 
 from vidseek.errors import ClipTooLong, DecodeError, ImageTooLarge
 from vidseek.indexer.discover import content_hash
+from vidseek.indexer.limits import DecodeLimits, decoder_options
 from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
 from vidseek.search.records import MediaInfo
 
@@ -31,15 +32,6 @@ SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail
 QUERY_IMAGE_SIDE = 1024  # a query image is shrunk to fit this square before it is embedded
 # Stills that FFmpeg also reads as a one-frame video, whose size Pillow reads from the header.
 STILL_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
-
-
-@dataclass(frozen=True)
-class DecodeLimits:
-    """What decoding one upload may cost: pixels per picture (a still, or each frame of a
-    clip) and frames (decoded, or sampled from them)."""
-
-    max_pixels: int
-    max_frames: int
 
 
 @dataclass(frozen=True)
@@ -86,13 +78,6 @@ def check_picture(width: int, height: int, max_pixels: int | None,
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLarge(f"{what} decodes to {width}x{height} pixels, more than the "
                             f"{max_pixels / 1e6:g} megapixels accepted")
-
-
-def decoder_options(limits: DecodeLimits | None) -> dict[str, str]:
-    """FFmpeg's own cap, for what no header tells ahead (a frame size that changes mid-stream,
-    a still that only decoding sizes): its decoders refuse to allocate a larger picture. For
-    every av.open of an upload: opening a file decodes its first frames to learn their size."""
-    return {"max_pixels": str(limits.max_pixels)} if limits else {}
 
 
 def _check_frames(count: int, limits: DecodeLimits | None) -> None:

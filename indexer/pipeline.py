@@ -19,13 +19,13 @@ from vidseek.indexer.decode import (
     SHORT_SIDE,
     AudioTrack,
     ContentHash,
-    DecodeLimits,
     DecodeOptions,
     FrameWindow,
     IsolatedDecoder,
 )
 from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded_path
 from vidseek.indexer.executors import Executor, LocalExecutor
+from vidseek.indexer.limits import DecodeLimits
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
 from vidseek.search.records import AudioFeatures, Fingerprint, Heard, MediaInfo, Segment
 from vidseek.search.store import Store

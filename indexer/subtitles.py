@@ -16,14 +16,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from vidseek.errors import SubtitleError
+from vidseek.indexer.limits import DecodeLimits, decoder_options
 from vidseek.search.records import Segment
 from vidseek.search.subtitles import Cue  # the same timed line a transcript is written as
-
-if TYPE_CHECKING:
-    from vidseek.indexer.decode import DecodeLimits
 
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 
@@ -173,8 +170,6 @@ def embedded_tracks(video: Path, limits: DecodeLimits | None = None) -> list[Sub
     decoded (no picture or sound), so this is cheap and needs no decoder process of its own;
     opening it decodes its first frames, under an upload's `limits`."""
     import av
-
-    from vidseek.indexer.decode import decoder_options  # it imports this module (discover)
 
     with av.open(str(video), options=decoder_options(limits)) as container:
         streams = list(container.streams.subtitles)

@@ -252,7 +252,8 @@ def test_a_still_bomb_is_refused_by_its_header_without_a_big_allocation(tmp_path
     script = (
         "import sys\n"
         "from vidseek.errors import ImageTooLarge\n"
-        "from vidseek.indexer.decode import DecodeLimits, DecodeOptions, decode\n"
+        "from vidseek.indexer.decode import DecodeOptions, decode\n"
+        "from vidseek.indexer.limits import DecodeLimits\n"
         "from vidseek.indexer.sampling import SamplingOptions\n"
         "options = DecodeOptions(SamplingOptions(1.0, 0.1, 10.0), 8,\n"
         "                        limits=DecodeLimits(16_000_000, 100))\n"

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
         TrainingOptions,
         TrainingProgress,
     )
-    from vidseek.indexer.decode import DecodeLimits
     from vidseek.indexer.encoders import ImageTextEncoder
+    from vidseek.indexer.limits import DecodeLimits
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
     from vidseek.status import LibraryStatus
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
-from vidseek.indexer.decode import DecodeLimits
+from vidseek.indexer.limits import DecodeLimits
 from vidseek.library import Library
 from vidseek.scratch import process_folder
 from vidseek.settings import Settings
