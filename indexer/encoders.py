@@ -272,10 +272,10 @@ class OpenClipEncoder:
 
     def release_image_tower(self) -> None:
         """Free the image tower's weights and give freed memory back to the OS: a server
-        answers text queries with the text tower alone, and the image tower's weights (335 MB
-        at ViT-B-32) plus the holes the text tower's unpacked weights left in the heap are
-        455 MB (measured: 1.48 GB loaded, 1.02 GB after). The next image query loads the model
-        again (once)."""
+        answers text queries with the text tower alone, and the image tower's weights plus the
+        holes the text tower's unpacked weights left in the heap are a third of its memory
+        (`python -m bench.image_tower_memory`). The next image query loads the model again
+        (once)."""
         with self._image_lock:
             self._encode_image = None
             self.model.visual = None

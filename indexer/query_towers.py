@@ -1,7 +1,7 @@
 """What a library encodes queries with: the CLIP towers on ONNX Runtime with torch kept out of
 the process where they can be, the full encoder otherwise.
 
-Importing torch costs a process ~0.5 GB of memory (more with a CUDA build of it), and a server
+Importing torch costs a process hundreds of MB of memory (more with a CUDA build), and a server
 mostly answers sentences. Where the text tower runs on ONNX Runtime (runtimes.text_runtime), a
 child process loads the encoder the way indexing does, exports both towers (or finds them in
 the cache) and tokenizes probe sentences with open_clip's tokenizer; this process then runs

@@ -18,10 +18,9 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnx")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
-# What `auto` runs at fp32 on a CPU. ONNX Runtime fp32 measured no faster than torch where it
-# counts: 1.04x in bench.pipeline_speed (frames only) and 0.8-1.3x per image on 1 thread in
-# bench.encoder_runtime (README, "Speed"), so torch, which needs no export. int8 runs only on
-# ONNX Runtime; on CUDA the towers run on torch.
+# What `auto` runs at fp32 on a CPU. ONNX Runtime fp32 measured no faster than torch for image
+# batches (bench.pipeline_speed, bench.encoder_runtime; docs/benchmarks.md), so torch, which
+# needs no export. int8 runs only on ONNX Runtime; on CUDA the towers run on torch.
 CPU_FP32_RUNTIME = "torch"
 
 
@@ -92,10 +91,9 @@ def plan_runtime(runtime: str, precision: str, device: str) -> RuntimePlan:
 def text_runtime(plan: RuntimePlan, asked: str, text_dtype: str) -> str:
     """Where the text tower runs (`asked`: the clip_runtime setting; `text_dtype`: the
     resolved text_precision). ONNX Runtime at int8 (int8 runs only there); torch on CUDA, in
-    bfloat16 (the fastest one-query pass where the CPU has it: 12.9 ms against ONNX Runtime
-    fp32's 16.7 on an AVX-512 BF16 CPU) or when torch is asked for; else ONNX Runtime fp32,
-    faster than torch's fp32 for a query (AVX2 without bfloat16: 12.2 ms against 18.9; 8
-    queries 64.6 against 80.3; bench/encoder_runtime.py). Torch where ONNX cannot run."""
+    bfloat16 (the fastest one-query pass where the CPU has it natively) or when torch is asked
+    for; else ONNX Runtime fp32, faster than torch's fp32 for a query without bfloat16
+    (bench/encoder_runtime.py). Torch where ONNX cannot run."""
     if plan.precision == "int8":
         return "onnx"
     if plan.device != "cpu" or asked == "torch" or text_dtype == "bfloat16":

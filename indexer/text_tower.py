@@ -7,14 +7,14 @@ Four things make a query cheap, and each is measured in `bench/query_encoder.py`
   ~10 of 77 positions.
 - **Traced.** Eager PyTorch takes the GIL back after each of the encoder's few hundred
   operations. In a web server whose other request threads are running Python, every one of
-  those waits for a thread switch, and a pass that takes 50 ms alone takes seconds. The traced
+  those waits for a thread switch, and a pass of milliseconds alone takes seconds. The traced
   graph runs all of them in C++ without the GIL.
 - **bfloat16 where the CPU computes it natively** (AVX512-BF16 or AMX). A batch of short
   queries is bound by reading the weights, and bfloat16 weights are half the bytes; the
   vectors stay within a cosine of 0.9999 of float32's.
 - **Weights packed once.** oneDNN lays each linear layer's weight out for its own kernels;
   `F.linear` does that on every call, which for a query's few rows costs as much as the
-  product itself. The packed copies make a one-query pass ~2x faster.
+  product itself, so the packed copies make a one-query pass much faster.
 """
 
 from __future__ import annotations
@@ -186,8 +186,8 @@ class TracedTextEncoder:
 
     def __init__(self, clip, dtype: torch.dtype, example: torch.Tensor, pack: bool = True):
         self._graph = traced(CausalTextTower(clip, dtype, pack).eval(), *cut_at_eot(example))
-        # TorchScript profiles a graph's first run and optimises it on the second (measured,
-        # ViT-B-32: 210 ms, 100 ms, then ~25 ms): both here, not in a user's first queries.
+        # TorchScript profiles a graph's first run and optimises it on the second, each several
+        # times slower than the runs after: both here, not in a user's first queries.
         for _ in range(2):
             self(example)
 

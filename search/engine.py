@@ -23,12 +23,10 @@ from vidseek.search.store import Store
 MAX_QUERY_CHARS = 1000
 # Full-text searches run on one thread beside the encoders, across requests: two SQLite
 # connections ranking at once contend for its process-wide mutexes, and measured slower
-# together than one alone (FTS5 BM25 over a 1M-segment library: 320 queries/s on one thread,
-# 226/s on two while they kept 1.45 cores busy). One thread takes 3 ms a query: it keeps up.
+# together than one alone (bench/keyword_speed.py); one thread keeps up with the encoder.
 KEYWORD_THREADS = 1
 # Vectors of each index a query is also scored against, to see what its similarities look like
-# where nothing matches (ranking.Noise): 1000 cost 0.06-0.1 ms a query and index at 512
-# dimensions (one thread, this project's 2-core EPYC), beside a FAISS search of milliseconds.
+# where nothing matches (ranking.Noise): a small matrix product beside a FAISS search.
 NOISE_SAMPLE = 1000
 
 
@@ -62,8 +60,7 @@ class SearchEngine:
         # A query is one vector: concurrency comes from the requests, and a math library's
         # pool of threads would only fight the encoder, the full-text search and the other
         # requests for the same cores. Its idle threads also spin after each call (OpenBLAS's
-        # and OpenMP's wait busily): at 10M segments a text query took 48.6 ms in-process with
-        # them, 27 without (served: 1 client p50 50-58 -> 39-41 ms).
+        # and OpenMP's wait busily), which took a core from the encoder (bench/scale.py).
         # numpy's BLAS takes one setting for the process; OpenMP, and FAISS's BLAS built on it,
         # one for each thread (see _hits).
         threadpool_limits(1, user_api="blas")

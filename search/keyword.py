@@ -102,9 +102,8 @@ def substring_ranking(terms: list[str], held: ColumnElement[bool], limit: int,
     """The best `limit` segments where `held` (they hold every term), by the share of their
     text the terms cover: longer terms, more of them, in shorter texts first. It costs about
     what finding those texts costs, where BM25 over the trigrams a short term begins costs
-    that times their number: the Chinese character pair in the most texts of
-    bench/keyword_speed.py's 100 (17k texts, 1,950 trigrams) took 398 ms with BM25, 62 ms
-    found and ranked by share."""
+    that times their number (a common Chinese character pair begins thousands of them;
+    bench/keyword_speed.py)."""
     body = func.lower(SegmentRow.text)
     covered = sum((func.length(body) - func.length(func.replace(body, t, "")) for t in terms),
                   start=literal(0))
@@ -152,9 +151,8 @@ class KeywordIndex(ABC):
         tier's own, so that `limit` new ones are left after those of the tiers before)."""
 
 
-# FTS5 ranks a match with BM25 at about 1 µs a chunk, so a word said in many chunks is costly:
-# in a 10M-segment library (1M transcript chunks) a query of common words matches 40-60k chunks
-# and takes 60 ms. A word in more chunks than this is common (see Fts5KeywordIndex).
+# FTS5 ranks every match with BM25, so a word said in many chunks is costly at scale
+# (bench/keyword_speed.py). A word in more chunks than this is common (see Fts5KeywordIndex).
 COMMON_WORD_CHUNKS = 1000
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 class Hit(NamedTuple):
     """One segment that matched a query, with the similarity it matched with. A named tuple: a
-    query makes hundreds, and a tuple is made 5x faster than a frozen dataclass."""
+    query makes hundreds, and a tuple is made several times faster than a frozen dataclass."""
 
     segment_id: int
     video_id: int
