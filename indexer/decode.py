@@ -219,7 +219,7 @@ def _frames(path: str, rate: float, size: tuple[int, int], window: int, extent: 
             limits: DecodeLimits | None) -> Iterator[tuple[float, np.ndarray]]:
     if limits is not None:
         # decord takes no decoder options: a frame size that changes mid-stream would be
-        # decoded whole there. Its frames and PyAV's differ by rounding (mean 0.03 of 255).
+        # decoded whole there. Its frames and PyAV's differ only by rounding.
         yield from _pyav_frames(path, rate, size, extent, limits=limits)
         return
     sent, last_time = 0, 0.0

@@ -18,9 +18,9 @@ from vidseek.web.openapi import SEARCH_FIELDS
 
 pytestmark = pytest.mark.slow  # a schemathesis run of one to two minutes
 
-# Per operation and phase. At 50 (as the run that found the five mismatches of issue 27 used),
-# a deterministic run draws none of them; at 200 it found two of those still open then (an
-# empty label, a control character as one), in about 75 s here.
+# Per operation and phase, deterministic. Against the server before issue 27's fixes, 50 (what
+# the run that found its five mismatches used) drew one of them, a control character as a
+# label; the tests below ask each of them directly.
 EXAMPLES = 200
 
 # A well-formed upload can still be bytes that are not an image or a video (415), decode to

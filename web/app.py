@@ -30,8 +30,7 @@ def keep_large_blocks_returnable() -> None:
     to the system when freed. By default the threshold rises (up to 32 MB) to the size of each
     large block freed, so after the first decoded upload, blocks of up to 32 MB come from the
     heap of the thread that asks (a heap per thread, 16 on 2 cores), which keeps their pages
-    once they are freed: a server kept ~190 MB more that it never gave back (bench/soak.py,
-    20,000 requests: 1530 MB at the end, 1339 MB with this)."""
+    once they are freed: memory a server never gave back (bench/soak.py)."""
     try:
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     except (OSError, AttributeError):  # not glibc: its own policy stands
