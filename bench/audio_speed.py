@@ -23,7 +23,7 @@ from tests.media import write_frames
 from vidseek.indexer.audio import AudioWindowOptions, AudioWindowStage, WhisperAudioEncoder
 from vidseek.indexer.audio_projection import AudioProjection
 from vidseek.indexer.decode import AUDIO_RATE, read_audio
-from vidseek.indexer.runtimes import resolve_whisper
+from vidseek.models.runtimes import resolve_whisper
 
 
 def time_audio_path(video: Path, stage: AudioWindowStage, projection: AudioProjection,

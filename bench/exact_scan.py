@@ -1,5 +1,5 @@
 """What an exact scan costs: one query (k=100, as fusion asks) against every float16 vector of
-an index's exact part, on one thread, at several sizes. search/vectors.py keeps a modality
+an index's exact part, on one thread, at several sizes. search/storage/vectors.py keeps a modality
 exact only up to EXACT_LIMIT vectors, and folds the exact delta into the base by MERGE_MAX at
 the latest, because this cost grows with every vector.
 
@@ -19,8 +19,8 @@ import time
 import faiss
 import numpy as np
 
-from vidseek.search.places import Places
-from vidseek.search.vectors import EXACT_LIMIT, MERGE_MAX, VectorIndex
+from vidseek.search.storage.places import Places
+from vidseek.search.storage.vectors import EXACT_LIMIT, MERGE_MAX, VectorIndex
 
 DIM, K = 512, 100
 

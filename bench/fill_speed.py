@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.synthetic import SYNTHETIC_FINGERPRINT, fill_store, synthetic_path, synthetic_video
-from vidseek.search.records import MediaInfo
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.core.records import MediaInfo
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 DIM = 512
 PER_VIDEO = 1000

@@ -22,7 +22,7 @@ from tests.media import write_frames
 from vidseek.indexer.decode import DecodeOptions, FrameWindow, IsolatedDecoder
 from vidseek.indexer.sampling import SamplingOptions
 from vidseek.library import Library
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 W, H, FPS = 1280, 720, 30

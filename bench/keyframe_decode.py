@@ -28,7 +28,7 @@ from tests.media import write_frames
 # The decoder's own steps, private to it: measured here exactly as indexing runs them.
 from vidseek.indexer.decode import _Extent, _frames, _target_size, probe
 from vidseek.indexer.sampling import frame_signature, sample_times
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 
 THRESHOLD = Settings.scene_threshold
 

@@ -1,4 +1,4 @@
-"""Keyword search speed at archive scale (search/keyword.py `Fts5KeywordIndex`): word queries
+"""Keyword search speed at archive scale (search/queries/keyword.py `Fts5KeywordIndex`): word queries
 ranked over every chunk a query's words match against ranking only where the words meet, and
 substring queries over on-screen text and Chinese.
 
@@ -35,10 +35,10 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from bench.synthetic import ZIPF_CDF, queries, spoken_words
-from vidseek.search.database import migrate
-from vidseek.search.keyword import FTS_TABLE, SUBSTRING_TABLE, Fts5KeywordIndex
+from vidseek.search.storage.database import migrate
+from vidseek.search.queries.keyword import FTS_TABLE, SUBSTRING_TABLE, Fts5KeywordIndex
 
-LIMIT = 100  # what search/engine.py's ranking_depth asks for at the default k
+LIMIT = 100  # what search/queries/engine.py's ranking_depth asks for at the default k
 # The most common Chinese characters sit in CJK Unified Ideographs; any 3,000 of them give
 # words with the spread of trigrams real text has.
 HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]

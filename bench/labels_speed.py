@@ -24,12 +24,12 @@ import numpy as np
 from sqlalchemy import delete, insert
 
 from vidseek.library import labeling_options
-from vidseek.search.label_store import LabelStore
-from vidseek.search.labeling import Labeler, Vocabulary
-from vidseek.search.records import unit
-from vidseek.search.schema import LabeledVideo, SegmentRow, Video
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.search.labels.label_store import LabelStore
+from vidseek.search.labels.labeling import Labeler, Vocabulary
+from vidseek.core.records import unit
+from vidseek.search.storage.schema import LabeledVideo, SegmentRow, Video
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 DIM = 512
 SPEC = "bench:concepts"

@@ -25,7 +25,7 @@ from tests.media import Slide, write_slides
 from vidseek.indexer.ocr import OcrStage
 from vidseek.indexer.pipeline import Indexer, Stages
 from vidseek.library import Library
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 
 WORDS = ["QUOKKA", "LIGHTHOUSE", "Platform 9", "EXIT", "Bakery", "SALE 50%", "Harbour Road",
          "MUSEUM", "Chapter Two", "WARNING", "Ticket Office", "Pharmacy", "NO PARKING",

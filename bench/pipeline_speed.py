@@ -32,7 +32,7 @@ from bench.workspace import bench_arguments, workspace
 from tests.media import write_frames
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.library import Library
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 
 CLIP = "open_clip:ViT-B-32/random"
 FPS = 25

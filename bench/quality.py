@@ -69,11 +69,11 @@ from tests.media import (
 )
 from tests.palette_encoder import PALETTE, SPEC, PaletteEncoder, register
 from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.search.engine import SearchOptions
-from vidseek.search.keyword import query_terms
-from vidseek.search.ranking import Moment, Noise, Sources, fuse, merge_moments
-from vidseek.search.records import MODALITIES, TEXT_MODALITIES
-from vidseek.settings import Settings
+from vidseek.search.queries.engine import SearchOptions
+from vidseek.search.queries.keyword import query_terms
+from vidseek.search.queries.ranking import Moment, Noise, Sources, fuse, merge_moments
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.settings import Settings
 
 GENERATOR_VERSION = 1  # bump when the library or its answers change: a new folder is built
 FPS = 5
@@ -492,7 +492,7 @@ def library_settings(data_dir: Path, whisper_model: str) -> Settings:
 
 def whisper_model(root: Path) -> str:
     """The bundled Whisper base, assembled once under `root`."""
-    from vidseek.indexer.whisper_model import resolve_whisper_model
+    from vidseek.models.whisper_model import resolve_whisper_model
 
     return resolve_whisper_model("base", root / "models")
 

@@ -57,8 +57,8 @@ def open_clip_model(spec: str, settings):
     import open_clip
     import torch
 
-    from vidseek.indexer.encoders import resolve_clip_weights
-    from vidseek.indexer.registry import Spec
+    from vidseek.models.encoders import resolve_clip_weights
+    from vidseek.models.registry import Spec
 
     parsed = Spec.parse(spec)
     torch.manual_seed(0)  # how the encoder seeds a random model
@@ -69,9 +69,9 @@ def open_clip_model(spec: str, settings):
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from vidseek.indexer.encoders import load_image_text_encoder
-    from vidseek.indexer.text_tower import TracedTextEncoder
-    from vidseek.settings import Settings
+    from vidseek.models.encoders import load_image_text_encoder
+    from vidseek.models.text_tower import TracedTextEncoder
+    from vidseek.core.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="open_clip:ViT-B-32/random")

@@ -27,9 +27,9 @@ from tests.media import write_frames
 from tests.ray_cluster import ray_cluster
 from vidseek.indexer.pipeline import Analyzer, Job
 from vidseek.library import Library
-from vidseek.search.records import Fingerprint
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.core.records import Fingerprint
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 CLIP = "open_clip:ViT-B-32/random"
 FPS = 10

@@ -56,9 +56,9 @@ from bench.load_test import (
     wait_until_up,
 )
 from bench.synthetic import FRAMES_PER_SHOT, QUERY_TO_SHOT, WITHIN_SHOT, near, shot_centres
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 HOUR_FRAMES = 3600
 PER_VIDEO = 1000  # segments per synthetic video
@@ -163,7 +163,7 @@ def text_encoder_ms(settings: Settings, runs: int = 50) -> tuple[float, str]:
     """Median milliseconds of one query through the text encoder alone, in this process, on
     one thread as the server runs it: the model's share of the API's latency under whatever
     load the machine carries during this run; and the runtime that ran it."""
-    from vidseek.indexer.encoders import load_image_text_encoder
+    from vidseek.models.encoders import load_image_text_encoder
 
     encoder = load_image_text_encoder(replace(settings, threads=1))
     times = []
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     # Two threads on this shared 2-core machine mostly wait for each other (training measured
     # 4x slower than with one); the serving process runs FAISS on one thread anyway.
     faiss.omp_set_num_threads(1)
-    # Where an index build spends its time (search/vectors.py logs each part).
+    # Where an index build spends its time (search/storage/vectors.py logs each part).
     logging.basicConfig(level=logging.INFO, format="  %(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     print(f"vidseek scale bench: {os.cpu_count()} CPU(s), query model {args.model}; "

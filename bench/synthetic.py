@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from tests.media import chirp, noise, place, speech, tone
 from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.search.catalogue import record_indexed
-from vidseek.search.index_set import bump_generations
-from vidseek.search.records import Fingerprint, MediaInfo, Segment, unit
-from vidseek.search.schema import Video
-from vidseek.search.segment_table import vector_to_blob
-from vidseek.search.store import Store
+from vidseek.search.storage.catalogue import record_indexed
+from vidseek.search.storage.index_set import bump_generations
+from vidseek.core.records import Fingerprint, MediaInfo, Segment, unit
+from vidseek.search.storage.schema import Video
+from vidseek.search.storage.segment_table import vector_to_blob
+from vidseek.search.storage.store import Store
 
 WORDS = ("red blue green car dog cat person running night day beach city street music crowd "
          "water fire snow tree mountain kitchen talking laughing bird plane train road sunset").split()

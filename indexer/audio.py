@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.indexer.registry import Registry, Spec
-from vidseek.indexer.whisper_model import faster_whisper_installed, load_faster_whisper
-from vidseek.search.records import AudioFeatures, Heard, Segment
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.models.registry import Registry, Spec
+from vidseek.models.whisper_model import faster_whisper_installed, load_faster_whisper
+from vidseek.core.records import AudioFeatures, Heard, Segment
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 if TYPE_CHECKING:
     from vidseek.indexer.audio_projection import AudioProjection
@@ -113,7 +113,7 @@ class WhisperAudioEncoder:
 
     @classmethod
     def load(cls, spec: Spec, settings: Settings) -> WhisperAudioEncoder:
-        from vidseek.indexer.runtimes import resolve_whisper
+        from vidseek.models.runtimes import resolve_whisper
 
         return cls(spec.name, settings.model_dir, *resolve_whisper(settings), settings.threads)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseek.errors import ModelMismatch, ModelUnavailable
-from vidseek.files import replaced_whole
-from vidseek.search.records import Segment, unit
-from vidseek.search.store import Store
+from vidseek.core.errors import ModelMismatch, ModelUnavailable
+from vidseek.core.files import replaced_whole
+from vidseek.core.records import Segment, unit
+from vidseek.search.storage.store import Store
 
 STATE_KEY = "audio_projection"  # index_state key of the current ProjectionRecord (JSON)
 # Frame means this close show the same picture (a static shot seen by several windows): they
@@ -191,7 +191,7 @@ class AudioProjection:
                 "mean": self.mean, "scale": self.scale}
 
     def save(self, path: Path, record: ProjectionRecord) -> None:
-        """Written whole (vidseek/files.py): a reader never loads half a model."""
+        """Written whole (vidseek/core/files.py): a reader never loads half a model."""
         import torch
 
         with replaced_whole(path) as temporary:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidseek.indexer.subtitles import subtitle_stamp
-from vidseek.search.records import Fingerprint
+from vidseek.core.records import Fingerprint
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts",

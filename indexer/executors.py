@@ -12,8 +12,8 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from vidseek.errors import ClusterUnavailable, one_line
-from vidseek.settings import Settings
+from vidseek.core.errors import ClusterUnavailable, one_line
+from vidseek.core.settings import Settings
 
 if TYPE_CHECKING:
     from vidseek.indexer.pipeline import Analyzer, FileResult, Job

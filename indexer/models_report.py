@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import ENCODERS
-from vidseek.indexer.registry import Registry
-from vidseek.settings import Settings
+from vidseek.core.errors import ModelUnavailable
+from vidseek.models.encoders import ENCODERS
+from vidseek.models.registry import Registry
+from vidseek.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class ModelStatus:
 def clip_runtime_status(settings: Settings) -> ModelStatus:
     """How the image+text towers run here: runtime, precision, device, where ONNX exports
     live, and what the library's vectors were made with."""
-    from vidseek.indexer.onnx_runtime import export_folder
-    from vidseek.indexer.runtimes import resolve_runtime, resolve_text
+    from vidseek.models.onnx_export import export_folder
+    from vidseek.models.runtimes import resolve_runtime, resolve_text
 
     try:
         plan = resolve_runtime(settings)
@@ -76,7 +76,7 @@ def audio_projection_status(settings: Settings) -> ModelStatus:
 
 def _library_audio_state(settings: Settings) -> tuple[dict[str, str], int]:
     """The library's index_state and stored audio window count, without creating a library."""
-    from vidseek.search.store import Store
+    from vidseek.search.storage.store import Store
 
     url = settings.sql_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -103,7 +103,7 @@ def model_report(settings: Settings, download: bool = False) -> list[ModelStatus
     them), then the audio projection this library learned."""
     from vidseek.indexer.audio import AUDIO_ENCODERS
     from vidseek.indexer.ocr import OCR_ENGINES
-    from vidseek.indexer.transcribe import TRANSCRIBERS
+    from vidseek.models.transcribe import TRANSCRIBERS
 
     rows = [model_status(ENCODERS, settings, download), clip_runtime_status(settings)]
     rows += [model_status(registry, settings, download) for registry, used in (

@@ -21,11 +21,11 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.errors import ModelUnavailable
-from vidseek.indexer.registry import Registry, Spec
+from vidseek.core.errors import ModelUnavailable
+from vidseek.models.registry import Registry, Spec
 from vidseek.indexer.sampling import frame_signature
-from vidseek.search.records import Segment
-from vidseek.settings import Settings
+from vidseek.core.records import Segment
+from vidseek.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vidseek.errors import DecodeError, ModelUnavailable, StageFailed, TooLargeToDecode
+from vidseek.core.errors import DecodeError, ModelUnavailable, StageFailed, TooLargeToDecode
 from vidseek.indexer.decode import (
     SHORT_SIDE,
     AudioTrack,
@@ -27,9 +27,9 @@ from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded
 from vidseek.indexer.executors import Executor, LocalExecutor
 from vidseek.indexer.limits import DecodeLimits
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
-from vidseek.search.records import AudioFeatures, Fingerprint, Heard, MediaInfo, Segment
-from vidseek.search.store import Store
-from vidseek.settings import Settings
+from vidseek.core.records import AudioFeatures, Fingerprint, Heard, MediaInfo, Segment
+from vidseek.search.storage.store import Store
+from vidseek.core.settings import Settings
 
 SAVE_EVERY_S = 60.0  # persist FAISS files at least this often during a long run
 
@@ -174,7 +174,7 @@ class Analyzer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Analyzer:
         """Encoders and stages built from settings alone, as on a machine without the store."""
-        from vidseek.indexer.encoders import load_image_text_encoder
+        from vidseek.models.encoders import load_image_text_encoder
 
         encoder = load_image_text_encoder(settings)
         return cls(settings, encoder, stages_for(settings, encoder))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from vidseek.settings import Settings
+    from vidseek.core.settings import Settings
 
 
 @dataclass(frozen=True)

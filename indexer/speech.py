@@ -10,9 +10,9 @@ from functools import lru_cache
 import numpy as np
 
 from vidseek.indexer.speech_filter import SpeechFilter
-from vidseek.indexer.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
-from vidseek.search.records import AudioFeatures, Heard, Segment
-from vidseek.settings import Settings
+from vidseek.models.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
+from vidseek.core.records import AudioFeatures, Heard, Segment
+from vidseek.core.settings import Settings
 
 
 @dataclass(frozen=True)

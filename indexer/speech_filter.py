@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vidseek.indexer.transcribe import TranscriptSegment
+from vidseek.models.transcribe import TranscriptSegment
 
 
 def repeated_phrase(text: str, times: int = 3) -> bool:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from vidseek.errors import SubtitleError
+from vidseek.core.errors import SubtitleError
 from vidseek.indexer.limits import DecodeLimits, decoder_options
-from vidseek.search.records import Segment
-from vidseek.search.subtitles import Cue  # the same timed line a transcript is written as
+from vidseek.core.records import Segment
+from vidseek.core.subtitles import Cue  # the same timed line a transcript is written as
 
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 

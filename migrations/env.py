@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from vidseek.search.schema import Base
+from vidseek.search.storage.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidseek.search.alignment import Alignment
-from vidseek.search.highlight import highlight
-from vidseek.search.ranking import Hit, Moment
+from vidseek.search.queries.alignment import Alignment
+from vidseek.search.queries.highlight import highlight
+from vidseek.search.queries.ranking import Hit, Moment
 
 if TYPE_CHECKING:
-    from vidseek.search.labeling import Labeler
-    from vidseek.search.store import Store
+    from vidseek.search.labels.labeling import Labeler
+    from vidseek.search.storage.store import Store
 
 
 def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:

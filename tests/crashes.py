@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.media import Scene, write_video
-from vidseek.search.vectors import VectorIndex
+from vidseek.search.storage.vectors import VectorIndex
 
 # Float16 storage moves a score by up to ~1e-4 per vector: a near-duplicate frame (two shots of
 # almost the same colour) may outscore a vector's own copy by that much. A stale vector misses

@@ -10,8 +10,8 @@ import hashlib
 
 import numpy as np
 
-from vidseek.indexer.encoders import ENCODERS
-from vidseek.indexer.runtimes import RuntimePlan
+from vidseek.models.encoders import ENCODERS
+from vidseek.models.runtimes import RuntimePlan
 
 DIM = 16
 PALETTE = {  # colour word: (axis, RGB)

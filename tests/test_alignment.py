@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vidseek.search.alignment import AlignmentOptions, QuerySpan, align_clip
-from vidseek.search.ranking import Hit
+from vidseek.search.queries.alignment import AlignmentOptions, QuerySpan, align_clip
+from vidseek.search.queries.ranking import Hit
 
 _ids = iter(range(1, 10_000))
 

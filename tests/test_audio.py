@@ -39,8 +39,8 @@ from vidseek.indexer.audio_projection import (
     window_targets,
 )
 from vidseek.library import Library
-from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo
-from vidseek.search.store import Store
+from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo
+from vidseek.search.storage.store import Store
 
 SCENE_S = 4.0
 SOUNDS = {  # colour of the scene -> what is heard meanwhile

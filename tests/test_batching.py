@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from vidseek.search.batching import TextBatcher
+from vidseek.search.queries.batching import TextBatcher
 
 
 class SlowEncoder:

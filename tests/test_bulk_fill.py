@@ -18,8 +18,8 @@ from bench.synthetic import (
     text_queries,
 )
 from tests.conftest import INDEX_BUDGET
-from vidseek.search.records import MediaInfo
-from vidseek.search.store import Store
+from vidseek.core.records import MediaInfo
+from vidseek.search.storage.store import Store
 
 DIM = 32
 PER_VIDEO = 100

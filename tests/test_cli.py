@@ -22,7 +22,7 @@ from tests.conftest import TINY_MODEL
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.search_library import SOURCE_COLOURS
 from vidseek.cli import main
-from vidseek.search.vectors import VectorIndex
+from vidseek.search.storage.vectors import VectorIndex
 from vidseek.web.app import create_app
 
 COLOURS = [RED, GREEN, BLUE]

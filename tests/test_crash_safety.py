@@ -23,9 +23,9 @@ from tests.crashes import (
     write_clip,
 )
 from vidseek.library import Library
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.store import Store
-from vidseek.search.vectors import saved_generation
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.store import Store
+from vidseek.search.storage.vectors import saved_generation
 
 # One kill: a second round killed the run at the same point (~0.25 s after the changed file's
 # commit, from the same seeded delays) on a library that one resume had just repaired, which the

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.media import BLUE, RED, Scene, tone, write_video
-from vidseek.errors import DecodeError
+from vidseek.core.errors import DecodeError
 from vidseek.indexer.decode import (
     AudioPiece,
     AudioTrack,
@@ -26,7 +26,7 @@ from vidseek.indexer.decode import (
 )
 from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, sample_times
-from vidseek.search.records import MediaInfo
+from vidseek.core.records import MediaInfo
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vidseek.docs import README_SETTINGS, generated, main, settings_table
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from tests.conftest import TINY_MODEL, make_settings
-from vidseek.errors import ModelUnavailable
-from vidseek.indexer.encoders import load_image_text_encoder
-from vidseek.indexer.registry import Spec
-from vidseek.indexer.text_tower import TracedTextEncoder, resolve_precision
+from vidseek.core.errors import ModelUnavailable
+from vidseek.models.encoders import load_image_text_encoder
+from vidseek.models.registry import Spec
+from vidseek.models.text_tower import TracedTextEncoder, resolve_precision
 
 
 @pytest.fixture(scope="module")

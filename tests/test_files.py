@@ -1,4 +1,4 @@
-"""Files written whole (vidseek/files.py): what the index, export and model writers share."""
+"""Files written whole (vidseek/core/files.py): what the index, export and model writers share."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from vidseek.files import remove_abandoned, replaced_whole, temporary_path, write_whole
+from vidseek.core.files import remove_abandoned, replaced_whole, temporary_path, write_whole
 
 
 def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):

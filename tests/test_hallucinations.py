@@ -12,7 +12,7 @@ from tests.conftest import make_settings
 from tests.media import BLUE, Scene, music, noise, rain, write_video
 from vidseek.indexer.decode import read_audio
 from vidseek.indexer.speech_filter import SpeechFilter, repeated_phrase
-from vidseek.indexer.transcribe import TRANSCRIBERS, TranscriptSegment, Word
+from vidseek.models.transcribe import TRANSCRIBERS, TranscriptSegment, Word
 from vidseek.library import Library
 
 # Loud enough that Whisper base writes something for some of them (bench/speech_filter.py).

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import unit
-from vidseek.search.records import AudioFeatures, Fingerprint, MediaInfo, Segment
-from vidseek.search.store import Store
-from vidseek.search.vectors import saved_generation
+from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.store import Store
+from vidseek.search.storage.vectors import saved_generation
 
 INFO = MediaInfo(10.0, 1.0, 64, 64, True)
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.palette_encoder import PaletteEncoder
-from vidseek.errors import ModelMismatch
+from vidseek.core.errors import ModelMismatch
 from vidseek.library import Library
 
 

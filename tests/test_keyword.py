@@ -10,10 +10,10 @@ from sqlalchemy import create_engine, event, text
 
 from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from vidseek.library import Library
-from vidseek.search.database import MIGRATIONS_DIR
-from vidseek.search.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.store import Store
+from vidseek.search.storage.database import MIGRATIONS_DIR
+from vidseek.search.queries.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.store import Store
 
 
 def test_full_text_follows_every_write_of_the_store(tmp_path):

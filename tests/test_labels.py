@@ -10,10 +10,10 @@ import pytest
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.palette_encoder import DIM, PALETTE, SPEC, register
-from vidseek.errors import LabelError, UnknownLabel
+from vidseek.core.errors import LabelError, UnknownLabel
 from vidseek.library import Library
-from vidseek.search.labeling import LabelSpans
-from vidseek.search.labels import (
+from vidseek.search.labels.labeling import LabelSpans
+from vidseek.search.labels.scoring import (
     Classifiers,
     LearningOptions,
     assign_labels,
@@ -23,7 +23,7 @@ from vidseek.search.labels import (
     unit,
     zero_shot_classifier,
 )
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
 
 YELLOW = PALETTE["yellows"][1]
 VOCABULARY = """

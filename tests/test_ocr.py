@@ -144,7 +144,7 @@ def test_consecutive_reads_of_the_same_text_are_one_span():
 
 
 def test_an_unknown_ocr_engine_is_a_clear_error(tmp_path):
-    from vidseek.errors import ModelUnavailable
+    from vidseek.core.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="unknown OCR engine 'tesseractx'.*rapidocr"):
         OCR_ENGINES.load(make_settings(tmp_path, ocr_model="tesseractx:eng"))

@@ -14,7 +14,7 @@ import numpy as np
 from tests.media import RED, Scene, _write_audio, tone, write_video
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.indexer.pipeline import Indexer, Stages
-from vidseek.search.records import Heard, Segment
+from vidseek.core.records import Heard, Segment
 
 
 def write_without_pictures(path: Path, seconds: int) -> Path:

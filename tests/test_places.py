@@ -4,10 +4,10 @@ import numpy as np
 
 from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import unit
-from vidseek.search.engine import best_per_segment
-from vidseek.search.places import Places
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.store import Store
+from vidseek.search.queries.engine import best_per_segment
+from vidseek.search.storage.places import Places
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.store import Store
 
 
 def test_find_plus_without():

@@ -12,16 +12,16 @@ from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, place, speech, write_video
 from tests.postgres import postgres_server, server_programs
 from vidseek.library import Library
-from vidseek.search.keyword import (
+from vidseek.search.queries.keyword import (
     FULL_TEXT_INDEX,
     SUBSTRING_INDEX,
     PostgresKeywordIndex,
     is_full_text_object,
     keyword_index_for,
 )
-from vidseek.search.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.schema import Base
-from vidseek.search.store import Store
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.search.storage.schema import Base
+from vidseek.search.storage.store import Store
 
 pytestmark = pytest.mark.slow
 

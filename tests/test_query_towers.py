@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import TINY_MODEL, make_settings
-from vidseek.errors import ModelUnavailable
-from vidseek.indexer.clip_tokenizer import ClipTokenizer
-from vidseek.indexer.encoders import load_image_text_encoder
-from vidseek.indexer.onnx_runtime import export_folder
-from vidseek.indexer.query_towers import PROBES, load_query_encoder, pixels
-from vidseek.indexer.runtimes import text_on_torch_anywhere
+from vidseek.core.errors import ModelUnavailable
+from vidseek.models.clip_tokenizer import ClipTokenizer
+from vidseek.models.encoders import load_image_text_encoder
+from vidseek.models.onnx_export import export_folder
+from vidseek.models.query_towers import PROBES, load_query_encoder, pixels
+from vidseek.models.runtimes import text_on_torch_anywhere
 from vidseek.library import Library
 
 OPEN_CLIP = open_clip.get_tokenizer("ViT-B-32")
@@ -53,7 +53,7 @@ def test_settings_alone_can_put_the_text_tower_on_torch(tmp_path):
 SERVER = """
 import json, sys
 import numpy as np
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 from vidseek.web.app import create_app
 
 app = create_app(Settings.load(env={}, **json.loads(sys.argv[1])))

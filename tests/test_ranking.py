@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vidseek.search.ranking import FusionOptions, Hit, Noise, fuse, merge_moments
+from vidseek.search.queries.ranking import FusionOptions, Hit, Noise, fuse, merge_moments
 
 
 def hit(seg, video, t0, t1, score, modality="frame", similarity=None):

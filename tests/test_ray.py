@@ -19,7 +19,7 @@ from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, WHITE, Scene, write_video
 from tests.ray_cluster import alive, descendants, ray_cluster
 from vidseek.library import Library
-from vidseek.search.store import Store
+from vidseek.search.storage.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -18,14 +18,14 @@ from sqlalchemy import text
 
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
-from vidseek.errors import ModelMismatch, one_line
-from vidseek.indexer.clip_tokenizer import cut_at_eot
-from vidseek.indexer.encoders import load_image_text_encoder
+from vidseek.core.errors import ModelMismatch, one_line
+from vidseek.models.clip_tokenizer import cut_at_eot
+from vidseek.models.encoders import load_image_text_encoder
 from vidseek.indexer.models_report import clip_runtime_status
-from vidseek.indexer.onnx_runtime import export_folder
-from vidseek.indexer.onnx_session import OnnxTower
-from vidseek.indexer.registry import Spec
-from vidseek.indexer.runtimes import (
+from vidseek.models.onnx_export import export_folder
+from vidseek.models.onnx_session import OnnxTower
+from vidseek.models.registry import Spec
+from vidseek.models.runtimes import (
     CPU_FP32_RUNTIME,
     RuntimePlan,
     parse_device,
@@ -34,7 +34,7 @@ from vidseek.indexer.runtimes import (
     resolve_device,
     text_runtime,
 )
-from vidseek.indexer.transcribe import TranscribeOptions
+from vidseek.models.transcribe import TranscribeOptions
 from vidseek.library import Library
 
 # fp32 on ONNX Runtime against torch: the same arithmetic in another order (measured: the
@@ -343,8 +343,8 @@ def test_the_export_is_rebuilt_when_the_weights_change(tmp_path):
 SLOW_MODEL = "open_clip:ViT-B-32/random"
 EXPORT_CHILD = """
 import sys
-from vidseek.indexer.encoders import load_image_text_encoder
-from vidseek.settings import Settings
+from vidseek.models.encoders import load_image_text_encoder
+from vidseek.core.settings import Settings
 load_image_text_encoder(Settings.load(env={}, data_dir=sys.argv[1], clip_model=sys.argv[2],
                                       clip_runtime="onnx", threads=1))
 """

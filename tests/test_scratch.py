@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import TINY_MODEL
 from tests.media import Scene, write_video
-from vidseek.scratch import process_folder, scratch_root
+from vidseek.core.scratch import process_folder, scratch_root
 
 
 def dead_pid() -> int:
@@ -57,7 +57,7 @@ def test_a_data_dir_too_deep_for_a_socket_keeps_its_temp_files_in_one_folder_of_
 
 
 def test_a_process_removes_its_folder_when_it_exits(short_tmp):
-    code = ("import sys; from pathlib import Path; from vidseek.scratch import process_folder\n"
+    code = ("import sys; from pathlib import Path; from vidseek.core.scratch import process_folder\n"
             "(process_folder(Path(sys.argv[1])) / 'upload').write_bytes(b'x')\n")
     subprocess.run([sys.executable, "-c", code, str(short_tmp / "d")], check=True, timeout=60)
     assert list((short_tmp / "d" / "tmp").iterdir()) == []

@@ -14,11 +14,11 @@ import pytest
 from tests.conftest import make_settings, video_id
 from tests.media import BLUE, GREEN, RED, Scene, place, silence, speech, write_video
 from vidseek.cli import main
-from vidseek.errors import ModelUnavailable
+from vidseek.core.errors import ModelUnavailable
 from vidseek.indexer.models_report import model_status
-from vidseek.indexer.transcribe import TRANSCRIBERS
+from vidseek.models.transcribe import TRANSCRIBERS
 from vidseek.library import Library
-from vidseek.search.keyword import Fts5KeywordIndex, keyword_index_for
+from vidseek.search.queries.keyword import Fts5KeywordIndex, keyword_index_for
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, place, speech, write_subtitled, write_video
 from vidseek.cli import main
-from vidseek.errors import SubtitleError
+from vidseek.core.errors import SubtitleError
 from vidseek.indexer.subtitles import parse_subtitles, sidecar_language, subtitle_stamp
 from vidseek.library import Library
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vidseek.indexer.speech import ChunkOptions, TranscriptChunker, clip_token_count
-from vidseek.indexer.transcribe import TranscriptSegment, Word
-from vidseek.search.highlight import highlight
-from vidseek.search.keyword import is_full_text_object, query_terms
-from vidseek.search.subtitles import Cue, format_srt, format_text, format_vtt, srt_time, vtt_time
+from vidseek.models.transcribe import TranscriptSegment, Word
+from vidseek.search.queries.highlight import highlight
+from vidseek.search.queries.keyword import is_full_text_object, query_terms
+from vidseek.core.subtitles import Cue, format_srt, format_text, format_vtt, srt_time, vtt_time
 
 
 def spoken(t0: float, text: str, seconds_per_word: float = 0.4,

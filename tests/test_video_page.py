@@ -13,7 +13,7 @@ from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, Slide, write_slides
 from vidseek.indexer.discover import examine
 from vidseek.library import Library
-from vidseek.search.records import Segment
+from vidseek.core.records import Segment
 from vidseek.web.app import create_app
 
 SLIDES = [Slide(3, color=BLUE), Slide(3, "QUOKKA CROSSING", GREEN), Slide(3, color=BLUE),

@@ -24,7 +24,7 @@ from tests.conftest import TINY_MODEL, make_settings
 from tests.search_library import SOURCE_COLOURS, SPOKEN
 from vidseek.cli import main as cli_main
 from vidseek.library import Library
-from vidseek.search.records import Fingerprint
+from vidseek.core.records import Fingerprint
 from vidseek.web.app import create_app
 
 

@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from tests.media import Scene, write_video
 from vidseek.indexer.decode import read_image
 from vidseek.library import Library
-from vidseek.search.records import Fingerprint
+from vidseek.core.records import Fingerprint
 from vidseek.web.app import create_app
 from vidseek.web.context import warm_up
 from vidseek.web.guard import host_name, is_loopback
@@ -251,7 +251,7 @@ def test_a_still_bomb_is_refused_by_its_header_without_a_big_allocation(tmp_path
     bomb.write_bytes(png(16000, 16000, palette=True))
     script = (
         "import sys\n"
-        "from vidseek.errors import ImageTooLarge\n"
+        "from vidseek.core.errors import ImageTooLarge\n"
         "from vidseek.indexer.decode import DecodeOptions, decode\n"
         "from vidseek.indexer.limits import DecodeLimits\n"
         "from vidseek.indexer.sampling import SamplingOptions\n"

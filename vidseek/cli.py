@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from vidseek.errors import (
+from vidseek.core.errors import (
     ClusterUnavailable,
     DecodeError,
     LabelError,
@@ -16,9 +16,9 @@ from vidseek.errors import (
     ModelUnavailable,
     QueryError,
 )
-from vidseek.scratch import keep_temporary_files_here
-from vidseek.search.records import MODALITIES
-from vidseek.settings import Settings
+from vidseek.core.scratch import keep_temporary_files_here
+from vidseek.core.records import MODALITIES
+from vidseek.core.settings import Settings
 
 
 def _fmt_time(t: float) -> str:
@@ -374,7 +374,7 @@ def cmd_reindex(settings: Settings, args) -> int:
 
 
 def cmd_transcript(settings: Settings, args) -> int:
-    from vidseek.search.subtitles import FORMATS
+    from vidseek.core.subtitles import FORMATS
 
     lib = _library(settings)
     try:
@@ -416,7 +416,7 @@ def _update_labels(lib) -> None:
 
 
 def cmd_labels(settings: Settings, args) -> int:
-    from vidseek.search.labeling import names_from_toml
+    from vidseek.search.labels.labeling import names_from_toml
 
     lib = _library(settings)
     try:

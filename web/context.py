@@ -15,8 +15,8 @@ from flask import Flask, current_app
 
 from vidseek.indexer.limits import DecodeLimits
 from vidseek.library import Library
-from vidseek.scratch import process_folder
-from vidseek.settings import Settings
+from vidseek.core.scratch import process_folder
+from vidseek.core.settings import Settings
 
 EXTENSION = "vidseek"
 T = TypeVar("T")
@@ -110,7 +110,7 @@ def upload_limits() -> DecodeLimits:
 
 
 def temporary_folder() -> Path | None:
-    """Where this app writes uploads it must keep as files (vidseek/scratch.py)."""
+    """Where this app writes uploads it must keep as files (vidseek/core/scratch.py)."""
     return _state().temporary_folder
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from vidseek.errors import (
+from vidseek.core.errors import (
     ClipTooLong,
     DecodeError,
     LabelError,

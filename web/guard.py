@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, redirect, request
 
-from vidseek.settings import Settings
+from vidseek.core.settings import Settings
 from vidseek.web.errors import error_response
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})

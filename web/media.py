@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
-from vidseek.search.catalogue import VideoRecord
+from vidseek.search.storage.catalogue import VideoRecord
 from vidseek.web.context import current_library
 from vidseek.web.errors import ApiError
 

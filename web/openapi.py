@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidseek.search.labeling import MAX_NAME, NAME_PATTERN
-from vidseek.search.records import MODALITIES, TEXT_MODALITIES
-from vidseek.settings import Settings
+from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.settings import Settings
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
 
@@ -38,7 +38,7 @@ def _query(name: str, schema: dict[str, Any], description: str,
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-# The rule search/labeling.py's clean_name applies, in the pattern it applies it with.
+# The rule search/labels/labeling.py's clean_name applies, in the pattern it applies it with.
 LABEL_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
               "pattern": NAME_PATTERN}
 MODALITY_LIST = f"^(({'|'.join(MODALITIES)})(,({'|'.join(MODALITIES)}))*)?$"

@@ -11,10 +11,10 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
-from vidseek.errors import QueryError
+from vidseek.core.errors import QueryError
 from vidseek.library import Library
-from vidseek.search.engine import SearchOptions
-from vidseek.search.labeling import clean_name
+from vidseek.search.queries.engine import SearchOptions
+from vidseek.search.labels.labeling import clean_name
 from vidseek.web.errors import ApiError
 
 MAX_K = 100  # moments per page

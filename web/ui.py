@@ -7,7 +7,7 @@ import math
 
 from flask import Blueprint, render_template, request
 
-from vidseek.search.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
 from vidseek.web import payloads
 from vidseek.web.context import current_library, current_settings
 from vidseek.web.errors import ApiError

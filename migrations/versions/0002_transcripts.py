@@ -6,7 +6,7 @@ Revises: 0001
 On SQLite, `transcript_fts` is an FTS5 index over `segments.text` (external content: the text
 is stored once, in `segments`). Triggers keep it in step with every insert, update and delete
 of a speech segment, inside the writer's own transaction, so no code path can forget it.
-Other databases need no schema: search/keyword.py falls back to a LIKE scan.
+Other databases need no schema: search/queries/keyword.py falls back to a LIKE scan.
 """
 
 from alembic import op
@@ -48,7 +48,7 @@ SQLITE_DOWN = [
     "DROP TRIGGER transcript_fts_insert",
     "DROP TABLE transcript_fts",
 ]
-# The expression must match search/keyword.py's query word for word, or the index goes unused.
+# The expression must match search/queries/keyword.py's query word for word, or the index goes unused.
 POSTGRES_UP = [
     "CREATE INDEX ix_segments_transcript_tsv ON segments "
     f"USING gin (to_tsvector('simple', coalesce(text, ''))) WHERE {SPEECH}",

@@ -10,7 +10,7 @@ index saved before the change held the old vectors under them. On SQLite `segmen
 triggers the table had, those of the transcript index, are recreated as they were). On
 PostgreSQL nothing changes: a SERIAL column's sequence never hands out a value twice.
 
-`segment_generations` counts the changes to each modality's segments (see search/index_set.py).
+`segment_generations` counts the changes to each modality's segments (see search/storage/index_set.py).
 """
 
 import sqlalchemy as sa

@@ -6,7 +6,7 @@ Revises: 0004
 
 Migration 0002 indexed only `speech` text. On-screen text (`ocr`) and subtitle cues
 (`subtitles`) are searched the same way, so the FTS5 triggers (SQLite) and the partial GIN
-index (PostgreSQL) now take every modality in TEXT (search/records.py TEXT_MODALITIES, frozen
+index (PostgreSQL) now take every modality in TEXT (vidseek/core/records.py TEXT_MODALITIES, frozen
 here as it was when this migration was written: a later text modality brings its own
 migration). `videos.subtitle_stamp` remembers the subtitle files beside a video, so adding or
 editing one re-indexes that video's text only; `videos.warning` says what was ignored while
@@ -62,7 +62,7 @@ def _sqlite(modalities: str) -> list[str]:
 
 
 def _postgres(modalities: str) -> list[str]:
-    # The predicate must match search/keyword.py's query, or the index goes unused.
+    # The predicate must match search/queries/keyword.py's query, or the index goes unused.
     return [
         "DROP INDEX ix_segments_transcript_tsv",
         "CREATE INDEX ix_segments_transcript_tsv ON segments "

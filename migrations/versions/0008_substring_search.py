@@ -15,8 +15,8 @@ indexed with two spaces after it, so every character of it begins a trigram. Tri
 step with `segments`, as they do the word index, and existing rows are indexed here.
 PostgreSQL: a pg_trgm GIN index on the same rows, which serves ILIKE '%term%'.
 
-The rows and the characters (search/keyword.py SPACELESS_RANGES) are frozen here as they were
-when this migration was written; the PostgreSQL predicate must match search/keyword.py's query
+The rows and the characters (search/queries/keyword.py SPACELESS_RANGES) are frozen here as they were
+when this migration was written; the PostgreSQL predicate must match search/queries/keyword.py's query
 word for word, or the index goes unused.
 """
 

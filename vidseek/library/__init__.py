@@ -1,0 +1,444 @@
+"""One library wired from settings: the store, the lazily loaded models, indexer and engine.
+The CLI and the web app both go through this, so each thing is built one way: a search (by
+text, image or clip, with a label filter), an index run with what follows it, the status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+from vidseek.search.queries.alignment import Alignment
+from vidseek.search.labels.chapters import ChapterOptions
+from vidseek.search.queries.engine import SearchEngine, SearchOptions
+from vidseek.search.labels.labeling import (
+    ChapterInfo,
+    Labeler,
+    LabelingOptions,
+    LabelSummary,
+    UpdateReport,
+    Vocabulary,
+)
+from vidseek.search.labels.scoring import LearnedReport
+from vidseek.search.moments import describe_alignments, describe_moments
+from vidseek.search.queries.ranking import FusionOptions, Moment
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.search.storage.segment_table import SegmentRecord
+from vidseek.search.queries.similar import ClipQuery, search_similar, span_query
+from vidseek.search.storage.store import Store, VideoRecord
+from vidseek.core.subtitles import Cue
+from vidseek.core.settings import Settings
+
+if TYPE_CHECKING:
+    from vidseek.indexer.audio_projection import (
+        ProjectionRecord,
+        TrainingOptions,
+        TrainingProgress,
+    )
+    from vidseek.models.encoders import ImageTextEncoder
+    from vidseek.indexer.limits import DecodeLimits
+    from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
+    from vidseek.library.status import LibraryStatus
+
+MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
+
+
+def ranking_depth(page: int, per_page: int) -> int:
+    """How many moments a search must rank to hold 1-based page `page` of `per_page`; a
+    ranking stops MAX_SEARCH_DEPTH deep, so the pages past it are empty."""
+    return min(page * per_page, MAX_SEARCH_DEPTH)
+
+
+def query_clip_suffix(filename: str) -> str:
+    """The suffix to store an uploaded query clip under: its own when it is one the library
+    indexes (a decoder may go by it), else .mp4."""
+    from vidseek.indexer.discover import VIDEO_EXTENSIONS
+
+    suffix = Path(filename).suffix.lower()
+    return suffix if suffix in VIDEO_EXTENSIONS else ".mp4"
+
+
+@dataclass(frozen=True)
+class TimedText:
+    """One line of what a video says or shows in words: a transcript chunk (speech), a text
+    read on screen (ocr) or a subtitle cue (subtitles)."""
+
+    t0: float
+    t1: float
+    modality: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Watchers:
+    """Callbacks that watch the long steps of a run, each optional: files indexed, epochs of
+    audio training, videos labelled (done, total)."""
+
+    files: Callable[[Progress], None] | None = None
+    training: Callable[[TrainingProgress], None] | None = None
+    labeling: Callable[[int, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class AudioTraining:
+    """One training of the audio projection: what it learned from, or why it could not yet."""
+
+    windows: int  # audio windows the library held when it began
+    record: ProjectionRecord | None = None
+    segments: int = 0  # audio segments written with the new projection
+    saved_to: Path | None = None
+    not_trained: str | None = None  # why there is no record
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    """An index run and what followed it: the audio projection trained once enough sound is
+    stored (None when not due), the labels brought up to date (None when label_after_index is
+    off)."""
+
+    report: IndexReport
+    audio: AudioTraining | None
+    labels: UpdateReport | None
+
+
+class Library:
+    """One library: its store, and the models, indexer, engine and labels built on it."""
+
+    def __init__(self, settings: Settings, encoder: ImageTextEncoder | None = None,
+                 serving: bool = False):
+        """The library `settings` describe; `encoder`, when given, is used instead of loading
+        the configured one (and is checked against the library's recorded model the same way).
+        `serving`: a long-lived process, whose text queries keep torch out of it where they
+        can (`query_encoder`); a command that answers one query loads the encoder at once."""
+        if encoder is not None and encoder.spec != settings.clip_model:
+            raise ValueError(f"the encoder given is {encoder.spec}, but the settings name "
+                             f"{settings.clip_model}")
+        self.settings = settings
+        self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
+        self._given_encoder = encoder
+        self._serving = serving
+
+    def check_model(self) -> None:
+        """Refuse to search vectors made by another model than the configured one."""
+        self.store.check_model("clip_model", self.settings.clip_model,
+                               self.store.has_segments())
+
+    @cached_property
+    def encoder(self) -> ImageTextEncoder:
+        """The image+text encoder that indexes, loaded on first use; refused if it makes
+        another kind of vectors than the library holds."""
+        from vidseek.models.encoders import load_image_text_encoder
+
+        return self._checked(self._given_encoder if self._given_encoder is not None
+                             else load_image_text_encoder(self.settings))
+
+    @cached_property
+    def query_encoder(self) -> ImageTextEncoder:
+        """What queries are encoded with: when serving, the text tower without torch in this
+        process where it can run so (vidseek/models/query_towers.py: no torch in this process, for a
+        child process's start), image queries through `encoder`; else `encoder` itself, as
+        when it is given or already loaded."""
+        from vidseek.models.query_towers import load_query_encoder
+
+        if not self._serving or self._given_encoder is not None or "encoder" in self.__dict__:
+            return self.encoder
+        return self._checked(load_query_encoder(self.settings, lambda: self.encoder))
+
+    def load_for_queries(self) -> None:
+        """Load the query encoder and open every modality's vector index, side by side: the
+        encoder's load is mostly a child process's start and the indexes' mostly reading
+        files, so a server is ready after the longer of the two, not their sum."""
+        with ThreadPoolExecutor(1, "vidseek-load-encoder") as pool:
+            encoder = pool.submit(lambda: self.query_encoder)
+            for modality in MODALITIES:
+                self.engine.store.vector_count(modality)  # opens it (engine: model checked)
+            encoder.result()
+
+    def _checked(self, encoder: ImageTextEncoder) -> ImageTextEncoder:
+        state = self.store.state()
+        if "clip_model" in state and "clip_vectors" not in state:
+            # made before the family was recorded, when everything ran on torch at fp32
+            self.store.set_state(clip_vectors="float")
+        # Checked on the encoder in hand, not the settings: int8 asked for where ONNX Runtime
+        # cannot run gives fp32 vectors, which must not meet an int8 library; and one passed
+        # in may be another model than the settings name.
+        in_use = self.store.has_segments()
+        self.store.check_model("clip_model", encoder.spec, in_use)
+        self.store.check_model("clip_vectors", encoder.runtime.vectors, in_use)
+        return encoder
+
+    @cached_property
+    def engine(self) -> SearchEngine:
+        self.check_model()
+        return SearchEngine(self.store, lambda: self.query_encoder)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        from vidseek.indexer.executors import RayExecutor
+        from vidseek.indexer.pipeline import Indexer, stages_for
+
+        executor = RayExecutor(self.settings) if self.settings.ray_address else None
+        return Indexer(self.settings, self.store, self.encoder,
+                       stages_for(self.settings, self.encoder, self.store), executor)
+
+    @cached_property
+    def labels(self) -> Labeler:
+        """The library's labels and chapters, computed from its stored vectors."""
+        self.check_model()
+        s = self.settings
+        return Labeler(self.store, s.clip_model, lambda: self.query_encoder,
+                       Vocabulary.load(s.label_vocabulary or None), labeling_options(s))
+
+    def search_text(self, query: str, options: SearchOptions,
+                    label: str | None = None) -> list[Moment]:
+        """Moments matching a sentence; with `label`, only moments that carry it."""
+        return self._labelled(lambda o: self.engine.search_text(query, o), options, label)
+
+    def search_image(self, image: np.ndarray, options: SearchOptions,
+                     label: str | None = None) -> list[Moment]:
+        """Moments that look like an RGB image; with `label`, only moments that carry it."""
+        return self._labelled(lambda o: self.engine.search_image(image, o), options, label)
+
+    def _labelled(self, search, options: SearchOptions, label: str | None) -> list[Moment]:
+        if not label:
+            return search(options)
+        spans = self.labels.spans(label)
+        # The label's moments among the deepest ranking a search gives, best first.
+        return spans.keep(search(replace(options, k=MAX_SEARCH_DEPTH)))[:options.k]
+
+    def search_options(self, **overrides) -> SearchOptions:
+        """Search options from settings (the one source of their defaults), with per-query
+        overrides."""
+        s = self.settings
+        base = dict(
+            k=s.top_k, min_score=s.min_score, merge_gap=s.merge_gap,
+            merge_margin=s.merge_margin, modalities=MODALITIES,
+            fusion=FusionOptions(method=s.fusion, weights=(
+                ("frame", s.weight_frame), ("speech", s.weight_speech),
+                ("keyword", s.weight_keyword), ("audio", s.weight_audio),
+                ("ocr", s.weight_ocr), ("subtitles", s.weight_subtitles)),
+                evidence_z=s.evidence_z),
+        )
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return SearchOptions(**base)
+
+    def read_query_image(self, source: bytes | BinaryIO, max_pixels: int | None = None
+                         ) -> np.ndarray:
+        """An image to search with, as uint8 RGB at query size; DecodeError when it is not an
+        image, ImageTooLarge past `max_pixels` (known from its header, before decoding)."""
+        from vidseek.indexer.decode import read_image
+
+        return read_image(source, max_pixels)
+
+    def similar_to_span(self, video_id: int, t0: float, t1: float, options: SearchOptions,
+                        label: str | None = None) -> list[Alignment]:
+        """Moments in other videos that match seconds t0..t1 of an indexed video, aligned;
+        with `label`, only moments that carry it."""
+        self.check_model()
+        alignments = search_similar(self.store, span_query(self.store, video_id, t0, t1),
+                                    options)
+        return self._labelled_alignments(alignments, label)
+
+    def similar_to_clip(self, path: Path, options: SearchOptions, label: str | None = None,
+                        limits: DecodeLimits | None = None) -> list[Alignment]:
+        """Moments that match a clip file, aligned; embedded exactly as indexing would (an
+        upload within its `limits`), and the library's own copy of the same bytes (if any) left
+        out; with `label`, only moments that carry it."""
+        self.check_model()
+        clip = self.indexer.analyze(Path(path), limits)  # hashed in the decoding child
+        query = ClipQuery(tuple(clip.segments), 0.0, clip.info.duration,
+                          tuple(self.store.video_ids_with_hash(clip.content_hash)))
+        return self._labelled_alignments(search_similar(self.store, query, options), label)
+
+    def _labelled_alignments(self, alignments: list[Alignment],
+                             label: str | None) -> list[Alignment]:
+        if not label:
+            return alignments
+        spans = self.labels.spans(label)
+        return [a for a in alignments
+                if spans.overlaps(a.moment.video_id, a.moment.t0, a.moment.t1)]
+
+    def describe_moments(self, moments: list[Moment], query: str = "") -> list[dict[str, Any]]:
+        """Ranked moments in their one JSON shape (search/moments.py), with their labels."""
+        return describe_moments(self.store, self.labels, moments, query)
+
+    def describe_alignments(self, alignments: list[Alignment]) -> list[dict[str, Any]]:
+        """Aligned moments in their one JSON shape, with offsets and labels."""
+        return describe_alignments(self.store, self.labels, alignments)
+
+    def find_video(self, ref: str) -> VideoRecord:
+        """A library video by id or by path (a relative path is taken from the current
+        folder); FileNotFoundError that says how to list or add videos."""
+        video = self.store.video(int(ref)) if ref.isdigit() else None
+        video = video or self.store.video_by_path(str(Path(ref).expanduser().resolve()))
+        if video is None:
+            raise FileNotFoundError(f"{ref} is not in the library; `vidseek status` lists what "
+                                    "is, `vidseek index FOLDER` adds videos")
+        return video
+
+    def transcript(self, video_id: int) -> list[Cue]:
+        """What is said in a video, as timed cues (empty when nothing was transcribed)."""
+        return [Cue(s.t0, s.t1, s.text)
+                for s in self.store.video_segments(video_id, "speech") if s.text]
+
+    def words_timeline(self, video_id: int) -> list[TimedText]:
+        """Everything a video says and shows in words (transcript, on-screen text, subtitles),
+        by time; at one time, in that order."""
+        lines = [TimedText(s.t0, s.t1, s.modality, s.text) for modality in TEXT_MODALITIES
+                 for s in self.store.video_segments(video_id, modality) if s.text]
+        return sorted(lines, key=lambda line: (line.t0, TEXT_MODALITIES.index(line.modality)))
+
+    @staticmethod
+    def why_no_transcript(video: VideoRecord) -> str:
+        """Why a video has no transcript, for the user: its status, no sound, or no speech."""
+        if video.status != "indexed":
+            return f"it is {video.status}" + (f": {video.error}" if video.error else "")
+        if video.has_audio is False:
+            return "it has no audio track"
+        return ("no speech was recognised in it, or it was indexed without transcription "
+                "(to transcribe it now: `vidseek reindex --reembed`)")
+
+    def label_summaries(self) -> list[LabelSummary]:
+        """Every label with its moment, video and example counts, by name."""
+        return self.labels.summaries()
+
+    def add_labels(self, names: list[str]) -> list[str]:
+        """Add the user's own zero-shot labels; returns the names that were not there yet."""
+        return self.labels.add(names)
+
+    def remove_label(self, name: str) -> None:
+        """Drop a label and every moment and video it was on."""
+        self.labels.remove(name)
+
+    def add_label_example(self, name: str, video_id: int, t0: float, t1: float
+                          ) -> LearnedReport:
+        """Mark seconds t0..t1 of a video as an example of `name` and learn it again."""
+        return self.labels.add_example(name, video_id, t0, t1)
+
+    def update_labels(self, on_progress: Callable[[int, int], None] | None = None
+                      ) -> UpdateReport:
+        """Label and chapter what is new or changed, from the stored vectors."""
+        return self.labels.update(on_progress)
+
+    def chapters(self, video_id: int) -> list[ChapterInfo]:
+        """A video's chapters, each with its top label."""
+        return self.labels.chapters(video_id)
+
+    def chapters_vtt(self, video_id: int) -> str:
+        """A video's chapters as WebVTT."""
+        return self.labels.chapters_vtt(video_id)
+
+    # What the library holds, as the web and the CLI show it.
+    def video(self, video_id: int) -> VideoRecord | None:
+        """The video with this id, if any."""
+        return self.store.video(video_id)
+
+    def videos(self, status: str | None = None, offset: int = 0,
+               limit: int | None = None) -> list[VideoRecord]:
+        """The videos (with this index status), in the library's order."""
+        return self.store.videos(status, offset=offset, limit=limit)
+
+    def video_count(self, status: str | None = None) -> int:
+        return self.store.video_count(status)
+
+    def videos_by_status(self) -> dict[str, int]:
+        """How many videos are indexed, failed or pending."""
+        return self.store.status_counts()
+
+    def segments_by_modality(self) -> dict[str, int]:
+        return self.store.modality_counts()
+
+    def model_state(self) -> dict[str, str]:
+        """What produced the stored vectors (index_state)."""
+        return self.store.state()
+
+    def video_segments(self, video_id: int) -> list[SegmentRecord]:
+        return self.store.video_segments(video_id)
+
+    def thumbnail(self, segment_id: int) -> bytes | None:
+        """The JPEG of a frame segment."""
+        return self.store.thumbnail(segment_id)
+
+    def thumbnail_near(self, video_id: int, t: float) -> int | None:
+        """The frame segment to show for a moment of words or sound starting at `t`."""
+        return self.store.best_thumbnail_near(video_id, t)
+
+    def mark_changed(self, video_id: int) -> None:
+        """The video's file is no longer what was indexed: the next run indexes it again."""
+        self.store.mark_changed(video_id)
+
+    def video_labels(self, video_id: int) -> list[tuple[str, float, float]]:
+        """A video's labels: name, score and seconds on screen, longest first."""
+        return self.labels.video_labels(video_id)
+
+    def videos_with_label(self, name: str, offset: int = 0,
+                          limit: int | None = None) -> tuple[list[int], int]:
+        """A page of the ids of the videos that carry a label, and how many there are."""
+        return self.labels.videos_with_label(name, offset, limit)
+
+    def rebuild_indexes(self) -> dict[str, int]:
+        """Rebuild every FAISS index from the stored vectors: vectors per modality."""
+        return self.store.rebuild_indexes()
+
+    def index(self, root: Path, watch: Watchers = Watchers(),
+              retry_failed: bool = False) -> IndexOutcome:
+        """Index every video under `root` (resumable), then what follows a run."""
+        report = self.indexer.index(root, watch.files, retry_failed=retry_failed)
+        return self._after_indexing(report, watch)
+
+    def reembed(self, watch: Watchers = Watchers()) -> IndexOutcome:
+        """Decode and embed every video again with the configured models, then what follows
+        a run."""
+        from vidseek.indexer.discover import is_gone
+
+        paths = self.store.clear_segments()
+        report = self.indexer.index_files([Path(p) for p in paths if not is_gone(p)],
+                                          watch.files)
+        return self._after_indexing(report, watch)
+
+    def _after_indexing(self, report: IndexReport, watch: Watchers) -> IndexOutcome:
+        from vidseek.indexer.audio_projection import TrainingOptions, training_due
+
+        audio = None
+        s = self.settings
+        if s.index_audio and training_due(self.store, s.audio_min_pairs):
+            try:
+                audio = self.train_audio(TrainingOptions(), watch.training)
+            except ValueError as e:  # e.g. all that sound is in one video: the run succeeded
+                audio = AudioTraining(self.store.audio_feature_count(), not_trained=str(e))
+        labels = self.labels.update(watch.labeling) if s.label_after_index else None
+        return IndexOutcome(report, audio, labels)
+
+    def train_audio(self, options: TrainingOptions,
+                    on_progress: Callable[[TrainingProgress], None] | None = None
+                    ) -> AudioTraining:
+        """Learn (again) how the library's sounds map into the search space, from the frames
+        they co-occur with; ValueError, saying why, when there is too little to learn from."""
+        from vidseek.indexer.audio_projection import train_audio_projection
+
+        windows = self.store.audio_feature_count()
+        record = train_audio_projection(self.store, self.settings.model_dir, options, on_progress)
+        return AudioTraining(windows, record, self.store.segment_count("audio"),
+                             self.settings.model_dir / record.file)
+
+    def status(self) -> LibraryStatus:
+        """What the library holds, what failed and why, and the state of its derived parts."""
+        from vidseek.library.status import library_status
+
+        return library_status(self)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def labeling_options(settings: Settings) -> LabelingOptions:
+    """How labels and chapters are computed, from settings (the one source of their defaults)."""
+    return LabelingOptions(
+        shot_similarity=settings.shot_similarity, min_margin=settings.label_min_margin,
+        max_per_moment=settings.label_max_per_moment,
+        chapters=ChapterOptions(settings.chapter_min_seconds, settings.chapter_similarity))
