@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.query_encoder import open_clip_model, queries
+    from vidseek.core.settings import Settings
     from vidseek.models.clip_tokenizer import cut_at_eot
     from vidseek.models.encoders import load_image_text_encoder
     from vidseek.models.onnx_export import export_folder
     from vidseek.models.onnx_session import OnnxTower
-    from vidseek.core.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="open_clip:ViT-B-32/random")

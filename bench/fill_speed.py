@@ -18,8 +18,8 @@ import numpy as np
 
 from bench.synthetic import SYNTHETIC_FINGERPRINT, fill_store, synthetic_path, synthetic_video
 from vidseek.core.records import MediaInfo
-from vidseek.search.storage.store import Store
 from vidseek.core.settings import Settings
+from vidseek.search.storage.store import Store
 
 DIM = 512
 PER_VIDEO = 1000

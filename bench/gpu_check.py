@@ -17,9 +17,9 @@ from pathlib import Path
 from bench.index_speed import make_library, query_latency
 from bench.pipeline_speed import PIPELINES, talk_videos, time_pipeline
 from bench.workspace import workspace
-from vidseek.models.runtimes import resolve_runtime, resolve_whisper
-from vidseek.library import Library
 from vidseek.core.settings import Settings
+from vidseek.library import Library
+from vidseek.models.runtimes import resolve_runtime, resolve_whisper
 
 MODEL = "open_clip:ViT-B-32/random"
 

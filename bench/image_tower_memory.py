@@ -31,8 +31,8 @@ def rss_mb() -> float:
 
 def one_run(model: str) -> dict[str, float]:
     """The resident memory after each step, in this process, and the reloading query's time."""
-    from vidseek.models.encoders import load_image_text_encoder
     from vidseek.core.settings import Settings
+    from vidseek.models.encoders import load_image_text_encoder
 
     frame = np.random.default_rng(0).integers(0, 256, (1, 360, 640, 3), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:

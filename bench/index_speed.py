@@ -19,10 +19,10 @@ import numpy as np
 
 from bench.synthetic import fill_store, queries
 from tests.media import write_frames
+from vidseek.core.settings import Settings
 from vidseek.indexer.decode import DecodeOptions, FrameWindow, IsolatedDecoder
 from vidseek.indexer.sampling import SamplingOptions
 from vidseek.library import Library
-from vidseek.core.settings import Settings
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 W, H, FPS = 1280, 720, 30

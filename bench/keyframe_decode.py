@@ -24,11 +24,11 @@ import numpy as np
 from bench.index_speed import make_library
 from bench.synthetic import changing_frames
 from tests.media import write_frames
+from vidseek.core.settings import Settings
 
 # The decoder's own steps, private to it: measured here exactly as indexing runs them.
 from vidseek.indexer.decode import _Extent, _frames, _target_size, probe
 from vidseek.indexer.sampling import frame_signature, sample_times
-from vidseek.core.settings import Settings
 
 THRESHOLD = Settings.scene_threshold
 

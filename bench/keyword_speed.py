@@ -35,8 +35,8 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from bench.synthetic import ZIPF_CDF, queries, spoken_words
-from vidseek.search.storage.database import migrate
 from vidseek.search.queries.keyword import FTS_TABLE, SUBSTRING_TABLE, Fts5KeywordIndex
+from vidseek.search.storage.database import migrate
 
 LIMIT = 100  # what search/queries/engine.py's ranking_depth asks for at the default k
 # The most common Chinese characters sit in CJK Unified Ideographs; any 3,000 of them give

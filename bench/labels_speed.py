@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, insert
 
+from vidseek.core.records import unit
+from vidseek.core.settings import Settings
 from vidseek.library import labeling_options
 from vidseek.search.labels.label_store import LabelStore
 from vidseek.search.labels.labeling import Labeler, Vocabulary
-from vidseek.core.records import unit
 from vidseek.search.storage.schema import LabeledVideo, SegmentRow, Video
 from vidseek.search.storage.store import Store
-from vidseek.core.settings import Settings
 
 DIM = 512
 SPEC = "bench:concepts"

@@ -70,9 +70,9 @@ def build_synthetic_library(data_dir: Path, segments: int, per_video: int, speec
     """Write `segments` video-like unit vectors as fake videos' frames and transcript chunks
     (bench/synthetic.py: in bulk, and only what a killed earlier fill left unwritten);
     returns the dimension."""
+    from vidseek.core.settings import Settings
     from vidseek.models.encoders import load_image_text_encoder
     from vidseek.search.storage.store import Store
-    from vidseek.core.settings import Settings
 
     settings = Settings.load(env={}, data_dir=data_dir, clip_model=model, allow_download=False)
     dim = load_image_text_encoder(settings).dim

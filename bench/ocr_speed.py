@@ -22,10 +22,11 @@ import numpy as np
 
 from bench.index_speed import make_library
 from tests.media import Slide, write_slides
-from vidseek.indexer.ocr import OcrStage
-from vidseek.indexer.pipeline import Indexer, Stages
-from vidseek.library import Library
 from vidseek.core.settings import Settings
+from vidseek.indexer.analysis import Stages
+from vidseek.indexer.ocr import OcrStage
+from vidseek.indexer.pipeline import Indexer
+from vidseek.library import Library
 
 WORDS = ["QUOKKA", "LIGHTHOUSE", "Platform 9", "EXIT", "Bakery", "SALE 50%", "Harbour Road",
          "MUSEUM", "Chapter Two", "WARNING", "Ticket Office", "Pharmacy", "NO PARKING",

@@ -30,9 +30,9 @@ from pathlib import Path
 from bench.synthetic import changing_frames, sound_track
 from bench.workspace import bench_arguments, workspace
 from tests.media import write_frames
+from vidseek.core.settings import Settings
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.library import Library
-from vidseek.core.settings import Settings
 
 CLIP = "open_clip:ViT-B-32/random"
 FPS = 25

@@ -68,12 +68,12 @@ from tests.media import (
     write_subtitled,
 )
 from tests.palette_encoder import PALETTE, SPEC, PaletteEncoder, register
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.settings import Settings
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.search.queries.engine import SearchOptions
 from vidseek.search.queries.keyword import query_terms
 from vidseek.search.queries.ranking import Moment, Noise, Sources, fuse, merge_moments
-from vidseek.core.records import MODALITIES, TEXT_MODALITIES
-from vidseek.core.settings import Settings
 
 GENERATOR_VERSION = 1  # bump when the library or its answers change: a new folder is built
 FPS = 5

@@ -69,9 +69,9 @@ def open_clip_model(spec: str, settings):
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from vidseek.core.settings import Settings
     from vidseek.models.encoders import load_image_text_encoder
     from vidseek.models.text_tower import TracedTextEncoder
-    from vidseek.core.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="open_clip:ViT-B-32/random")

@@ -25,11 +25,11 @@ from pathlib import Path
 from bench.synthetic import changing_frames
 from tests.media import write_frames
 from tests.ray_cluster import ray_cluster
-from vidseek.indexer.pipeline import Analyzer, Job
-from vidseek.library import Library
 from vidseek.core.records import Fingerprint
-from vidseek.search.storage.store import Store
 from vidseek.core.settings import Settings
+from vidseek.indexer.analysis import Analyzer, Job
+from vidseek.library import Library
+from vidseek.search.storage.store import Store
 
 CLIP = "open_clip:ViT-B-32/random"
 FPS = 10

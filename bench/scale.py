@@ -57,8 +57,8 @@ from bench.load_test import (
 )
 from bench.synthetic import FRAMES_PER_SHOT, QUERY_TO_SHOT, WITHIN_SHOT, near, shot_centres
 from vidseek.core.records import Fingerprint, MediaInfo, Segment
-from vidseek.search.storage.store import Store
 from vidseek.core.settings import Settings
+from vidseek.search.storage.store import Store
 
 HOUR_FRAMES = 3600
 PER_VIDEO = 1000  # segments per synthetic video

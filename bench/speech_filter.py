@@ -14,9 +14,9 @@ import argparse
 import numpy as np
 
 from tests.media import music, noise, place, rain, speech, tone
+from vidseek.core.settings import Settings
 from vidseek.indexer.speech_filter import SpeechFilter, repeated_phrase
 from vidseek.models.transcribe import TRANSCRIBERS
-from vidseek.core.settings import Settings
 
 SENTENCES = [
     "We must finish the budget before the deadline.",

@@ -16,10 +16,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.media import chirp, noise, place, speech, tone
+from vidseek.core.records import Fingerprint, MediaInfo, Segment, unit
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.search.storage.catalogue import record_indexed
 from vidseek.search.storage.index_set import bump_generations
-from vidseek.core.records import Fingerprint, MediaInfo, Segment, unit
 from vidseek.search.storage.schema import Video
 from vidseek.search.storage.segment_table import vector_to_blob
 from vidseek.search.storage.store import Store

@@ -16,9 +16,9 @@ import numpy as np
 
 from bench.synthetic import speech_track
 from bench.workspace import bench_arguments, workspace
+from vidseek.core.settings import Settings
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.models.transcribe import TRANSCRIBERS, TranscribeOptions
-from vidseek.core.settings import Settings
 
 
 def time_transcription(settings: Settings, audio: np.ndarray, runs: int) -> list[float]:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.models.whisper_model import resolve_whisper_model
 from vidseek.core.settings import Settings
+from vidseek.models.whisper_model import resolve_whisper_model
 
 
 def bench_arguments(doc: str, minutes: float, of: str) -> argparse.ArgumentParser:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from vidseek.core.records import AudioFeatures, Heard, Segment
+from vidseek.core.settings import Settings
 from vidseek.indexer.decode import AUDIO_RATE
 from vidseek.models.registry import Registry, Spec
 from vidseek.models.whisper_model import faster_whisper_installed, load_faster_whisper
-from vidseek.core.records import AudioFeatures, Heard, Segment
 from vidseek.search.storage.store import Store
-from vidseek.core.settings import Settings
 
 if TYPE_CHECKING:
     from vidseek.indexer.audio_projection import AudioProjection

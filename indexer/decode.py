@@ -22,10 +22,10 @@ from typing import BinaryIO
 import numpy as np
 
 from vidseek.core.errors import ClipTooLong, DecodeError, ImageTooLarge
+from vidseek.core.records import MediaInfo
 from vidseek.indexer.discover import content_hash
 from vidseek.indexer.limits import DecodeLimits, decoder_options
 from vidseek.indexer.sampling import SamplingOptions, SceneFilter, sample_times
-from vidseek.core.records import MediaInfo
 
 AUDIO_RATE = 16_000
 SHORT_SIDE = 224  # decoded frame size: enough for CLIP and for a thumbnail

@@ -17,8 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.indexer.subtitles import subtitle_stamp
 from vidseek.core.records import Fingerprint
+from vidseek.indexer.subtitles import subtitle_stamp
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts",

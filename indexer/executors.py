@@ -16,7 +16,7 @@ from vidseek.core.errors import ClusterUnavailable, one_line
 from vidseek.core.settings import Settings
 
 if TYPE_CHECKING:
-    from vidseek.indexer.pipeline import Analyzer, FileResult, Job
+    from vidseek.indexer.analysis import Analyzer, FileResult, Job
 
 RETRIES = 3  # times Ray runs a file again after its worker process or node died
 IN_FLIGHT_PER_SLOT = 2  # files queued per worker slot: none idles while the driver writes
@@ -122,7 +122,7 @@ class RayExecutor:
 
     @staticmethod
     def _result(ray, ref, path: str) -> FileResult:
-        from vidseek.indexer.pipeline import FileResult
+        from vidseek.indexer.analysis import FileResult
 
         try:
             return ray.get(ref)
@@ -143,6 +143,6 @@ def analyze_on_worker(settings: Settings, job: Job) -> FileResult:
 @lru_cache(maxsize=1)
 def _worker_analyzer(settings: Settings) -> Analyzer:
     # One per worker process: the models load on its first file, not on every file.
-    from vidseek.indexer.pipeline import Analyzer
+    from vidseek.indexer.analysis import Analyzer
 
     return Analyzer.from_settings(settings)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidseek.core.errors import ModelUnavailable
+from vidseek.core.settings import Settings
 from vidseek.models.encoders import ENCODERS
 from vidseek.models.registry import Registry
-from vidseek.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.core.errors import ModelUnavailable
-from vidseek.models.registry import Registry, Spec
-from vidseek.indexer.sampling import frame_signature
 from vidseek.core.records import Segment
 from vidseek.core.settings import Settings
+from vidseek.indexer.sampling import frame_signature
+from vidseek.models.registry import Registry, Spec
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from vidseek.indexer.speech_filter import SpeechFilter
-from vidseek.models.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
 from vidseek.core.records import AudioFeatures, Heard, Segment
 from vidseek.core.settings import Settings
+from vidseek.indexer.speech_filter import SpeechFilter
+from vidseek.models.transcribe import TRANSCRIBERS, Transcriber, TranscriptSegment
 
 
 @dataclass(frozen=True)

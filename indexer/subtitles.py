@@ -18,9 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from vidseek.core.errors import SubtitleError
-from vidseek.indexer.limits import DecodeLimits, decoder_options
 from vidseek.core.records import Segment
 from vidseek.core.subtitles import Cue  # the same timed line a transcript is written as
+from vidseek.indexer.limits import DecodeLimits, decoder_options
 
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 

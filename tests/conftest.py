@@ -8,10 +8,10 @@ import os
 import huggingface_hub.constants
 import pytest
 
+from vidseek.core.settings import ENV_PREFIX, Settings
+from vidseek.library import Library
 from vidseek.models.encoders import ImageTextEncoder, load_image_text_encoder
 from vidseek.models.whisper_model import resolve_whisper_model
-from vidseek.library import Library
-from vidseek.core.settings import ENV_PREFIX, Settings
 
 TINY_MODEL = "open_clip:vidseek-tiny/random"
 # The settings' index budget, for tests that open a Store without a Library.

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from tests.conftest import make_settings
 from tests.media import Scene, write_video
-from vidseek.indexer.discover import examine
-from vidseek.models.encoders import ImageTextEncoder
-from vidseek.library import Library
 from vidseek.core.records import Segment
+from vidseek.indexer.discover import examine
+from vidseek.library import Library
+from vidseek.models.encoders import ImageTextEncoder
 
 SCENE_S = 2
 SOURCE_COLOURS = [(220, 30, 30), (30, 200, 60), (30, 60, 220), (240, 220, 40),

@@ -26,6 +26,7 @@ from tests.media import (
     write_video,
 )
 from vidseek.cli import main
+from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo
 from vidseek.indexer.audio import AudioWindowOptions, audio_windows, pool_windows, window_rms
 from vidseek.indexer.audio_projection import (
     AudioProjection,
@@ -39,7 +40,6 @@ from vidseek.indexer.audio_projection import (
     window_targets,
 )
 from vidseek.library import Library
-from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo
 from vidseek.search.storage.store import Store
 
 SCENE_S = 4.0

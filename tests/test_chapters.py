@@ -10,10 +10,10 @@ from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.palette_encoder import SPEC, register
 from tests.test_labels import write_vocabulary
+from vidseek.core.records import unit
 from vidseek.library import Library
 from vidseek.search.labels.chapters import ChapterOptions, chapters_vtt, cut_chapters
 from vidseek.search.labels.scoring import Moments
-from vidseek.core.records import unit
 
 
 def axis(i, dim=8):

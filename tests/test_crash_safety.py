@@ -22,8 +22,8 @@ from tests.crashes import (
     stray_processes,
     write_clip,
 )
-from vidseek.library import Library
 from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.library import Library
 from vidseek.search.storage.store import Store
 from vidseek.search.storage.vectors import saved_generation
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.media import BLUE, RED, Scene, tone, write_video
 from vidseek.core.errors import DecodeError
+from vidseek.core.records import MediaInfo
 from vidseek.indexer.decode import (
     AudioPiece,
     AudioTrack,
@@ -26,7 +27,6 @@ from vidseek.indexer.decode import (
 )
 from vidseek.indexer.discover import content_hash
 from vidseek.indexer.sampling import SamplingOptions, sample_times
-from vidseek.core.records import MediaInfo
 
 
 @pytest.fixture

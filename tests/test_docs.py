@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vidseek.docs import README_SETTINGS, generated, main, settings_table
 from vidseek.core.settings import Settings
+from vidseek.docs import README_SETTINGS, generated, main, settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

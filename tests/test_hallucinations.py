@@ -12,8 +12,8 @@ from tests.conftest import make_settings
 from tests.media import BLUE, Scene, music, noise, rain, write_video
 from vidseek.indexer.decode import read_audio
 from vidseek.indexer.speech_filter import SpeechFilter, repeated_phrase
-from vidseek.models.transcribe import TRANSCRIBERS, TranscriptSegment, Word
 from vidseek.library import Library
+from vidseek.models.transcribe import TRANSCRIBERS, TranscriptSegment, Word
 
 # Loud enough that Whisper base writes something for some of them (bench/speech_filter.py).
 SOUNDS = {"music.mp4": music(12, volume=0.5, seed=3), "noise.mp4": noise(12, volume=0.5, seed=3),

@@ -9,10 +9,10 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 
 from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
-from vidseek.library import Library
-from vidseek.search.storage.database import MIGRATIONS_DIR
-from vidseek.search.queries.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
 from vidseek.core.records import Fingerprint, MediaInfo, Segment
+from vidseek.library import Library
+from vidseek.search.queries.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
+from vidseek.search.storage.database import MIGRATIONS_DIR
 from vidseek.search.storage.store import Store
 
 

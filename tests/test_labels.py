@@ -11,6 +11,7 @@ from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.palette_encoder import DIM, PALETTE, SPEC, register
 from vidseek.core.errors import LabelError, UnknownLabel
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.library import Library
 from vidseek.search.labels.labeling import LabelSpans
 from vidseek.search.labels.scoring import (
@@ -23,7 +24,6 @@ from vidseek.search.labels.scoring import (
     unit,
     zero_shot_classifier,
 )
-from vidseek.core.records import Fingerprint, MediaInfo, Segment
 
 YELLOW = PALETTE["yellows"][1]
 VOCABULARY = """

@@ -12,9 +12,9 @@ from threadpoolctl import threadpool_info
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, write_video
 from vidseek.core.errors import ModelMismatch
+from vidseek.library import Library
 from vidseek.models.encoders import load_image_text_encoder
 from vidseek.models.runtimes import RuntimePlan
-from vidseek.library import Library
 
 
 class Int8Vectors:

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import INDEX_BUDGET
-from vidseek.search.storage.database import MIGRATIONS_DIR, migrate
 from vidseek.search.queries.keyword import is_full_text_object, keyword_index_for
+from vidseek.search.storage.database import MIGRATIONS_DIR, migrate
 from vidseek.search.storage.schema import Base
 from vidseek.search.storage.store import Store
 

@@ -12,9 +12,10 @@ import av
 import numpy as np
 
 from tests.media import RED, Scene, _write_audio, tone, write_video
-from vidseek.indexer.decode import AUDIO_RATE
-from vidseek.indexer.pipeline import Indexer, Stages
 from vidseek.core.records import Heard, Segment
+from vidseek.indexer.analysis import Stages
+from vidseek.indexer.decode import AUDIO_RATE
+from vidseek.indexer.pipeline import Indexer
 
 
 def write_without_pictures(path: Path, seconds: int) -> Path:

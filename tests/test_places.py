@@ -4,9 +4,9 @@ import numpy as np
 
 from tests.conftest import INDEX_BUDGET
 from tests.test_vectors import unit
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.queries.engine import best_per_segment
 from vidseek.search.storage.places import Places
-from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.storage.store import Store
 
 

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
 from tests.media import BLUE, RED, Scene, place, speech, write_video
 from tests.postgres import postgres_server, server_programs
+from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.library import Library
 from vidseek.search.queries.keyword import (
     FULL_TEXT_INDEX,
@@ -19,7 +20,6 @@ from vidseek.search.queries.keyword import (
     is_full_text_object,
     keyword_index_for,
 )
-from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.storage.schema import Base
 from vidseek.search.storage.store import Store
 

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from tests.conftest import TINY_MODEL, make_settings
 from vidseek.core.errors import ModelUnavailable
+from vidseek.library import Library
 from vidseek.models.clip_tokenizer import ClipTokenizer
 from vidseek.models.encoders import load_image_text_encoder
 from vidseek.models.onnx_export import export_folder
 from vidseek.models.query_towers import PROBES, load_query_encoder, pixels
 from vidseek.models.runtimes import text_on_torch_anywhere
-from vidseek.library import Library
 
 OPEN_CLIP = open_clip.get_tokenizer("ViT-B-32")
 OURS = ClipTokenizer()

@@ -19,9 +19,10 @@ from sqlalchemy import text
 from tests.conftest import TINY_MODEL, make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.core.errors import ModelMismatch, one_line
+from vidseek.indexer.models_report import clip_runtime_status
+from vidseek.library import Library
 from vidseek.models.clip_tokenizer import cut_at_eot
 from vidseek.models.encoders import load_image_text_encoder
-from vidseek.indexer.models_report import clip_runtime_status
 from vidseek.models.onnx_export import export_folder
 from vidseek.models.onnx_session import OnnxTower
 from vidseek.models.registry import Spec
@@ -35,7 +36,6 @@ from vidseek.models.runtimes import (
     text_runtime,
 )
 from vidseek.models.transcribe import TranscribeOptions
-from vidseek.library import Library
 
 # fp32 on ONNX Runtime against torch: the same arithmetic in another order (measured: the
 # largest difference of a unit vector's component is 1e-7 on the tiny model, 3e-6 on

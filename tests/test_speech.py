@@ -16,8 +16,8 @@ from tests.media import BLUE, GREEN, RED, Scene, place, silence, speech, write_v
 from vidseek.cli import main
 from vidseek.core.errors import ModelUnavailable
 from vidseek.indexer.models_report import model_status
-from vidseek.models.transcribe import TRANSCRIBERS
 from vidseek.library import Library
+from vidseek.models.transcribe import TRANSCRIBERS
 from vidseek.search.queries.keyword import Fts5KeywordIndex, keyword_index_for
 
 pytestmark = pytest.mark.slow

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from vidseek.core.subtitles import Cue, format_srt, format_text, format_vtt, srt_time, vtt_time
 from vidseek.indexer.speech import ChunkOptions, TranscriptChunker, clip_token_count
 from vidseek.models.transcribe import TranscriptSegment, Word
 from vidseek.search.queries.highlight import highlight
 from vidseek.search.queries.keyword import is_full_text_object, query_terms
-from vidseek.core.subtitles import Cue, format_srt, format_text, format_vtt, srt_time, vtt_time
 
 
 def spoken(t0: float, text: str, seconds_per_word: float = 0.4,

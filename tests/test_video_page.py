@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, Slide, write_slides
+from vidseek.core.records import Segment
 from vidseek.indexer.discover import examine
 from vidseek.library import Library
-from vidseek.core.records import Segment
 from vidseek.web.app import create_app
 
 SLIDES = [Slide(3, color=BLUE), Slide(3, "QUOKKA CROSSING", GREEN), Slide(3, color=BLUE),

@@ -23,8 +23,8 @@ from PIL import Image
 from tests.conftest import TINY_MODEL, make_settings
 from tests.search_library import SOURCE_COLOURS, SPOKEN
 from vidseek.cli import main as cli_main
-from vidseek.library import Library
 from vidseek.core.records import Fingerprint
+from vidseek.library import Library
 from vidseek.web.app import create_app
 
 

@@ -24,9 +24,9 @@ from PIL import Image
 
 from tests.conftest import make_settings
 from tests.media import Scene, write_video
+from vidseek.core.records import Fingerprint
 from vidseek.indexer.decode import read_image
 from vidseek.library import Library
-from vidseek.core.records import Fingerprint
 from vidseek.web.app import create_app
 from vidseek.web.context import warm_up
 from vidseek.web.guard import host_name, is_loopback

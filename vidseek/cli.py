@@ -16,8 +16,8 @@ from vidseek.core.errors import (
     ModelUnavailable,
     QueryError,
 )
-from vidseek.core.scratch import keep_temporary_files_here
 from vidseek.core.records import MODALITIES
+from vidseek.core.scratch import keep_temporary_files_here
 from vidseek.core.settings import Settings
 
 

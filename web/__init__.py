@@ -1,1 +1,2 @@
-"""The Flask app: JSON API and web UI over the search service."""
+"""The Flask app: JSON API and web UI over the library. Imports vidseek.library (the one door),
+vidseek.core, and the plain result types of vidseek.search."""

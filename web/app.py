@@ -11,8 +11,8 @@ import dataclasses
 
 from flask import Flask
 
-from vidseek.library import Library
 from vidseek.core.settings import Settings
+from vidseek.library import Library
 from vidseek.web.api import api
 from vidseek.web.context import attach
 from vidseek.web.errors import register_error_handlers

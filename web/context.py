@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
-from vidseek.indexer.limits import DecodeLimits
-from vidseek.library import Library
 from vidseek.core.scratch import process_folder
 from vidseek.core.settings import Settings
+from vidseek.indexer.limits import DecodeLimits
+from vidseek.library import Library
 
 EXTENSION = "vidseek"
 T = TypeVar("T")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN
 from vidseek.core.records import MODALITIES, TEXT_MODALITIES
 from vidseek.core.settings import Settings
+from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
 

@@ -13,8 +13,8 @@ from werkzeug.routing import IntegerConverter
 
 from vidseek.core.errors import QueryError
 from vidseek.library import Library
-from vidseek.search.queries.engine import SearchOptions
 from vidseek.search.labels.labeling import clean_name
+from vidseek.search.queries.engine import SearchOptions
 from vidseek.web.errors import ApiError
 
 MAX_K = 100  # moments per page

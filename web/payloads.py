@@ -12,10 +12,10 @@ from typing import Any
 from flask import url_for
 
 from vidseek.library import Library
-from vidseek.search.queries.alignment import Alignment
-from vidseek.search.storage.catalogue import VideoRecord
 from vidseek.search.moments import seconds
+from vidseek.search.queries.alignment import Alignment
 from vidseek.search.queries.ranking import Moment
+from vidseek.search.storage.catalogue import VideoRecord
 from vidseek.web.errors import ApiError
 from vidseek.web.params import PageRequest
 

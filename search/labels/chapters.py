@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidseek.search.labels.scoring import Moments
 from vidseek.core.records import unit
 from vidseek.core.subtitles import Cue, format_vtt
+from vidseek.search.labels.scoring import Moments
 
 
 @dataclass(frozen=True)

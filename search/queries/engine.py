@@ -12,12 +12,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from vidseek.core.errors import QueryError
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.models.query_encoder import QueryEncoder
 from vidseek.search.queries.batching import TextBatcher
 from vidseek.search.queries.keyword import KeywordIndex, keyword_index_for
-from vidseek.search.storage.places import Places
-from vidseek.models.query_encoder import QueryEncoder
 from vidseek.search.queries.ranking import FusionOptions, Hit, Moment, Noise, Sources, fuse, merge_moments
-from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.search.storage.places import Places
 from vidseek.search.storage.store import Store
 
 MAX_QUERY_CHARS = 1000

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vidseek.core.errors import QueryError
+from vidseek.core.records import Segment
 from vidseek.search.queries.alignment import Alignment, AlignmentOptions, QuerySpan, align_clip
 from vidseek.search.queries.engine import SearchOptions, place_hits, with_texts
 from vidseek.search.queries.ranking import Hit
-from vidseek.core.records import Segment
 from vidseek.search.storage.store import Store
 
 # Hits kept per query segment. Enough for a few near-duplicates per video to vote; the

@@ -31,13 +31,14 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from vidseek.core.records import MODALITIES
+from vidseek.core.settings import IndexBudget
 from vidseek.search.storage.catalogue import Catalogue
 from vidseek.search.storage.model_state import ModelState
 from vidseek.search.storage.places import LayeredPlaces, Places
-from vidseek.core.records import MODALITIES
 from vidseek.search.storage.schema import SegmentGeneration
 from vidseek.search.storage.segment_table import SegmentChange, SegmentTable
-from vidseek.search.storage.vectors import IndexBudget, VectorIndex, describe_saved, saved_generation
+from vidseek.search.storage.vectors import VectorIndex, describe_saved, saved_generation
 
 
 def bump_generations(s: Session, modalities: Iterable[str]) -> dict[str, int]:

@@ -15,9 +15,9 @@ from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import Session
 
+from vidseek.core.records import AudioFeatures, Segment
 from vidseek.search.storage.model_state import ModelState
 from vidseek.search.storage.places import Places
-from vidseek.core.records import AudioFeatures, Segment
 from vidseek.search.storage.schema import AudioFeatureRow, SegmentGeneration, SegmentRow, Thumbnail, Video
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo, Segment
+from vidseek.core.settings import IndexBudget
 from vidseek.search.storage.catalogue import (
     Catalogue,
     VideoRecord,
@@ -31,10 +33,9 @@ from vidseek.search.storage.database import make_engine, migrate
 from vidseek.search.storage.index_set import IndexSet
 from vidseek.search.storage.model_state import ModelState, erase_state, write_state
 from vidseek.search.storage.places import LayeredPlaces
-from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo, Segment
 from vidseek.search.storage.schema import SegmentRow, Video
 from vidseek.search.storage.segment_table import SegmentRecord, SegmentTable
-from vidseek.search.storage.vectors import IndexBudget, VectorIndex
+from vidseek.search.storage.vectors import VectorIndex
 
 
 class Store:

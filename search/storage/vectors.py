@@ -58,6 +58,7 @@ import faiss
 import numpy as np
 
 from vidseek.core.files import remove_abandoned, replaced_whole, write_whole
+from vidseek.core.settings import IndexBudget
 from vidseek.search.storage.places import LayeredPlaces, Places
 
 log = logging.getLogger(__name__)
@@ -93,14 +94,6 @@ SHOTS_MIN = 1024
 SHOT_PROBE_BLOCKS, SHOT_PROBE_LENGTH = 32, 256  # runs of consecutive vectors the kind is judged on
 SHOT_TRAINING = 16_384  # shot centroids the product codes are trained on
 SHOT_MAX_PROBE = 64  # shots a query's vectors are scored in, at the most (~3,200 rows read)
-
-
-@dataclass(frozen=True)
-class IndexBudget:
-    """What the index may cost: bytes of memory for the vectors, and the recall@10 to keep."""
-
-    memory_bytes: int
-    recall: float
 
 
 def choose_kind(count: int, dim: int, budget: IndexBudget) -> str:

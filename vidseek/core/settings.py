@@ -28,6 +28,14 @@ def _opt(default: Any, help: str, shown: str | None = None) -> Any:
 
 
 @dataclass(frozen=True)
+class IndexBudget:
+    """What a vector index may cost: bytes of memory for the vectors, and the recall@10 to keep."""
+
+    memory_bytes: int
+    recall: float
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = _opt(_default_data_dir, "where the database, FAISS indexes and models live",
                           shown="~/.local/share/vidseek ($XDG_DATA_HOME/vidseek when set)")
@@ -159,10 +167,8 @@ class Settings:
         return self.data_dir / "faiss"
 
     @property
-    def index_budget(self):
-        """What each vector index may cost and must find (a search.vectors.IndexBudget)."""
-        from vidseek.search.storage.vectors import IndexBudget  # FAISS loads only where indexes do
-
+    def index_budget(self) -> IndexBudget:
+        """What each vector index may cost and must find."""
         return IndexBudget(self.index_memory_mb * 2**20, self.index_recall)
 
     @property

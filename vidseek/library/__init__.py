@@ -1,6 +1,7 @@
 """One library wired from settings: the store, the lazily loaded models, indexer and engine.
 The CLI and the web app both go through this, so each thing is built one way: a search (by
-text, image or clip, with a label filter), an index run with what follows it, the status."""
+text, image or clip, with a label filter), an index run with what follows it, the status.
+Imports vidseek.core, vidseek.models, vidseek.search and vidseek.indexer."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from vidseek.search.queries.alignment import Alignment
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.settings import Settings
+from vidseek.core.subtitles import Cue
 from vidseek.search.labels.chapters import ChapterOptions
-from vidseek.search.queries.engine import SearchEngine, SearchOptions
 from vidseek.search.labels.labeling import (
     ChapterInfo,
     Labeler,
@@ -26,13 +28,12 @@ from vidseek.search.labels.labeling import (
 )
 from vidseek.search.labels.scoring import LearnedReport
 from vidseek.search.moments import describe_alignments, describe_moments
+from vidseek.search.queries.alignment import Alignment
+from vidseek.search.queries.engine import SearchEngine, SearchOptions
 from vidseek.search.queries.ranking import FusionOptions, Moment
-from vidseek.core.records import MODALITIES, TEXT_MODALITIES
-from vidseek.search.storage.segment_table import SegmentRecord
 from vidseek.search.queries.similar import ClipQuery, search_similar, span_query
+from vidseek.search.storage.segment_table import SegmentRecord
 from vidseek.search.storage.store import Store, VideoRecord
-from vidseek.core.subtitles import Cue
-from vidseek.core.settings import Settings
 
 if TYPE_CHECKING:
     from vidseek.indexer.audio_projection import (
@@ -40,10 +41,10 @@ if TYPE_CHECKING:
         TrainingOptions,
         TrainingProgress,
     )
-    from vidseek.models.encoders import ImageTextEncoder
     from vidseek.indexer.limits import DecodeLimits
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
     from vidseek.library.status import LibraryStatus
+    from vidseek.models.encoders import ImageTextEncoder
 
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
 
@@ -179,8 +180,9 @@ class Library:
 
     @cached_property
     def indexer(self) -> Indexer:
+        from vidseek.indexer.analysis import stages_for
         from vidseek.indexer.executors import RayExecutor
-        from vidseek.indexer.pipeline import Indexer, stages_for
+        from vidseek.indexer.pipeline import Indexer
 
         executor = RayExecutor(self.settings) if self.settings.ray_address else None
         return Indexer(self.settings, self.store, self.encoder,
@@ -430,7 +432,7 @@ class Library:
         """What the library holds, what failed and why, and the state of its derived parts."""
         from vidseek.library.status import library_status
 
-        return library_status(self)
+        return library_status(self.settings, self.store, lambda: self.labels)
 
     def close(self) -> None:
         self.store.close()

@@ -1,9 +1,10 @@
-"""What `vidseek status` reports, composed from a Library as plain data: counts, the models
+"""What `vidseek status` reports, composed from a library's parts as plain data: counts, the models
 and indexes in use, the state of the audio projection and the labels, and every file that
 failed, waits or warned."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,9 @@ from vidseek.core.errors import ModelMismatch
 from vidseek.search.storage.store import VideoRecord
 
 if TYPE_CHECKING:
-    from vidseek.library import Library
+    from vidseek.core.settings import Settings
+    from vidseek.search.labels.labeling import Labeler
+    from vidseek.search.storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,21 +32,22 @@ class LibraryStatus:
     warned: list[VideoRecord]
 
 
-def library_status(lib: Library) -> LibraryStatus:
-    """The status of `lib`, read from its store (no model is loaded)."""
+def library_status(settings: Settings, store: Store,
+                   labels: Callable[[], Labeler]) -> LibraryStatus:
+    """The status of a library, read from its store (no model is loaded); `labels` gives
+    its labels, which a library of another model than the configured one lacks."""
     from vidseek.indexer.audio_projection import STATE_KEY as AUDIO_PROJECTION_KEY
 
-    store = lib.store
     state = store.state()
     segments = store.modality_counts()
     return LibraryStatus(
-        data_dir=lib.settings.data_dir,
+        data_dir=settings.data_dir,
         videos=store.status_counts(),
         segments=segments,
         # The projection's record is JSON: summarised on its own line instead.
         state={k: v for k, v in state.items() if k != AUDIO_PROJECTION_KEY},
-        audio_projection=_audio_projection_status(lib, state),
-        labels=_labels_status(lib),
+        audio_projection=_audio_projection_status(settings, store, state),
+        labels=_labels_status(labels),
         indexes={m: store.describe_index(m) for m in sorted(segments)},
         failed=store.videos("failed"),
         pending=store.videos("pending"),
@@ -51,27 +55,28 @@ def library_status(lib: Library) -> LibraryStatus:
     )
 
 
-def _audio_projection_status(lib: Library, state: dict[str, str]) -> str:
+def _audio_projection_status(settings: Settings, store: Store, state: dict[str, str]) -> str:
     from vidseek.indexer.audio_projection import current_record
 
     record = current_record(state)
     if record:
         return record.describe()
-    if not lib.settings.index_audio:
+    if not settings.index_audio:
         return "off (index_audio=false)"
-    return (f"not trained yet: {lib.store.audio_feature_count()} audio windows stored, "
-            f"`vidseek index` trains it at {lib.settings.audio_min_pairs}; "
+    return (f"not trained yet: {store.audio_feature_count()} audio windows stored, "
+            f"`vidseek index` trains it at {settings.audio_min_pairs}; "
             "`vidseek train-audio` trains it now")
 
 
-def _labels_status(lib: Library) -> str:
+def _labels_status(labels: Callable[[], Labeler]) -> str:
     try:  # labels are the configured model's: another one has none to show, status goes on
-        summaries = lib.labels.summaries()
+        labeler = labels()
+        summaries = labeler.summaries()
     except ModelMismatch as e:
         return f"not shown ({e})"
     used = [s for s in summaries if s.counts.moments]
     learned = sum(s.kind == "learned" for s in summaries)
-    waiting = len(lib.labels.db.stale_videos())
+    waiting = len(labeler.db.stale_videos())
     return (f"{len(summaries)} ({len(used)} found in the library, {learned} learned from "
             f"examples)" + (f"; {waiting} video(s) waiting for `vidseek labels update`"
                             if waiting else ""))

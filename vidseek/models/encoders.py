@@ -20,11 +20,11 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.core.errors import ModelUnavailable
-from vidseek.models.registry import Registry, Spec
-from vidseek.models.runtimes import RuntimePlan
-from vidseek.models.query_encoder import QueryEncoder
 from vidseek.core.records import unit
 from vidseek.core.settings import Settings
+from vidseek.models.query_encoder import QueryEncoder
+from vidseek.models.registry import Registry, Spec
+from vidseek.models.runtimes import RuntimePlan
 
 log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"

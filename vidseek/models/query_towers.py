@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from vidseek.core.errors import OnnxUnavailable, one_line
+from vidseek.core.records import unit
+from vidseek.core.settings import Settings
 from vidseek.models.clip_tokenizer import ClipTokenizer, cut_at_eot
 from vidseek.models.encoders import (
     ENCODERS,
@@ -35,8 +37,6 @@ from vidseek.models.encoders import (
 )
 from vidseek.models.onnx_session import OnnxTower
 from vidseek.models.runtimes import RuntimePlan, text_on_torch_anywhere
-from vidseek.core.records import unit
-from vidseek.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.core.errors import ModelUnavailable, one_line
+from vidseek.core.settings import Settings
 from vidseek.models.registry import Registry, Spec
 from vidseek.models.whisper_model import faster_whisper_installed, load_faster_whisper
-from vidseek.core.settings import Settings
 
 OPENAI_WHISPER_FIX = "pip install 'vidseek[openai-whisper]'"
 
