@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     # Two threads on this shared 2-core machine mostly wait for each other (training measured
     # 4x slower than with one); the serving process runs FAISS on one thread anyway.
     faiss.omp_set_num_threads(1)
-    # Where an index build spends its time (search/storage/vectors.py logs each part).
+    # Where an index build spends its time (search/storage/vectors.py and shots.py log each part).
     logging.basicConfig(level=logging.INFO, format="  %(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     print(f"vidseek scale bench: {os.cpu_count()} CPU(s), query model {args.model}; "

@@ -17,8 +17,9 @@ from tests.test_vectors import fetcher
 from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.search.storage.schema import SegmentGeneration, SegmentRow
 from vidseek.search.storage.segment_table import vector_to_blob
+from vidseek.search.storage.shots import shot_bounds, shot_cuts
 from vidseek.search.storage.store import Store
-from vidseek.search.storage.vectors import VectorIndex, describe_saved, shot_bounds, shot_cuts
+from vidseek.search.storage.vectors import VectorIndex, describe_saved
 
 DIM = 32
 SMALL_MEMORY = replace(INDEX_BUDGET, memory_bytes=2**18)  # too little for float16 codes: product codes
@@ -45,7 +46,7 @@ def one_faiss_thread():
 @pytest.fixture
 def clustered(monkeypatch):
     """10k video-like frames (200 shots), and 200 text-like queries near those shots."""
-    monkeypatch.setattr("vidseek.search.storage.vectors.EXACT_LIMIT", 2_000)
+    monkeypatch.setattr("vidseek.search.storage.index_kinds.EXACT_LIMIT", 2_000)
     frames = video_frames(10_000, DIM)
     return frames, np.arange(1, len(frames) + 1, dtype=np.int64), text_queries(200, 200, DIM)
 
@@ -89,7 +90,7 @@ def test_shots_begin_at_another_video_another_picture_and_past_the_longest(monke
     # A chunk that goes on from the vector before it: a cut only where that one differs.
     assert not shot_cuts(vectors[:2], videos[:2], (a, 1))[0]
     assert shot_cuts(vectors[:2], videos[:2], (a, 0))[0] and shot_cuts(vectors[:2], videos[:2], (b, 1))[0]
-    monkeypatch.setattr("vidseek.search.storage.vectors.SHOT_MAX_LENGTH", 3)
+    monkeypatch.setattr("vidseek.search.storage.shots.SHOT_MAX_LENGTH", 3)
     assert shot_bounds(cuts).tolist() == [0, 3, 5, 6, 7, 8]  # five a's: a shot of 3 and of 2
 
 
@@ -100,8 +101,8 @@ SHOT_DIM = 128  # at 32 dimensions a text-like query is barely nearer its shot t
 def shots(monkeypatch):
     """10k video-like frames (200 shots) of SHOT_DIM dimensions and text-like queries near
     those shots; an index by shot from 64 shots up (1,024 in a real library)."""
-    monkeypatch.setattr("vidseek.search.storage.vectors.EXACT_LIMIT", 2_000)
-    monkeypatch.setattr("vidseek.search.storage.vectors.SHOTS_MIN", 64)
+    monkeypatch.setattr("vidseek.search.storage.index_kinds.EXACT_LIMIT", 2_000)
+    monkeypatch.setattr("vidseek.search.storage.shots.SHOTS_MIN", 64)
     frames = video_frames(10_000, SHOT_DIM)
     return frames, np.arange(1, len(frames) + 1, dtype=np.int64), text_queries(200, 200, SHOT_DIM)
 
@@ -312,10 +313,11 @@ def test_a_server_sees_new_videos_without_reading_the_base_again(tmp_path, monke
 MERGE_CHILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
+    import vidseek.search.storage.index_kinds as index_kinds
     import vidseek.search.storage.vectors as vectors
     from tests.test_index_scale import _library
 
-    vectors.EXACT_LIMIT = 2_000
+    index_kinds.EXACT_LIMIT = 2_000
     vectors.MERGE_MIN = 1  # any delta is folded in on saving
     store = _library(Path(sys.argv[1]), 4, first=int(sys.argv[2]))
     kill_at, stage = int(sys.argv[3]), sys.argv[4]
@@ -347,7 +349,7 @@ MERGE_CHILD = textwrap.dedent("""
 @pytest.mark.parametrize("stage", ["written, not renamed", "renamed"])
 @pytest.mark.parametrize("kill_at", [1, 2, 3])  # the base's index, its places, the delta file
 def test_a_kill_during_a_merge_leaves_a_consistent_index(tmp_path, monkeypatch, kill_at, stage):
-    monkeypatch.setattr("vidseek.search.storage.vectors.EXACT_LIMIT", 2_000)
+    monkeypatch.setattr("vidseek.search.storage.index_kinds.EXACT_LIMIT", 2_000)
     monkeypatch.setattr("vidseek.search.storage.vectors.MERGE_MIN", 1)
     _library(tmp_path, 6).close()  # a base of 3,000 in an inverted file
     before = Store(f"sqlite:///{tmp_path / 'lib.db'}", tmp_path / "faiss", INDEX_BUDGET)

@@ -5,8 +5,9 @@ from dataclasses import replace
 import numpy as np
 
 from tests.conftest import INDEX_BUDGET
+from vidseek.search.storage.index_kinds import EXACT_LIMIT, bytes_per_vector, choose_kind
 from vidseek.search.storage.places import Places
-from vidseek.search.storage.vectors import EXACT_LIMIT, VectorIndex, bytes_per_vector, choose_kind
+from vidseek.search.storage.vectors import VectorIndex
 
 
 def unit(n, dim=16, seed=0):
@@ -94,7 +95,7 @@ def test_an_exact_base_past_the_exact_limit_is_replaced_on_the_next_save(tmp_pat
     vi = VectorIndex(tmp_path, "frame", 16)
     vi.rebuild(fetcher(vectors)(ids)[1], fetcher(vectors), budget)
     assert vi.kind == "exact" and not vi.merge_due(budget)
-    monkeypatch.setattr("vidseek.search.storage.vectors.EXACT_LIMIT", 2_000)
+    monkeypatch.setattr("vidseek.search.storage.index_kinds.EXACT_LIMIT", 2_000)
     assert vi.merge_due(budget)
     vi.merge(budget, fetcher(vectors))
     assert vi.kind.startswith("ivf") and np.array_equal(vi.ids(), ids)
