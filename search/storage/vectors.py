@@ -311,8 +311,8 @@ class VectorIndex:
         if tuning.recall < min(budget.recall, self.base.tuning.recall - TUNING_MARGIN):
             # The new vectors lie where the trained lists and codes fit them badly: train
             # again on what the library holds now. Not when the base itself never reached the
-            # target (its most thorough setting falls short: 0.910 at 10M) and the grown copy
-            # reads as well as it did: training again would give the same, at 10M in 32 min.
+            # target (its most thorough setting falls short) and the grown copy reads as well
+            # as it did: training again would give the same, at the cost of a full build.
             self.rebuild(places, fetch, budget)
             return
         self._commit_base(index, tuning, places, epoch)
