@@ -44,7 +44,9 @@ test-fast: system-deps install lint
 
 # The package claims Python 3.11 and 3.12 (pyproject.toml); `make test` runs on PYTHON (3.11 here),
 # this runs the tests not marked slow on 3.12 in a venv of its own.
-PYTHON_OTHER ?= $(shell command -v python3.12 || ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+# The first python3.12 that runs (a pyenv shim on PATH may name one that is not selected).
+PYTHON_OTHER ?= $(shell for p in $(HOME)/.pyenv/versions/3.12*/bin/python3.12 python3.12; do \
+	  $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
 test-other-python: system-deps
 	@test -n "$(PYTHON_OTHER)" || { echo "no python3.12 found: set PYTHON_OTHER"; exit 1; }
 	$(MAKE) test-fast PYTHON=$(PYTHON_OTHER) VENV=.venv-3.12
