@@ -7,11 +7,15 @@ import os
 
 import huggingface_hub.constants
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
 
 from vidseek.core.settings import ENV_PREFIX, Settings
 from vidseek.library import Library
 from vidseek.models.encoders import ImageTextEncoder, load_image_text_encoder
 from vidseek.models.whisper_model import resolve_whisper_model
+from vidseek.search.storage.database import MIGRATIONS_DIR
 
 TINY_MODEL = "open_clip:vidseek-tiny/random"
 # The settings' index budget, for tests that open a Store without a Library.
@@ -28,6 +32,18 @@ def make_settings(data_dir, **overrides) -> Settings:
                   transcribe=False, index_audio=False, index_ocr=False, threads=2, **PINNED)
     values.update(overrides)
     return Settings.load(env={}, **values)
+
+
+def library_at_revision(url: str, revision: str, *inserts: str) -> None:
+    """A database as an older vidseek left it: migrated only to `revision`, holding the rows
+    that the SQL `inserts` write (a Store opened on it then migrates it to the newest)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with create_engine(url).begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+        for insert in inserts:
+            connection.execute(text(insert))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 
-from tests.conftest import INDEX_BUDGET, TINY_MODEL, make_settings
+from tests.conftest import INDEX_BUDGET, TINY_MODEL, library_at_revision, make_settings
 from vidseek.core.records import Fingerprint, MediaInfo, Segment
 from vidseek.library import Library
 from vidseek.search.queries.keyword import Fts5KeywordIndex, LikeKeywordIndex, keyword_index_for
@@ -57,18 +57,11 @@ def test_full_text_follows_every_write_of_the_store(tmp_path):
 
 def test_upgrading_an_old_library_indexes_its_transcripts(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:  # a library made before full-text search existed
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0001")
-        connection.execute(text("INSERT INTO videos (id, path, size, mtime_ns, status) "
-                                "VALUES (1, '/old.mp4', 1, 1, 'indexed')"))
-        connection.execute(text(
-            "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
-            "(1, 'speech', 2.0, 6.0, 'the lighthouse keeper waved', x''), "
-            "(1, 'frame', 0.0, 1.0, NULL, x'')"))
+    library_at_revision(  # a library made before full-text search existed
+        url, "0001",
+        "INSERT INTO videos (id, path, size, mtime_ns, status) VALUES (1, '/old.mp4', 1, 1, 'indexed')",
+        "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
+        "(1, 'speech', 2.0, 6.0, 'the lighthouse keeper waved', x''), (1, 'frame', 0.0, 1.0, NULL, x'')")
     store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     keywords = keyword_index_for(store.engine)
     assert isinstance(keywords, Fts5KeywordIndex)
@@ -200,17 +193,12 @@ def test_words_first_then_runs_then_some_of_the_words(tmp_path):
 
 def test_upgrading_indexes_existing_on_screen_and_chinese_text(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with create_engine(url).begin() as connection:  # a library made before substring search
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0007")
-        connection.execute(text("INSERT INTO videos (id, path, size, mtime_ns, status) "
-                                "VALUES (1, '/old.mp4', 1, 1, 'indexed')"))
-        connection.execute(text(
-            "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
-            f"(1, 'ocr', 0.0, 60.0, '{CAPTION}', x''), (1, 'speech', 2.0, 6.0, '{CHINESE}', x''), "
-            "(1, 'frame', 0.0, 1.0, NULL, x'')"))
+    library_at_revision(  # a library made before substring search
+        url, "0007",
+        "INSERT INTO videos (id, path, size, mtime_ns, status) VALUES (1, '/old.mp4', 1, 1, 'indexed')",
+        "INSERT INTO segments (video_id, modality, t0, t1, text, vector) VALUES "
+        f"(1, 'ocr', 0.0, 60.0, '{CAPTION}', x''), (1, 'speech', 2.0, 6.0, '{CHINESE}', x''), "
+        "(1, 'frame', 0.0, 1.0, NULL, x'')")
     store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     assert _found(store, "photo jpeg") == [CAPTION] and _found(store, "预算") == [CHINESE]
     store.close()

@@ -1,14 +1,12 @@
 """The schema comes only from Alembic, and the SQLAlchemy models never drift from it."""
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from tests.conftest import INDEX_BUDGET
+from tests.conftest import INDEX_BUDGET, library_at_revision
 from vidseek.search.queries.keyword import is_full_text_object, keyword_index_for
-from vidseek.search.storage.database import MIGRATIONS_DIR, migrate
+from vidseek.search.storage.database import migrate
 from vidseek.search.storage.schema import Base
 from vidseek.search.storage.store import Store
 
@@ -39,19 +37,14 @@ def test_migrating_twice_is_harmless(tmp_path):
 
 def test_upgrading_keeps_every_row_and_then_never_reuses_an_id(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with create_engine(url).begin() as connection:  # a library made before ids were kept
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0004")
-        connection.execute(text("INSERT INTO videos (id, path, size, mtime_ns, status) VALUES "
-                                "(1, '/a.mp4', 1, 1, 'indexed'), (2, '/b.mp4', 1, 1, 'indexed')"))
-        connection.execute(text(
-            "INSERT INTO segments (id, video_id, modality, t0, t1, text, vector) VALUES "
-            "(1, 1, 'frame', 0, 1, NULL, x'00'), (2, 1, 'speech', 0, 4, 'a lighthouse', x'00'), "
-            "(3, 2, 'frame', 0, 1, NULL, x'00')"))
-        connection.execute(text("INSERT INTO thumbnails (segment_id, jpeg) VALUES (1, x'ff'), "
-                                "(3, x'ff')"))
+    library_at_revision(  # a library made before ids were kept
+        url, "0004",
+        "INSERT INTO videos (id, path, size, mtime_ns, status) VALUES "
+        "(1, '/a.mp4', 1, 1, 'indexed'), (2, '/b.mp4', 1, 1, 'indexed')",
+        "INSERT INTO segments (id, video_id, modality, t0, t1, text, vector) VALUES "
+        "(1, 1, 'frame', 0, 1, NULL, x'00'), (2, 1, 'speech', 0, 4, 'a lighthouse', x'00'), "
+        "(3, 2, 'frame', 0, 1, NULL, x'00')",
+        "INSERT INTO thumbnails (segment_id, jpeg) VALUES (1, x'ff'), (3, x'ff')")
     store = Store(url, tmp_path / "faiss", INDEX_BUDGET)  # migrates to the newest revision
     assert store.segment_count() == 3 and store.video_count() == 2
     assert store.thumbnail(1) == b"\xff" and store.thumbnail(3) == b"\xff"
