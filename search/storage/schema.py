@@ -78,6 +78,21 @@ class Thumbnail(Base):
     jpeg: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class StoryboardRow(Base):
+    """A video's storyboard: one JPEG sprite of thumbnails at its shots, row by row, and the
+    second each tile starts at (JSON list)."""
+
+    __tablename__ = "storyboards"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    tile_width: Mapped[int] = mapped_column(Integer)
+    tile_height: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[int] = mapped_column(Integer)
+    times: Mapped[str] = mapped_column(Text)
+
+
 class AudioFeatureRow(Base):
     """One window of a video's sound as the audio network saw it, before the learned
     projection into the joint space: what a (re)trained projection is applied to."""
