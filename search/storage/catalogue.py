@@ -35,6 +35,7 @@ class VideoRecord:
     indexed_at: datetime | None
     subtitle_stamp: str | None
     warning: str | None
+    analysis_pending: str | None
 
     @classmethod
     def of(cls, v: Video) -> VideoRecord:

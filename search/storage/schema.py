@@ -48,6 +48,9 @@ class Video(Base):
     # The subtitle files beside the video (names, sizes, times), so editing one is noticed.
     subtitle_stamp: Mapped[str | None] = mapped_column(String(64))
     warning: Mapped[str | None] = mapped_column(Text)  # what was ignored (a bad subtitle file)
+    # Frames first: the signals still to analyse after the frames were stored (comma-separated);
+    # NULL once every configured signal is in.
+    analysis_pending: Mapped[str | None] = mapped_column(String(64))
 
 
 class SegmentRow(Base):
