@@ -224,3 +224,48 @@ class LabeledVideo(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
                                           primary_key=True)
     indexed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Person(Base):
+    """A person: face tracks grouped by likeness (search/people/), named and hidden by the
+    user. Its centroid outlives its tracks, so a re-indexed video's faces find it again."""
+
+    __tablename__ = "people"
+    # AUTOINCREMENT: a forgotten person's id never comes back meaning someone else.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), unique=True)
+    hidden: Mapped[bool] = mapped_column(Boolean)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, unit length
+    tracks: Mapped[int] = mapped_column(Integer)  # how many tracks the centroid is the mean of
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FaceTrack(Base):
+    """A face segment's box (0-1 of the frame, where it was largest) and its person; `pinned`
+    when the user put it there (a split or merge), which clustering never undoes."""
+
+    __tablename__ = "face_tracks"
+
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"),
+                                                  index=True)
+    pinned: Mapped[bool] = mapped_column(Boolean)
+
+
+class Folder(Base):
+    """A folder the library remembers: `vidseek index` with no argument (and a watching
+    server) keeps every video under it up to date."""
+
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
