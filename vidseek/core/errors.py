@@ -46,6 +46,22 @@ class QueryError(ValueError):
     """The query itself is unusable (empty, too long, bad parameter)."""
 
 
+class BadSpan(QueryError):
+    """A span of a video that cannot be exported: reversed, empty, past the end, too long."""
+
+
+class ExportRefused(RuntimeError):
+    """An export that cannot start now; the message says why and what to do."""
+
+
+class ExportBusy(ExportRefused):
+    """As many exports as allowed are running already."""
+
+
+class NotEnoughDisk(ExportRefused):
+    """The export would leave less free disk than allowed."""
+
+
 class LabelError(ValueError):
     """A label request that cannot be done as asked; the message says why."""
 
