@@ -6,7 +6,8 @@ per modality. Each part can be read alone:
 - search/storage/segment_table.py: segments, thumbnails, stored vectors, raw audio features;
 - search/storage/index_set.py: the FAISS indexes, their places and files, and the consistency model
   (when index files are written, how a reader notices and reconciles);
-- search/storage/model_state.py: which models made the vectors.
+- search/storage/model_state.py: which models made the vectors;
+- search/storage/folders.py: the folders the library remembers.
 
 `Store` holds them, writes what spans them (a video and its segments, in one transaction),
 and passes the rest through, so callers keep one object: the methods under a `--- part ---`
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 
 from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo, Segment
 from vidseek.core.settings import IndexBudget
@@ -30,12 +32,22 @@ from vidseek.search.storage.catalogue import (
     video_row,
 )
 from vidseek.search.storage.database import make_engine, migrate
+from vidseek.search.storage.folders import FolderTable, forget, remembered, videos_to_forget
 from vidseek.search.storage.index_set import IndexSet
 from vidseek.search.storage.model_state import ModelState, erase_state, write_state
 from vidseek.search.storage.places import LayeredPlaces
 from vidseek.search.storage.schema import SegmentRow, Video
-from vidseek.search.storage.segment_table import SegmentRecord, SegmentTable
+from vidseek.search.storage.segment_table import SegmentChange, SegmentRecord, SegmentTable
 from vidseek.search.storage.vectors import VectorIndex
+
+
+def _remove(change: SegmentChange, paths: Iterable[str]) -> int:
+    """Remove the videos of these paths that the catalogue knows, within `change`; how many."""
+    removed = 0
+    for v in filter(None, (video_row(change.session, path) for path in paths)):
+        change.remove_video(v)
+        removed += 1
+    return removed
 
 
 class Store:
@@ -46,6 +58,7 @@ class Store:
         migrate(self.engine)
         self.model = ModelState(self.engine)
         self.catalogue = Catalogue(self.engine)
+        self.folders = FolderTable(self.engine)
         self.segments = SegmentTable(self.engine, self.model)
         # `budget`: what each index may cost, and must find.
         self.indexes = IndexSet(self.engine, index_dir, budget, self.model,
@@ -99,13 +112,20 @@ class Store:
         return self.segment_count("audio")
 
     def remove_videos(self, paths: Iterable[str]) -> int:
-        """Drop videos whose files are gone; returns how many were removed."""
-        removed = 0
+        """Forget these videos (gone, or removed by the user): their rows, segments, vectors,
+        thumbnails, labels and chapters, never their files; returns how many were removed."""
         with self.indexes.change() as change:
-            for v in filter(None, (video_row(change.session, path) for path in paths)):
-                change.remove_video(v)
-                removed += 1
-        return removed
+            return _remove(change, paths)
+
+    def forget_folder(self, folder: str) -> int | None:
+        """Forget a remembered folder and the videos no other remembered folder holds, in one
+        transaction; how many videos were removed, None when it was not remembered."""
+        with self.indexes.change() as change:
+            s = change.session
+            if not forget(s, folder):
+                return None
+            return _remove(change, videos_to_forget(s.scalars(select(Video.path)), folder,
+                                                    remembered(s)))
 
     def clear_segments(self) -> list[str]:
         """Drop every vector (before re-embedding with another model); videos become pending.
@@ -129,6 +149,13 @@ class Store:
         self.indexes.save()
         self.engine.dispose()
 
+    # --- folders (search/storage/folders.py) -------------------------------------------------
+    def remembered_folders(self) -> list[str]:
+        return self.folders.all()
+
+    def remember_folder(self, path: str) -> bool:
+        return self.folders.add(path)
+
     # --- what produced the vectors (search/storage/model_state.py) -------------------------------
     def state(self) -> dict[str, str]:
         return self.model.state()
@@ -142,6 +169,12 @@ class Store:
     def bind_model(self, key: str, spec: str, dim: int) -> None:
         """Record the model behind `key`'s vectors, refusing to mix it with another one."""
         self.model.bind_model(key, spec, dim, in_use=self.segments.any())
+
+    def bind_face_model(self, spec: str, dim: int) -> None:
+        """Record the face model behind the face vectors (a space of their own), refusing to
+        mix it with another one."""
+        self.model.bind_model("face_model", spec, dim, in_use=self.segments.count("face") > 0,
+                              dim_key="face_dim")
 
     @property
     def dim(self) -> int | None:

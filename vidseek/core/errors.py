@@ -74,6 +74,10 @@ class ClusterUnavailable(RuntimeError):
     """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
 
 
+class WriterBusy(RuntimeError):
+    """Another process (or thread) is writing to the library; the message says which one."""
+
+
 def one_line(error: BaseException, limit: int = 200) -> str:
     """An exception as a message's parenthesis: its first line (at most `limit` characters),
     or its type's name when it says nothing."""
