@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from vidseek.core.records import MODALITIES
+from vidseek.core.records import STORED_MODALITIES
 from vidseek.core.settings import IndexBudget
 from vidseek.search.storage.catalogue import Catalogue
 from vidseek.search.storage.model_state import ModelState
@@ -110,7 +110,7 @@ class IndexSet:
         process (a running `vidseek index`) has saved since."""
         vi = self._indexes.get(modality)
         if vi is None:
-            dim = self.model.dim
+            dim = self.model.dim_of(modality)
             if dim is None:
                 raise RuntimeError("the library holds no vectors yet: run `vidseek index FOLDER`")
             vi = VectorIndex.open(self.index_dir, modality, dim)
@@ -136,7 +136,7 @@ class IndexSet:
 
     def vector_count(self, modality: str) -> int:
         """How many vectors a query of this modality searches (0 in an empty library)."""
-        if modality not in self._indexes and self.model.dim is None:
+        if modality not in self._indexes and self.model.dim_of(modality) is None:
             return 0
         return len(self.index(modality))
 
@@ -187,7 +187,7 @@ class IndexSet:
         if self.model.dim is None:
             return  # no vectors were ever stored
         generations = self.generations()
-        for modality in sorted(set(MODALITIES) | set(generations) | set(self._indexes)):
+        for modality in sorted(set(STORED_MODALITIES) | set(generations) | set(self._indexes)):
             vi = self._indexes.get(modality)
             if vi is None:
                 saved = saved_generation(self.index_dir, modality)
@@ -203,9 +203,9 @@ class IndexSet:
         folded in); returns each index's size."""
         self._indexes.clear()
         self._drop_files()
-        for modality in MODALITIES:
+        for modality in STORED_MODALITIES:
             if self.segments.count(modality):
-                vi = VectorIndex(self.index_dir, modality, self.model.dim)
+                vi = VectorIndex(self.index_dir, modality, self.model.dim_of(modality))
                 self._reconcile(modality, vi, rebuild=True)
                 vi.save()
                 self._indexes[modality] = vi
@@ -213,6 +213,6 @@ class IndexSet:
         return {modality: len(vi) for modality, vi in self._indexes.items()}
 
     def _drop_files(self) -> None:
-        for modality in MODALITIES:
+        for modality in STORED_MODALITIES:
             for f in self.index_dir.glob(f"{modality}.*"):
                 f.unlink(missing_ok=True)

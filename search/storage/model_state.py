@@ -9,7 +9,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from vidseek.core.errors import ModelMismatch
+from vidseek.core.records import FACE
 from vidseek.search.storage.schema import IndexState
+
+# The key of each vector space's dimension: faces have a space of their own (the face model's).
+DIM_KEYS = {FACE: "face_dim"}
 
 
 def write_state(s: Session, **values: str) -> None:
@@ -42,7 +46,12 @@ class ModelState:
     @property
     def dim(self) -> int | None:
         """The dimension of the stored vectors; None before any model was bound."""
-        value = self.state().get("dim")
+        return self.dim_of("frame")
+
+    def dim_of(self, modality: str) -> int | None:
+        """The dimension of one modality's vectors (of its space); None before its model was
+        bound."""
+        value = self.state().get(DIM_KEYS.get(modality, "dim"))
         return int(value) if value else None
 
     def check_model(self, key: str, spec: str, in_use: bool) -> None:
@@ -55,8 +64,9 @@ class ModelState:
                 f"{spec}; run `vidseek reindex --reembed` to redo it with {spec}, "
                 f"or set the model back to {stored}")
 
-    def bind_model(self, key: str, spec: str, dim: int, in_use: bool) -> None:
-        """Record the model behind `key`'s vectors, refusing to mix it with another one whose
-        vectors are `in_use`."""
+    def bind_model(self, key: str, spec: str, dim: int, in_use: bool,
+                   dim_key: str = "dim") -> None:
+        """Record the model behind `key`'s vectors (of dimension `dim_key`), refusing to mix it
+        with another one whose vectors are `in_use`."""
         self.check_model(key, spec, in_use)
-        self.set_state(**{key: spec, "dim": str(dim)})
+        self.set_state(**{key: spec, dim_key: str(dim)})

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from vidseek.core.records import AudioFeatures, Segment
 from vidseek.search.storage.model_state import ModelState
 from vidseek.search.storage.places import Places
-from vidseek.search.storage.schema import AudioFeatureRow, SegmentGeneration, SegmentRow, Thumbnail, Video
+from vidseek.search.storage.schema import (
+    AudioFeatureRow,
+    FaceTrack,
+    SegmentGeneration,
+    SegmentRow,
+    Thumbnail,
+    Video,
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,8 @@ class SegmentChange:
         self.video_paths[video.id] = None
 
     def add(self, video: Video, segments: list[Segment]) -> None:
-        """Insert these segments of `video` (a row with its id), with their thumbnails."""
+        """Insert these segments of `video` (a row with its id), with their thumbnails (and a
+        face's box, as a track no person holds yet)."""
         rows = [SegmentRow(video_id=video.id, modality=g.modality, t0=g.t0, t1=g.t1,
                            text=g.text, language=g.language, vector=vector_to_blob(g.vector))
                 for g in segments]
@@ -102,6 +110,10 @@ class SegmentChange:
         self.session.flush()
         self.session.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
                              for r, g in zip(rows, segments) if g.thumbnail)
+        self.session.add_all(FaceTrack(segment_id=r.id, video_id=video.id, x0=g.box[0],
+                                       y0=g.box[1], x1=g.box[2], y1=g.box[3], person_id=None,
+                                       pinned=False)
+                             for r, g in zip(rows, segments) if g.box is not None)
         self.added.extend((r.id, video.id, g) for r, g in zip(rows, segments))
         self.video_paths[video.id] = video.path
 

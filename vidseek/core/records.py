@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The modalities of the joint (CLIP) space: what a text, image or clip query searches.
 MODALITIES = ("frame", "speech", "audio", "ocr", "subtitles")
+# Faces live in a space of their own (a face model's, not CLIP's): searched only by a face or
+# a person, never fused with the others.
+FACE = "face"
+STORED_MODALITIES = (*MODALITIES, FACE)
 # The modalities whose segments carry words (a transcript chunk, text read off the screen, a
 # subtitle cue): full-text indexed (migration 0006), shown as snippets, never image-queried.
 TEXT_MODALITIES = ("speech", "ocr", "subtitles")
@@ -51,10 +56,12 @@ class Segment:
     text: str | None = None
     language: str | None = None
     thumbnail: bytes | None = field(default=None, repr=False)
+    box: tuple[float, float, float, float] | None = None  # a face's x0, y0, x1, y1 (0-1)
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES:
-            raise ValueError(f"unknown modality {self.modality!r}; expected one of {MODALITIES}")
+        if self.modality not in STORED_MODALITIES:
+            raise ValueError(f"unknown modality {self.modality!r}; "
+                             f"expected one of {STORED_MODALITIES}")
         if not self.t1 >= self.t0:
             raise ValueError(f"segment ends before it starts: {self.t0}..{self.t1}")
 
