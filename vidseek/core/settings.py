@@ -157,6 +157,20 @@ class Settings:
                "stand in for the transcript: cheaper, and exact)")
     weight_ocr: float = _opt(1.0, "fusion weight of on-screen text vector hits")
     weight_subtitles: float = _opt(1.0, "fusion weight of subtitle vector hits")
+    # Who is on screen: faces, tracked through a shot and grouped into people (issue 30)
+    index_faces: bool = _opt(True, "find faces in the sampled frames, track them through a shot "
+                                   "and group them into people")
+    face_model: str = _opt("dlib:resnet-v1", "face model spec: dlib:resnet-v1 (HOG detector, "
+                                             "5-point landmarks, ResNet descriptor)")
+    face_frame_side: int = _opt(360, "short side frames are decoded at when finding faces")
+    face_upsample: int = _opt(1, "times the face detector doubles a frame first: 1 finds faces "
+                                 "down to ~40 px (a ninth of a 360 px frame), 0 is 4x cheaper")
+    face_max_per_frame: int = _opt(10, "largest faces of one frame that are tracked (a crowd "
+                                       "costs no more than this)")
+    face_similarity: float = _opt(0.91, "cosine similarity at or above which two faces are the "
+                                        "same person (bench/faces.py)")
+    face_min_tracks: int = _opt(2, "face tracks alike that found a new person (a face seen "
+                                   "once stays unnamed until it is seen again)")
 
     @property
     def sql_url(self) -> str:
