@@ -157,6 +157,16 @@ class Settings:
                "stand in for the transcript: cheaper, and exact)")
     weight_ocr: float = _opt(1.0, "fusion weight of on-screen text vector hits")
     weight_subtitles: float = _opt(1.0, "fusion weight of subtitle vector hits")
+    # Exports: clips cut from videos, reels of a search's moments (vidseek/export/)
+    max_clip_seconds: float = _opt(600.0, "longest span a clip may be cut to (seconds); a "
+                                          "longer one is refused (400)")
+    export_slots: int = _opt(2, "clips and reels made at the same time; one more is refused "
+                                "(429) until one has finished")
+    export_min_free_mb: float = _opt(1024.0, "free disk an export must leave where it writes; "
+                                             "one that would leave less is refused (507)")
+    reel_count: int = _opt(10, "moments a reel holds at most (the best of the search)")
+    reel_pad: float = _opt(1.0, "seconds of context added before and after each moment of a reel")
+    reel_max_seconds: float = _opt(300.0, "longest a reel may last; the best moments that fit")
     # Who is on screen: faces, tracked through a shot and grouped into people (issue 30)
     index_faces: bool = _opt(True, "find faces in the sampled frames, track them through a shot "
                                    "and group them into people")
