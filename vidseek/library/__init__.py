@@ -5,18 +5,22 @@ Imports vidseek.core, vidseek.models, vidseek.search and vidseek.indexer."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from vidseek.core.records import MODALITIES, TEXT_MODALITIES
+from vidseek.core.records import MODALITIES, TEXT_MODALITIES, Storyboard, StoryboardTiles
 from vidseek.core.settings import Settings
 from vidseek.core.subtitles import Cue
+from vidseek.export.clips import ExportSlots
+from vidseek.core.writer_lock import writer_lock
 from vidseek.search.labels.chapters import ChapterOptions
 from vidseek.search.labels.labeling import (
     ChapterInfo,
@@ -43,7 +47,9 @@ if TYPE_CHECKING:
     )
     from vidseek.indexer.limits import DecodeLimits
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
+    from vidseek.library.folders import Removal
     from vidseek.library.status import LibraryStatus
+    from vidseek.export.clips import ClipResult
     from vidseek.models.encoders import ImageTextEncoder
 
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
@@ -100,11 +106,22 @@ class AudioTraining:
 class IndexOutcome:
     """An index run and what followed it: the audio projection trained once enough sound is
     stored (None when not due), the labels brought up to date (None when label_after_index is
-    off)."""
+    off); for a run over the remembered folders, those it skipped because they could not be
+    found (their videos kept: a drive may be unmounted)."""
 
     report: IndexReport
     audio: AudioTraining | None
     labels: UpdateReport | None
+    missing_folders: list[str] = field(default_factory=list)
+
+
+def _writes(method):
+    """A Library method that writes: it holds the library's writer lock while it runs."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.writing():
+            return method(self, *args, **kwargs)
+    return locked
 
 
 class Library:
@@ -123,6 +140,12 @@ class Library:
         self.store = Store(settings.sql_url, settings.index_dir, settings.index_budget)
         self._given_encoder = encoder
         self._serving = serving
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the library's writer lock for a block (vidseek/core/writer_lock.py): WriterBusy
+        at once, naming the holder, while another process or thread writes. Every writing
+        method here takes it; a server's background job takes it around each job."""
+        return writer_lock(self.settings.data_dir)
 
     def check_model(self) -> None:
         """Refuse to search vectors made by another model than the configured one."""
@@ -309,19 +332,23 @@ class Library:
         """Every label with its moment, video and example counts, by name."""
         return self.labels.summaries()
 
+    @_writes
     def add_labels(self, names: list[str]) -> list[str]:
         """Add the user's own zero-shot labels; returns the names that were not there yet."""
         return self.labels.add(names)
 
+    @_writes
     def remove_label(self, name: str) -> None:
         """Drop a label and every moment and video it was on."""
         self.labels.remove(name)
 
+    @_writes
     def add_label_example(self, name: str, video_id: int, t0: float, t1: float
                           ) -> LearnedReport:
         """Mark seconds t0..t1 of a video as an example of `name` and learn it again."""
         return self.labels.add_example(name, video_id, t0, t1)
 
+    @_writes
     def update_labels(self, on_progress: Callable[[int, int], None] | None = None
                       ) -> UpdateReport:
         """Label and chapter what is new or changed, from the stored vectors."""
@@ -370,6 +397,16 @@ class Library:
         """The frame segment to show for a moment of words or sound starting at `t`."""
         return self.store.best_thumbnail_near(video_id, t)
 
+    def storyboard(self, video_id: int) -> Storyboard | None:
+        """The video's storyboard (thumbnails at its shots), if it has one."""
+        return self.store.storyboard(video_id)
+
+    def storyboard_tiles(self, video_ids: list[int]) -> dict[int, StoryboardTiles]:
+        """Where the tiles are in these videos' storyboards (those that have one), by id."""
+        return self.store.storyboard_tiles(video_ids)
+
+    # Not under the writer lock: a status flip that an index run tolerates, made while
+    # serving a file, which must not fail because a run is writing.
     def mark_changed(self, video_id: int) -> None:
         """The video's file is no longer what was indexed: the next run indexes it again."""
         self.store.mark_changed(video_id)
@@ -383,16 +420,81 @@ class Library:
         """A page of the ids of the videos that carry a label, and how many there are."""
         return self.labels.videos_with_label(name, offset, limit)
 
+    @_writes
     def rebuild_indexes(self) -> dict[str, int]:
         """Rebuild every FAISS index from the stored vectors: vectors per modality."""
         return self.store.rebuild_indexes()
 
+    @_writes
     def index(self, root: Path, watch: Watchers = Watchers(),
               retry_failed: bool = False) -> IndexOutcome:
-        """Index every video under `root` (resumable), then what follows a run."""
+        """Index every video under `root` (resumable), then what follows a run; a folder is
+        remembered (`index_folders` keeps it up to date)."""
+        from vidseek.library.folders import library_path
+
+        if Path(root).is_dir():
+            self.store.remember_folder(library_path(root))
         report = self.indexer.index(root, watch.files, retry_failed=retry_failed)
         return self._after_indexing(report, watch)
 
+    @_writes
+    def index_folders(self, watch: Watchers = Watchers(),
+                      retry_failed: bool = False) -> IndexOutcome:
+        """Bring every remembered folder up to date (one that cannot be found is skipped, its
+        videos kept), then what follows a run; ValueError when none is remembered."""
+        from vidseek.library.folders import summed
+
+        folders = self.store.remembered_folders()
+        if not folders:
+            raise ValueError("the library remembers no folder yet: `vidseek index FOLDER` or "
+                             "`vidseek folders add FOLDER` adds one")
+        reports, missing = [], []
+        for folder in folders:
+            if Path(folder).is_dir():
+                reports.append(self.indexer.index(Path(folder), watch.files,
+                                                  retry_failed=retry_failed))
+            else:
+                missing.append(folder)
+        outcome = self._after_indexing(summed(reports), watch)
+        return replace(outcome, missing_folders=missing)
+
+    def folders(self) -> list[str]:
+        """The remembered folders, by path."""
+        return self.store.remembered_folders()
+
+    @_writes
+    def add_folder(self, path: Path) -> tuple[str, bool]:
+        """Remember a folder without indexing it yet: its path, and whether it is new."""
+        from vidseek.library.folders import folder_to_remember
+
+        folder = folder_to_remember(path)
+        return folder, self.store.remember_folder(folder)
+
+    @_writes
+    def remove_folder(self, path: Path) -> Removal:
+        """Forget a remembered folder and the videos no other remembered folder holds (their
+        segments, vectors, thumbnails, labels, chapters; never the files)."""
+        from vidseek.library.folders import forget_folder
+
+        return forget_folder(self.store, path)
+
+    @_writes
+    def remove(self, path: Path) -> Removal:
+        """Forget what the library holds at `path`: a remembered folder, one video, or every
+        video under a folder (never the files)."""
+        from vidseek.library.folders import remove_path
+
+        return remove_path(self.store, path)
+
+    @_writes
+    def remove_video(self, video_id: int) -> Removal | None:
+        """Forget one video by id (never its file); None when there is no such video."""
+        from vidseek.library.folders import remove_videos
+
+        video = self.store.video(video_id)
+        return remove_videos(self.store, [video.path]) if video else None
+
+    @_writes
     def reembed(self, watch: Watchers = Watchers()) -> IndexOutcome:
         """Decode and embed every video again with the configured models, then what follows
         a run."""
@@ -416,6 +518,7 @@ class Library:
         labels = self.labels.update(watch.labeling) if s.label_after_index else None
         return IndexOutcome(report, audio, labels)
 
+    @_writes
     def train_audio(self, options: TrainingOptions,
                     on_progress: Callable[[TrainingProgress], None] | None = None
                     ) -> AudioTraining:
@@ -433,6 +536,27 @@ class Library:
         from vidseek.library.status import library_status
 
         return library_status(self.settings, self.store, lambda: self.labels)
+
+    # Making things from what was found (vidseek/export/): clips, reels, playlists.
+    @cached_property
+    def export_slots(self) -> ExportSlots:
+        """How many exports run at once and the disk they leave free, shared by this
+        library's callers (a server's requests)."""
+        s = self.settings
+        return ExportSlots(s.export_slots, int(s.export_min_free_mb * 2**20))
+
+    def export_clip(self, video: VideoRecord, t0: float, t1: float, out: Path,
+                    mode: str = "copy", source: BinaryIO | None = None) -> ClipResult:
+        """Seconds t0..t1 of a library video as an MP4 at `out` (written whole), with what is
+        said in them as a text track; `source`: its file, opened already (the web opens the
+        very file it indexed)."""
+        from vidseek.export.clips import export_clip
+
+        lines = self.words_timeline(video.id)
+        said = [Cue(x.t0, x.t1, x.text) for x in lines if x.modality == "subtitles"] or \
+            [Cue(x.t0, x.t1, x.text) for x in lines if x.modality == "speech"]
+        return export_clip(source or video.path, video.duration, video.size, t0, t1, out, said,
+                           mode, self.export_slots, self.settings.max_clip_seconds)
 
     def close(self) -> None:
         self.store.close()
