@@ -19,7 +19,7 @@ import numpy as np
 from vidseek.core.records import MODALITIES, TEXT_MODALITIES, Storyboard, StoryboardTiles
 from vidseek.core.settings import Settings
 from vidseek.core.subtitles import Cue
-from vidseek.export.clips import ExportSlots
+from vidseek.export.slots import ExportSlots
 from vidseek.core.writer_lock import writer_lock
 from vidseek.search.labels.chapters import ChapterOptions
 from vidseek.search.labels.labeling import (

@@ -1,0 +1,225 @@
+"""A span of a video as its own MP4 file, with what is said in it as a text track.
+
+`copy` (the default) re-encodes nothing: it copies the packets from the keyframe at or before
+T0 through T1 and shifts every timestamp so that T0 is zero. The frames before T0 (the keyframe
+the first frames need) get negative times, so the MP4 muxer writes an edit list and players
+start exactly at T0, audio and video shifted alike. `reencode` decodes the span and encodes it
+again (H.264 + AAC): for sources whose codecs an MP4 cannot carry, and for players that ignore
+edit lists. A clip is written under a temporary name and renamed once whole."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from vidseek.core.errors import BadSpan, DecodeError
+from vidseek.core.files import replaced_whole
+from vidseek.core.subtitles import Cue
+from vidseek.export.slots import ExportSlots, estimated_size
+
+MODES = ("copy", "reencode")
+# Codecs PyAV's MP4 muxer takes as they are; anything else is re-encoded.
+MP4_CODECS = {"video": {"h264", "hevc", "av1", "vp9", "mpeg4"},
+              "audio": {"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}}
+SPAN_TOLERANCE_S = 1e-3  # a recorded duration is rounded; an end this close to it is the end
+AUDIO_PREROLL_S = 0.1  # AAC decodes a frame from the one before it: keep one, hidden
+TEXT_TRACK_HEADER = b"[Script Info]\nScriptType: v4.00+\n"  # text codecs will not open without
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """A clip written: where, which span of the source, how it was made, its size, and how
+    many lines of text its text track holds."""
+
+    path: Path
+    t0: float
+    t1: float
+    mode: str
+    size: int
+    cues: int
+
+
+def check_span(t0: float, t1: float, duration: float | None, max_seconds: float) -> None:
+    """BadSpan, saying what is wrong, unless t0..t1 is a span of a video lasting `duration`
+    (None: not known) no longer than `max_seconds`."""
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise BadSpan(f"t0 and t1 must be numbers of seconds (got t0={t0}, t1={t1})")
+    if t0 < 0:
+        raise BadSpan(f"t0 must be 0 or more (got {t0:g})")
+    if not t1 > t0:
+        raise BadSpan(f"t1 must be after t0 (got t0={t0:g}, t1={t1:g})")
+    if duration is not None and t1 > duration + SPAN_TOLERANCE_S:
+        raise BadSpan(f"the span ends at {t1:g} s, past the video's end ({duration:g} s)")
+    if t1 - t0 > max_seconds:
+        raise BadSpan(f"the span lasts {t1 - t0:g} s, longer than the {max_seconds:g} s a clip "
+                      "may last (setting max_clip_seconds)")
+
+
+def spoken_in(cues: Sequence[Cue], t0: float, t1: float) -> list[Cue]:
+    """The cues that overlap t0..t1, cut to it and timed from t0."""
+    return [Cue(max(c.t0, t0) - t0, min(c.t1, t1) - t0, c.text) for c in cues
+            if c.t1 > t0 and c.t0 < t1 and c.text.strip()]
+
+
+def cut_clip(source: str | Path | BinaryIO, t0: float, t1: float, out: Path,
+             cues: Sequence[Cue] = (), mode: str = "copy") -> ClipResult:
+    """Seconds t0..t1 of `source` (a path or an open file) written whole to the MP4 `out`,
+    with `cues` (timed from t0) as its text track. `mode` copy falls back to reencode when
+    the source's codecs cannot go into an MP4 as they are. DecodeError when the source
+    cannot be read."""
+    if mode not in MODES:
+        raise BadSpan(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    name = getattr(source, "name", source)
+    try:
+        with av.open(source if not isinstance(source, Path) else str(source)) as inp:
+            video = next(iter(inp.streams.video), None)
+            if video is None:
+                raise DecodeError(f"{name} has no video stream to cut")
+            streams = [video, *inp.streams.audio[:1]]
+            if mode == "copy" and not all(s.codec_context.name in MP4_CODECS[s.type]
+                                          for s in streams):
+                mode = "reencode"
+            with replaced_whole(Path(out)) as temporary:
+                with av.open(str(temporary), "w", format="mp4",
+                             options={"movflags": "+faststart"}) as output:
+                    write = _copy if mode == "copy" else _reencode
+                    write(inp, streams, t0, t1, output, cues)
+    except av.error.FFmpegError as e:
+        raise DecodeError(f"cannot cut {name}: {e}") from None
+    return ClipResult(Path(out), t0, t1, mode, Path(out).stat().st_size, len(cues))
+
+
+def _ticks(t: float, time_base: Fraction) -> int:
+    return round(Fraction(t) / time_base)
+
+
+def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> None:
+    """Copy the packets of t0..t1 (from the keyframe before it), timed from t0."""
+    video = streams[0]
+    outs = {s.index: output.add_stream_from_template(s) for s in streams}
+    text = _text_track(output, cues)
+    inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+    started, finished = set(), set()
+    for packet in inp.demux(*streams):
+        s = packet.stream
+        if packet.dts is None or s.index in finished:
+            continue
+        start, end = _ticks(t0, s.time_base), _ticks(t1, s.time_base)
+        # No frame shown before t1 is decoded after a packet whose dts reaches t1 (pts >= dts).
+        if packet.dts >= end:
+            finished.add(s.index)
+            if len(finished) == len(streams):
+                break
+            continue
+        if s.index not in started:
+            first = packet.is_keyframe if s is video else (
+                packet.pts + (packet.duration or 0) > start - _ticks(AUDIO_PREROLL_S, s.time_base))
+            if not first:
+                continue
+            started.add(s.index)
+        if packet.duration and packet.pts < end:
+            packet.duration = min(packet.duration, end - packet.pts)  # the edit list ends at t1
+        packet.pts -= start
+        packet.dts -= start
+        packet.stream = outs[s.index]
+        output.mux(packet)
+    _write_cues(output, text, cues)
+
+
+def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> None:
+    """Decode t0..t1 and encode it as H.264 (and AAC), timed from t0."""
+    video = streams[0]
+    audio = streams[1] if len(streams) > 1 else None
+    ctx = video.codec_context
+    encoder = output.add_stream("libx264", rate=video.average_rate or video.guessed_rate or 25)
+    encoder.width, encoder.height, encoder.pix_fmt = ctx.width, ctx.height, "yuv420p"
+    encoder.options = {"preset": "veryfast", "crf": "20"}
+    encoder.codec_context.time_base = video.time_base
+    sound = None
+    if audio is not None:
+        sound = output.add_stream("aac", rate=audio.codec_context.sample_rate)
+        sound.layout = audio.codec_context.layout
+    text = _text_track(output, cues)
+    inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+    start, end = _ticks(t0, video.time_base), _ticks(t1, video.time_base)
+    for frame in inp.decode(video):
+        if frame.pts is None:
+            continue
+        if frame.pts >= end:
+            break
+        if frame.pts + (frame.duration or 1) <= start:
+            continue
+        # The frame on screen at t0 opens the clip.
+        frame.pts, frame.time_base = max(0, frame.pts - start), video.time_base
+        frame.pict_type = av.video.frame.PictureType.NONE
+        output.mux(encoder.encode(frame))
+    output.mux(encoder.encode(None))
+    if sound is not None:
+        inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+        _reencode_audio(inp, audio, sound, t0, t1, output)
+    _write_cues(output, text, cues)
+
+
+def _reencode_audio(inp, audio, sound, t0: float, t1: float, output) -> None:
+    rate, layout = audio.codec_context.sample_rate, audio.codec_context.layout.name
+    first, last = round(t0 * rate), round(t1 * rate)  # the samples t0..t1
+    planar = av.AudioResampler(format="fltp", layout=layout, rate=rate)  # rows are channels
+    written = 0
+    for decoded in inp.decode(audio):
+        if decoded.pts is None:
+            continue
+        at = round(decoded.pts * decoded.time_base * rate)
+        if at >= last:
+            break
+        samples = np.concatenate([f.to_ndarray() for f in planar.resample(decoded)], axis=1)
+        keep = samples[:, max(0, first - at):max(0, last - at)]
+        if keep.shape[1] == 0:
+            continue
+        cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(keep), format="fltp",
+                                         layout=layout)
+        cut.sample_rate, cut.pts, cut.time_base = rate, written, Fraction(1, rate)
+        written += cut.samples
+        output.mux(sound.encode(cut))
+    output.mux(sound.encode(None))
+
+
+def _text_track(output, cues: Sequence[Cue]):
+    """An MP4 text track (mov_text, which players show as subtitles) for `cues`; None when
+    there are none."""
+    if not cues:
+        return None
+    stream = output.add_stream("mov_text")
+    stream.codec_context.subtitle_header = TEXT_TRACK_HEADER
+    return stream
+
+
+def _write_cues(output, stream, cues: Sequence[Cue]) -> None:
+    for cue in cues:
+        data = " ".join(cue.text.split()).encode()
+        packet = av.Packet(len(data).to_bytes(2, "big") + data)
+        packet.stream, packet.time_base = stream, Fraction(1, 1000)
+        packet.pts = packet.dts = round(cue.t0 * 1000)
+        packet.duration = max(1, round((cue.t1 - cue.t0) * 1000))
+        output.mux(packet)
+
+
+def export_clip(source: str | BinaryIO, duration: float | None, source_size: int, t0: float,
+                t1: float, out: Path, said: Sequence[Cue], mode: str, slots: ExportSlots,
+                max_seconds: float) -> ClipResult:
+    """Seconds t0..t1 of a video (its file's path, or the file opened) lasting `duration`
+    written whole to `out`, with what is `said` in the span as its text track; the span
+    checked first (BadSpan), then a slot taken (ExportRefused), a vanished file a
+    FileNotFoundError."""
+    check_span(t0, t1, duration, max_seconds)
+    if isinstance(source, str | Path) and not Path(source).is_file():
+        raise FileNotFoundError(f"{source} is no longer there; run `vidseek index` on its "
+                                "folder to update the library")
+    with slots.taken(Path(out).parent, estimated_size(source_size, duration or 0.0, t0, t1)):
+        return cut_clip(source, t0, t1, out, spoken_in(said, t0, t1), mode)
