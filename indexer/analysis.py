@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from vidseek.core.errors import DecodeError, ModelUnavailable, StageFailed, TooLargeToDecode
-from vidseek.core.records import AudioFeatures, Heard, MediaInfo, Segment
+from vidseek.core.records import AudioFeatures, Heard, MediaInfo, Segment, Storyboard
 from vidseek.core.settings import Settings
 from vidseek.indexer.decode import (
     SHORT_SIDE,
@@ -25,6 +25,7 @@ from vidseek.indexer.decode import (
 )
 from vidseek.indexer.limits import DecodeLimits
 from vidseek.indexer.sampling import SamplingOptions, frame_spans
+from vidseek.indexer.storyboard import ShotCutter, make_storyboard
 from vidseek.search.storage.store import Store
 
 
@@ -88,6 +89,7 @@ class FileResult:
     info: MediaInfo | None = None
     segments: list[Segment] = field(default_factory=list)
     audio: AudioFeatures | None = None  # raw window features; the writer projects them
+    storyboard: Storyboard | None = None  # thumbnails at its shots, in one sprite
     error: str | None = None  # why the file could not be indexed
     warning: str | None = None  # what was left out and why (a malformed subtitle file)
 
@@ -191,6 +193,7 @@ class Analyzer:
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
         hearing: Hearing | None = None
+        shots = ShotCutter()
         readers = [stage.reader() for stage in self.stages.frames]
         try:
             for item in stream:
@@ -200,6 +203,7 @@ class Analyzer:
                     times.extend(item.times)
                     vectors.extend(self.encoder.embed_images(item.frames))
                     jpegs.extend(item.jpegs)
+                    shots.add(item.frames)
                     for reader in readers:
                         reader.add(item.frames)
                 elif isinstance(item, AudioTrack) and len(item.samples) and audio_stages:
@@ -217,7 +221,8 @@ class Analyzer:
                   for (t0, t1), v, j in zip(spans, vectors, jpegs)]
         for stage, reader in zip(self.stages.frames, readers, strict=True):
             segments.extend(stage.segments(reader, spans))
-        return FileResult(path, digest, info=info, segments=frames + segments, audio=audio)
+        return FileResult(path, digest, info=info, segments=frames + segments, audio=audio,
+                          storyboard=make_storyboard(jpegs, times, shots.starts))
 
 
 class Hearing:

@@ -159,7 +159,8 @@ class Indexer:
             report.failed.append((result.path, result.error))
             return "failed"
         segments = result.segments + self._audio_segments(result.audio)
-        self.store.save_video(result.path, fp, result.info, segments, result.audio, result.warning)
+        self.store.save_video(result.path, fp, result.info, segments, result.audio, result.warning,
+                              result.storyboard)
         report.indexed.append(result.path)
         report.video_seconds += result.info.duration
         return "indexed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -162,6 +163,22 @@ def chapters_vtt(video_id: int):
     if lib.video(video_id) is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
     return Response(lib.chapters_vtt(video_id), mimetype="text/vtt")
+
+
+@api.get("/videos/<id:video_id>/storyboard")
+def storyboard(video_id: int):
+    """A video's storyboard: one JPEG sprite of thumbnails at its shots, whose tiles the
+    `storyboard` of /api/videos/<id> maps to times."""
+    board = current_library().storyboard(video_id)
+    if board is None:
+        raise ApiError(404, f"video {video_id} has no storyboard: there is no such video, it "
+                            "failed, or it was indexed before storyboards were made (`vidseek "
+                            "reindex` makes them)")
+    response = Response(board.jpeg, mimetype="image/jpeg")
+    # Revalidated: the id stays when the video is indexed again, the sprite may not.
+    response.cache_control.no_cache = True
+    response.set_etag(hashlib.blake2b(board.jpeg, digest_size=16).hexdigest())
+    return response.make_conditional(request)
 
 
 @api.get("/labels")

@@ -136,7 +136,8 @@ SCHEMAS: dict[str, Any] = {
     "Video": {"type": "object", "properties": {
         **VIDEO_FIELDS,
         "labels": {"type": "array", "items": {"type": "string"},
-                   "description": "its labels, longest on screen first"}}},
+                   "description": "its labels, longest on screen first"},
+        "storyboard": _ref("Storyboard")}},
     "VideoDetail": {"type": "object", "properties": {
         **VIDEO_FIELDS,
         "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -147,7 +148,16 @@ SCHEMAS: dict[str, Any] = {
             "score": {"type": "number", "description": "best confidence among its moments"},
             "seconds": {"type": "number", "description": "how long it is on screen or said"}}}},
         "chapters": {"type": "array", "items": _ref("Chapter")},
-        "chapters_url": {"type": "string", "description": "the chapters as WebVTT"}}},
+        "chapters_url": {"type": "string", "description": "the chapters as WebVTT"},
+        "storyboard": _ref("Storyboard")}},
+    "Storyboard": {"type": "object", "nullable": True,
+                   "description": "thumbnails at the video's shots in one JPEG sprite (null: "
+                                  "none, e.g. a failed video). Tile i is at x = (i % columns) "
+                                  "* tile_width, y = (i // columns) * tile_height and shows the "
+                                  "video from times[i] on", "properties": {
+        "image_url": {"type": "string"}, "tile_width": {"type": "integer"},
+        "tile_height": {"type": "integer"}, "columns": {"type": "integer"},
+        "times": {"type": "array", "items": {"type": "number"}}}},
     "Chapter": {"type": "object", "properties": {
         "t0": {"type": "number"}, "t1": {"type": "number"},
         "label": {"type": "string", "nullable": True, "description": "its top label"},
@@ -249,6 +259,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "summary": "The video's chapters as WebVTT (for <track kind=\"chapters\">)",
             "parameters": [_path_id("video_id", "video id")],
             "responses": {"200": {"description": "WebVTT", "content": {"text/vtt": {}}},
+                          **_errors(404)}}},
+        "/api/videos/{video_id}/storyboard": {"get": {
+            "summary": "The video's storyboard: a JPEG sprite of thumbnails at its shots (the "
+                       "tile map is the video's `storyboard`)",
+            "parameters": [_path_id("video_id", "video id")],
+            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
+                          "304": {"description": "not modified (If-None-Match)"},
                           **_errors(404)}}},
         "/api/labels": {
             "get": {

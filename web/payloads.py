@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import url_for
 
+from vidseek.core.records import StoryboardTiles
 from vidseek.library import Library
 from vidseek.search.moments import seconds
 from vidseek.search.queries.alignment import Alignment
@@ -82,18 +83,32 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
     }
 
 
-def _labelled_video(lib: Library, v: VideoRecord) -> dict[str, Any]:
-    """A library entry with the names of its labels, longest on screen first."""
+def storyboard_payload(video_id: int, tiles: StoryboardTiles | None) -> dict[str, Any] | None:
+    """Where a video's storyboard is and how to read it: tile i is at x = (i % columns) *
+    tile_width, y = (i // columns) * tile_height, and shows the video from times[i] on."""
+    if tiles is None:
+        return None
+    return {"image_url": url_for("api.storyboard", video_id=video_id),
+            "tile_width": tiles.tile_width, "tile_height": tiles.tile_height,
+            "columns": tiles.columns, "times": [seconds(t) for t in tiles.times]}
+
+
+def _labelled_video(lib: Library, v: VideoRecord,
+                    tiles: dict[int, StoryboardTiles]) -> dict[str, Any]:
+    """A library entry with the names of its labels, longest on screen first, and its
+    storyboard."""
     return {**video_payload(v),
-            "labels": [name for name, _, _ in lib.video_labels(v.id)]}
+            "labels": [name for name, _, _ in lib.video_labels(v.id)],
+            "storyboard": storyboard_payload(v.id, tiles.get(v.id))}
 
 
 def videos_page(lib: Library, status: str | None, page: PageRequest) -> dict[str, Any]:
     """One page of the library, optionally only videos with one index status."""
     videos = lib.videos(status, offset=page.start, limit=page.per_page)
+    tiles = lib.storyboard_tiles([v.id for v in videos])
     return {"status": status, "label": None, "page": page.page, "per_page": page.per_page,
             "total": lib.video_count(status),
-            "videos": [_labelled_video(lib, v) for v in videos]}
+            "videos": [_labelled_video(lib, v, tiles) for v in videos]}
 
 
 def labelled_videos_page(lib: Library, label: str, status: str | None,
@@ -101,8 +116,9 @@ def labelled_videos_page(lib: Library, label: str, status: str | None,
     """One page of the videos that carry a label (all indexed: another status finds none)."""
     ids, total = (lib.videos_with_label(label, page.start, page.per_page)
                   if status in (None, "indexed") else ([], 0))
+    tiles = lib.storyboard_tiles(ids)
     return {"status": status, "label": label, "page": page.page, "per_page": page.per_page,
-            "total": total, "videos": [_labelled_video(lib, lib.video(i)) for i in ids]}
+            "total": total, "videos": [_labelled_video(lib, lib.video(i), tiles) for i in ids]}
 
 
 def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
@@ -126,7 +142,9 @@ def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
                 for c in lib.chapters(video_id)]
     return {**video_payload(video), "segments": counts, "transcript": transcript,
             "labels": video_labels, "chapters": chapters,
-            "chapters_url": url_for("api.chapters_vtt", video_id=video_id)}
+            "chapters_url": url_for("api.chapters_vtt", video_id=video_id),
+            "storyboard": storyboard_payload(
+                video_id, lib.storyboard_tiles([video_id]).get(video_id))}
 
 
 def stats_payload(lib: Library) -> dict[str, Any]:

@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from vidseek.core.records import AudioFeatures, Fingerprint, MediaInfo, Segment
+from vidseek.core.records import (
+    AudioFeatures,
+    Fingerprint,
+    MediaInfo,
+    Segment,
+    Storyboard,
+    StoryboardTiles,
+)
 from vidseek.core.settings import IndexBudget
 from vidseek.search.storage.catalogue import (
     Catalogue,
@@ -38,6 +45,7 @@ from vidseek.search.storage.model_state import ModelState, erase_state, write_st
 from vidseek.search.storage.places import LayeredPlaces
 from vidseek.search.storage.schema import SegmentRow, Video
 from vidseek.search.storage.segment_table import SegmentChange, SegmentRecord, SegmentTable
+from vidseek.search.storage.storyboards import StoryboardTable, write_storyboard
 from vidseek.search.storage.vectors import VectorIndex
 
 
@@ -60,6 +68,7 @@ class Store:
         self.catalogue = Catalogue(self.engine)
         self.folders = FolderTable(self.engine)
         self.segments = SegmentTable(self.engine, self.model)
+        self.storyboards = StoryboardTable(self.engine)
         # `budget`: what each index may cost, and must find.
         self.indexes = IndexSet(self.engine, index_dir, budget, self.model,
                                 self.segments, self.catalogue)
@@ -67,9 +76,9 @@ class Store:
     # --- writes that span the parts: each one transaction ------------------------------
     def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
                    segments: list[Segment], audio: AudioFeatures | None = None,
-                   warning: str | None = None) -> int:
+                   warning: str | None = None, storyboard: Storyboard | None = None) -> int:
         """Replace everything known about `path` with these segments (and raw audio window
-        features, and what was ignored while indexing it), in one transaction."""
+        features, what was ignored while indexing it, its storyboard), in one transaction."""
         with self.indexes.change({g.modality for g in segments}) as change:
             v = video_row(change.session, path) or Video(path=path)
             record_indexed(v, fp, info, warning)
@@ -77,6 +86,7 @@ class Store:
             change.add(v, segments)
             if audio is not None:
                 change.add_audio_features(v.id, audio)
+            write_storyboard(change.session, v.id, storyboard)
             video_id = v.id
         return video_id
 
@@ -86,6 +96,7 @@ class Store:
             v = video_row(change.session, path) or Video(path=path)
             record_failed(v, fp, reason)
             change.empty_video(v)
+            write_storyboard(change.session, v.id, None)
 
     def replace_video_segments(self, path: str, modality: str, segments: list[Segment],
                                fp: Fingerprint, warning: str | None) -> None:
@@ -236,6 +247,13 @@ class Store:
 
     def thumbnail(self, segment_id: int) -> bytes | None:
         return self.segments.thumbnail(segment_id)
+
+    # --- storyboards (search/storage/storyboards.py) ---------------------------------------------
+    def storyboard(self, video_id: int) -> Storyboard | None:
+        return self.storyboards.get(video_id)
+
+    def storyboard_tiles(self, video_ids: list[int]) -> dict[int, StoryboardTiles]:
+        return self.storyboards.tiles(video_ids)
 
     def audio_feature_count(self) -> int:
         return self.segments.audio_feature_count()

@@ -90,3 +90,28 @@ class Heard:
 
     segments: list[Segment] = field(default_factory=list)
     features: AudioFeatures | None = None
+
+
+
+@dataclass(frozen=True)
+class StoryboardTiles:
+    """Where a storyboard's tiles are: `columns` to a row, each `tile_width` x `tile_height`
+    pixels; tile i shows the video from `times[i]` on."""
+
+    times: tuple[float, ...]
+    tile_width: int
+    tile_height: int
+    columns: int
+
+    def tile_at(self, index: int) -> tuple[int, int]:
+        """The (x, y) pixel of tile `index`'s top-left corner in the sprite."""
+        row, column = divmod(index, self.columns)
+        return column * self.tile_width, row * self.tile_height
+
+
+@dataclass(frozen=True)
+class Storyboard:
+    """A video at a glance: one JPEG sprite of small thumbnails, one per shot, and its tiles."""
+
+    jpeg: bytes = field(repr=False)
+    tiles: StoryboardTiles

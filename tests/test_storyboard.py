@@ -1,0 +1,115 @@
+"""Storyboards: a sprite of thumbnails at each video's shots, made while it is indexed, served
+by the API, and gone with its video."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.media import BLUE, GREEN, RED, Scene, write_video
+from vidseek.indexer.storyboard import MAX_TILES, TILE_WIDTH, ShotCutter, spread
+from vidseek.search.storage.schema import StoryboardRow
+from vidseek.web.app import create_app
+
+SCENES = [Scene(3, RED), Scene(3, GREEN), Scene(3, BLUE, moving_square=True), Scene(3, RED)]
+
+
+def frames_of(scenes: list[Scene], size=(64, 48)) -> np.ndarray:
+    """One frame a second, as the sampler gives them, of these scenes."""
+    from tests.media import _frame
+
+    w, h = size
+    return np.stack([_frame(scene, i, int(scene.seconds), (w, h)) for scene in scenes
+                     for i in range(int(scene.seconds))])
+
+
+def test_shots_start_at_cuts_and_not_where_something_moves():
+    cutter = ShotCutter()
+    frames = frames_of(SCENES)
+    cutter.add(frames[:4])  # windows split anywhere give the same shots
+    cutter.add(frames[4:])
+    assert cutter.starts == [0, 3, 6, 9]
+
+
+def test_a_long_video_shows_its_shots_spread_over_all_of_them():
+    starts = list(range(0, 3000, 3))
+    picked = spread(starts)
+    assert len(picked) == MAX_TILES
+    assert picked[0] == 0 and picked[-1] == starts[-1]
+    assert picked == sorted(set(picked))
+    assert spread([0, 5, 9]) == [0, 5, 9]
+
+
+@pytest.fixture
+def indexed(tmp_path, library):
+    root = tmp_path / "videos"
+    root.mkdir()
+    path = write_video(root / "scenes.mp4", SCENES, fps=10, size=(192, 108))
+    library.indexer.index(root)
+    return library, root, library.store.video_by_path(str(path)).id
+
+
+def tile_colours(jpeg: bytes, tiles) -> list[np.ndarray]:
+    sprite = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), np.float32)
+    out = []
+    for k in range(len(tiles.times)):
+        x, y = tiles.tile_at(k)
+        tile = sprite[y:y + tiles.tile_height, x:x + tiles.tile_width]
+        out.append(np.median(tile.reshape(-1, 3), axis=0))
+    return out
+
+
+def test_indexing_makes_one_tile_per_shot_showing_that_shot(indexed):
+    lib, _, video_id = indexed
+    board = lib.storyboard(video_id)
+    tiles = board.tiles
+    assert [round(t, 1) for t in tiles.times] == [0, 3, 6, 9]
+    # The video is 16:9: tiles keep its shape, four to a row.
+    assert (tiles.tile_width, tiles.tile_height, tiles.columns) == (TILE_WIDTH, 90, 4)
+    assert Image.open(io.BytesIO(board.jpeg)).size == (4 * TILE_WIDTH, 90)
+    for colour, expected in zip(tile_colours(board.jpeg, tiles), [RED, GREEN, BLUE, RED],
+                                strict=True):
+        assert np.abs(colour - np.array(expected)).max() < 25
+    assert lib.storyboard_tiles([video_id, video_id + 99]) == {video_id: tiles}
+
+
+def test_the_api_serves_the_sprite_and_its_tile_map(indexed):
+    lib, _, video_id = indexed
+    client = create_app(library=lib).test_client()
+    r = client.get(f"/api/videos/{video_id}/storyboard")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg"
+    assert r.data == lib.storyboard(video_id).jpeg
+    assert client.get(f"/api/videos/{video_id}/storyboard",
+                      headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
+    board = client.get(f"/api/videos/{video_id}").get_json()["storyboard"]
+    assert board == {"image_url": f"/api/videos/{video_id}/storyboard", "tile_width": TILE_WIDTH,
+                     "tile_height": 90, "columns": 4, "times": [0.0, 3.0, 6.0, 9.0]}
+    listed = client.get("/api/videos").get_json()["videos"]
+    assert [v["storyboard"] for v in listed] == [board]
+    missing = client.get(f"/api/videos/{video_id + 99}/storyboard")
+    assert missing.status_code == 404 and "error" in missing.get_json()
+
+
+def stored_rows(lib) -> int:
+    with Session(lib.store.engine) as s:
+        return s.scalar(select(func.count()).select_from(StoryboardRow))
+
+
+def test_a_removed_or_failed_video_loses_its_storyboard(indexed, tmp_path):
+    lib, root, video_id = indexed
+    other = write_video(root / "other.mp4", [Scene(2, GREEN)], size=(64, 48))
+    lib.indexer.index(root)
+    other_id = lib.store.video_by_path(str(other)).id
+    assert stored_rows(lib) == 2
+    (root / "scenes.mp4").unlink()
+    lib.indexer.index(root)
+    assert lib.storyboard(video_id) is None and stored_rows(lib) == 1
+    other.write_bytes(b"not a video any more")
+    lib.indexer.index(root)
+    assert lib.store.video(other_id).status == "failed"
+    assert lib.storyboard(other_id) is None and stored_rows(lib) == 0
