@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from vidseek import __version__
 from vidseek.core.errors import (
     ClusterUnavailable,
     DecodeError,
@@ -15,6 +16,7 @@ from vidseek.core.errors import (
     ModelMismatch,
     ModelUnavailable,
     QueryError,
+    WriterBusy,
 )
 from vidseek.core.records import MODALITIES
 from vidseek.core.scratch import keep_temporary_files_here
@@ -36,14 +38,17 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidseek", description=__doc__ and "Semantic video search.")
+    p.add_argument("--version", action="version", version=f"vidseek {__version__}")
     p.add_argument("--config", help="TOML settings file (default: $VIDSEEK_CONFIG)")
     p.add_argument("--data-dir", type=Path, help="where the library lives (default: $VIDSEEK_DATA_DIR)")
     p.add_argument("--model", dest="clip_model", help="image+text encoder spec, e.g. "
                    "open_clip:ViT-B-32/laion2b_s34b_b79k")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ix = sub.add_parser("index", help="index every video under a folder (resumable)")
-    ix.add_argument("path", type=Path)
+    ix = sub.add_parser("index", help="index every video under a folder, and remember the "
+                        "folder; with no folder, bring every remembered one up to date "
+                        "(resumable)")
+    ix.add_argument("path", type=Path, nargs="?")
     ix.add_argument("--retry-failed", action="store_true", help="try failed files again")
     ix.add_argument("--no-transcribe", dest="transcribe", action="store_false", default=None)
     ix.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
@@ -69,7 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", help="address to listen on (default: setting host, 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port to listen on (default: setting port, 8765)")
 
-    sub.add_parser("status", help="videos indexed, failed (with reason) and pending")
+    st = sub.add_parser("status", help="videos indexed, failed (with reason) and pending")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.add_argument("--failed", action="store_true",
+                    help="only the files that failed, with their reasons")
+    fo = sub.add_parser("folders", help="the folders the library remembers: list (default), "
+                        "add, remove")
+    fo_sub = fo.add_subparsers(dest="folders_command")
+    fo_sub.add_parser("list", help="every remembered folder")
+    fad = fo_sub.add_parser("add", help="remember a folder (`vidseek index` indexes it)")
+    fad.add_argument("path", type=Path)
+    frm = fo_sub.add_parser("remove", help="forget a folder and its videos (the files stay)")
+    frm.add_argument("path", type=Path)
+    rm = sub.add_parser("remove", help="forget a video, or every video under a folder: "
+                        "segments, vectors, thumbnails, labels, chapters (the files stay)")
+    rm.add_argument("path", type=Path)
     mo = sub.add_parser("models", help="which models are installed, where, and what is missing")
     mo.add_argument("--download", action="store_true", help="fetch missing weights now")
     mo.add_argument("--settings", action="store_true", help="also list every setting")
@@ -128,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_temporary_files_here(settings.data_dir)
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
-            LabelError, ValueError, ClusterUnavailable) as e:
+            NotADirectoryError, LabelError, ValueError, ClusterUnavailable, WriterBusy) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -181,9 +200,15 @@ def cmd_index(settings: Settings, args) -> int:
     lib = _library(settings)
     try:
         with _run_bar() as bar:
-            outcome = lib.index(args.path, _watchers(bar), retry_failed=args.retry_failed)
+            if args.path is None:
+                outcome = lib.index_folders(_watchers(bar), retry_failed=args.retry_failed)
+            else:
+                outcome = lib.index(args.path, _watchers(bar), retry_failed=args.retry_failed)
     finally:
         lib.close()
+    for folder in outcome.missing_folders:
+        print(f"skipped {folder}: not found (its videos are kept; `vidseek folders remove` "
+              "forgets it)")
     report = outcome.report
     speed = report.video_seconds / report.wall_seconds if report.wall_seconds else 0
     print(f"indexed {len(report.indexed)} video(s) ({report.video_seconds:.0f} s of video, "
@@ -299,13 +324,24 @@ def _print_moments(moments: list[dict], first_rank: int = 1) -> None:
 
 
 def cmd_status(settings: Settings, args) -> int:
+    from vidseek.library.status import failed_payload, status_payload
+
     lib = _library(settings)
     try:
         status = lib.status()
     finally:
         lib.close()
+    if args.json:
+        print(json.dumps(failed_payload(status) if args.failed else status_payload(status),
+                         indent=2))
+        return 0
+    if args.failed:
+        for v in status.failed:
+            print(f"{v.path}: {v.error}")
+        return 0
     counts = status.videos
     print(f"library: {status.data_dir}")
+    print("folders: " + (", ".join(status.folders) or "none remembered"))
     print(f"videos: {counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
           f"{counts.get('pending', 0)} pending")
     print("segments: " + (", ".join(f"{n} {m}" for m, n in sorted(status.segments.items()))
@@ -477,6 +513,47 @@ def cmd_chapters(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_folders(settings: Settings, args) -> int:
+    lib = _library(settings)
+    try:
+        command = args.folders_command or "list"
+        if command == "add":
+            folder, new = lib.add_folder(args.path)
+            print(f"remembered {folder}" if new else f"{folder} was remembered already")
+            if new:
+                print("`vidseek index` indexes it")
+        elif command == "remove":
+            _print_removal(lib.remove_folder(args.path))
+        else:
+            folders = lib.folders()
+            for folder in folders:
+                print(folder)
+            if not folders:
+                print("no folder is remembered: `vidseek index FOLDER` or `vidseek folders add "
+                      "FOLDER` adds one")
+    finally:
+        lib.close()
+    return 0
+
+
+def cmd_remove(settings: Settings, args) -> int:
+    lib = _library(settings)
+    try:
+        _print_removal(lib.remove(args.path))
+    finally:
+        lib.close()
+    return 0
+
+
+def _print_removal(removal) -> None:
+    """What a removal forgot, and where what it forgot may come back from."""
+    print((f"forgot folder {removal.folder} and " if removal.folder else "removed ")
+          + f"{removal.videos} video(s) from the library (the files stay)")
+    for folder in removal.still_remembered_under:
+        print(f"note: {folder} is remembered and holds it: the next `vidseek index` adds what "
+              "is there back (`vidseek folders remove` forgets the folder)")
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
@@ -488,4 +565,6 @@ COMMANDS = {
     "transcript": cmd_transcript,
     "labels": cmd_labels,
     "chapters": cmd_chapters,
+    "folders": cmd_folders,
+    "remove": cmd_remove,
 }

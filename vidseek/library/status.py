@@ -5,9 +5,9 @@ failed, waits or warned."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vidseek.core.errors import ModelMismatch
 from vidseek.search.storage.store import VideoRecord
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LibraryStatus:
     data_dir: Path
+    folders: list[str]  # the remembered ones
     videos: dict[str, int]  # by status: indexed, failed, pending
     segments: dict[str, int]  # by modality
     state: dict[str, str]  # index_state, less the records summarised below
@@ -42,6 +43,7 @@ def library_status(settings: Settings, store: Store,
     segments = store.modality_counts()
     return LibraryStatus(
         data_dir=settings.data_dir,
+        folders=store.remembered_folders(),
         videos=store.status_counts(),
         segments=segments,
         # The projection's record is JSON: summarised on its own line instead.
@@ -80,3 +82,24 @@ def _labels_status(labels: Callable[[], Labeler]) -> str:
     return (f"{len(summaries)} ({len(used)} found in the library, {learned} learned from "
             f"examples)" + (f"; {waiting} video(s) waiting for `vidseek labels update`"
                             if waiting else ""))
+
+
+def _video_payload(v: VideoRecord) -> dict[str, Any]:
+    return {"id": v.id, "path": v.path, "status": v.status, "error": v.error,
+            "warning": v.warning}
+
+
+def failed_payload(status: LibraryStatus) -> list[dict[str, Any]]:
+    """The files that failed, with their reasons, as JSON."""
+    return [{"id": v.id, "path": v.path, "error": v.error} for v in status.failed]
+
+
+def status_payload(status: LibraryStatus) -> dict[str, Any]:
+    """The whole status as JSON (`vidseek status --json`): the same fields, a video as its id,
+    path, status, error and warning."""
+    payload = asdict(status)
+    payload["data_dir"] = str(status.data_dir)
+    for key in ("pending", "warned"):
+        payload[key] = [_video_payload(v) for v in getattr(status, key)]
+    payload["failed"] = failed_payload(status)
+    return payload
