@@ -118,17 +118,21 @@ def stages_for(settings: Settings, encoder, store: Store | None = None) -> Stage
 
         audio.append(AudioWindowStage.for_library(settings, store) if store is not None
                      else AudioWindowStage.features_only(settings))
-    frames: tuple[FrameStage, ...] = ()
+    frames: list[FrameStage] = []
     if settings.index_ocr:
         from vidseek.indexer.ocr import OcrStage
 
-        frames = (OcrStage.from_settings(settings, encoder),)
+        frames.append(OcrStage.from_settings(settings, encoder))
+    if settings.index_faces:
+        from vidseek.indexer.faces import FaceStage
+
+        frames.append(FaceStage.from_settings(settings))
     subtitles = None
     if settings.index_subtitles:
         from vidseek.indexer.subtitles import SubtitleStage as SubtitleReader
 
         subtitles = SubtitleReader(encoder)
-    return Stages(tuple(audio), frames, subtitles)
+    return Stages(tuple(audio), tuple(frames), subtitles)
 
 
 class Analyzer:

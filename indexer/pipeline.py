@@ -16,6 +16,7 @@ from vidseek.core.settings import Settings
 from vidseek.indexer.analysis import Analyzer, FileResult, Job, Stages
 from vidseek.indexer.discover import Entry, discover, examine, is_gone, recorded_path
 from vidseek.indexer.executors import Executor, LocalExecutor
+from vidseek.indexer.faces import FaceStage
 from vidseek.indexer.limits import DecodeLimits
 from vidseek.search.storage.store import Store
 
@@ -131,6 +132,9 @@ class Indexer:
         fingerprints = {str(job.path): fp for job, fp in todo}
         last_save = time.monotonic()
         try:
+            for stage in self.stages.frames:
+                if isinstance(stage, FaceStage):  # faces: a space of their own, bound apart
+                    self.store.bind_face_model(stage.engine.spec, stage.engine.dim)
             for done, result in enumerate(self.executor.run(job for job, _ in todo), start=1):
                 outcome = self._store(result, fingerprints.pop(result.path), report)
                 if on_progress:

@@ -29,7 +29,8 @@ PINNED = {"text_precision": "float32"}
 def make_settings(data_dir, **overrides) -> Settings:
     """Settings for a test library: tiny model, no downloads, no environment leaking in."""
     values = dict(data_dir=data_dir, clip_model=TINY_MODEL, allow_download=False,
-                  transcribe=False, index_audio=False, index_ocr=False, threads=2, **PINNED)
+                  transcribe=False, index_audio=False, index_ocr=False, index_faces=False,
+                  threads=2, **PINNED)
     values.update(overrides)
     return Settings.load(env={}, **values)
 
