@@ -156,6 +156,15 @@ def video(video_id: int):
     return jsonify(payloads.video_detail(lib, video_id))
 
 
+@api.delete("/videos/<id:video_id>")
+def remove_video(video_id: int):
+    """Forget a video: its segments, vectors, thumbnails, labels and chapters (never the
+    file)."""
+    if current_library().remove_video(video_id) is None:
+        raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
+    return jsonify({"removed": video_id})
+
+
 @api.get("/videos/<id:video_id>/chapters.vtt")
 def chapters_vtt(video_id: int):
     """A video's chapters as WebVTT, for a <track kind="chapters">."""

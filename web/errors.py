@@ -17,6 +17,7 @@ from vidseek.core.errors import (
     QueryError,
     TooLargeToDecode,
     UnknownLabel,
+    WriterBusy,
 )
 
 
@@ -58,6 +59,10 @@ def register_error_handlers(app: Flask) -> None:
         remedy = ("send a shorter clip (setting max_clip_frames)" if isinstance(e, ClipTooLong)
                   else "send a smaller image or clip (setting max_image_megapixels)")
         return error_response(413, f"{e}; {remedy}")
+
+    @app.errorhandler(WriterBusy)
+    def _writer_busy(e: WriterBusy):
+        return error_response(409, str(e))
 
     @app.errorhandler(ModelUnavailable)
     @app.errorhandler(ModelMismatch)

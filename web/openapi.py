@@ -26,6 +26,8 @@ def _errors(*codes: int) -> dict[str, Any]:
                     "upload something",
                404: "unknown id", 413: "upload too large (bytes, or pixels once decoded)",
                415: "the upload is not a video / not an image",
+               409: "another process is writing to the library (the message names it); try "
+                    "again once it is done",
                416: "the requested byte range is outside the file",
                503: "the model is not installed or the library needs `vidseek reindex`"}
     return {str(c): _json(_ref("Error"), reasons[c]) for c in codes}
@@ -254,7 +256,16 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "/api/videos/{video_id}": {"get": {
             "summary": "One video: metadata, status, error, transcript, labels, chapters",
             "parameters": [_path_id("video_id", "video id")],
-            "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}}},
+            "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}},
+            "delete": {
+                "summary": "Forget a video: its segments, vectors, thumbnails, labels and "
+                           "chapters (never the file; a remembered folder holding it adds it "
+                           "back at its next scan)",
+                "parameters": [_path_id("video_id", "video id")],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "removed": {"type": "integer", "description": "its id"}}},
+                    "the video was forgotten"),
+                    **_errors(404, 409)}}},
         "/api/videos/{video_id}/chapters.vtt": {"get": {
             "summary": "The video's chapters as WebVTT (for <track kind=\"chapters\">)",
             "parameters": [_path_id("video_id", "video id")],
@@ -278,11 +289,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "schema": _json_object(LABELS_FIELDS, "names")}}},
                 "responses": {"201": _json({"type": "object"}, "labels added"),
                               "200": _json({"type": "object"}, "all were there already"),
-                              **_errors(400, 503)}}},
+                              **_errors(400, 409, 503)}}},
         "/api/labels/{name}": {"delete": {
             "summary": "Remove a label from the library",
             "parameters": [_label_name()],
-            "responses": {"200": _json({"type": "object"}, "removed"), **_errors(404)}}},
+            "responses": {"200": _json({"type": "object"}, "removed"), **_errors(404, 409)}}},
         "/api/labels/{name}/examples": {"post": {
             "summary": "Mark a span of a video as an example of a label; the label is "
                        "learned again from its examples and the library relabelled",
@@ -290,7 +301,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": _json_object(SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json(_ref("Training"), "the label's training record"),
-                          **_errors(400, 404, 503)}}},
+                          **_errors(400, 404, 409, 503)}}},
         "/api/stats": {"get": {
             "summary": "Videos by status, segments by modality, the model behind them",
             "responses": {"200": _json({"type": "object"}, "library totals")}}},
