@@ -36,7 +36,6 @@ def upgrade() -> None:
         sa.Column("y1", sa.Float(), nullable=False),
         sa.Column("person_id", sa.Integer(), sa.ForeignKey("people.id", ondelete="SET NULL"),
                   index=True),
-        sa.Column("pinned", sa.Boolean(), nullable=False),
     )
 
 

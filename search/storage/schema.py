@@ -243,8 +243,8 @@ class Person(Base):
 
 
 class FaceTrack(Base):
-    """A face segment's box (0-1 of the frame, where it was largest) and its person; `pinned`
-    when the user put it there (a split or merge), which clustering never undoes."""
+    """A face segment's box (0-1 of the frame, where it was largest) and its person (None
+    until clustering finds one; clustering never moves a track that has one)."""
 
     __tablename__ = "face_tracks"
 
@@ -257,7 +257,6 @@ class FaceTrack(Base):
     y1: Mapped[float] = mapped_column(Float)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"),
                                                   index=True)
-    pinned: Mapped[bool] = mapped_column(Boolean)
 
 
 class Folder(Base):

@@ -111,8 +111,7 @@ class SegmentChange:
         self.session.add_all(Thumbnail(segment_id=r.id, jpeg=g.thumbnail)
                              for r, g in zip(rows, segments) if g.thumbnail)
         self.session.add_all(FaceTrack(segment_id=r.id, video_id=video.id, x0=g.box[0],
-                                       y0=g.box[1], x1=g.box[2], y1=g.box[3], person_id=None,
-                                       pinned=False)
+                                       y0=g.box[1], x1=g.box[2], y1=g.box[3], person_id=None)
                              for r, g in zip(rows, segments) if g.box is not None)
         self.added.extend((r.id, video.id, g) for r, g in zip(rows, segments))
         self.video_paths[video.id] = video.path

@@ -70,6 +70,18 @@ class UnknownLabel(LabelError):
     """No label has that name."""
 
 
+class PersonError(ValueError):
+    """A request about people that cannot be done as asked; the message says why."""
+
+
+class UnknownPerson(PersonError):
+    """No person has that name or id."""
+
+
+class NameTaken(PersonError):
+    """Another person already has that name (merge them instead)."""
+
+
 class ClusterUnavailable(RuntimeError):
     """The Ray cluster cannot be reached or refuses this driver; the message says what to do."""
 
