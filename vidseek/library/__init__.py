@@ -19,8 +19,8 @@ import numpy as np
 from vidseek.core.records import MODALITIES, TEXT_MODALITIES, Storyboard, StoryboardTiles
 from vidseek.core.settings import Settings
 from vidseek.core.subtitles import Cue
-from vidseek.export.slots import ExportSlots
 from vidseek.core.writer_lock import writer_lock
+from vidseek.export.slots import ExportSlots
 from vidseek.search.labels.chapters import ChapterOptions
 from vidseek.search.labels.labeling import (
     ChapterInfo,
@@ -40,6 +40,8 @@ from vidseek.search.storage.segment_table import SegmentRecord
 from vidseek.search.storage.store import Store, VideoRecord
 
 if TYPE_CHECKING:
+    from vidseek.export.clips import ClipResult
+    from vidseek.export.reels import ReelOptions, ReelPart, ReelResult
     from vidseek.indexer.audio_projection import (
         ProjectionRecord,
         TrainingOptions,
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
     from vidseek.library.folders import Removal
     from vidseek.library.status import LibraryStatus
-    from vidseek.export.clips import ClipResult
     from vidseek.models.encoders import ImageTextEncoder
 
 MAX_SEARCH_DEPTH = 1000  # SearchOptions' limit on k
@@ -557,6 +558,32 @@ class Library:
             [Cue(x.t0, x.t1, x.text) for x in lines if x.modality == "speech"]
         return export_clip(source or video.path, video.duration, video.size, t0, t1, out, said,
                            mode, self.export_slots, self.settings.max_clip_seconds)
+
+    def reel_options(self, **overrides) -> ReelOptions:
+        """How a reel is cut, from settings (their one source of defaults), with overrides."""
+        from vidseek.export.reels import ReelOptions
+
+        s = self.settings
+        base = dict(count=s.reel_count, pad=s.reel_pad, max_seconds=s.reel_max_seconds)
+        return ReelOptions(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def plan_reel(self, moments: list[dict[str, Any]], options: ReelOptions) -> list[ReelPart]:
+        """The parts of a reel of a search's moments, as `describe_moments` gives them."""
+        from vidseek.export.reels import plan_reel
+
+        durations = {m["video_id"]: self.store.video(m["video_id"]).duration or 0.0
+                     for m in moments}
+        return plan_reel(moments, durations, options)
+
+    def export_reel(self, parts: list[ReelPart], out: Path, titles: bool = False) -> ReelResult:
+        """The parts rendered one after another into the MP4 `out` (written whole), in one
+        of the export slots."""
+        from vidseek.export.reels import reel_size_estimate, render_reel
+
+        needed = reel_size_estimate(parts, {p.video_id: self.store.video(p.video_id)
+                                            for p in parts})
+        with self.export_slots.taken(Path(out).parent, needed):
+            return render_reel(parts, out, titles)
 
     def close(self) -> None:
         self.store.close()
