@@ -12,6 +12,7 @@ from vidseek import __version__
 from vidseek.core.errors import (
     ClusterUnavailable,
     DecodeError,
+    ExportRefused,
     LabelError,
     ModelMismatch,
     ModelUnavailable,
@@ -127,6 +128,42 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("video", help="the video's path or id")
     ch.add_argument("--format", choices=("text", "vtt"), default="text",
                     help="text (default) or vtt (WebVTT chapters, for a <track kind=chapters>)")
+    cl = sub.add_parser("clip", help="cut seconds T0..T1 of a video into an MP4 of its own, what "
+                        "is said in them as its subtitles")
+    cl.add_argument("video", help="the video's path or id")
+    cl.add_argument("t0", type=float, help="start, seconds")
+    cl.add_argument("t1", type=float, help="end, seconds")
+    cl.add_argument("-o", "--output", type=Path,
+                    help="the MP4 to write (default: NAME_T0-T1.mp4 in this folder)")
+    cl.add_argument("--reencode", action="store_true",
+                    help="encode the span again instead of copying it: for players that start "
+                         "a copied clip at the keyframe before T0 (they ignore MP4 edit lists)")
+    rl = sub.add_parser("reel", help="the best moments of a search, one after another, in one "
+                        "MP4, or as a playlist that plays them from the original files")
+    rl.add_argument("query")
+    rl.add_argument("-o", "--output", type=Path, help="the MP4 to render")
+    rl.add_argument("--playlist", type=Path,
+                    help="also (or only) write a playlist: NAME.edl (mpv) or NAME.m3u (VLC, mpv)")
+    rl.add_argument("--count", type=_positive_int,
+                    help="moments at most, the best ones (default: setting reel_count)")
+    rl.add_argument("--pad", type=float,
+                    help="seconds added before and after each moment (default: reel_pad)")
+    rl.add_argument("--max-length", type=float, dest="max_seconds",
+                    help="seconds the reel may last (default: reel_max_seconds)")
+    rl.add_argument("--order", choices=("score", "time"), default="score",
+                    help="best first (default), or by video and time in it")
+    rl.add_argument("--titles", action="store_true", help="a band saying what matched over "
+                    "the first seconds of each moment")
+    rl.add_argument("--min-score", type=float)
+    rl.add_argument("--modality", help="comma-separated: " + ",".join(MODALITIES))
+    rl.add_argument("--video", help="moments of this video only (its path or id)")
+    rl.add_argument("--label", help="only moments that carry this label")
+    su = sub.add_parser("summary", help="a video at a glance: chapters, labels, and the most "
+                                        "central things said, read or subtitled in it")
+    su.add_argument("video", help="the video's path or id")
+    su.add_argument("--passages", type=_positive_int, default=5,
+                    help="how many passages to quote (default 5)")
+    su.add_argument("--json", action="store_true", help="print it as JSON")
     return p
 
 
@@ -147,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             keep_temporary_files_here(settings.data_dir)
         return COMMANDS[args.command](settings, args)
     except (ModelUnavailable, ModelMismatch, QueryError, DecodeError, FileNotFoundError,
-            NotADirectoryError, LabelError, ValueError, ClusterUnavailable, WriterBusy) as e:
+            NotADirectoryError, LabelError, ValueError, ClusterUnavailable, WriterBusy,
+            ExportRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -429,13 +467,16 @@ def cmd_serve(settings: Settings, args) -> int:
     from waitress import serve
 
     from vidseek.web.app import create_app
+    from vidseek.web.background import start_background
     from vidseek.web.context import warm_up
     from vidseek.web.guard import is_loopback
 
     app = create_app(settings)
     warm_up(app)  # /api/health says 503 "starting" until models and indexes are loaded
+    start_background(app)  # indexes what changes in the remembered folders (GET /api/jobs)
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
-          "(Ctrl-C stops)", flush=True)
+          "(Ctrl-C stops)" + ("; watching the remembered folders" if settings.watch else ""),
+          flush=True)
     if not is_loopback(settings.host) and not settings.access_token:
         print(f"vidseek: warning: {settings.host} is reachable from other machines and no "
               "access token is set; set VIDSEEK_ACCESS_TOKEN (and VIDSEEK_ALLOWED_HOSTS to the "
@@ -513,6 +554,31 @@ def cmd_chapters(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_summary(settings: Settings, args) -> int:
+    lib = _library(settings)
+    try:
+        video = lib.find_video(args.video)
+        lib.update_labels()
+        summary = lib.summary(video.id, args.passages)
+    finally:
+        lib.close()
+    if args.json:
+        print(json.dumps({"video": video.id, "path": video.path, **summary.payload()}, indent=2,
+                         ensure_ascii=False))
+        return 0
+    print(f"{video.path} ({video.status})")
+    if summary.labels:
+        print("labels: " + ", ".join(name for name, _, _ in summary.labels))
+    for n, c in enumerate(summary.chapters, start=1):
+        print(f"{n:>3}. {_fmt_time(c.t0)}–{_fmt_time(c.t1)}  {c.label or ''}")
+    for p in summary.passages:
+        print(f"  {_fmt_time(p.t0)}  [{p.modality}] {p.text}")
+    if not (summary.chapters or summary.passages):
+        print(f"nothing to summarise: it is {video.status}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_folders(settings: Settings, args) -> int:
     lib = _library(settings)
     try:
@@ -554,6 +620,60 @@ def _print_removal(removal) -> None:
               "is there back (`vidseek folders remove` forgets the folder)")
 
 
+def cmd_clip(settings: Settings, args) -> int:
+    from vidseek.export.clips import clip_file_name
+
+    lib = _library(settings)
+    try:
+        video = lib.find_video(args.video)
+        out = args.output or Path(clip_file_name(video.path, args.t0, args.t1))
+        clip = lib.export_clip(video, args.t0, args.t1, out,
+                               "reencode" if args.reencode else "copy")
+    finally:
+        lib.close()
+    said = f", {clip.cues} line(s) of subtitles" if clip.cues else ""
+    print(f"wrote {clip.path}: {_fmt_time(clip.t0)}–{_fmt_time(clip.t1)} of {video.path} "
+          f"({clip.mode}, {clip.size / 1e6:.2f} MB{said})")
+    return 0
+
+
+def cmd_reel(settings: Settings, args) -> int:
+    from vidseek.core.files import write_whole
+    from vidseek.export.playlists import PLAYLISTS, playlist_format
+
+    if not (args.output or args.playlist):
+        raise ValueError("say where the reel goes: -o reel.mp4, --playlist reel.edl (or .m3u), "
+                         "or both")
+    playlist = PLAYLISTS[playlist_format(args.playlist)][0] if args.playlist else None
+    lib = _library(settings)
+    try:
+        options = lib.reel_options(count=args.count, pad=args.pad, max_seconds=args.max_seconds,
+                                   order=args.order, titles=args.titles)
+        modalities = tuple(m.strip() for m in args.modality.split(",")) if args.modality else None
+        video_id = lib.find_video(args.video).id if args.video else None
+        search = lib.search_options(k=options.count, min_score=args.min_score,
+                                    modalities=modalities, video_id=video_id)
+        moments = lib.describe_moments(lib.search_text(args.query, search, args.label),
+                                       args.query)
+        parts = lib.plan_reel(moments, options)
+        if not parts:
+            print("no matching moments: no reel written", file=sys.stderr)
+            return 1
+        if playlist:
+            write_whole(args.playlist, lambda f: f.write(playlist(parts).encode()))
+        reel = lib.export_reel(parts, args.output, options.titles) if args.output else None
+    finally:
+        lib.close()
+    for n, p in enumerate(parts, start=1):
+        print(f"{n:>3}. {p.source}  {_fmt_time(p.t0)}–{_fmt_time(p.t1)}  {p.title}")
+    if playlist:
+        print(f"wrote {args.playlist}: a playlist of {len(parts)} moment(s) in the originals")
+    if reel:
+        print(f"wrote {reel.path}: {len(parts)} moment(s), {_fmt_time(reel.seconds)}, "
+              f"{reel.size / 1e6:.2f} MB")
+    return 0
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
@@ -565,6 +685,9 @@ COMMANDS = {
     "transcript": cmd_transcript,
     "labels": cmd_labels,
     "chapters": cmd_chapters,
+    "summary": cmd_summary,
     "folders": cmd_folders,
     "remove": cmd_remove,
+    "clip": cmd_clip,
+    "reel": cmd_reel,
 }

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from vidseek.core.errors import BadSpan, DecodeError
+from vidseek.core.errors import BadSpan, DecodeError, QueryError
 from vidseek.core.files import replaced_whole
 from vidseek.core.subtitles import Cue
 from vidseek.export.slots import ExportSlots, estimated_size
@@ -210,16 +210,26 @@ def _write_cues(output, stream, cues: Sequence[Cue]) -> None:
         output.mux(packet)
 
 
+def clip_file_name(video_path: str, t0: float, t1: float) -> str:
+    """The name a clip is saved under unless told: its video's, with its span."""
+    return f"{Path(video_path).stem}_{t0:.1f}-{t1:.1f}.mp4"
+
+
 def export_clip(source: str | BinaryIO, duration: float | None, source_size: int, t0: float,
                 t1: float, out: Path, said: Sequence[Cue], mode: str, slots: ExportSlots,
                 max_seconds: float) -> ClipResult:
     """Seconds t0..t1 of a video (its file's path, or the file opened) lasting `duration`
-    written whole to `out`, with what is `said` in the span as its text track; the span
-    checked first (BadSpan), then a slot taken (ExportRefused), a vanished file a
-    FileNotFoundError."""
+    (None: not indexed, refused) written whole to `out`, with what is `said` in the span as
+    its text track; the span checked first (BadSpan), then a slot taken (ExportRefused), a
+    vanished file a FileNotFoundError."""
+    if duration is None:
+        raise QueryError(f"{source} is not indexed (its length is not known); `vidseek status` "
+                         "says why")
     check_span(t0, t1, duration, max_seconds)
+    if Path(out).suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise QueryError(f"a clip is an MP4: name it .mp4, not {Path(out).name}")
     if isinstance(source, str | Path) and not Path(source).is_file():
         raise FileNotFoundError(f"{source} is no longer there; run `vidseek index` on its "
                                 "folder to update the library")
-    with slots.taken(Path(out).parent, estimated_size(source_size, duration or 0.0, t0, t1)):
+    with slots.taken(Path(out).parent, estimated_size(source_size, duration, t0, t1)):
         return cut_clip(source, t0, t1, out, spoken_in(said, t0, t1), mode)
