@@ -44,7 +44,7 @@ VIDEOS_PER_PAGE = 50
 
 
 @api.before_request
-def _one_value_each() -> None:
+def one_value_each() -> None:
     """Every parameter of this API takes one value: one given twice is refused, not half read."""
     for values in (request.args, request.form, request.files):
         for name, given in values.lists():
