@@ -7,6 +7,9 @@ from typing import Any
 
 from vidseek.core.records import MODALITIES, TEXT_MODALITIES
 from vidseek.core.settings import Settings
+from vidseek.export.clips import MODES
+from vidseek.export.playlists import PLAYLISTS
+from vidseek.export.reels import ORDERS
 from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
@@ -29,6 +32,9 @@ def _errors(*codes: int) -> dict[str, Any]:
                409: "another process is writing to the library (the message names it); try "
                     "again once it is done",
                416: "the requested byte range is outside the file",
+               429: "as many exports as allowed are running (setting export_slots); try again "
+                    "after Retry-After seconds",
+               507: "the export would leave too little free disk (setting export_min_free_mb)",
                503: "the model is not installed or the library needs `vidseek reindex`"}
     return {str(c): _json(_ref("Error"), reasons[c]) for c in codes}
 
@@ -51,6 +57,24 @@ def _path_id(name: str, description: str) -> dict[str, Any]:
             "description": description}
 
 
+SECONDS = {"type": "number", "minimum": 0, "maximum": MAX_SECONDS}
+QUERY_TEXT = {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}
+REEL_FIELDS = {
+    "format": {"type": "string", "enum": ["mp4", *PLAYLISTS],
+               "description": "mp4 (default): the reel rendered; m3u (VLC, mpv) or edl (mpv): "
+                              "a playlist of the moments in this server's /media files"},
+    "count": {"type": "integer", "minimum": 1, "maximum": MAX_K,
+              "description": "moments at most, the best ones (default: setting reel_count)"},
+    "pad": {"type": "number", "minimum": 0, "maximum": 60,
+            "description": "seconds added before and after each moment (default: reel_pad)"},
+    "max_length": {"type": "number", "minimum": 1, "maximum": 3600,
+                   "description": "seconds the reel may last; the best moments that fit "
+                                  "(default: reel_max_seconds)"},
+    "order": {"type": "string", "enum": list(ORDERS),
+              "description": "score (default): best first; time: by video, then time in it"},
+    "titles": {"type": "boolean", "description": "a band saying what matched over the first "
+                                                 "seconds of each moment (mp4)"},
+}
 SEARCH_FIELDS = {
     "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "description": "moments per page"},
     "page": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH,
@@ -278,6 +302,38 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
                           "304": {"description": "not modified (If-None-Match)"},
                           **_errors(404)}}},
+        "/api/videos/{video_id}/clip": {"get": {
+            "summary": "Seconds t0..t1 of a video as an MP4 of its own (a download), what is "
+                       "said in them as its text track",
+            "description": "mode copy cuts without re-encoding: the file holds the frames from "
+                           "the keyframe before t0, and its edit list has players start at t0; "
+                           "reencode encodes the span again (H.264, AAC), for players that "
+                           "ignore edit lists. The file is what /media serves: the one indexed.",
+            "parameters": [
+                _path_id("video_id", "id of an indexed video"),
+                _query("t0", SECONDS, "start, seconds", required=True),
+                _query("t1", SECONDS, "end, seconds: after t0, not past the video's end, at "
+                       f"most {settings.max_clip_seconds:g} s after t0", required=True),
+                _query("mode", {"type": "string", "enum": list(MODES)},
+                       "copy (default) or reencode")],
+            "responses": {"200": {"description": "the clip, as an attachment",
+                                  "content": {"video/mp4": {}}},
+                          **_errors(400, 404, 429, 507)}}},
+        "/api/reel": {"get": {
+            "summary": "The best moments of a text search, one after another: an MP4, or a "
+                       "playlist that plays them from this server's /media",
+            "description": "The moments are the search's own (/api/search with the same q, "
+                           "filters and k=count): the reel holds what the result page shows.",
+            "parameters": [_query("q", QUERY_TEXT, "the query sentence (not blank)",
+                                  required=True),
+                           *[p for p in search_params if p["name"] not in ("k", "page")],
+                           *[_query(name, {k: v for k, v in field.items()
+                                           if k != "description"}, field["description"])
+                             for name, field in REEL_FIELDS.items()]],
+            "responses": {"200": {"description": "the reel (format mp4), or its playlist",
+                                  "content": {"video/mp4": {}, "audio/x-mpegurl": {},
+                                              "text/plain": {}}},
+                          **_errors(400, 404, 429, 503, 507)}}},
         "/api/labels": {
             "get": {
                 "summary": "Every label, with the moments and videos that carry it",

@@ -58,15 +58,15 @@ def forget_folder(store: Store, path: Path | str) -> Removal:
                                 "`vidseek folders list` lists them")
     removed = store.forget_folder(folder)
     store.save_indexes()  # now: a running server re-reads the indexes and drops the videos
-    return Removal(removed or 0, folder, _holding(store, folder))
+    return Removal(removed or 0, folder, _holding(store.remembered_folders(), [folder]))
 
 
 def remove_path(store: Store, path: Path | str) -> Removal:
     """Forget what the library holds at `path`: a remembered folder (as `forget_folder`), one
     video, or every video under a folder; FileNotFoundError when it holds nothing there."""
-    if library_path(path) in store.remembered_folders():
-        return forget_folder(store, path)
     target = library_path(path)
+    if target in store.remembered_folders():
+        return forget_folder(store, target)
     video = store.video_by_path(target)
     paths = [video.path] if video else [v.path for v in store.videos() if is_under(v.path, target)]
     if not paths:
@@ -79,12 +79,12 @@ def remove_videos(store: Store, paths: list[str]) -> Removal:
     """Forget these videos (by path) and save the indexes at once."""
     removed = store.remove_videos(paths)
     store.save_indexes()
-    holding = {f for p in paths for f in _holding(store, p)}
-    return Removal(removed, None, tuple(sorted(holding)))
+    return Removal(removed, None, _holding(store.remembered_folders(), paths))
 
 
-def _holding(store: Store, path: str) -> tuple[str, ...]:
-    return tuple(f for f in store.remembered_folders() if is_under(path, f) and f != path)
+def _holding(folders: list[str], paths: list[str]) -> tuple[str, ...]:
+    """The remembered folders that hold any of `paths` (other than the path itself)."""
+    return tuple(f for f in folders if any(is_under(p, f) and p != f for p in paths))
 
 
 def summed(reports: list[IndexReport]) -> IndexReport:
