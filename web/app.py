@@ -16,6 +16,7 @@ from vidseek.library import Library
 from vidseek.web.api import api
 from vidseek.web.context import attach
 from vidseek.web.errors import register_error_handlers
+from vidseek.web.exports import exports
 from vidseek.web.guard import install_guard
 from vidseek.web.media import media
 from vidseek.web.params import IdConverter
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, library: Library | None = None)
     attach(app, settings, library)
     install_guard(app, settings)
     app.register_blueprint(api)
+    app.register_blueprint(exports)
     app.register_blueprint(media)
     app.register_blueprint(ui)
     register_error_handlers(app)

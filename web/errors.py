@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from vidseek.core.errors import (
     ClipTooLong,
     DecodeError,
+    ExportBusy,
+    ExportRefused,
     LabelError,
     ModelMismatch,
     ModelUnavailable,
@@ -19,6 +21,8 @@ from vidseek.core.errors import (
     UnknownLabel,
     WriterBusy,
 )
+
+EXPORT_RETRY_AFTER_S = 10  # a short clip is cut in well under a second; a reel takes longer
 
 
 class ApiError(Exception):
@@ -63,6 +67,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WriterBusy)
     def _writer_busy(e: WriterBusy):
         return error_response(409, str(e))
+
+    @app.errorhandler(ExportRefused)
+    def _export_refused(e: ExportRefused):
+        if isinstance(e, ExportBusy):
+            body, code = error_response(429, str(e))
+            body.headers["Retry-After"] = str(EXPORT_RETRY_AFTER_S)
+            return body, code
+        return error_response(507, str(e))
 
     @app.errorhandler(ModelUnavailable)
     @app.errorhandler(ModelMismatch)

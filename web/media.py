@@ -17,6 +17,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
+from vidseek.library import Library
 from vidseek.search.storage.catalogue import VideoRecord
 from vidseek.web.context import current_library
 from vidseek.web.errors import ApiError
@@ -70,6 +71,18 @@ def open_indexed_file(video: VideoRecord) -> tuple[BinaryIO, os.stat_result]:
     return os.fdopen(fd, "rb"), st
 
 
+def indexed_file(lib: Library, video: VideoRecord) -> tuple[BinaryIO, os.stat_result]:
+    """The video's file opened, if it is still what was indexed; else a 404 (and the video
+    marked for the next index run when its file changed)."""
+    try:
+        return open_indexed_file(video)
+    except FileNotServed as e:
+        if e.changed:
+            lib.mark_changed(video.id)
+        raise ApiError(404, f"the file of video {video.id} ({video.path}) {e}; run `vidseek "
+                            "index` on its folder to update the library") from None
+
+
 @media.get("/media/<id:video_id>")
 def video_file(video_id: int):
     """The indexed video file; `Range` requests get 206 partial content."""
@@ -77,13 +90,7 @@ def video_file(video_id: int):
     video = lib.video(video_id)
     if video is None or video.status != "indexed":
         raise ApiError(404, f"there is no indexed video with id {video_id} (see /api/videos)")
-    try:
-        file, st = open_indexed_file(video)
-    except FileNotServed as e:
-        if e.changed:
-            lib.mark_changed(video_id)
-        raise ApiError(404, f"the file of video {video_id} ({video.path}) {e}; run `vidseek "
-                            "index` on its folder to update the library") from None
+    file, st = indexed_file(lib, video)
     mimetype = mimetypes.guess_type(video.path)[0] or "application/octet-stream"
     response = Response(wrap_file(request.environ, file), mimetype=mimetype,
                         direct_passthrough=True)

@@ -57,6 +57,7 @@ def _path_id(name: str, description: str) -> dict[str, Any]:
             "description": description}
 
 
+MAX_SECONDS = 1e9  # a time in a video: past any real one (the span is checked on its own)
 SECONDS = {"type": "number", "minimum": 0, "maximum": MAX_SECONDS}
 QUERY_TEXT = {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}
 REEL_FIELDS = {
