@@ -176,7 +176,23 @@ SCHEMAS: dict[str, Any] = {
             "seconds": {"type": "number", "description": "how long it is on screen or said"}}}},
         "chapters": {"type": "array", "items": _ref("Chapter")},
         "chapters_url": {"type": "string", "description": "the chapters as WebVTT"},
-        "storyboard": _ref("Storyboard")}},
+        "storyboard": _ref("Storyboard"),
+        "summary": _ref("Summary")}},
+    "Summary": {"type": "object", "description": "the video at a glance (`vidseek summary`): "
+                "its chapters, its labels, and the passages said, read or subtitled in it most "
+                "like all of them (centrality in the joint space), varied, in time order",
+                "properties": {
+        "chapters": {"type": "array", "items": {"type": "object", "properties": {
+            "t0": {"type": "number"}, "t1": {"type": "number"},
+            "label": {"type": "string", "nullable": True}}}},
+        "labels": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "score": {"type": "number"},
+            "seconds": {"type": "number"}}}},
+        "passages": {"type": "array", "items": {"type": "object", "properties": {
+            "modality": {"type": "string", "enum": ["speech", "ocr", "subtitles"]},
+            "t0": {"type": "number"}, "t1": {"type": "number"}, "text": {"type": "string"},
+            "centrality": {"type": "number",
+                           "description": "cosine with the mean of the video's passages"}}}}}},
     "Storyboard": {"type": "object", "nullable": True,
                    "description": "thumbnails at the video's shots in one JPEG sprite (null: "
                                   "none, e.g. a failed video). Tile i is at x = (i % columns) "

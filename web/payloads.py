@@ -143,6 +143,7 @@ def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
     return {**video_payload(video), "segments": counts, "transcript": transcript,
             "labels": video_labels, "chapters": chapters,
             "chapters_url": url_for("api.chapters_vtt", video_id=video_id),
+            "summary": lib.summary(video_id).payload(),
             "storyboard": storyboard_payload(
                 video_id, lib.storyboard_tiles([video_id]).get(video_id))}
 

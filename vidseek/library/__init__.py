@@ -38,6 +38,7 @@ from vidseek.search.queries.ranking import FusionOptions, Moment
 from vidseek.search.queries.similar import ClipQuery, search_similar, span_query
 from vidseek.search.storage.segment_table import SegmentRecord
 from vidseek.search.storage.store import Store, VideoRecord
+from vidseek.search.summary import PASSAGES, Summary, summarize
 
 if TYPE_CHECKING:
     from vidseek.export.clips import ClipResult
@@ -362,6 +363,11 @@ class Library:
     def chapters_vtt(self, video_id: int) -> str:
         """A video's chapters as WebVTT."""
         return self.labels.chapters_vtt(video_id)
+
+    def summary(self, video_id: int, passages: int = PASSAGES) -> Summary:
+        """A video at a glance, from what is stored: chapters, labels and its most central
+        passages of words (search/summary.py)."""
+        return summarize(self.store, self.labels, video_id, passages)
 
     # What the library holds, as the web and the CLI show it.
     def video(self, video_id: int) -> VideoRecord | None:
