@@ -11,7 +11,8 @@ FOLDERS = {"vidseek": "vidseek", "vidseek.indexer": "indexer", "vidseek.search":
            "vidseek.web": "web", "vidseek.migrations": "migrations"}  # pyproject's package-dir
 # Bottom to top: a module may import its own layer and the layers below it.
 LAYERS = ["vidseek.core", "vidseek.models", "vidseek.search.storage", "vidseek.search.queries",
-          "vidseek.search.labels", "vidseek.search", "vidseek.indexer", "vidseek.export",
+          "vidseek.search.labels", "vidseek.search.people",
+          "vidseek.search", "vidseek.indexer", "vidseek.export",
           "vidseek.library", "vidseek.web", "vidseek.migrations", "vidseek"]
 
 

@@ -32,6 +32,8 @@ from vidseek.search.labels.labeling import (
 )
 from vidseek.search.labels.scoring import LearnedReport
 from vidseek.search.moments import describe_alignments, describe_moments
+from vidseek.search.people.directory import ClusterReport, FaceTrackInfo, People, PersonInfo
+from vidseek.search.people.finding import face_moments, person_moments, query_face
 from vidseek.search.queries.alignment import Alignment
 from vidseek.search.queries.engine import SearchEngine, SearchOptions
 from vidseek.search.queries.ranking import FusionOptions, Moment
@@ -116,6 +118,7 @@ class IndexOutcome:
     labels: UpdateReport | None
     missing_folders: list[str] = field(default_factory=list)
 
+    people: ClusterReport | None = None  # new face tracks grouped into people (None: faces off)
 
 def _writes(method):
     """A Library method that writes: it holds the library's writer lock while it runs."""
@@ -222,21 +225,30 @@ class Library:
                        Vocabulary.load(s.label_vocabulary or None), labeling_options(s))
 
     def search_text(self, query: str, options: SearchOptions,
-                    label: str | None = None) -> list[Moment]:
-        """Moments matching a sentence; with `label`, only moments that carry it."""
-        return self._labelled(lambda o: self.engine.search_text(query, o), options, label)
+                    label: str | None = None, person: str | None = None) -> list[Moment]:
+        """Moments matching a sentence; with `label`, only moments that carry it; with
+        `person`, only moments where that person is on screen."""
+        return self._labelled(lambda o: self.engine.search_text(query, o), options, label,
+                              person)
 
     def search_image(self, image: np.ndarray, options: SearchOptions,
-                     label: str | None = None) -> list[Moment]:
-        """Moments that look like an RGB image; with `label`, only moments that carry it."""
-        return self._labelled(lambda o: self.engine.search_image(image, o), options, label)
+                     label: str | None = None, person: str | None = None) -> list[Moment]:
+        """Moments that look like an RGB image; with `label`, only moments that carry it;
+        with `person`, only moments where that person is on screen."""
+        return self._labelled(lambda o: self.engine.search_image(image, o), options, label,
+                              person)
 
-    def _labelled(self, search, options: SearchOptions, label: str | None) -> list[Moment]:
-        if not label:
+    def _labelled(self, search, options: SearchOptions, label: str | None,
+                  person: str | None = None) -> list[Moment]:
+        if not label and not person:
             return search(options)
-        spans = self.labels.spans(label)
-        # The label's moments among the deepest ranking a search gives, best first.
-        return spans.keep(search(replace(options, k=MAX_SEARCH_DEPTH)))[:options.k]
+        spans = ([self.labels.spans(label)] if label else []) + (
+            [self.people.spans(person)] if person else [])
+        # The moments that overlap every filter among the deepest ranking a search gives.
+        moments = search(replace(options, k=MAX_SEARCH_DEPTH))
+        for kept in spans:
+            moments = kept.keep(moments)
+        return moments[:options.k]
 
     def search_options(self, **overrides) -> SearchOptions:
         """Search options from settings (the one source of their defaults), with per-query
@@ -523,7 +535,8 @@ class Library:
             except ValueError as e:  # e.g. all that sound is in one video: the run succeeded
                 audio = AudioTraining(self.store.audio_feature_count(), not_trained=str(e))
         labels = self.labels.update(watch.labeling) if s.label_after_index else None
-        return IndexOutcome(report, audio, labels)
+        people = self.people.cluster() if s.index_faces else None
+        return IndexOutcome(report, audio, labels, people=people)
 
     @_writes
     def train_audio(self, options: TrainingOptions,
@@ -601,3 +614,64 @@ def labeling_options(settings: Settings) -> LabelingOptions:
         shot_similarity=settings.shot_similarity, min_margin=settings.label_min_margin,
         max_per_moment=settings.label_max_per_moment,
         chapters=ChapterOptions(settings.chapter_min_seconds, settings.chapter_similarity))
+    # People: faces grouped by likeness (search/people/), named once by the user.
+    @cached_property
+    def people(self) -> People:
+        return People(self.store, self.settings.face_similarity, self.settings.face_min_tracks)
+
+    @cached_property
+    def face_engine(self):
+        """The face model that queries by photo are described with, loaded on first use;
+        refused if the library's faces were made by another one."""
+        from vidseek.models.faces import FACE_ENGINES
+
+        engine = FACE_ENGINES.load(self.settings)
+        self.store.check_model("face_model", engine.spec, self.store.segment_count("face") > 0)
+        return engine
+
+    def search_person(self, person: str, options: SearchOptions) -> list[Moment]:
+        """The moments a person (by name or id) is on screen."""
+        return person_moments(self.people.tracks(person), options)
+
+    def search_face(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
+        """The moments whose faces look like the largest face in an RGB image."""
+        return face_moments(self.store, query_face(self.face_engine, image),
+                            self.settings.face_similarity, options)
+
+    def list_people(self, hidden: bool = False) -> list[PersonInfo]:
+        """The people found (hidden ones too with `hidden`), named first."""
+        return self.people.all(hidden)
+
+    def person(self, ref: str) -> PersonInfo:
+        """A person by name or id (UnknownPerson when there is none)."""
+        return self.people.find(ref)
+
+    def person_tracks(self, ref: str) -> list[FaceTrackInfo]:
+        """A person's face tracks, by video and time."""
+        return self.people.tracks(ref)
+
+    def video_faces(self, video_id: int) -> list[FaceTrackInfo]:
+        """The face tracks of one video, by time."""
+        return self.people.video_tracks(video_id)
+
+    @_writes
+    def name_person(self, ref: str, name: str) -> PersonInfo:
+        return self.people.name(ref, name)
+
+    @_writes
+    def merge_people(self, into: str, others: list[str]) -> PersonInfo:
+        return self.people.merge(into, others)
+
+    @_writes
+    def split_person(self, ref: str, segment_ids: list[int]) -> PersonInfo:
+        return self.people.split(ref, segment_ids)
+
+    @_writes
+    def hide_person(self, ref: str, hidden: bool = True) -> PersonInfo:
+        return self.people.hide(ref, hidden)
+
+    @_writes
+    def forget_person(self, ref: str) -> int:
+        """Remove a person's face vectors, crops and tracks for good; how many tracks."""
+        return self.people.forget(ref)
+
