@@ -139,10 +139,14 @@ class Analyzer:
     """Decodes one file in an isolated child and runs every stage on it. It needs no store, so
     it runs wherever an executor puts it: in this process or on a Ray worker."""
 
-    def __init__(self, settings: Settings, encoder, stages: Stages = Stages()):
+    def __init__(self, settings: Settings, encoder, stages: Stages = Stages(),
+                 embed_frames: bool = True):
+        """`embed_frames` False: the frames are only read by the stages (the later pass of a
+        video whose frames are stored already), and no frame segment is made."""
         self.settings = settings
         self.encoder = encoder
         self.stages = stages
+        self.embed_frames = embed_frames
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
         sampling = SamplingOptions.from_settings(settings)
         self.options = DecodeOptions(
@@ -205,7 +209,8 @@ class Analyzer:
                     info = item
                 elif isinstance(item, FrameWindow):
                     times.extend(item.times)
-                    vectors.extend(self.encoder.embed_images(item.frames))
+                    if self.embed_frames:  # else no vector: no frame segment below
+                        vectors.extend(self.encoder.embed_images(item.frames))
                     jpegs.extend(item.jpegs)
                     shots.add(item.frames)
                     for reader in readers:

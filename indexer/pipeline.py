@@ -46,8 +46,11 @@ class Indexer:
     in one transaction."""
 
     def __init__(self, settings: Settings, store: Store, encoder, stages: Stages = Stages(),
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, analysis_pending: str | None = None):
+        """`analysis_pending`: the signals a later pass adds to each video this one stores
+        (frames first, indexer/passes.py), recorded with it."""
         self.settings = settings
+        self.analysis_pending = analysis_pending
         self.store = store
         self.encoder = encoder
         self.stages = stages
@@ -61,9 +64,10 @@ class Indexer:
         result = self.analyzer.analyze(Job(Path(path), limits=limits))
         if result.error is not None:
             raise DecodeError(result.error)
-        return replace(result, segments=result.segments + self._audio_segments(result.audio))
+        return replace(result, segments=result.segments + self.audio_segments(result.audio))
 
-    def _audio_segments(self, audio: AudioFeatures | None) -> list[Segment]:
+    def audio_segments(self, audio: AudioFeatures | None) -> list[Segment]:
+        """The audio segments of these raw window features, with the current projection."""
         # Projected here, beside the store that holds the current projection, so a result
         # from any machine gets the one trained meanwhile.
         if audio is None:
@@ -162,9 +166,9 @@ class Indexer:
             self.store.save_failure(result.path, fp, result.error)
             report.failed.append((result.path, result.error))
             return "failed"
-        segments = result.segments + self._audio_segments(result.audio)
+        segments = result.segments + self.audio_segments(result.audio)
         self.store.save_video(result.path, fp, result.info, segments, result.audio, result.warning,
-                              result.storyboard)
+                              result.storyboard, analysis_pending=self.analysis_pending)
         report.indexed.append(result.path)
         report.video_seconds += result.info.duration
         return "indexed"

@@ -63,9 +63,12 @@ def moment_fields(moment: Moment, path: str | None, query: str = "") -> dict[str
 
 def describe_moments(store: Store, labels: Labeler, moments: list[Moment],
                      query: str = "") -> list[dict[str, Any]]:
-    """Moments in rank order, each with the labels of the labelled moments it overlaps."""
+    """Moments in rank order, each with the labels of the labelled moments it overlaps and the
+    signals of its video still being analysed."""
     names = labels.moment_labels([(m.video_id, m.t0, m.t1) for m in moments])
-    return [{**moment_fields(m, store.video_path(m.video_id), query), "labels": found}
+    analysing = store.analysis_pending({m.video_id for m in moments})
+    return [{**moment_fields(m, store.video_path(m.video_id), query), "labels": found,
+             "analysing": analysing.get(m.video_id, [])}
             for m, found in zip(moments, names, strict=True)]
 
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from vidseek.library import query_clip_suffix
 from vidseek.web import payloads
+from vidseek.web.background import current_background
 from vidseek.web.context import (
     current_library,
     current_settings,
@@ -239,6 +240,25 @@ def _json_object(example: str) -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, f"send a JSON object like {example}")
     return body
+
+
+@api.get("/jobs")
+def jobs():
+    """The background indexing: its state, queue, current file, rate, time left, failures with
+    their reasons, and the folders watched."""
+    background = current_background()
+    return jsonify(background.payload() if background else {"state": "off"})
+
+
+@api.post("/scan")
+def scan():
+    """Queue a full scan of every remembered folder (the job panel's "scan now")."""
+    background = current_background()
+    if background is None:
+        raise ApiError(409, "this server does not index in the background (`vidseek serve` "
+                            "does); run `vidseek index` instead")
+    background.scan_now()
+    return jsonify(background.payload()), 202
 
 
 @api.get("/stats")

@@ -104,6 +104,10 @@ LABELS_FIELDS = {"names": {"type": "array", "minItems": 1, "items": {
     **LABEL_NAME, "description": "a letter or a digit (any script), no '/' or control "
                                  "character"}}}
 
+ANALYSING = {"type": "array", "items": {"type": "string"},
+             "description": "the signals still being analysed (frames first: the video is "
+                            "searchable by its frames, these come later); empty when complete"}
+
 VIDEO_FIELDS = {  # what a video in a list and a video's own page both say
     "id": {"type": "integer"}, "title": {"type": "string"}, "path": {"type": "string"},
     "status": {"type": "string", "enum": list(VIDEO_STATUSES)},
@@ -117,6 +121,7 @@ VIDEO_FIELDS = {  # what a video in a list and a video's own page both say
     "has_audio": {"type": "boolean", "nullable": True}, "size": {"type": "integer"},
     "indexed_at": {"type": "string", "format": "date-time", "nullable": True},
     "media_url": {"type": "string", "nullable": True},
+    "analysing": ANALYSING,
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -152,8 +157,39 @@ SCHEMAS: dict[str, Any] = {
             "playback_url": {"type": "string", "example": "/media/3#t=12.00,18.00"},
             "labels": {"type": "array", "items": {"type": "string"},
                        "description": "labels of the labelled moments it overlaps"},
+            "analysing": ANALYSING,
         },
     },
+    "Jobs": {"type": "object", "required": ["state"], "properties": {
+        "state": {"type": "string", "enum": ["idle", "working", "waiting", "off"],
+                  "description": "waiting: for another vidseek that is writing (waiting_for "
+                                 "says which); off: this server does not index"},
+        "waiting_for": {"type": "string", "nullable": True},
+        "queued": {"type": "object", "properties": {
+            "files": {"type": "integer", "description": "files waiting for their frames pass"},
+            "removals": {"type": "integer"}, "scan": {"type": "boolean"},
+            "awaiting_signals": {"type": "integer", "description": "videos searchable by their "
+                                 "frames, waiting for their other signals"}}},
+        "current": {"type": "object", "nullable": True, "properties": {
+            "path": {"type": "string", "nullable": True},
+            "step": {"type": "string", "enum": ["frames", "signals", "removal", "scan",
+                                                "labels"]},
+            "seconds": {"type": "number"}}},
+        "done": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "files_per_minute": {"type": "number", "nullable": True},
+        "eta_seconds": {"type": "number", "nullable": True},
+        "failed": {"type": "integer"},
+        "failures": {"type": "array", "description": "the latest, newest first",
+                     "items": {"type": "object", "properties": {
+                         "path": {"type": "string", "nullable": True},
+                         "step": {"type": "string"}, "reason": {"type": "string"}}}},
+        "last_scan": {"type": "number", "nullable": True, "description": "Unix time"},
+        "watching": {"type": "object", "description": "each remembered folder: how it is "
+                     "watched (inotify, polling) and any problem",
+                     "additionalProperties": {"type": "object", "properties": {
+                         "mode": {"type": "string", "nullable": True},
+                         "problem": {"type": "string", "nullable": True}}}},
+    }},
     "AlignedMoment": {"allOf": [_ref("Moment"), {"type": "object", "properties": {
         "offset": {"type": "number", "description": "time in this video minus time in the clip"},
         "matched_segments": {"type": "integer"}}}]},
@@ -375,6 +411,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "schema": _json_object(SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json(_ref("Training"), "the label's training record"),
                           **_errors(400, 404, 409, 503)}}},
+        "/api/jobs": {"get": {
+            "summary": "The background indexing of `vidseek serve`: state, queue, current "
+                       "file, rate, time left, failures with their reasons",
+            "responses": {"200": _json(_ref("Jobs"), "the jobs")}}},
+        "/api/scan": {"post": {
+            "summary": "Queue a full scan of every remembered folder (new, changed and "
+                       "deleted files)",
+            "responses": {"202": _json(_ref("Jobs"), "queued; the jobs as they are now"),
+                          **_errors(409)}}},
         "/api/stats": {"get": {
             "summary": "Videos by status, segments by modality, the model behind them",
             "responses": {"200": _json({"type": "object"}, "library totals")}}},

@@ -80,6 +80,7 @@ def video_payload(v: VideoRecord) -> dict[str, Any]:
         "indexed_at": (v.indexed_at.replace(tzinfo=UTC).isoformat()
                        if v.indexed_at else None),
         "media_url": url_for("media.video_file", video_id=v.id) if v.status == "indexed" else None,
+        "analysing": v.analysis_pending.split(",") if v.analysis_pending else [],
     }
 
 

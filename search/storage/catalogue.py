@@ -61,6 +61,7 @@ def record_failed(v: Video, fp: Fingerprint, reason: str) -> None:
     v.size, v.mtime_ns, v.content_hash = fp.size, fp.mtime_ns, fp.content_hash
     v.subtitle_stamp = fp.subtitle_stamp
     v.status, v.error, v.indexed_at = "failed", reason, None
+    v.analysis_pending = None
 
 
 def mark_all_pending(s: Session) -> list[str]:
@@ -101,6 +102,21 @@ class Catalogue:
             q = q.where(Video.status == status)
         with Session(self.engine) as s:
             return [VideoRecord.of(v) for v in s.scalars(q)]
+
+    def awaiting_analysis(self) -> list[VideoRecord]:
+        """Indexed videos stored frames first whose later signals are still to come, oldest
+        first."""
+        q = (select(Video).where(Video.status == "indexed", Video.analysis_pending.is_not(None))
+             .order_by(Video.indexed_at, Video.id))
+        with Session(self.engine) as s:
+            return [VideoRecord.of(v) for v in s.scalars(q)]
+
+    def analysis_pending(self, video_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The signals still to analyse of those of these videos stored frames first."""
+        q = select(Video.id, Video.analysis_pending).where(
+            Video.id.in_(list(video_ids)), Video.analysis_pending.is_not(None))
+        with self.engine.connect() as c:
+            return {video_id: pending.split(",") for video_id, pending in c.execute(q)}
 
     def warned_videos(self) -> list[VideoRecord]:
         """Indexed videos with something ignored while indexing them (a bad subtitle file)."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from vidseek.core.records import (
     AudioFeatures,
@@ -43,7 +43,7 @@ from vidseek.search.storage.folders import FolderTable, forget, remembered, vide
 from vidseek.search.storage.index_set import IndexSet
 from vidseek.search.storage.model_state import ModelState, erase_state, write_state
 from vidseek.search.storage.places import LayeredPlaces
-from vidseek.search.storage.schema import SegmentRow, Video
+from vidseek.search.storage.schema import AudioFeatureRow, SegmentRow, Video
 from vidseek.search.storage.segment_table import SegmentChange, SegmentRecord, SegmentTable
 from vidseek.search.storage.storyboards import StoryboardTable, write_storyboard
 from vidseek.search.storage.vectors import VectorIndex
@@ -76,12 +76,15 @@ class Store:
     # --- writes that span the parts: each one transaction ------------------------------
     def save_video(self, path: str, fp: Fingerprint, info: MediaInfo,
                    segments: list[Segment], audio: AudioFeatures | None = None,
-                   warning: str | None = None, storyboard: Storyboard | None = None) -> int:
+                   warning: str | None = None, storyboard: Storyboard | None = None,
+                   analysis_pending: str | None = None) -> int:
         """Replace everything known about `path` with these segments (and raw audio window
-        features, what was ignored while indexing it, its storyboard), in one transaction."""
+        features, what was ignored while indexing it, its storyboard), in one transaction;
+        `analysis_pending` names the signals a later pass adds (frames first)."""
         with self.indexes.change({g.modality for g in segments}) as change:
             v = video_row(change.session, path) or Video(path=path)
             record_indexed(v, fp, info, warning)
+            v.analysis_pending = analysis_pending
             change.empty_video(v)
             change.add(v, segments)
             if audio is not None:
@@ -97,6 +100,21 @@ class Store:
             record_failed(v, fp, reason)
             change.empty_video(v)
             write_storyboard(change.session, v.id, None)
+
+    def save_signals(self, video_id: int, segments: list[Segment],
+                     audio: AudioFeatures | None, warning: str | None) -> None:
+        """The later pass of a video stored frames first: every segment but its frames, and
+        its raw audio features, replaced by these, the video then complete, in one
+        transaction."""
+        with self.indexes.change({g.modality for g in segments}) as change:
+            v = change.session.get(Video, video_id)
+            change.drop(SegmentRow.video_id == video_id, SegmentRow.modality != "frame")
+            change.session.execute(delete(AudioFeatureRow)
+                                   .where(AudioFeatureRow.video_id == video_id))
+            change.add(v, segments)
+            if audio is not None:
+                change.add_audio_features(video_id, audio)
+            v.warning, v.analysis_pending = warning, None
 
     def replace_video_segments(self, path: str, modality: str, segments: list[Segment],
                                fp: Fingerprint, warning: str | None) -> None:
@@ -204,6 +222,12 @@ class Store:
     def videos(self, status: str | None = None, offset: int = 0,
                limit: int | None = None) -> list[VideoRecord]:
         return self.catalogue.videos(status, offset, limit)
+
+    def awaiting_analysis(self) -> list[VideoRecord]:
+        return self.catalogue.awaiting_analysis()
+
+    def analysis_pending(self, video_ids: Iterable[int]) -> dict[int, list[str]]:
+        return self.catalogue.analysis_pending(video_ids)
 
     def warned_videos(self) -> list[VideoRecord]:
         return self.catalogue.warned_videos()

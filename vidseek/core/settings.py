@@ -181,6 +181,18 @@ class Settings:
                                         "same person (bench/faces.py)")
     face_min_tracks: int = _opt(2, "face tracks alike that found a new person (a face seen "
                                    "once stays unnamed until it is seen again)")
+    # A library that keeps itself current: `vidseek serve` watches and indexes (issue 32)
+    watch: bool = _opt(True, "`vidseek serve` watches the remembered folders and indexes what "
+                             "changes in a background job (frames first, other signals after)")
+    watch_mode: str = _opt("auto", "how changes are noticed: inotify, polling, or auto (polling "
+                                   "only for a folder on a network filesystem or where inotify "
+                                   "cannot start)")
+    watch_poll_seconds: float = _opt(30.0, "seconds between two looks at a polled folder")
+    watch_settle_seconds: float = _opt(5.0, "a new or changed file is indexed once its size and "
+                                            "time stood still this long (a copy in progress is "
+                                            "never indexed half-way)")
+    watch_scan_minutes: float = _opt(60.0, "a full scan of the remembered folders this often, "
+                                           "the safety net for missed events (0: at start only)")
 
     @property
     def sql_url(self) -> str:

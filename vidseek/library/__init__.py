@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         TrainingProgress,
     )
     from vidseek.indexer.limits import DecodeLimits
+    from vidseek.indexer.passes import FramesFirst
     from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
     from vidseek.library.folders import Removal
     from vidseek.library.status import LibraryStatus
@@ -215,6 +216,14 @@ class Library:
         executor = RayExecutor(self.settings) if self.settings.ray_address else None
         return Indexer(self.settings, self.store, self.encoder,
                        stages_for(self.settings, self.encoder, self.store), executor)
+
+    @cached_property
+    def frames_first(self) -> FramesFirst:
+        """The indexer's two passes, frames then the other signals (a server's background
+        jobs: vidseek/library/jobs.py)."""
+        from vidseek.indexer.passes import FramesFirst
+
+        return FramesFirst(self.indexer)
 
     @cached_property
     def labels(self) -> Labeler:
@@ -523,6 +532,14 @@ class Library:
         report = self.indexer.index_files([Path(p) for p in paths if not is_gone(p)],
                                           watch.files)
         return self._after_indexing(report, watch)
+
+    @_writes
+    def follow_up_indexing(self) -> IndexOutcome:
+        """What follows indexing (the audio projection when due, labels), after a server's
+        background jobs."""
+        from vidseek.indexer.pipeline import IndexReport
+
+        return self._after_indexing(IndexReport(), Watchers())
 
     def _after_indexing(self, report: IndexReport, watch: Watchers) -> IndexOutcome:
         from vidseek.indexer.audio_projection import TrainingOptions, training_due
