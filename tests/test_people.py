@@ -1,0 +1,172 @@
+"""People: face tracks grouped into people across the library, named, merged, split, hidden and
+forgotten, and searched by name alone or with words. Clips made from the real photos
+(tests/face_clips.py), so who is on screen when is known."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_settings, video_id
+from tests.face_clips import INTERVIEW, SECOND, Shot, on_screen, write_shots
+from tests.test_faces import picture
+from vidseek.core.errors import NameTaken, PersonError, UnknownPerson
+from vidseek.core.records import unit
+from vidseek.library import Library
+from vidseek.search.people.clustering import group, linked_groups, purity_and_completeness
+
+# Words said while each person is on screen of the interview (a subtitle file beside it).
+SUBTITLES = """1
+00:00:04,000 --> 00:00:06,000
+a speech about healthcare
+
+2
+00:00:08,000 --> 00:00:09,000
+the weather tomorrow
+
+3
+00:00:16,000 --> 00:00:17,000
+healthcare again
+"""
+
+
+# --- the rule (pure) ---------------------------------------------------------------------------
+
+def test_a_track_joins_the_most_alike_person_and_alike_newcomers_found_one():
+    a, b, c = np.eye(3, dtype=np.float32)
+    near_a = unit(a + 0.1 * b)
+    near_c, near_c2 = unit(c + 0.1 * a), unit(c + 0.1 * b)
+    lone = unit(b + c)  # 0.7 alike to either: no one
+    g = group(np.stack([near_a, near_c, lone, near_c2]), np.stack([a, b]), 0.95, 2)
+    assert g.joined == {0: 0}
+    assert g.founded == [[1, 3]] and g.waiting == [2]
+    assert group(np.stack([near_c]), np.zeros((0, 3), np.float32), 0.95, 2).waiting == [0]
+    assert linked_groups(np.stack([near_c, a, near_c2]), 0.95) == [[0, 2], [1]]
+
+
+def test_purity_and_completeness_count_what_they_say():
+    assert purity_and_completeness(["o", "o", "b", "b"], [1, 1, 2, 2]) == (1.0, 1.0)
+    purity, completeness = purity_and_completeness(["o", "o", "b", "b"], [1, 1, 1, None])
+    assert purity == 2 / 3 and completeness == 3 / 4
+
+
+# --- a library of people -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_encoder):
+    root = tmp_path_factory.mktemp("people")
+    videos = root / "videos"
+    videos.mkdir()
+    write_shots(videos / "interview.mp4", INTERVIEW)
+    (videos / "interview.srt").write_text(SUBTITLES)
+    write_shots(videos / "second.mp4", SECOND)
+    lib = Library(make_settings(root / "data", index_faces=True), tiny_encoder)
+    outcome = lib.index(videos)
+    assert outcome.report.failed == [] and outcome.people.founded == 2
+    lib.close()
+    return lib.settings, videos
+
+
+@pytest.fixture
+def lib(built, tmp_path, tiny_encoder):
+    """A copy of the built library for one test, which may change its people."""
+    settings, _ = built
+    shutil.copytree(settings.data_dir, tmp_path / "data")
+    library = Library(replace(settings, data_dir=tmp_path / "data"), tiny_encoder)
+    yield library
+    library.close()
+
+
+def who_is_where(lib: Library) -> dict[str, set[tuple[str, float, float]]]:
+    names = {v.id: v.path.rsplit("/", 1)[1] for v in lib.videos()}
+    return {p.label: {(names[t.video_id], t.t0, t.t1) for t in lib.person_tracks(str(p.id))}
+            for p in lib.list_people(hidden=True)}
+
+
+def truth(who: str) -> set[tuple[str, float, float]]:
+    return ({("interview.mp4", a, b) for a, b in on_screen(INTERVIEW, who)}
+            | {("second.mp4", a, b) for a, b in on_screen(SECOND, who)})
+
+
+def test_two_people_become_two_clusters_and_a_stranger_seen_once_waits(lib):
+    found = sorted(who_is_where(lib).values(), key=len, reverse=True)
+    assert found == [truth("obama"), truth("biden")]
+    stranger = [t for t in lib.video_faces(video_id(lib, "interview.mp4"))
+                if (t.t0, t.t1) == on_screen(INTERVIEW, "stranger")[0]]
+    assert len(stranger) == 1 and stranger[0].person_id is None
+
+
+def named(lib: Library) -> tuple[str, str]:
+    """Name the two people found "Barack Obama" and "Joe Biden" (by who is where)."""
+    for person in lib.list_people():
+        tracks = {(t.t0, t.t1) for t in lib.person_tracks(str(person.id))}
+        lib.name_person(str(person.id), "Barack Obama" if (3.0, 7.0) in tracks else "Joe Biden")
+    return "Barack Obama", "Joe Biden"
+
+
+def test_a_person_is_found_by_name_alone_and_with_words(lib):
+    obama, biden = named(lib)
+    options = lib.search_options()
+    names = {v.id: v.path.rsplit("/", 1)[1] for v in lib.videos()}
+    alone = {(names[m.video_id], m.t0, m.t1) for m in lib.search_person(obama, options)}
+    assert alone == truth("obama")
+    assert all(m.matched_by == ("face",) for m in lib.search_person(biden, options))
+    words = lib.search_text("healthcare", options)
+    assert {(m.t0, m.t1) for m in words} == {(4.0, 6.0), (16.0, 17.0)}  # said twice
+    both = lib.search_text("healthcare", options, person=obama)
+    assert [(names[m.video_id], m.t0, m.t1) for m in both] == [("interview.mp4", 4.0, 6.0)]
+    assert lib.search_text("healthcare", options, person=biden) == []
+    with pytest.raises(UnknownPerson):
+        lib.search_person("Grandma", options)
+
+
+def test_names_merges_and_hides_survive_a_reindex_and_new_videos(lib, tmp_path):
+    obama, biden = named(lib)
+    lib.hide_person(biden)
+    before = lib.person(obama).id
+    lib.reembed()  # every segment dropped and made again: new face tracks, new segment ids
+    assert who_is_where(lib) == {obama: truth("obama"), biden: truth("biden")}
+    assert lib.person(obama).id == before and lib.person(biden).hidden
+    assert [p.name for p in lib.list_people()] == [obama]  # the hidden one is not listed
+    more = tmp_path / "more"
+    more.mkdir()
+    write_shots(more / "visit.mp4", [Shot(2, "obama2.jpg", "obama"), Shot(1)])
+    outcome = lib.index(more)
+    assert outcome.people.joined == 1 and outcome.people.founded == 0
+    assert ("visit.mp4", 0.0, 2.0) in who_is_where(lib)[obama]
+
+
+def test_a_wrong_face_is_split_off_and_merged_back(lib):
+    obama, biden = named(lib)
+    wrong = lib.person_tracks(obama)[-1]
+    split = lib.split_person(obama, [wrong.segment_id])
+    assert split.name is None and split.tracks == 1 and lib.person(obama).tracks == 2
+    with pytest.raises(NameTaken, match="merge"):
+        lib.name_person(str(split.id), obama)
+    merged = lib.merge_people(obama, [str(split.id)])
+    assert merged.name == obama and merged.tracks == 3
+    with pytest.raises(UnknownPerson):
+        lib.person(str(split.id))
+    with pytest.raises(PersonError):
+        lib.merge_people(obama, [obama])
+    with pytest.raises(PersonError):
+        lib.split_person(biden, [t.segment_id for t in lib.person_tracks(biden)])
+    with pytest.raises(PersonError):
+        lib.name_person(biden, "   ")
+
+
+def test_forgetting_a_person_removes_their_vectors_and_crops_for_good(lib):
+    obama, biden = named(lib)
+    faces = [t.segment_id for t in lib.person_tracks(biden)]
+    assert all(lib.thumbnail(i) for i in faces)
+    before = lib.store.segment_count("face")
+    assert lib.forget_person(biden) == len(faces) == 2
+    assert lib.store.segment_count("face") == before - 2 == lib.store.vector_count("face")
+    assert not any(lib.thumbnail(i) for i in faces)
+    assert lib.search_face(picture("biden2.jpg"), lib.search_options()) == []
+    with pytest.raises(UnknownPerson):
+        lib.person(biden)
+    assert lib.person(obama).tracks == 3
