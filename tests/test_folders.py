@@ -186,6 +186,7 @@ def test_delete_video_route_forgets_it_under_the_guard(lib, videos):
     assert client.delete(f"/api/videos/{c.id}").get_json() == {"removed": c.id}
     assert client.get(f"/api/videos/{c.id}").status_code == 404
     assert client.delete(f"/api/videos/{c.id}").status_code == 404
+    assert client.delete(f"/api/videos/{2**63}").status_code == 404  # past SQL's ids: 404 too
     assert (videos / "work" / "c.mp4").exists() and audit_library(lib.settings.data_dir).ok
 
 

@@ -149,19 +149,16 @@ def videos():
     return jsonify(payloads.videos_page(lib, status, page))
 
 
-@api.get("/videos/<id:video_id>")
+# One rule for both methods: with two, an id past 64 bits would answer one of them 405, not 404.
+@api.route("/videos/<id:video_id>", methods=["GET", "DELETE"])
 def video(video_id: int):
-    """One video: metadata, index status, error, segment counts, transcript, labels and
-    chapters."""
+    """GET: one video (metadata, index status, error, segment counts, transcript, labels and
+    chapters). DELETE: forget it, its segments, vectors, thumbnails, labels and chapters
+    (never the file)."""
     lib = current_library()
-    return jsonify(payloads.video_detail(lib, video_id))
-
-
-@api.delete("/videos/<id:video_id>")
-def remove_video(video_id: int):
-    """Forget a video: its segments, vectors, thumbnails, labels and chapters (never the
-    file)."""
-    if current_library().remove_video(video_id) is None:
+    if request.method == "GET":
+        return jsonify(payloads.video_detail(lib, video_id))
+    if lib.remove_video(video_id) is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
     return jsonify({"removed": video_id})
 
