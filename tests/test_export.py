@@ -373,3 +373,15 @@ def test_the_library_settings_are_the_reel_defaults(tmp_path, tiny_encoder):
         assert with_overrides.reel_options(count=2, order="time").count == 2
     finally:
         with_overrides.close()
+
+
+def test_the_video_page_offers_a_clip_and_the_search_page_a_reel(client, lib):
+    video_id = lib.video_id(lib.source)
+    page = client.get(f"/videos/{video_id}?t=4").data.decode()
+    action = re.search(r'<form class="clip-form" method="get" action="([^"]+)"', page)[1]
+    t0, t1 = (re.search(rf'name="{n}"[^>]*value="([\d.]+)"', page)[1] for n in ("t0", "t1"))
+    assert (t0, t1) == ("4.0", "14.0")  # from where the page starts, ten seconds
+    answer = client.get(action, query_string={"t0": t0, "t1": t1})
+    assert answer.status_code == 200 and answer.mimetype == "video/mp4"
+    search = client.get("/").data.decode()
+    assert 'data-reel-url="/api/reel"' in search and 'class="clip-link"' in search

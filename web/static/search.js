@@ -10,6 +10,7 @@
     image: panel.dataset.imageUrl,
     video: panel.dataset.videoUrl,
     labels: panel.dataset.labelsUrl,
+    reel: panel.dataset.reelUrl,
   };
   const labelSelect = $("#label");
   const maxUploadBytes = parseFloat(panel.dataset.maxUploadMb) * 1024 * 1024;
@@ -115,6 +116,9 @@
     }
     // The video page at this moment: its timeline shows what was said and read there.
     el.querySelector(".video-link").href = `/videos/${item.video_id}?t=${item.t0}`;
+    // A moment of one frame still downloads as a second of video.
+    el.querySelector(".clip-link").href = `/api/videos/${item.video_id}/clip?` +
+      new URLSearchParams({ t0: item.t0, t1: Math.max(item.t1, item.t0 + 1) });
     el.querySelector(".mark-example").addEventListener("click", () => markExample(item));
     el.querySelector(".thumb").addEventListener("click", () => play(item));
     el.querySelector(".thumb").setAttribute(
@@ -141,6 +145,7 @@
       if (inFlight) inFlight.abort();
       results.replaceChildren();
       more.hidden = true;
+      reelLinks.hidden = true;
       say("Type to search, or drop a clip or an image anywhere on the page.");
       return;
     }
@@ -154,11 +159,25 @@
       textPage = page;
       more.hidden = !body.has_more;
       const shown = results.children.length;
+      offerReel(params, shown);
       say(shown ? `${shown} moment${shown === 1 ? "" : "s"} · ${Math.round(ms)} ms`
                 : `Nothing matches “${query}”.`);
     } catch (error) {
       if (error.name !== "AbortError") say(error.message, "error");
     }
+  }
+
+  // The reel of the moments shown: the same search (/api/reel takes its parameters), as many.
+  const reelLinks = $("#reel-links");
+  function offerReel(params, shown) {
+    reelLinks.hidden = !shown;
+    if (!shown) return;
+    const reel = new URLSearchParams(params);
+    reel.delete("k");
+    reel.delete("page");
+    reel.set("count", Math.min(shown, 100));
+    $("#reel-mp4").href = `${urls.reel}?${reel}&titles=true`;
+    $("#reel-m3u").href = `${urls.reel}?${reel}&format=m3u`;
   }
 
   async function searchExample(file) {
@@ -173,6 +192,7 @@
     input.value = "";
     syncAddress("");
     more.hidden = true;
+    reelLinks.hidden = true; // a reel is made from a text search
     const data = new FormData();
     data.append(isImage ? "image" : "clip", file);
     data.append("k", PAGE_SIZE);
