@@ -3,7 +3,10 @@ by the API, and gone with its video."""
 
 from __future__ import annotations
 
+import html
 import io
+import json
+import re
 
 import numpy as np
 import pytest
@@ -11,8 +14,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from vidseek.indexer.storyboard import MAX_TILES, TILE_WIDTH, ShotCutter, spread
+from vidseek.library import Library
 from vidseek.search.storage.schema import StoryboardRow
 from vidseek.web.app import create_app
 
@@ -45,13 +50,22 @@ def test_a_long_video_shows_its_shots_spread_over_all_of_them():
     assert spread([0, 5, 9]) == [0, 5, 9]
 
 
-@pytest.fixture
-def indexed(tmp_path, library):
+def index_scenes(tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     root.mkdir()
     path = write_video(root / "scenes.mp4", SCENES, fps=10, size=(192, 108))
+    # Every hit counted: the tiny random model's hits do not stand out from its noise.
+    library = Library(make_settings(tmp_path / "data", evidence_z=0), tiny_encoder)
     library.indexer.index(root)
     return library, root, library.store.video_by_path(str(path)).id
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_encoder):
+    """A library of one video of SCENES, which the tests only read."""
+    library, root, video_id = index_scenes(tmp_path_factory.mktemp("storyboard"), tiny_encoder)
+    yield library, root, video_id
+    library.close()
 
 
 def tile_colours(jpeg: bytes, tiles) -> list[np.ndarray]:
@@ -100,8 +114,8 @@ def stored_rows(lib) -> int:
         return s.scalar(select(func.count()).select_from(StoryboardRow))
 
 
-def test_a_removed_or_failed_video_loses_its_storyboard(indexed, tmp_path):
-    lib, root, video_id = indexed
+def test_a_removed_or_failed_video_loses_its_storyboard(tmp_path, tiny_encoder):
+    lib, root, video_id = index_scenes(tmp_path, tiny_encoder)
     other = write_video(root / "other.mp4", [Scene(2, GREEN)], size=(64, 48))
     lib.indexer.index(root)
     other_id = lib.store.video_by_path(str(other)).id
@@ -113,3 +127,18 @@ def test_a_removed_or_failed_video_loses_its_storyboard(indexed, tmp_path):
     lib.indexer.index(root)
     assert lib.store.video(other_id).status == "failed"
     assert lib.storyboard(other_id) is None and stored_rows(lib) == 0
+    lib.close()
+
+
+def test_result_cards_and_library_rows_carry_the_storyboard_to_scrub(indexed):
+    lib, _, video_id = indexed
+    client = create_app(library=lib).test_client()
+    board = client.get(f"/api/videos/{video_id}").get_json()["storyboard"]
+    results = client.get("/api/search?q=a+red+screen&k=3").get_json()["results"]
+    assert results and all(r["storyboard"] == board for r in results)
+    page = client.get("/library").get_data(as_text=True)
+    shown = re.search(r'class="mini-thumb" href="/videos/(\d+)" data-storyboard="([^"]+)"', page)
+    assert int(shown[1]) == video_id and json.loads(html.unescape(shown[2])) == board
+    assert "storyboard.js" in page and "storyboard.js" in client.get("/").get_data(as_text=True)
+    script = client.get("/static/storyboard.js")
+    assert script.status_code == 200 and b"vidseekStoryboard" in script.data

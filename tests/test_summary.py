@@ -5,6 +5,7 @@ once, with its seconds."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -126,3 +127,12 @@ def test_the_api_and_the_cli_give_the_same_summary(summarised, capsys):
     assert cli_main(["--config", str(config), "summary", str(video_id)]) == 0
     text = capsys.readouterr().out
     assert REDS in text and "0:04.0–0:08.0  greens" in text
+
+
+def test_the_video_page_quotes_the_passages_with_links_to_their_seconds(summarised):
+    lib, video_id, _ = summarised
+    page = create_app(library=lib).test_client().get(f"/videos/{video_id}").get_data(as_text=True)
+    quoted = re.findall(r'<a class="passage" href="([^"]+)">.*?<span class="line-text">(.*?)</span>',
+                        page, re.S)
+    assert quoted == [(f"/videos/{video_id}?t={p.t0}", p.text)
+                      for p in lib.summary(video_id).passages]

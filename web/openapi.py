@@ -157,6 +157,7 @@ SCHEMAS: dict[str, Any] = {
             "playback_url": {"type": "string", "example": "/media/3#t=12.00,18.00"},
             "labels": {"type": "array", "items": {"type": "string"},
                        "description": "labels of the labelled moments it overlaps"},
+            "storyboard": _ref("Storyboard"),
             "analysing": ANALYSING,
         },
     },

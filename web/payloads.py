@@ -34,19 +34,24 @@ def _thumbnail_id(lib: Library, moment: Moment) -> int | None:
     return lib.thumbnail_near(moment.video_id, moment.best.t0)
 
 
-def _with_links(lib: Library, row: dict[str, Any], moment: Moment) -> dict[str, Any]:
-    """A moment's dict (search/moments.py) with how to show it: thumbnail and playback URLs."""
+def _with_links(lib: Library, row: dict[str, Any], moment: Moment,
+                tiles: dict[int, StoryboardTiles]) -> dict[str, Any]:
+    """A moment's dict (search/moments.py) with how to show it: thumbnail and playback URLs,
+    and its video's storyboard (`tiles`: those of the videos shown, by id)."""
     thumb = _thumbnail_id(lib, moment)
     return {**row,
             "thumbnail_url": None if thumb is None else url_for("media.thumbnail",
                                                                  segment_id=thumb),
-            "playback_url": playback_url(moment.video_id, moment.t0, moment.t1)}
+            "playback_url": playback_url(moment.video_id, moment.t0, moment.t1),
+            "storyboard": storyboard_payload(moment.video_id, tiles.get(moment.video_id))}
 
 
 def alignments_payload(lib: Library, alignments: list[Alignment]) -> list[dict[str, Any]]:
     """Aligned moments of a video-to-video query, with the offset that aligns them."""
     rows = lib.describe_alignments(alignments)
-    return [_with_links(lib, row, a.moment) for row, a in zip(rows, alignments, strict=True)]
+    tiles = lib.storyboard_tiles(sorted({a.moment.video_id for a in alignments}))
+    return [_with_links(lib, row, a.moment, tiles)
+            for row, a in zip(rows, alignments, strict=True)]
 
 
 def search_page(lib: Library, moments: list[Moment], words: str, page: PageRequest,
@@ -56,7 +61,8 @@ def search_page(lib: Library, moments: list[Moment], words: str, page: PageReque
     words to highlight in transcript snippets."""
     shown = moments[page.start:page.start + page.per_page]
     rows = lib.describe_moments(shown, words)
-    results = [_with_links(lib, row, m) for row, m in zip(rows, shown, strict=True)]
+    tiles = lib.storyboard_tiles(sorted({m.video_id for m in shown}))
+    results = [_with_links(lib, row, m, tiles) for row, m in zip(rows, shown, strict=True)]
     return {**echo, "page": page.page, "k": page.per_page,
             "has_more": len(moments) > page.start + page.per_page, "results": results}
 

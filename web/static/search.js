@@ -88,6 +88,7 @@
       img.hidden = true;
     }
     el.querySelector(".span-badge").textContent = `${clock(item.t0)}–${clock(item.t1)}`;
+    window.vidseekStoryboard.attach(el.querySelector(".thumb"), item.storyboard); // hover: its shots
     el.querySelector(".title").textContent = item.title || `video ${item.video_id}`;
     el.querySelector(".title").title = item.path || "";
     const tags = el.querySelector(".modalities");
