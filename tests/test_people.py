@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_settings, video_id
-from tests.face_clips import INTERVIEW, SECOND, Shot, on_screen, write_shots
+from tests.face_clips import FACES, INTERVIEW, SECOND, Shot, on_screen, write_shots
 from tests.test_faces import picture
 from vidseek.core.errors import NameTaken, PersonError, UnknownPerson
 from vidseek.core.records import unit
@@ -170,3 +170,38 @@ def test_forgetting_a_person_removes_their_vectors_and_crops_for_good(lib):
     with pytest.raises(UnknownPerson):
         lib.person(biden)
     assert lib.person(obama).tracks == 3
+
+
+def vidseek(lib: Library, capsys, *args) -> tuple[int, str, str]:
+    """`vidseek ARGS` on the test's library, run by cli.main in this process."""
+    from tests.conftest import TINY_MODEL
+    from vidseek.cli import main
+
+    capsys.readouterr()
+    code = main(["--data-dir", str(lib.settings.data_dir), "--model", TINY_MODEL,
+                 *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_names_and_searches_people(lib, capsys):
+    import json
+
+    listed = json.loads(vidseek(lib, capsys, "people", "--json", "list")[1])
+    assert sorted(p["tracks"] for p in listed) == [2, 3] and all(p["name"] is None for p in listed)
+    obama = next(p["id"] for p in listed if p["tracks"] == 3)
+    code, out, _ = vidseek(lib, capsys, "people", "name", obama, "Barack Obama")
+    assert code == 0 and "Barack Obama: 3 face track(s) in 2 video(s)" in out
+    found = json.loads(vidseek(lib, capsys, "search", "--person", "Barack Obama", "--json")[1])
+    assert {(m["title"], m["t0"], m["t1"]) for m in found} == truth("obama")
+    assert all(m["matched_by"] == ["face"] for m in found)
+    photo = str(FACES / "obama2.jpg")
+    by_face = json.loads(vidseek(lib, capsys, "search", "--face", photo, "--json")[1])
+    assert {(m["title"], m["t0"], m["t1"]) for m in by_face} == truth("obama")
+    code, _, err = vidseek(lib, capsys, "search", "--person", "Grandma")
+    assert code == 2 and "vidseek people" in err
+    code, _, err = vidseek(lib, capsys, "search", "x", "--face", photo)
+    assert code == 2 and "one thing" in err
+    code, out, _ = vidseek(lib, capsys, "people", "forget", "Barack Obama")
+    assert code == 0 and "3 face track(s)" in out
+    assert lib.store.segment_count("face") == 3

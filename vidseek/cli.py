@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from vidseek import __version__
+from vidseek.cli_people import add_people_parser, cmd_people
 from vidseek.core.errors import (
     ClusterUnavailable,
     DecodeError,
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--video", help="search inside this video only (its path or id)")
     se.add_argument("--json", action="store_true", help="print JSON")
     se.add_argument("--label", help="only moments that carry this label (see `vidseek labels`)")
+    se.add_argument("--person", help="moments where this person (name or id, see `vidseek "
+                    "people`) is on screen: alone, or with a text query or --image")
+    se.add_argument("--face", type=Path, metavar="PHOTO",
+                    help="moments where the person whose face is largest in this photo is")
 
     sv = sub.add_parser("serve", help="serve the web UI and the JSON API")
     sv.add_argument("--host", help="address to listen on (default: setting host, 127.0.0.1)")
@@ -164,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--passages", type=_positive_int, default=5,
                     help="how many passages to quote (default 5)")
     su.add_argument("--json", action="store_true", help="print it as JSON")
+    add_people_parser(sub)
     return p
 
 
@@ -300,10 +306,12 @@ def _check_one_query(args) -> None:
     """A search is by one thing: a text query, an image or a clip (the API's three routes)."""
     given = [name for name, value in (("a text query", args.query.strip()),
                                       ("--image", args.image),
-                                      ("--like", args.like)) if value]
+                                      ("--like", args.like), ("--face", args.face)) if value]
     if len(given) > 1:
-        raise QueryError(f"search by one thing: a text query, --image or --like (got "
+        raise QueryError(f"search by one thing: a text query, --image, --like or --face (got "
                          f"{' and '.join(given)})")
+    if args.person and (args.like or args.face):
+        raise QueryError("--person goes alone, or with a text query or --image")
     if args.like and args.page != 1:
         raise QueryError("--page applies to text and image searches; --like returns one list "
                          "(use -k for more)")
@@ -324,11 +332,15 @@ def _search(lib, settings: Settings, args) -> list[dict]:
     if args.like:
         return lib.describe_alignments(lib.similar_to_clip(args.like, options, args.label))
     options = replace(options, k=ranking_depth(args.page, per_page))
-    if args.image:
+    if args.face:
+        found = lib.search_face(lib.read_query_image(args.face.read_bytes()), options)
+    elif args.image:
         image = lib.read_query_image(args.image.read_bytes())
-        found = lib.search_image(image, options, args.label)
+        found = lib.search_image(image, options, args.label, args.person)
+    elif args.person and not args.query.strip():
+        found = lib.search_person(args.person, options)
     else:
-        found = lib.search_text(args.query, options, args.label)
+        found = lib.search_text(args.query, options, args.label, args.person)
     start = (args.page - 1) * per_page
     return lib.describe_moments(found[start:start + per_page], args.query)
 
@@ -676,6 +688,7 @@ def cmd_reel(settings: Settings, args) -> int:
 
 COMMANDS = {
     "index": cmd_index,
+    "people": cmd_people,
     "search": cmd_search,
     "serve": cmd_serve,
     "status": cmd_status,

@@ -648,7 +648,9 @@ def labeling_options(settings: Settings) -> LabelingOptions:
 
     def search_person(self, person: str, options: SearchOptions) -> list[Moment]:
         """The moments a person (by name or id) is on screen."""
-        return person_moments(self.people.tracks(person), options)
+        tracks = self.people.tracks(person)
+        self.store.vector_count("face")  # opens the face index: the videos' paths come with it
+        return person_moments(tracks, options)
 
     def search_face(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
         """The moments whose faces look like the largest face in an RGB image."""
