@@ -103,12 +103,13 @@ def model_report(settings: Settings, download: bool = False) -> list[ModelStatus
     them), then the audio projection this library learned."""
     from vidseek.indexer.audio import AUDIO_ENCODERS
     from vidseek.indexer.ocr import OCR_ENGINES
+    from vidseek.models.faces import FACE_ENGINES
     from vidseek.models.transcribe import TRANSCRIBERS
 
     rows = [model_status(ENCODERS, settings, download), clip_runtime_status(settings)]
     rows += [model_status(registry, settings, download) for registry, used in (
         (OCR_ENGINES, settings.index_ocr), (TRANSCRIBERS, settings.transcribe),
-        (AUDIO_ENCODERS, settings.index_audio)) if used]
+        (AUDIO_ENCODERS, settings.index_audio), (FACE_ENGINES, settings.index_faces)) if used]
     if settings.index_audio:
         rows.append(audio_projection_status(settings))
     return rows

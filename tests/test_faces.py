@@ -152,3 +152,12 @@ def test_faces_off_means_no_face_stage(tmp_path, tiny_encoder):
     assert not any(isinstance(s, FaceStage) for s in stages_for(
         make_settings(tmp_path, index_faces=False), tiny_encoder).frames)
     assert SIZE == (640, 360)
+
+
+def test_vidseek_models_reports_the_face_model(tmp_path):
+    from vidseek.indexer.models_report import model_report
+
+    rows = {r.role: r for r in model_report(make_settings(tmp_path, index_faces=True))}
+    assert rows["faces"].installed and rows["faces"].spec == "dlib:resnet-v1"
+    assert "shape_predictor" not in rows["faces"].detail  # where, not which files
+    assert "faces" not in {r.role for r in model_report(make_settings(tmp_path))}
