@@ -1,5 +1,6 @@
 """A video's summary without a language model: its chapters with their top labels, its labels,
-and the passages of what is said, read on screen and subtitled that are most central to it.
+the people on screen in it (faces grouped into people, search/people/), and the passages of
+what is said, read on screen and subtitled that are most central to it.
 
 Centrality is measured in the joint space the passages are already embedded in: a passage's
 cosine with the mean of all the video's passages, so what the video keeps coming back to (a
@@ -20,6 +21,7 @@ from vidseek.search.moments import seconds
 
 if TYPE_CHECKING:
     from vidseek.search.labels.labeling import ChapterInfo, Labeler
+    from vidseek.search.people.directory import People
     from vidseek.search.storage.store import Store
 
 PASSAGES = 5  # passages a summary quotes
@@ -48,6 +50,7 @@ class Summary:
 
     chapters: list[ChapterInfo]
     labels: list[tuple[str, float, float]]  # name, confidence, seconds on screen or said
+    people: list[tuple[int, str, float]]  # id, name (or "person N"), seconds on screen; most first
     passages: list[Passage]  # in the order they come in the video
 
     def payload(self) -> dict[str, Any]:
@@ -57,6 +60,8 @@ class Summary:
                          for c in self.chapters],
             "labels": [{"name": name, "score": round(score, 4), "seconds": seconds(on)}
                        for name, score, on in self.labels],
+            "people": [{"id": i, "name": name, "seconds": seconds(on)}
+                       for i, name, on in self.people],
             "passages": [{"modality": p.modality, "t0": seconds(p.t0), "t1": seconds(p.t1),
                           "text": p.text, "centrality": round(p.centrality, 4)}
                          for p in self.passages],
@@ -100,7 +105,19 @@ def central_passages(vectors: np.ndarray, keys: list[str], count: int = PASSAGES
     return [(first[k], float(central[best[k]])) for k in picked]
 
 
-def summarize(store: Store, labels: Labeler, video_id: int, count: int = PASSAGES) -> Summary:
+def people_in(people: People, video_id: int) -> list[tuple[int, str, float]]:
+    """Who is on screen in a video (people not hidden), longest first: id, name, seconds."""
+    on_screen: dict[int, float] = {}
+    for track in people.video_tracks(video_id):
+        if track.person_id is not None:
+            on_screen[track.person_id] = on_screen.get(track.person_id, 0.0) + track.t1 - track.t0
+    shown = [people.find(i) for i in on_screen]
+    return sorted(((p.id, p.label, on_screen[p.id]) for p in shown if not p.hidden),
+                  key=lambda person: (-person[2], person[0]))
+
+
+def summarize(store: Store, labels: Labeler, people: People, video_id: int,
+              count: int = PASSAGES) -> Summary:
     """The summary of one video, from what is stored (nothing is decoded or embedded)."""
     passages = [s for s in store.video_segments(video_id)
                 if s.modality in TEXT_MODALITIES and s.text
@@ -110,4 +127,5 @@ def summarize(store: Store, labels: Labeler, video_id: int, count: int = PASSAGE
     quoted = [Passage(passages[i].modality, passages[i].t0, passages[i].t1,
                       passages[i].text.strip(), central)
               for i, central in sorted(picks, key=lambda pick: (passages[pick[0]].t0, pick[0]))]
-    return Summary(labels.chapters(video_id), labels.video_labels(video_id)[:LABELS], quoted)
+    return Summary(labels.chapters(video_id), labels.video_labels(video_id)[:LABELS],
+                   people_in(people, video_id), quoted)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_settings
-from tests.media import BLUE, GREEN, RED, Scene, write_video
+from tests.face_clips import INTERVIEW, SECOND, on_screen, write_shots
+from tests.media import BLUE, GREEN, RED, Scene, place, speech, write_video
 from tests.palette_encoder import SPEC, register
 from tests.test_labels import write_vocabulary
 from vidseek.cli import main as cli_main
@@ -136,3 +137,51 @@ def test_the_video_page_quotes_the_passages_with_links_to_their_seconds(summaris
                         page, re.S)
     assert quoted == [(f"/videos/{video_id}?t={p.t0}", p.text)
                       for p in lib.summary(video_id).passages]
+
+
+THEME = "We must finish the budget before the deadline."
+SPOKEN = [(1.0, THEME), (6.0, "The children are playing football in the park."),
+          (11.0, THEME), (16.0, "My grandmother keeps an old saxophone under her bed."),
+          (21.0, THEME), (26.0, "The train leaves the station at nine.")]
+
+
+@pytest.mark.slow
+def test_the_theme_said_three_times_leads_a_spoken_summary(tmp_path, whisper_base, tiny_encoder):
+    """Real speech (espeak-ng) heard by Whisper base: the sentence said three times is the
+    most central passage, quoted once, at the first time it is said."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    audio = place(31, [(t, speech(text)) for t, text in SPOKEN])
+    write_video(root / "meeting.mp4", [Scene(31, BLUE)], audio=audio)
+    lib = Library(make_settings(tmp_path / "data", transcribe=True, whisper_model=whisper_base),
+                  tiny_encoder)
+    lib.index(root)
+    video_id = lib.store.video_by_path(str(root / "meeting.mp4")).id
+    passages = lib.summary(video_id, passages=3).passages
+    lib.close()
+    theme = [p for p in passages if "budget" in p.text.lower()]
+    assert len(theme) == 1 and abs(theme[0].t0 - 1.0) <= 1.5, [p.text for p in passages]
+    assert theme[0].centrality == max(p.centrality for p in passages)
+    assert len({words_key(p.text) for p in passages}) == 3
+    assert all(p.modality == "speech" for p in passages)
+
+
+@pytest.mark.slow
+def test_the_people_on_screen_are_named_longest_first(tmp_path, tiny_encoder):
+    """Real photos through the face stage (tests/face_clips.py): who is on screen, how long."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_shots(videos / "interview.mp4", INTERVIEW)
+    write_shots(videos / "second.mp4", SECOND)  # a second sighting makes each one a person
+    lib = Library(make_settings(tmp_path / "data", index_faces=True), tiny_encoder)
+    lib.index(videos)
+    interview = lib.store.video_by_path(str(videos / "interview.mp4")).id
+    for person in lib.list_people():
+        lib.name_person(str(person.id), "Barack Obama" if any(
+            (t.t0, t.t1) == (3.0, 7.0) for t in lib.person_tracks(str(person.id))) else "Joe Biden")
+    people = lib.summary(interview).people
+    lib.close()
+    expected = sorted(((name, float(sum(b - a for a, b in on_screen(INTERVIEW, who))))
+                       for name, who in (("Barack Obama", "obama"), ("Joe Biden", "biden"))),
+                      key=lambda person: -person[1])
+    assert [(name, pytest.approx(seconds, abs=1.0)) for _, name, seconds in people] == expected

@@ -581,6 +581,9 @@ def cmd_summary(settings: Settings, args) -> int:
     print(f"{video.path} ({video.status})")
     if summary.labels:
         print("labels: " + ", ".join(name for name, _, _ in summary.labels))
+    if summary.people:
+        print("people: " + ", ".join(f"{name} ({seconds:.0f} s)"
+                                     for _, name, seconds in summary.people))
     for n, c in enumerate(summary.chapters, start=1):
         print(f"{n:>3}. {_fmt_time(c.t0)}–{_fmt_time(c.t1)}  {c.label or ''}")
     for p in summary.passages:

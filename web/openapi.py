@@ -225,6 +225,12 @@ SCHEMAS: dict[str, Any] = {
         "labels": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"type": "string"}, "score": {"type": "number"},
             "seconds": {"type": "number"}}}},
+        "people": {"type": "array", "description": "who is on screen (faces grouped into "
+                   "people; hidden ones left out), longest first", "items": {
+                       "type": "object", "properties": {
+                           "id": {"type": "integer"},
+                           "name": {"type": "string", "description": "or \"person N\""},
+                           "seconds": {"type": "number"}}}},
         "passages": {"type": "array", "items": {"type": "object", "properties": {
             "modality": {"type": "string", "enum": ["speech", "ocr", "subtitles"]},
             "t0": {"type": "number"}, "t1": {"type": "number"}, "text": {"type": "string"},

@@ -386,9 +386,9 @@ class Library:
         return self.labels.chapters_vtt(video_id)
 
     def summary(self, video_id: int, passages: int = PASSAGES) -> Summary:
-        """A video at a glance, from what is stored: chapters, labels and its most central
-        passages of words (search/summary.py)."""
-        return summarize(self.store, self.labels, video_id, passages)
+        """A video at a glance, from what is stored: chapters, labels, the people on screen
+        and its most central passages of words (search/summary.py)."""
+        return summarize(self.store, self.labels, self.people, video_id, passages)
 
     # What the library holds, as the web and the CLI show it.
     def video(self, video_id: int) -> VideoRecord | None:
