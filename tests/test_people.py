@@ -205,3 +205,49 @@ def test_the_cli_names_and_searches_people(lib, capsys):
     code, out, _ = vidseek(lib, capsys, "people", "forget", "Barack Obama")
     assert code == 0 and "3 face track(s)" in out
     assert lib.store.segment_count("face") == 3
+
+
+def test_the_api_lists_names_merges_splits_hides_and_forgets_people(lib):
+    from vidseek.web.app import create_app
+
+    client = create_app(library=lib).test_client()
+    listed = client.get("/api/people").get_json()["people"]
+    assert sorted(p["tracks"] for p in listed) == [2, 3]
+    obama = next(p for p in listed if p["tracks"] == 3)
+    assert client.get(obama["face_url"]).data[:2] == b"\xff\xd8"
+    r = client.post(f"/api/people/{obama['id']}/name", json={"name": "Barack Obama"})
+    assert r.status_code == 200 and r.get_json()["label"] == "Barack Obama"
+    faces = client.get("/api/people/Barack Obama").get_json()["faces"]
+    assert {(f["t0"], f["t1"]) for f in faces} == {(t0, t1) for _, t0, t1 in truth("obama")}
+    page = client.get("/api/people/Barack Obama/moments").get_json()
+    assert {(m["title"], m["t0"], m["t1"]) for m in page["results"]} == truth("obama")
+    assert all(m["matched_by"] == ["face"] for m in page["results"])
+    words = client.get("/api/search", query_string={"q": "healthcare", "person": "Barack Obama"})
+    assert [(m["t0"], m["t1"]) for m in words.get_json()["results"]] == [(4.0, 6.0)]
+    with (FACES / "obama2.jpg").open("rb") as photo:
+        by_face = client.post("/api/search/image", data={"image": photo, "mode": "face"})
+    assert {(m["title"], m["t0"], m["t1"]) for m in by_face.get_json()["results"]} == truth("obama")
+    videos = client.get("/api/videos?person=Barack Obama").get_json()
+    assert {v["title"] for v in videos["videos"]} == {"interview.mp4", "second.mp4"}
+    assert {p["label"]: p["videos"] for p in videos["people"]}["Barack Obama"] == 2
+    biden = next(p for p in listed if p["tracks"] == 2)["id"]
+    r = client.post(f"/api/people/{biden}/name", json={"name": "Barack Obama"})
+    assert r.status_code == 409 and "merge" in r.get_json()["error"]["message"]
+    split = client.post("/api/people/Barack Obama/split", json={"faces": [faces[0]["face"]]})
+    assert split.status_code == 201 and split.get_json()["tracks"] == 1
+    merged = client.post("/api/people/Barack Obama/merge", json={"people": [str(split.get_json()["id"])]})
+    assert merged.get_json()["tracks"] == 3
+    assert client.post(f"/api/people/{biden}/hide", json={"hidden": True}).get_json()["hidden"]
+    assert [p["label"] for p in client.get("/api/people").get_json()["people"]] == ["Barack Obama"]
+    assert len(client.get("/api/people?hidden=true").get_json()["people"]) == 2
+    r = client.delete(f"/api/people/{biden}")
+    assert r.status_code == 200 and r.get_json()["faces"] == 2
+    for bad, status in ((client.get("/api/people/Grandma"), 404),
+                        (client.post("/api/people/Barack Obama/name", json={"name": "42"}), 400),
+                        (client.post("/api/people/Barack Obama/split", json={"faces": ["x"]}), 400),
+                        (client.post("/api/people/Barack Obama/hide", json={}), 400),
+                        (client.get("/api/search?q=healthcare&person=Grandma"), 404)):
+        assert bad.status_code == status and "error" in bad.get_json()
+    with (FACES / "obama2.jpg").open("rb") as photo:
+        bad = client.post("/api/search/image", data={"image": photo, "mode": "faces"})
+    assert bad.status_code == 400

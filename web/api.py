@@ -61,14 +61,17 @@ def search_text():
     page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.args, ranking_depth(page))
     label = label_param(request.args)
+    person = request.args.get("person")
     with model_loading():
-        moments = lib.search_text(query, options, label)
-    return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label))
+        moments = lib.search_text(query, options, label, person)
+    return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label,
+                                        person=person))
 
 
 @api.post("/search/image")
 def search_image():
-    """Moments that look like an uploaded image (multipart field `image`)."""
+    """Moments that look like an uploaded image (multipart field `image`); with mode=face,
+    the moments where the person whose face is largest in it is on screen."""
     lib = current_library()
     upload = request.files.get("image")
     if upload is None:
@@ -76,10 +79,14 @@ def search_image():
     page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.form, ranking_depth(page))
     label = label_param(request.form)
+    mode = request.form.get("mode", "look")
+    if mode not in ("look", "face"):
+        raise ApiError(400, f"mode must be look or face, got {mode!r}")
     # Read from the spooled upload: the compressed bytes are never copied into memory.
     image = decode_upload(lib.read_query_image, upload.stream, upload_limits().max_pixels)
     with model_loading():
-        moments = lib.search_image(image, options, label)
+        moments = (lib.search_face(image, options) if mode == "face" else
+                   lib.search_image(image, options, label, request.form.get("person")))
     return jsonify(payloads.search_page(lib, moments, "", page,
                                         query={"image": upload.filename}, label=label))
 
@@ -143,10 +150,15 @@ def videos():
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
     label = label_param(request.args)
+    person = request.args.get("person")
     lib = current_library()
     if label is not None:
-        return jsonify(payloads.labelled_videos_page(lib, label, status, page))
-    return jsonify(payloads.videos_page(lib, status, page))
+        found = payloads.labelled_videos_page(lib, label, status, page)
+    elif person is not None:
+        found = payloads.videos_of_page(lib, lib.person_video_ids(person), status, page)
+    else:
+        found = payloads.videos_page(lib, status, page)
+    return jsonify({**found, "person": person, "people": lib.people_facet()})
 
 
 # One rule for both methods: with two, an id past 64 bits would answer one of them 405, not 404.

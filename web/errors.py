@@ -16,9 +16,12 @@ from vidseek.core.errors import (
     LabelError,
     ModelMismatch,
     ModelUnavailable,
+    NameTaken,
+    PersonError,
     QueryError,
     TooLargeToDecode,
     UnknownLabel,
+    UnknownPerson,
     WriterBusy,
 )
 
@@ -63,6 +66,11 @@ def register_error_handlers(app: Flask) -> None:
         remedy = ("send a shorter clip (setting max_clip_frames)" if isinstance(e, ClipTooLong)
                   else "send a smaller image or clip (setting max_image_megapixels)")
         return error_response(413, f"{e}; {remedy}")
+
+    @app.errorhandler(PersonError)
+    def _bad_person(e: PersonError):
+        return error_response(404 if isinstance(e, UnknownPerson) else
+                              409 if isinstance(e, NameTaken) else 400, str(e))
 
     @app.errorhandler(WriterBusy)
     def _writer_busy(e: WriterBusy):

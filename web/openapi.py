@@ -11,6 +11,7 @@ from vidseek.export.clips import MODES
 from vidseek.export.playlists import PLAYLISTS
 from vidseek.export.reels import ORDERS
 from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN
+from vidseek.search.people.directory import NAME_NEEDS_LETTER
 from vidseek.web.params import MAX_DEPTH, MAX_ID, MAX_K, MAX_PAGE, VIDEO_STATUSES
 
 
@@ -104,6 +105,20 @@ LABELS_FIELDS = {"names": {"type": "array", "minItems": 1, "items": {
     **LABEL_NAME, "description": "a letter or a digit (any script), no '/' or control "
                                  "character"}}}
 
+# People (search/people/): a person is named by their name or their id.
+PERSON_REF = {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+              "description": "a person's name or id (see /api/people)"}
+NAME_FIELDS = {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+                        "pattern": NAME_NEEDS_LETTER,
+                        "description": "a letter at least (a number is an id), no '/' or "
+                                       "control character"}}
+MERGE_FIELDS = {"people": {"type": "array", "minItems": 1, "maxItems": 100, "items": PERSON_REF,
+                           "description": "those merged into this person"}}
+SPLIT_FIELDS = {"faces": {"type": "array", "minItems": 1, "maxItems": 1000, "items": ID,
+                          "description": "face ids (`face` of /api/people/{person}) of this "
+                                         "person, not all of them"}}
+HIDE_FIELDS = {"hidden": {"type": "boolean"}}
+
 ANALYSING = {"type": "array", "items": {"type": "string"},
              "description": "the signals still being analysed (frames first: the video is "
                             "searchable by its frames, these come later); empty when complete"}
@@ -161,6 +176,23 @@ SCHEMAS: dict[str, Any] = {
             "analysing": ANALYSING,
         },
     },
+    "Person": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string", "nullable": True},
+        "label": {"type": "string", "description": "the name, or `person ID` until named"},
+        "hidden": {"type": "boolean"},
+        "tracks": {"type": "integer", "description": "face tracks (a face followed through a "
+                                                     "shot)"},
+        "videos": {"type": "integer"},
+        "seconds": {"type": "number", "description": "time on screen, all tracks added up"},
+        "face_segment": {"type": "integer", "nullable": True},
+        "face_url": {"type": "string", "nullable": True, "description": "a crop of their "
+                                                                       "largest face"}}},
+    "Face": {"type": "object", "properties": {
+        "face": {"type": "integer", "description": "face id (its segment)"},
+        "video_id": {"type": "integer"}, "t0": {"type": "number"}, "t1": {"type": "number"},
+        "box": {"type": "array", "items": {"type": "number"},
+                "description": "x0, y0, x1, y1 as shares of the frame, where it was largest"},
+        "face_url": {"type": "string"}, "playback_url": {"type": "string"}}},
     "Jobs": {"type": "object", "required": ["state"], "properties": {
         "state": {"type": "string", "enum": ["idle", "working", "waiting", "off"],
                   "description": "waiting: for another vidseek that is writing (waiting_for "
@@ -268,6 +300,11 @@ def _label_name() -> dict[str, Any]:
             "description": "label name"}
 
 
+def _person() -> dict[str, Any]:
+    return {"name": "person", "in": "path", "required": True, "schema": PERSON_REF,
+            "description": "name or id"}
+
+
 def _json_object(fields: dict[str, Any], required: str) -> dict[str, Any]:
     return {"type": "object", "required": [required], "properties": fields,
             "additionalProperties": False}
@@ -293,7 +330,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "parameters": [_query("q", {"type": "string", "minLength": 1, "maxLength": 1000,
                                         "pattern": r"\S"},
                                   "the query sentence (not blank)", required=True),
-                           *search_params],
+                           *search_params,
+                           _query("person", PERSON_REF, "only moments where this person is on "
+                                  "screen (a person alone: /api/people/{person}/moments)")],
             "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
                           **_errors(400, 404, 503)}}},
         "/api/search/image": {"post": {
@@ -303,7 +342,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "image": {"type": "string", "format": "binary",
                               "description": f"JPEG, PNG, WebP...; {upload_limit}; "
                                              f"{pixel_limit}"},
-                    "page": SEARCH_FIELDS["page"], **form}}}}},
+                    "page": SEARCH_FIELDS["page"], **form,
+                    "mode": {"type": "string", "enum": ["look", "face"],
+                             "description": "look (default): moments that look like it; face: "
+                                            "moments where the person whose face is largest "
+                                            "in it is on screen (400 when it shows no face)"},
+                    "person": {**PERSON_REF, "description": "look: only moments where this "
+                               "person is on screen"}}}}}},
             "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
                           **_errors(400, 404, 413, 415, 503)}}},
         "/api/search/video": {"post": {
@@ -327,6 +372,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                        "only videos with this status"),
                 _query("label", LABEL_NAME, "only videos that carry this label "
                        "(labelled videos are indexed ones)"),
+                _query("person", PERSON_REF, "only videos this person is in"),
                 _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                        "1-based page number (past the last page: an empty list)"),
                 _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_K},
@@ -335,7 +381,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "status": {"type": "string", "nullable": True},
                 "label": {"type": "string", "nullable": True}, "page": {"type": "integer"},
                 "per_page": {"type": "integer"}, "total": {"type": "integer"},
-                "videos": {"type": "array", "items": _ref("Video")}}}, "a page of videos"),
+                "videos": {"type": "array", "items": _ref("Video")},
+                "person": {"type": "string", "nullable": True},
+                "people": {"type": "array", "description": "the people facet: each person "
+                           "shown (not hidden) and how many videos they are in",
+                           "items": {"type": "object", "properties": {
+                               "id": {"type": "integer"},
+                               "name": {"type": "string", "nullable": True},
+                               "label": {"type": "string"}, "videos": {"type": "integer"}}}}}},
+                "a page of videos"),
                 **_errors(400, 404)}}},
         "/api/videos/{video_id}": {"get": {
             "summary": "One video: metadata, status, error, transcript, labels, chapters",
@@ -418,6 +472,44 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "schema": _json_object(SPAN_FIELDS, "video_id")}}},
             "responses": {"200": _json(_ref("Training"), "the label's training record"),
                           **_errors(400, 404, 409, 503)}}},
+        "/api/people": {"get": {
+            "summary": "The people found by their faces, named first, with time on screen",
+            "parameters": [_query("hidden", {"type": "string", "enum": ["true", "false"]},
+                                  "true: the hidden ones too")],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "people": {"type": "array", "items": _ref("Person")}}}, "the people")}}},
+        "/api/people/{person}": {
+            "get": {
+                "summary": "One person and their face tracks",
+                "parameters": [_person()],
+                "responses": {"200": _json({"allOf": [_ref("Person"), {
+                    "type": "object", "properties": {"faces": {
+                        "type": "array", "items": _ref("Face")}}}]}, "the person"),
+                    **_errors(404)}},
+            "delete": {
+                "summary": "Forget a person for good: their face vectors, crops and tracks",
+                "parameters": [_person()],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "forgotten": {"type": "string"}, "faces": {"type": "integer"}}},
+                    "forgotten"), **_errors(404, 409)}}},
+        "/api/people/{person}/moments": {"get": {
+            "summary": "The moments a person is on screen",
+            "parameters": [_person(), *[p for p in search_params if p["name"] != "label"]],
+            "responses": {"200": _json(_ref("SearchPage"), "their moments"),
+                          **_errors(400, 404)}}},
+        **{f"/api/people/{{person}}/{verb}": {"post": {
+            "summary": summary, "parameters": [_person()],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _json_object(fields, next(iter(fields)))}}},
+            "responses": {status: _json(_ref("Person"), answer), **_errors(400, 404, 409)}}}
+           for verb, summary, fields, status, answer in (
+               ("name", "Name (or rename) a person", NAME_FIELDS, "200", "the person"),
+               ("merge", "Make others one person with this one (it keeps its name)",
+                MERGE_FIELDS, "200", "the person"),
+               ("split", "Split wrong faces off a person into a new person", SPLIT_FIELDS,
+                "201", "the new person"),
+               ("hide", "Hide a person from lists and facets, or show them again",
+                HIDE_FIELDS, "200", "the person"))},
         "/api/jobs": {"get": {
             "summary": "The background indexing of `vidseek serve`: state, queue, current "
                        "file, rate, time left, failures with their reasons",

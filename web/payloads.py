@@ -128,6 +128,16 @@ def labelled_videos_page(lib: Library, label: str, status: str | None,
             "total": total, "videos": [_labelled_video(lib, lib.video(i), tiles) for i in ids]}
 
 
+def videos_of_page(lib: Library, ids: list[int], status: str | None,
+                   page: PageRequest) -> dict[str, Any]:
+    """One page of these videos (a person's), those of one status if given."""
+    videos = [v for v in map(lib.video, ids) if v and status in (None, v.status)]
+    shown = videos[page.start:page.start + page.per_page]
+    tiles = lib.storyboard_tiles([v.id for v in shown])
+    return {"status": status, "label": None, "page": page.page, "per_page": page.per_page,
+            "total": len(videos), "videos": [_labelled_video(lib, v, tiles) for v in shown]}
+
+
 def video_detail(lib: Library, video_id: int) -> dict[str, Any]:
     """One video with its segment counts, its transcript if it was transcribed, its labels
     and its chapters."""

@@ -8,6 +8,7 @@ track is dropped."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,13 +18,15 @@ from sqlalchemy.orm import Session
 
 from vidseek.core.errors import NameTaken, PersonError, UnknownPerson
 from vidseek.core.records import FACE
-from vidseek.search.labels.labeling import LabelSpans
+from vidseek.search.labels.labeling import MAX_NAME, NAME_PATTERN, LabelSpans
 from vidseek.search.people.clustering import centroid, group
 from vidseek.search.storage.schema import FaceTrack, Person, SegmentRow
 from vidseek.search.storage.segment_table import blob_to_vector, vector_to_blob
 from vidseek.search.storage.store import Store
 
-MAX_NAME = 200
+# A person's name keeps a label name's rule (one pattern for Python and the API document), and
+# needs a letter, not just digits: a number names a person by id.
+NAME_NEEDS_LETTER = NAME_PATTERN.replace(r"\x00-\x2f\x3a-\x40", r"\x00-\x40", 1)
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ class People:
     @staticmethod
     def _row(s: Session, ref: str | int) -> Person:
         text = str(ref).strip()
-        person = s.get(Person, int(text)) if text.isdigit() else None
+        by_id = text.isascii() and text.isdigit() and len(text) < 19  # an id fits 64 bits
+        person = s.get(Person, int(text)) if by_id else None
         person = person or s.scalar(select(Person).where(Person.name == text))
         if person is None:
             raise UnknownPerson(f"no person is called or numbered {text!r}; `vidseek people "
@@ -209,9 +213,10 @@ class People:
     # --- the user's changes ------------------------------------------------------------------
     def name(self, ref: str | int, name: str) -> PersonInfo:
         """Name a person (or rename); NameTaken when another person has that name."""
-        name = " ".join((name or "").split())
-        if not name or len(name) > MAX_NAME or name.isdigit():
-            raise PersonError(f"a name must be 1-{MAX_NAME} characters, not only digits (an id)")
+        if len(name) > MAX_NAME or not re.fullmatch(NAME_NEEDS_LETTER, name):
+            raise PersonError(f"a name is 1-{MAX_NAME} characters with a letter in them (a "
+                              "number is an id), no '/' and no control character")
+        name = " ".join(name.split())
         with Session(self.engine) as s, s.begin():
             person = self._row(s, ref)
             other = s.scalar(select(Person).where(Person.name == name, Person.id != person.id))

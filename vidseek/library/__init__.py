@@ -659,6 +659,14 @@ def labeling_options(settings: Settings) -> LabelingOptions:
 
     def list_people(self, hidden: bool = False) -> list[PersonInfo]:
         """The people found (hidden ones too with `hidden`), named first."""
+    def person_video_ids(self, ref: str) -> list[int]:
+        """The ids of the videos a person is in."""
+        return self.people.video_ids(ref)
+
+    def people_facet(self) -> list[dict]:
+        """The people shown (not hidden) and how many videos each is in."""
+        return self.people.facet()
+
         return self.people.all(hidden)
 
     def person(self, ref: str) -> PersonInfo:
