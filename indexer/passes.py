@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vidseek.indexer.analysis import Analyzer, Job, Stages
+from vidseek.indexer.discover import is_gone
 from vidseek.indexer.executors import LocalExecutor
 from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
 from vidseek.search.storage.store import VideoRecord
@@ -51,12 +52,13 @@ class FramesFirst:
     def add_signals(self, video: VideoRecord) -> str | None:
         """The later pass of one video: its other signals, stored in one transaction. None when
         stored; else why not: "changed" (the file is no longer the bytes whose frames are
-        stored: its frames pass comes first), or the reason the signals failed (the frames
-        stay, the reason becomes the video's warning)."""
+        stored, or is gone: its frames pass or its removal comes first), or the reason the
+        signals failed (the frames stay, the reason becomes the video's warning)."""
         result = self.later.analyze(Job(Path(video.path)))
         store = self.indexer.store
-        if result.content_hash is None or result.content_hash != video.content_hash:
-            return "changed"
+        if result.content_hash != video.content_hash or (result.error is not None
+                                                         and is_gone(video.path)):
+            return "changed"  # or gone: deleted while it was read
         if result.error is not None:
             store.save_signals(video.id, [], None, f"later signals failed: {result.error}")
             return result.error

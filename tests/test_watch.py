@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -246,3 +244,133 @@ def test_the_api_shows_jobs_and_scans_on_request(tmp_path, tiny_encoder):
         assert video["path"] == str(clip) and video["analysing"] in ([], ["subtitles"])
     finally:
         background.stop()
+
+
+# --- a real `vidseek serve` watching a folder ---------------------------------------------
+SETTLE_S = 2.0  # the server's settle time here; the slow copy pauses far less between chunks
+
+
+class Server:
+    """A `vidseek serve` process on a library, followed through its API."""
+
+    def __init__(self, data: Path, log: Path):
+        from tests.test_web import free_port
+
+        self.port = free_port()
+        env = {**os.environ, "VIDSEEK_DATA_DIR": str(data), "VIDSEEK_CLIP_MODEL": TINY_MODEL,
+               "VIDSEEK_ALLOW_DOWNLOAD": "false", "VIDSEEK_TRANSCRIBE": "false",
+               "VIDSEEK_INDEX_AUDIO": "false", "VIDSEEK_INDEX_OCR": "false",
+               "VIDSEEK_INDEX_FACES": "false", "VIDSEEK_THREADS": "1",
+               "VIDSEEK_WATCH_SETTLE_SECONDS": str(SETTLE_S)}
+        self.log = log
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vidseek", "serve", "--port", str(self.port)], env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._answers, 60, every=0.2)
+
+    def _answers(self) -> bool:
+        assert self.process.poll() is None, self.log.read_text()
+        try:
+            self.get("/api/jobs")
+            return True
+        except OSError:
+            return False
+
+    def get(self, route: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{route}", timeout=10) as r:
+            return json.load(r)
+
+    def videos(self) -> dict[str, dict]:
+        return {v["title"]: v for v in self.get("/api/videos")["videos"]}
+
+    def idle(self) -> dict | None:
+        jobs = self.get("/api/jobs")
+        quiet = jobs["state"] == "idle" and jobs["current"] is None and not any(
+            v for k, v in jobs["queued"].items())
+        return jobs if quiet else None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def remembering(data: Path, folder: Path) -> None:
+    lib = Library(make_settings(data))
+    lib.add_folder(folder)
+    lib.close()
+
+
+@pytest.mark.slow  # a real server; about 15 s
+def test_a_served_library_follows_its_folder(tmp_path):
+    data, folder, source = tmp_path / "data", tmp_path / "videos", tmp_path / "source"
+    folder.mkdir()
+    remembering(data, folder)
+    server = Server(data, tmp_path / "server.log")
+    try:
+        source.mkdir()
+        write_clip(source / "a.mp4", seed=1)
+        whole = (source / "a.mp4").read_bytes()
+        # Copied in slowly, in chunks: never indexed before the last chunk has settled.
+        with open(folder / "a.mp4", "wb") as out:
+            for start in range(0, len(whole), len(whole) // 4 + 1):
+                out.write(whole[start:start + len(whole) // 4 + 1])
+                out.flush()
+                assert "a.mp4" not in server.videos()
+                time.sleep(SETTLE_S / 5)
+        video = wait_for(lambda: server.videos().get("a.mp4", {}).get("status") == "indexed"
+                         and server.videos()["a.mp4"], 30)
+        assert video["size"] == len(whole)
+        jobs = wait_for(server.idle, 30)
+        assert jobs["done"]["frames"] == 1 and jobs["failures"] == []
+
+        (folder / "a.mp4").rename(folder / "b.mp4")
+        wait_for(lambda: set(server.videos()) == {"b.mp4"}, 30)
+
+        before = wait_for(lambda: server.videos()["b.mp4"]["status"] == "indexed"
+                          and server.videos()["b.mp4"], 30)
+        write_clip(folder / "b.mp4", seed=2)  # overwritten in place: other bytes
+        wait_for(lambda: server.videos()["b.mp4"]["indexed_at"] != before["indexed_at"], 30)
+        assert server.videos()["b.mp4"]["size"] == (folder / "b.mp4").stat().st_size
+
+        (folder / "b.mp4").unlink()
+        deleted = time.monotonic()
+        wait_for(lambda: server.videos() == {}, 10)
+        assert time.monotonic() - deleted < SETTLE_S + 5  # within seconds, not a scan later
+        jobs = wait_for(server.idle, 30)
+        assert jobs["failures"] == [], jobs["failures"]
+    finally:
+        server.stop()
+    assert audit_library(data).ok
+
+
+@pytest.mark.slow  # two real servers; about 25 s
+def test_a_server_killed_mid_job_resumes_where_it_was(tmp_path):
+    data, folder = tmp_path / "data", tmp_path / "videos"
+    folder.mkdir()
+    for i in range(4):
+        write_clip(folder / f"c{i}.mp4", seed=10 + i)
+    remembering(data, folder)
+    server = Server(data, tmp_path / "server.log")
+    try:
+        # Mid-job: some files stored, others still queued.
+        wait_for(lambda: (jobs := server.get("/api/jobs"))["done"]["frames"] >= 2
+                 and jobs["queued"]["files"] >= 1, 60, every=0.02)
+    finally:
+        server.kill()
+    server = Server(data, tmp_path / "server.log")
+    try:
+        wait_for(lambda: len(server.videos()) == 4 and all(
+            v["status"] == "indexed" for v in server.videos().values()), 60)
+        wait_for(server.idle, 30)
+        assert all(v["analysing"] == [] for v in server.videos().values())
+    finally:
+        server.stop()
+    audit = audit_library(data)
+    assert audit.ok, audit
+    assert audit.segments == 4 * 5  # five one-second shots each, every one stored once

@@ -212,7 +212,12 @@ class Jobs:
         try:
             return work()
         except Exception as e:
-            self._failed(path, step, e)
+            from vidseek.indexer.discover import is_gone
+
+            if path and step in ("frames", "signals") and is_gone(path):
+                self.forget([path])  # deleted under it: no failure, its removal follows
+            else:
+                self._failed(path, step, e)
             return None
         finally:
             self.progress.current = None
