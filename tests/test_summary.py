@@ -140,9 +140,10 @@ def test_the_video_page_quotes_the_passages_with_links_to_their_seconds(summaris
 
 
 THEME = "We must finish the budget before the deadline."
-SPOKEN = [(1.0, THEME), (6.0, "The children are playing football in the park."),
-          (11.0, THEME), (16.0, "My grandmother keeps an old saxophone under her bed."),
-          (21.0, THEME), (26.0, "The train leaves the station at nine.")]
+# Far enough apart (a pause over 2 s) for each sentence to be a transcript chunk of its own.
+SPOKEN = [(1.0, THEME), (8.0, "The children are playing football in the park."),
+          (15.0, THEME), (22.0, "My grandmother keeps an old saxophone under her bed."),
+          (29.0, THEME), (36.0, "The train leaves the station at nine.")]
 
 
 @pytest.mark.slow
@@ -151,14 +152,16 @@ def test_the_theme_said_three_times_leads_a_spoken_summary(tmp_path, whisper_bas
     most central passage, quoted once, at the first time it is said."""
     root = tmp_path / "videos"
     root.mkdir()
-    audio = place(31, [(t, speech(text)) for t, text in SPOKEN])
-    write_video(root / "meeting.mp4", [Scene(31, BLUE)], audio=audio)
+    audio = place(41, [(t, speech(text)) for t, text in SPOKEN])
+    write_video(root / "meeting.mp4", [Scene(41, BLUE)], audio=audio)
     lib = Library(make_settings(tmp_path / "data", transcribe=True, whisper_model=whisper_base),
                   tiny_encoder)
     lib.index(root)
     video_id = lib.store.video_by_path(str(root / "meeting.mp4")).id
     passages = lib.summary(video_id, passages=3).passages
+    said = [s.text for s in lib.store.video_segments(video_id, "speech")]
     lib.close()
+    assert len(said) == len(SPOKEN), said
     theme = [p for p in passages if "budget" in p.text.lower()]
     assert len(theme) == 1 and abs(theme[0].t0 - 1.0) <= 1.5, [p.text for p in passages]
     assert theme[0].centrality == max(p.centrality for p in passages)
