@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -91,6 +92,29 @@ def test_a_clip_starts_at_t0_lasts_its_span_and_sounds_as_the_source(source, tmp
         assert np.abs(centre(rgb) - COLOURS[int(t0 + t + 1e-6)]).max() < 12, t
     if t0 < BEEP_AT < t1:
         assert onset(clip.path) + t0 == pytest.approx(onset(source), abs=0.005)
+
+
+def test_a_copy_of_a_source_with_b_frames_ends_at_t1(tmp_path):
+    """B-frames are decoded after the frame they look ahead to: the frames from t1 on that the
+    copy reads for them are left out where no frame before t1 needs them, so the copy lasts
+    its span within one frame (the one the last B-frames before t1 look ahead to)."""
+    path = tmp_path / "b-frames.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3", "keyint": "25"}
+        for n, colour in enumerate(c for c in COLOURS for _ in range(FPS)):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 160, 3), colour, np.uint8),
+                                               format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, FPS)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.has_b_frames
+    for t0, t1 in [(3.3, 5.7), (2.55, 6.05)]:
+        frames = frames_of(cut_clip(path, t0, t1, tmp_path / "clip.mp4").path)
+        assert len(frames) == pytest.approx((t1 - t0) * FPS, abs=1)
+        assert np.abs(centre(frames[0][1]) - COLOURS[int(t0)]).max() < 12
 
 
 def test_a_copied_clip_copies_the_packets_from_the_keyframe_before_t0(source, tmp_path):

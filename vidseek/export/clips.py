@@ -107,6 +107,9 @@ def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> No
     text = _text_track(output, cues)
     inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
     started, finished = set(), set()
+    # Frames shown from t1 on that a frame shown before it may still need (B-frames decode
+    # after the frame they look ahead to): held until such a frame comes, else left out.
+    after_end: list = []
     for packet in inp.demux(*streams):
         s = packet.stream
         if packet.dts is None or s.index in finished:
@@ -129,6 +132,12 @@ def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> No
         packet.pts -= start
         packet.dts -= start
         packet.stream = outs[s.index]
+        if s is video and packet.pts >= end - start:
+            after_end.append(packet)
+            continue
+        if s is video:
+            output.mux(after_end)
+            after_end.clear()
         output.mux(packet)
     _write_cues(output, text, cues)
 
