@@ -251,3 +251,21 @@ def test_the_api_lists_names_merges_splits_hides_and_forgets_people(lib):
     with (FACES / "obama2.jpg").open("rb") as photo:
         bad = client.post("/api/search/image", data={"image": photo, "mode": "faces"})
     assert bad.status_code == 400
+
+
+def test_the_people_page_and_the_library_facet(lib):
+    from vidseek.web.app import create_app
+
+    obama, biden = named(lib)
+    client = create_app(library=lib).test_client()
+    page = client.get("/people").get_data(as_text=True)
+    assert page.index(obama) < page.index(biden)  # named ones by time on screen
+    crops = [i for p in lib.list_people() for i in (t.segment_id for t in lib.person_tracks(str(p.id)))]
+    assert all(f'src="/thumbs/{i}"' in page for i in crops)
+    lib.hide_person(biden)
+    assert biden not in client.get("/people").get_data(as_text=True)
+    assert biden in client.get("/people?hidden=true").get_data(as_text=True)
+    library = client.get(f"/library?person={lib.person(obama).id}").get_data(as_text=True)
+    assert "interview.mp4" in library and "second.mp4" in library and f"{obama} <b>2</b>" in library
+    assert client.get(f"/library?person={lib.person(biden).id}").status_code == 200
+    assert 'id="person"' in client.get("/").get_data(as_text=True)

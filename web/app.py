@@ -21,6 +21,7 @@ from vidseek.web.guard import install_guard
 from vidseek.web.media import media
 from vidseek.web.params import IdConverter
 from vidseek.web.people_api import people
+from vidseek.web.people_ui import people_ui
 from vidseek.web.ui import ui
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, library: Library | None = None)
     app.register_blueprint(exports)
     app.register_blueprint(media)
     app.register_blueprint(people)
+    app.register_blueprint(people_ui)
     app.register_blueprint(ui)
     register_error_handlers(app)
     return app

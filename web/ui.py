@@ -29,7 +29,8 @@ def search_page():
                            modalities=[m for m in MODALITIES if present.get(m)] or ["frame"],
                            max_upload_mb=current_settings().max_upload_mb,
                            counts=lib.videos_by_status(), labels=labels_in_use(lib),
-                           label=request.args.get("label", ""))
+                           label=request.args.get("label", ""), people=lib.people_facet(),
+                           person=request.args.get("person", ""))
 
 
 @ui.get("/library")
@@ -39,12 +40,18 @@ def library_page():
     if status is not None and status not in VIDEO_STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}")
     label = request.args.get("label") or None
+    person = request.args.get("person") or None
     lib = current_library()
     page = page_request(request.args, LIBRARY_PER_PAGE, "per_page")
-    listing = (payloads.labelled_videos_page(lib, label, status, page) if label
-               else payloads.videos_page(lib, status, page))
-    return render_template("library.html", listing=listing, statuses=VIDEO_STATUSES,
-                           counts=lib.videos_by_status(), labels=labels_in_use(lib))
+    if label:
+        listing = payloads.labelled_videos_page(lib, label, status, page)
+    elif person:
+        listing = payloads.videos_of_page(lib, lib.person_video_ids(person), status, page)
+    else:
+        listing = payloads.videos_page(lib, status, page)
+    return render_template("library.html", listing={**listing, "person": person},
+                           statuses=VIDEO_STATUSES, counts=lib.videos_by_status(),
+                           labels=labels_in_use(lib), people=lib.people_facet())
 
 
 @ui.get("/videos/<id:video_id>")

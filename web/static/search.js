@@ -13,6 +13,8 @@
     reel: panel.dataset.reelUrl,
   };
   const labelSelect = $("#label");
+  const personSelect = $("#person");
+  const faceMode = $("#face-mode");
   const maxUploadBytes = parseFloat(panel.dataset.maxUploadMb) * 1024 * 1024;
   const form = $("#search-form");
   const input = $("#q");
@@ -153,6 +155,7 @@
     const params = new URLSearchParams({ q: query, k: PAGE_SIZE, page });
     if (modalities()) params.set("modality", modalities());
     if (labelSelect?.value) params.set("label", labelSelect.value);
+    if (personSelect?.value) params.set("person", personSelect.value);
     say("Searching…", "busy");
     try {
       const { body, ms } = await call(`${urls.text}?${params}`);
@@ -199,6 +202,8 @@
     data.append("k", PAGE_SIZE);
     if (modalities()) data.append("modality", modalities());
     if (isImage && labelSelect?.value) data.append("label", labelSelect.value);
+    if (isImage && faceMode?.checked) data.append("mode", "face");
+    else if (isImage && personSelect?.value) data.append("person", personSelect.value);
     say(isImage ? "Looking for this image…" : "Embedding the clip and aligning it…", "busy");
     try {
       const { body, ms } = await call(isImage ? urls.image : urls.video,
@@ -278,6 +283,8 @@
     box.addEventListener("change", () => (example ? searchExample(example) : searchText(1)));
   }
   more.addEventListener("click", () => searchText(textPage + 1));
+  personSelect?.addEventListener("change", () => (example ? searchExample(example)
+                                                          : searchText(1)));
   labelSelect?.addEventListener("change", () => {
     const url = new URL(location.href);
     if (labelSelect.value) url.searchParams.set("label", labelSelect.value);
