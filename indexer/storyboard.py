@@ -1,6 +1,7 @@
 """A video's storyboard, made while it is indexed: the sampled frames are cut into shots as
 they arrive (by their pixels, so any model gives the same tiles), and the thumbnails the
-decoder already made for the first frame of each shot are laid out in one JPEG sprite."""
+decoder already made for the first frame of each shot are laid out in one JPEG sprite. A video
+indexed before storyboards were made gets one from its stored thumbnails."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from vidseek.core.records import Storyboard, StoryboardTiles
 from vidseek.indexer.sampling import frame_signature
+from vidseek.search.storage.store import Store
 
 # A shot ends where a frame's mean pixel change from the shot's first frame passes this (0-1):
 # well above the scene filter's (0.02), so an object moving inside a scene is one shot while a
@@ -74,3 +76,29 @@ def make_storyboard(jpegs: list[bytes], times: list[float], starts: list[int]) -
     buf = io.BytesIO()
     sprite.save(buf, format="JPEG", quality=JPEG_QUALITY)
     return Storyboard(buf.getvalue(), layout)
+
+
+def storyboard_from_thumbnails(times: list[float], jpegs: list[bytes]) -> Storyboard:
+    """A storyboard made from a video's stored frame thumbnails (at `times`) alone: shots cut
+    on the thumbnails, which give the same 16x16 signatures as the frames they were made of."""
+    from PIL import Image
+
+    shots = ShotCutter()
+    for jpeg in jpegs:
+        image = Image.open(io.BytesIO(jpeg))
+        image.draft("RGB", (64, 64))  # a signature needs 16x16 cells: decode at 1/4 or less
+        shots.add(np.asarray(image.convert("RGB"))[None])
+    return make_storyboard(jpegs, times, shots.starts)
+
+
+def fill_missing_storyboards(store: Store) -> int:
+    """Give every indexed video without a storyboard (indexed before they were made) one, from
+    its stored thumbnails: nothing is decoded again. Returns how many were made."""
+    made = 0
+    for video_id in store.storyboards.missing():
+        frames = store.storyboards.frame_thumbnails(video_id)
+        if frames:
+            times, jpegs = zip(*frames)
+            store.storyboards.save(video_id, storyboard_from_thumbnails(list(times), list(jpegs)))
+            made += 1
+    return made

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import make_settings
@@ -142,3 +142,17 @@ def test_result_cards_and_library_rows_carry_the_storyboard_to_scrub(indexed):
     assert "storyboard.js" in page and "storyboard.js" in client.get("/").get_data(as_text=True)
     script = client.get("/static/storyboard.js")
     assert script.status_code == 200 and b"vidseekStoryboard" in script.data
+
+
+def test_a_video_indexed_before_storyboards_gets_one_from_its_thumbnails(tmp_path, tiny_encoder):
+    lib, root, video_id = index_scenes(tmp_path, tiny_encoder)
+    made = lib.storyboard(video_id)
+    with Session(lib.store.engine) as s, s.begin():  # as migration 0010 leaves a library
+        s.execute(delete(StoryboardRow))
+    assert lib.index(root).report.unchanged == 1  # nothing is decoded again
+    board = lib.storyboard(video_id)
+    lib.close()
+    assert board.tiles == made.tiles
+    for colour, expected in zip(tile_colours(board.jpeg, board.tiles), [RED, GREEN, BLUE, RED],
+                                strict=True):
+        assert np.abs(colour - np.array(expected)).max() < 25

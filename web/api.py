@@ -191,8 +191,8 @@ def storyboard(video_id: int):
     board = current_library().storyboard(video_id)
     if board is None:
         raise ApiError(404, f"video {video_id} has no storyboard: there is no such video, it "
-                            "failed, or it was indexed before storyboards were made (`vidseek "
-                            "reindex` makes them)")
+                            "is not indexed, or it was indexed before storyboards were made "
+                            "(the next `vidseek index` makes its storyboard)")
     response = Response(board.jpeg, mimetype="image/jpeg")
     # Revalidated: the id stays when the video is indexed again, the sprite may not.
     response.cache_control.no_cache = True

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, exists, select
 from sqlalchemy.orm import Session
 
 from vidseek.core.records import Storyboard, StoryboardTiles
-from vidseek.search.storage.schema import StoryboardRow
+from vidseek.search.storage.schema import SegmentRow, StoryboardRow, Thumbnail, Video
 
 _TILE_COLUMNS = (StoryboardRow.times, StoryboardRow.tile_width, StoryboardRow.tile_height,
                  StoryboardRow.columns)
@@ -50,3 +50,25 @@ class StoryboardTable:
             rows = s.execute(select(StoryboardRow.video_id, *_TILE_COLUMNS)
                              .where(StoryboardRow.video_id.in_(video_ids))).all()
         return {row[0]: _tiles(*row[1:]) for row in rows}
+
+    def missing(self) -> list[int]:
+        """The indexed videos without a storyboard (indexed before storyboards were made)."""
+        with Session(self.engine) as s:
+            return list(s.scalars(
+                select(Video.id).where(Video.status == "indexed", ~exists().where(
+                    StoryboardRow.video_id == Video.id)).order_by(Video.id)))
+
+    def frame_thumbnails(self, video_id: int) -> list[tuple[float, bytes]]:
+        """A video's frame thumbnails in time order, each with the second it is from."""
+        with Session(self.engine) as s:
+            return [(t0, jpeg) for t0, jpeg in s.execute(
+                select(SegmentRow.t0, Thumbnail.jpeg)
+                .join(Thumbnail, Thumbnail.segment_id == SegmentRow.id)
+                .where(SegmentRow.video_id == video_id, SegmentRow.modality == "frame")
+                .order_by(SegmentRow.t0, SegmentRow.id))]
+
+    def save(self, video_id: int, storyboard: Storyboard) -> None:
+        """Store a storyboard made after its video was (one whose video is gone is dropped)."""
+        with Session(self.engine) as s, s.begin():
+            if s.get(Video, video_id) is not None:
+                write_storyboard(s, video_id, storyboard)

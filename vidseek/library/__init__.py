@@ -543,6 +543,7 @@ class Library:
 
     def _after_indexing(self, report: IndexReport, watch: Watchers) -> IndexOutcome:
         from vidseek.indexer.audio_projection import TrainingOptions, training_due
+        from vidseek.indexer.storyboard import fill_missing_storyboards
 
         audio = None
         s = self.settings
@@ -551,6 +552,7 @@ class Library:
                 audio = self.train_audio(TrainingOptions(), watch.training)
             except ValueError as e:  # e.g. all that sound is in one video: the run succeeded
                 audio = AudioTraining(self.store.audio_feature_count(), not_trained=str(e))
+        fill_missing_storyboards(self.store)  # of videos indexed before storyboards were made
         labels = self.labels.update(watch.labeling) if s.label_after_index else None
         people = self.people.cluster() if s.index_faces else None
         return IndexOutcome(report, audio, labels, people=people)
