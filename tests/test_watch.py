@@ -97,6 +97,49 @@ def test_network_filesystems_are_polled_in_auto_mode():
     assert watch_mode("/mnt/nas/films", "inotify", mounts) == "inotify"
 
 
+class Recorder:
+    """Stands in for the jobs a watcher feeds (the watcher is what is tested): what it queued."""
+
+    def __init__(self):
+        self.indexed: list[str] = []
+        self.forgotten: list[str] = []
+        self.scans = 0
+
+    def index(self, paths):
+        self.indexed += paths
+
+    def forget(self, paths):
+        self.forgotten += paths
+
+    def scan(self):
+        self.scans += 1
+
+
+@pytest.mark.parametrize("mode", ["inotify", "polling"])
+def test_the_watcher_queues_settled_files_and_removals(tmp_path, mode):
+    from vidseek.library.watch import FolderWatcher
+
+    folder = tmp_path / "videos"
+    (folder / "sub").mkdir(parents=True)
+    settings = make_settings(tmp_path / "data", watch_mode=mode, watch_settle_seconds=0.3,
+                             watch_poll_seconds=0.1)
+    jobs = Recorder()
+    watcher = FolderWatcher(settings, jobs, lambda: [str(folder)])
+    watcher.start()
+    try:
+        assert watcher.describe() == {str(folder): {"mode": mode, "problem": None}}
+        wait_for(lambda: jobs.scans == 1)  # the first look scans
+        clip = folder / "sub" / "a.mp4"
+        clip.write_bytes(b"x" * 1000)
+        (folder / "notes.txt").write_text("not a video")
+        wait_for(lambda: jobs.indexed == [str(clip)], 10)
+        clip.unlink()
+        wait_for(lambda: jobs.forgotten == [str(clip)], 10)
+        assert jobs.indexed == [str(clip)]
+    finally:
+        watcher.stop()
+
+
 # --- frames first ------------------------------------------------------------------------
 def test_a_video_is_searchable_by_its_frames_before_its_other_signals(tmp_path, tiny_encoder):
     clip = subtitled_clip(tmp_path / "videos", "a.mp4")
