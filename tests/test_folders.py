@@ -23,7 +23,7 @@ from tests.crashes import audit_library
 from tests.media import BLUE, GREEN, RED, Scene, write_video
 from tests.test_cli import cli_env, vidseek_here
 from vidseek.core.errors import WriterBusy
-from vidseek.core.writer_lock import busy_message, writer_lock
+from vidseek.core.writer_lock import busy_message, current_writer, writer_lock
 from vidseek.library import Library
 from vidseek.search.storage.folders import is_under, videos_to_forget
 from vidseek.web.app import create_app
@@ -198,7 +198,9 @@ def test_the_writer_lock_is_reentrant_for_its_thread_only(tmp_path):
         other = threading.Thread(target=lambda: refused.append(_try_lock(tmp_path)))
         other.start()
         other.join()
+        assert current_writer(tmp_path) == f"pid {os.getpid()}: vidseek index /videos"
     assert refused == [busy_message(f"{os.getpid()} vidseek index /videos")]
+    assert current_writer(tmp_path) is None
     assert _try_lock(tmp_path) is None  # released with the outer block
 
 
@@ -232,8 +234,10 @@ def test_a_second_writer_process_is_refused_until_the_holder_dies(tmp_path, vide
         assert second.stderr.strip() == (f"error: another vidseek is writing to this library "
                                          f"(pid {holder.pid}: vidseek index /videos); wait for "
                                          "it to finish or stop it, then try again")
+        assert current_writer(tmp_path / "data") == f"pid {holder.pid}: vidseek index /videos"
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        assert current_writer(tmp_path / "data") is None  # its pid names no process now
         after = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert after.returncode == 0 and "remembered" in after.stdout, after.stderr
     finally:
@@ -247,7 +251,7 @@ def test_status_json_and_failed_and_version(tmp_path, videos, capsys):
     assert vidseek_here(env, capsys, "index", str(videos / "work"))[0] == 0
     code, out, _ = vidseek_here(env, capsys, "status", "--json")
     status = json.loads(out)
-    assert code == 0 and status["folders"] == [str(videos / "work")]
+    assert code == 0 and status["folders"] == [str(videos / "work")] and status["writer"] is None
     assert status["videos"] == {"indexed": 1, "failed": 1} and status["segments"]["frame"] >= 1
     [failed] = status["failed"]
     assert failed["path"] == str(videos / "work" / "broken.mp4")

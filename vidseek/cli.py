@@ -392,6 +392,7 @@ def cmd_status(settings: Settings, args) -> int:
     counts = status.videos
     print(f"library: {status.data_dir}")
     print("folders: " + (", ".join(status.folders) or "none remembered"))
+    print(f"writing now: {status.writer or 'nothing'}")
     print(f"videos: {counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
           f"{counts.get('pending', 0)} pending")
     print("segments: " + (", ".join(f"{n} {m}" for m, n in sorted(status.segments.items()))

@@ -45,12 +45,37 @@ def this_command() -> str:
     return " ".join([program, shlex.join(sys.argv[1:])]).strip()[:MAX_COMMAND_CHARS]
 
 
-def busy_message(holder: str) -> str:
-    """The one line a refused writer prints, from the lock file's content (`PID COMMAND`)."""
+def describe_holder(holder: str) -> str:
+    """Who holds the lock, from the lock file's content (`PID COMMAND`)."""
     pid, _, command = holder.strip().partition(" ")
-    who = f"pid {pid}: {command}" if pid.isdigit() else "a process that just took the lock"
-    return (f"another vidseek is writing to this library ({who}); wait for it to finish or "
-            "stop it, then try again")
+    return f"pid {pid}: {command}" if pid.isdigit() else "a process that just took the lock"
+
+
+def busy_message(holder: str) -> str:
+    """The one line a refused writer prints, from the lock file's content."""
+    return (f"another vidseek is writing to this library ({describe_holder(holder)}); wait "
+            "for it to finish or stop it, then try again")
+
+
+def current_writer(data_dir: Path) -> str | None:
+    """Who is writing to the library now (`pid 123: vidseek index /videos`), None when no
+    one is; takes nothing, so it never stands in a writer's way (for `vidseek status`). The
+    file names its holder until a clean release empties it; after a kill it names a process
+    that is gone (one whose pid was since reused reads as writing, until the next writer)."""
+    try:
+        holder = (Path(data_dir) / LOCK_FILE).read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    pid = holder.partition(" ")[0]
+    if not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return describe_holder(holder)
 
 
 @contextmanager

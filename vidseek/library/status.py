@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidseek.core.errors import ModelMismatch
+from vidseek.core.writer_lock import current_writer
 from vidseek.search.storage.store import VideoRecord
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 class LibraryStatus:
     data_dir: Path
     folders: list[str]  # the remembered ones
+    writer: str | None  # who holds the writer lock now, if anyone
     videos: dict[str, int]  # by status: indexed, failed, pending
     segments: dict[str, int]  # by modality
     state: dict[str, str]  # index_state, less the records summarised below
@@ -44,6 +46,7 @@ def library_status(settings: Settings, store: Store,
     return LibraryStatus(
         data_dir=settings.data_dir,
         folders=store.remembered_folders(),
+        writer=current_writer(settings.data_dir),
         videos=store.status_counts(),
         segments=segments,
         # The projection's record is JSON: summarised on its own line instead.
