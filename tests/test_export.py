@@ -153,10 +153,19 @@ def test_a_codec_an_mp4_cannot_carry_is_reencoded(tmp_path):
 @pytest.mark.parametrize("t0, t1, says", [
     (5.0, 3.0, "t1 must be after t0"), (4.0, 4.0, "t1 must be after t0"),
     (-1.0, 2.0, "t0 must be 0 or more"), (6.0, 9.0, "past the video's end"),
-    (0.0, 7.5, "longer than the 7 s"), (float("nan"), 2.0, "must be numbers")])
+    (0.0, 7.5, "longer than the 7 s"), (float("nan"), 2.0, "must be numbers"),
+    (1.0, 1.0 + 1e-12, "at least")])
 def test_a_bad_span_is_refused_saying_why(t0, t1, says):
     with pytest.raises(BadSpan, match=says):
         check_span(t0, t1, duration=8.0, max_seconds=7.0)
+
+
+@pytest.mark.parametrize("mode", ["copy", "reencode"])
+def test_a_span_that_shows_no_frame_is_refused_and_leaves_no_file(source, tmp_path, mode):
+    """Past the last frame but within the sound's end: no picture to cut."""
+    with pytest.raises(BadSpan, match="shows no frame"):
+        cut_clip(source, 8.0, 8.1, tmp_path / "clip.mp4", mode=mode)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- through the library: its videos, their words, its limits --------------------------

@@ -28,6 +28,7 @@ MODES = ("copy", "reencode")
 # Codecs PyAV's MP4 muxer takes as they are; anything else is re-encoded.
 MP4_CODECS = {"video": {"h264", "hevc", "av1", "vp9", "mpeg4"},
               "audio": {"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}}
+MIN_CLIP_S = 0.1  # a clip shorter than this is no clip (and may hold no frame at all)
 SPAN_TOLERANCE_S = 1e-3  # a recorded duration is rounded; an end this close to it is the end
 AUDIO_PREROLL_S = 0.1  # AAC decodes a frame from the one before it: keep one, hidden
 TEXT_TRACK_HEADER = b"[Script Info]\nScriptType: v4.00+\n"  # text codecs will not open without
@@ -55,6 +56,8 @@ def check_span(t0: float, t1: float, duration: float | None, max_seconds: float)
         raise BadSpan(f"t0 must be 0 or more (got {t0:g})")
     if not t1 > t0:
         raise BadSpan(f"t1 must be after t0 (got t0={t0:g}, t1={t1:g})")
+    if t1 - t0 < MIN_CLIP_S:
+        raise BadSpan(f"a clip lasts {MIN_CLIP_S:g} s at least (got {t1 - t0:g} s)")
     if duration is not None and t1 > duration + SPAN_TOLERANCE_S:
         raise BadSpan(f"the span ends at {t1:g} s, past the video's end ({duration:g} s)")
     if t1 - t0 > max_seconds:
@@ -90,7 +93,8 @@ def cut_clip(source: str | Path | BinaryIO, t0: float, t1: float, out: Path,
                 with av.open(str(temporary), "w", format="mp4",
                              options={"movflags": "+faststart"}) as output:
                     write = _copy if mode == "copy" else _reencode
-                    write(inp, streams, t0, t1, output, cues)
+                    if not write(inp, streams, t0, t1, output, cues):
+                        raise BadSpan(f"{name} shows no frame between {t0:g} and {t1:g} s")
     except av.error.FFmpegError as e:
         raise DecodeError(f"cannot cut {name}: {e}") from None
     return ClipResult(Path(out), t0, t1, mode, Path(out).stat().st_size, len(cues))
@@ -100,8 +104,9 @@ def _ticks(t: float, time_base: Fraction) -> int:
     return round(Fraction(t) / time_base)
 
 
-def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> None:
-    """Copy the packets of t0..t1 (from the keyframe before it), timed from t0."""
+def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> int:
+    """Copy the packets of t0..t1 (from the keyframe before it), timed from t0; how many of
+    the video frames copied are shown from t0 on."""
     video = streams[0]
     outs = {s.index: output.add_stream_from_template(s) for s in streams}
     text = _text_track(output, cues)
@@ -110,6 +115,7 @@ def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> No
     # Frames shown from t1 on that a frame shown before it may still need (B-frames decode
     # after the frame they look ahead to): held until such a frame comes, else left out.
     after_end: list = []
+    shown = 0
     for packet in inp.demux(*streams):
         s = packet.stream
         if packet.dts is None or s.index in finished:
@@ -137,13 +143,16 @@ def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> No
             continue
         if s is video:
             output.mux(after_end)
+            shown += len(after_end) + (packet.pts + (packet.duration or 1) > 0)
             after_end.clear()
         output.mux(packet)
     _write_cues(output, text, cues)
+    return shown
 
 
-def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> None:
-    """Decode t0..t1 and encode it as H.264 (and AAC), timed from t0."""
+def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> int:
+    """Decode t0..t1 and encode it as H.264 (and AAC), timed from t0; how many frames were
+    encoded."""
     video = streams[0]
     audio = streams[1] if len(streams) > 1 else None
     ctx = video.codec_context
@@ -158,6 +167,7 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
     text = _text_track(output, cues)
     inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
     start, end = _ticks(t0, video.time_base), _ticks(t1, video.time_base)
+    encoded = 0
     for frame in inp.decode(video):
         if frame.pts is None:
             continue
@@ -169,11 +179,15 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         frame.pts, frame.time_base = max(0, frame.pts - start), video.time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         output.mux(encoder.encode(frame))
+        encoded += 1
+    if not encoded:
+        return 0
     output.mux(encoder.encode(None))
     if sound is not None:
         inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
         _reencode_audio(inp, audio, sound, t0, t1, output)
     _write_cues(output, text, cues)
+    return encoded
 
 
 def _reencode_audio(inp, audio, sound, t0: float, t1: float, output) -> None:
