@@ -1,7 +1,8 @@
 """One library wired from settings: the store, the lazily loaded models, indexer and engine.
 The CLI and the web app both go through this, so each thing is built one way: a search (by
-text, image or clip, with a label filter), an index run with what follows it, the status.
-Imports vidseek.core, vidseek.models, vidseek.search and vidseek.indexer."""
+text, image or clip, with a label filter), an index run with what follows it, the status,
+what is made from what is found (clips, reels).
+Imports vidseek.core, vidseek.models, vidseek.search, vidseek.indexer and vidseek.export."""
 
 from __future__ import annotations
 
