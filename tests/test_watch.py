@@ -417,3 +417,11 @@ def test_a_server_killed_mid_job_resumes_where_it_was(tmp_path):
     audit = audit_library(data)
     assert audit.ok, audit
     assert audit.segments == 4 * 5  # five one-second shots each, every one stored once
+
+
+def test_the_library_page_carries_the_job_panel(tmp_path, tiny_encoder):
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
+    page = create_app(library=lib).test_client().get("/library").get_data(as_text=True)
+    assert 'data-jobs-url="/api/jobs"' in page and 'data-scan-url="/api/scan"' in page
+    assert "jobs.js" in page
+    lib.close()

@@ -117,6 +117,12 @@
       chip.textContent = name;
       chips.append(chip);
     }
+    if (item.analysing && item.analysing.length) { // frames first: the rest is on its way
+      const note = document.createElement("span");
+      note.className = "analysing";
+      note.textContent = `still analysing ${item.analysing.join(", ")}`;
+      el.querySelector(".meta").append(note);
+    }
     // The video page at this moment: its timeline shows what was said and read there.
     el.querySelector(".video-link").href = `/videos/${item.video_id}?t=${item.t0}`;
     // A moment of one frame still downloads as a second of video.
