@@ -25,7 +25,7 @@ from tests.test_cli import cli_env, vidseek_here
 from vidseek.core.errors import WriterBusy
 from vidseek.core.writer_lock import busy_message, current_writer, writer_lock
 from vidseek.library import Library
-from vidseek.search.storage.folders import is_under, videos_to_forget
+from vidseek.search.storage.folders import is_under, outermost, videos_to_forget
 from vidseek.web.app import create_app
 
 
@@ -76,6 +76,7 @@ def test_a_path_is_under_a_folder_by_its_parts_not_its_letters():
     assert videos_to_forget(paths, "/v/a", remaining=[]) == ["/v/a/x.mp4", "/v/a/in/y.mp4"]
     # An outer folder still remembered keeps what an inner one held.
     assert videos_to_forget(paths, "/v/a/in", remaining=["/v/a"]) == []
+    assert outermost(["/v/ab", "/v/a/in", "/v/a", "/v/a"]) == ["/v/a", "/v/ab"]
 
 
 def test_folders_are_remembered_across_opens(lib, videos, tiny_encoder):
@@ -97,6 +98,7 @@ def test_index_with_no_folder_brings_every_remembered_folder_up_to_date(lib, vid
     with pytest.raises(ValueError, match="remembers no folder"):
         lib.index_folders()
     lib.add_folder(videos / "holiday")
+    lib.add_folder(videos / "holiday" / "beach")  # inside holiday: scanned once, with it
     lib.add_folder(videos / "work")
     first = lib.index_folders()
     assert sorted(first.report.indexed) == sorted(str(p) for p in videos.rglob("*.mp4"))

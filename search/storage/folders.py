@@ -23,6 +23,12 @@ def is_under(path: str, folder: str) -> bool:
     return PurePath(path).is_relative_to(folder)
 
 
+def outermost(folders: Iterable[str]) -> list[str]:
+    """The folders no other one holds: scanning them covers every folder once."""
+    folders = sorted(set(folders))
+    return [f for f in folders if not any(is_under(f, o) and o != f for o in folders)]
+
+
 def videos_to_forget(video_paths: Iterable[str], folder: str,
                      remaining: Iterable[str]) -> list[str]:
     """The videos forgetting `folder` forgets: those under it that no `remaining` folder

@@ -472,8 +472,9 @@ class Library:
         """Bring every remembered folder up to date (one that cannot be found is skipped, its
         videos kept), then what follows a run; ValueError when none is remembered."""
         from vidseek.library.folders import summed
+        from vidseek.search.storage.folders import outermost
 
-        folders = self.store.remembered_folders()
+        folders = outermost(self.store.remembered_folders())  # a folder inside one: scanned with it
         if not folders:
             raise ValueError("the library remembers no folder yet: `vidseek index FOLDER` or "
                              "`vidseek folders add FOLDER` adds one")
