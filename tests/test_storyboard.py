@@ -7,6 +7,8 @@ import html
 import io
 import json
 import re
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import make_settings
 from tests.media import BLUE, GREEN, RED, Scene, write_video
+from tests.test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 - a fixture
 from vidseek.indexer.storyboard import MAX_TILES, TILE_WIDTH, ShotCutter, spread
 from vidseek.library import Library
 from vidseek.search.storage.schema import StoryboardRow
@@ -156,3 +159,45 @@ def test_a_video_indexed_before_storyboards_gets_one_from_its_thumbnails(tmp_pat
     for colour, expected in zip(tile_colours(board.jpeg, board.tiles), [RED, GREEN, BLUE, RED],
                                 strict=True):
         assert np.abs(colour - np.array(expected)).max() < 25
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()),
+                    reason="needs chromium and chromedriver (make system-deps)")
+def test_the_pointer_across_a_library_row_shows_each_shot_in_turn(indexed, browser):  # noqa: F811
+    """In headless Chromium: the row's thumbnail shows the first shot at rest, and the shot
+    under the pointer (with the second it starts) while it moves across."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from werkzeug.serving import make_server
+
+    lib, _, _ = indexed
+    server = make_server("127.0.0.1", 0, create_app(library=lib), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_port}/library")
+        thumb = browser.find_element(By.CSS_SELECTOR, ".mini-thumb")
+        preview = thumb.find_element(By.CSS_SELECTOR, ".scrub")
+
+        def shown() -> tuple[str, str]:
+            return tuple(browser.execute_script(
+                "const p = arguments[0], t = p.querySelector('.scrub-time');"
+                "return [getComputedStyle(p).backgroundPosition, t.hidden ? '' : t.textContent]",
+                preview))
+
+        assert shown() == ("0% 0%", "")  # at rest: the first shot, no time
+        width = thumb.size["width"]
+        seen = []
+        for k in range(4):  # four shots: each a quarter of the width
+            x = int((k + 0.5) * width / 4) - width // 2  # from the centre
+            ActionChains(browser).move_to_element_with_offset(thumb, x, 0).perform()
+            seen.append(shown())
+        # One row of four tiles: positions 0, 1/3, 2/3 and all the way across.
+        assert seen == [("0% 0%", "0:00"), ("33.3333% 0%", "0:03"), ("66.6667% 0%", "0:06"),
+                        ("100% 0%", "0:09")]
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "storyboard-scrub.png"))
+        ActionChains(browser).move_by_offset(0, 200).perform()  # away
+        assert shown() == ("0% 0%", "")
+    finally:
+        server.shutdown()
