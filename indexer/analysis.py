@@ -209,10 +209,10 @@ class Analyzer:
                     info = item
                 elif isinstance(item, FrameWindow):
                     times.extend(item.times)
-                    if self.embed_frames:  # else no vector: no frame segment below
+                    if self.embed_frames:  # else no vector, no frame segment, no storyboard
                         vectors.extend(self.encoder.embed_images(item.frames))
+                        shots.add(item.frames)
                     jpegs.extend(item.jpegs)
-                    shots.add(item.frames)
                     for reader in readers:
                         reader.add(item.frames)
                 elif isinstance(item, AudioTrack) and len(item.samples) and audio_stages:
@@ -231,7 +231,8 @@ class Analyzer:
         for stage, reader in zip(self.stages.frames, readers, strict=True):
             segments.extend(stage.segments(reader, spans))
         return FileResult(path, digest, info=info, segments=frames + segments, audio=audio,
-                          storyboard=make_storyboard(jpegs, times, shots.starts))
+                          storyboard=make_storyboard(jpegs, times, shots.starts)
+                          if self.embed_frames else None)
 
 
 class Hearing:
