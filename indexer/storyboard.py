@@ -80,13 +80,13 @@ def make_storyboard(jpegs: list[bytes], times: list[float], starts: list[int]) -
 
 def storyboard_from_thumbnails(times: list[float], jpegs: list[bytes]) -> Storyboard:
     """A storyboard made from a video's stored frame thumbnails (at `times`) alone: shots cut
-    on the thumbnails, which give the same 16x16 signatures as the frames they were made of."""
+    on the thumbnails, whose 16x16 signatures are those of their frames but for JPEG's loss."""
     from PIL import Image
 
     shots = ShotCutter()
     for jpeg in jpegs:
         image = Image.open(io.BytesIO(jpeg))
-        image.draft("RGB", (64, 64))  # a signature needs 16x16 cells: decode at 1/4 or less
+        image.draft("RGB", (64, 64))  # 16x16 cells of means: a reduced decode gives the same
         shots.add(np.asarray(image.convert("RGB"))[None])
     return make_storyboard(jpegs, times, shots.starts)
 
