@@ -268,3 +268,14 @@ class Folder(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String, unique=True)
     added_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ExcludedPath(Base):
+    """A video (or a folder of them) removed from inside a remembered folder: scans of that
+    folder leave it out until it is indexed again by name."""
+
+    __tablename__ = "excluded_paths"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    excluded_at: Mapped[datetime] = mapped_column(DateTime)
