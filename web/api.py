@@ -35,6 +35,7 @@ from vidseek.web.params import (
     float_param,
     label_param,
     page_request,
+    person_param,
     ranking_depth,
     search_options,
 )
@@ -61,7 +62,7 @@ def search_text():
     page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.args, ranking_depth(page))
     label = label_param(request.args)
-    person = request.args.get("person")
+    person = person_param(request.args)
     with model_loading():
         moments = lib.search_text(query, options, label, person)
     return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label,
@@ -79,6 +80,7 @@ def search_image():
     page = page_request(request.form, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.form, ranking_depth(page))
     label = label_param(request.form)
+    person = person_param(request.form)
     mode = request.form.get("mode", "look")
     if mode not in ("look", "face"):
         raise ApiError(400, f"mode must be look or face, got {mode!r}")
@@ -86,7 +88,7 @@ def search_image():
     image = decode_upload(lib.read_query_image, upload.stream, upload_limits().max_pixels)
     with model_loading():
         moments = (lib.search_face(image, options) if mode == "face" else
-                   lib.search_image(image, options, label, request.form.get("person")))
+                   lib.search_image(image, options, label, person))
     return jsonify(payloads.search_page(lib, moments, "", page,
                                         query={"image": upload.filename}, label=label))
 
@@ -150,7 +152,7 @@ def videos():
         raise ApiError(400, f"status must be one of {', '.join(VIDEO_STATUSES)}, got {status!r}")
     page = page_request(request.args, VIDEOS_PER_PAGE, per_page_name="per_page")
     label = label_param(request.args)
-    person = request.args.get("person")
+    person = person_param(request.args)
     lib = current_library()
     if label is not None:
         found = payloads.labelled_videos_page(lib, label, status, page)

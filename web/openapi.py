@@ -346,7 +346,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "mode": {"type": "string", "enum": ["look", "face"],
                              "description": "look (default): moments that look like it; face: "
                                             "moments where the person whose face is largest "
-                                            "in it is on screen (400 when it shows no face)"},
+                                            "in it is on screen (400 when it shows no "
+                                            "face; label and person do not apply)"},
                     "person": {**PERSON_REF, "description": "look: only moments where this "
                                "person is on screen"}}}}}},
             "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),

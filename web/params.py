@@ -83,6 +83,14 @@ def label_param(values: Mapping[str, Any]) -> str | None:
     return None if label is None else clean_name(label)
 
 
+def person_param(values: Mapping[str, Any]) -> str | None:
+    """The `person` parameter (a name or an id), None when absent; given, not empty."""
+    person = values.get("person")
+    if person is not None and not person:
+        raise ApiError(400, "person must be a person's name or id (see /api/people), not empty")
+    return person
+
+
 def has_json_type(value: Any, kind: str) -> bool:
     """Whether a parsed JSON value is of OpenAPI type `kind` (true is no number; 2.0 is an
     integer)."""
