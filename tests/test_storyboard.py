@@ -57,8 +57,10 @@ def index_scenes(tmp_path, tiny_encoder):
     root = tmp_path / "videos"
     root.mkdir()
     path = write_video(root / "scenes.mp4", SCENES, fps=10, size=(192, 108))
-    # Every hit counted: the tiny random model's hits do not stand out from its noise.
-    library = Library(make_settings(tmp_path / "data", evidence_z=0), tiny_encoder)
+    # Every hit counted (the tiny random model's hits do not stand out from its noise); no
+    # labels, which storyboards do not need.
+    library = Library(make_settings(tmp_path / "data", evidence_z=0, label_after_index=False),
+                      tiny_encoder)
     library.indexer.index(root)
     return library, root, library.store.video_by_path(str(path)).id
 
