@@ -16,8 +16,12 @@ from tests.media import write_frames
 FACES = Path(__file__).parent / "data" / "faces"
 SIZE = (640, 360)
 FPS = 5
-# A third person, neither Obama nor Biden: the lower face of obama_and_biden.jpg (pixels).
-STRANGER_BOX = (600, 390, 742, 524)
+# Faces cut out of the group photos (pixels): the third person, neither Obama nor Biden, and
+# Obama and Biden as the group photos show them.
+CROPS = {"stranger": ("obama_and_biden.jpg", (600, 390, 742, 524)),
+         "biden-group": ("obama_and_biden.jpg", (250, 130, 415, 300)),
+         "obama-group": ("obama_and_biden.jpg", (410, 115, 570, 285)),
+         "obama-pair": ("two_people.jpg", (120, 0, 340, 210))}
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Shot:
 
     seconds: int
     photo: str | None = None
-    who: str | None = None  # the person on screen, for the expectations
+    who: str | None = None  # the person(s) on screen, for the expectations: "obama,biden"
     height: int = 300
     pan: int = 0
     zoom: float = 1.0
@@ -35,9 +39,10 @@ class Shot:
 
 @cache
 def photo(name: str) -> Image.Image:
-    """A photo of tests/data/faces; `stranger` is the third person's part of a group photo."""
-    if name == "stranger":
-        return Image.open(FACES / "obama_and_biden.jpg").convert("RGB").crop(STRANGER_BOX)
+    """A photo of tests/data/faces, or one of its CROPS by name."""
+    if name in CROPS:
+        file, box = CROPS[name]
+        return Image.open(FACES / file).convert("RGB").crop(box)
     return Image.open(FACES / name).convert("RGB")
 
 
@@ -72,7 +77,7 @@ def on_screen(shots: list[Shot], who: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     t = 0
     for shot in shots:
-        if shot.who == who:
+        if who in (shot.who or "").split(","):
             if spans and spans[-1][1] == t:
                 spans[-1] = (spans[-1][0], t + shot.seconds)
             else:

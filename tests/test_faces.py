@@ -159,5 +159,13 @@ def test_vidseek_models_reports_the_face_model(tmp_path):
 
     rows = {r.role: r for r in model_report(make_settings(tmp_path, index_faces=True))}
     assert rows["faces"].installed and rows["faces"].spec == "dlib:resnet-v1"
-    assert "shape_predictor" not in rows["faces"].detail  # where, not which files
     assert "faces" not in {r.role for r in model_report(make_settings(tmp_path))}
+
+
+def test_rebuilt_indexes_keep_the_face_space_apart(face_library):
+    lib = face_library
+    sizes = lib.rebuild_indexes()
+    assert sizes["face"] == 6 and lib.store.index("face").dim == 128
+    assert lib.store.index("frame").dim == int(lib.model_state()["dim"])
+    found = lib.search_face(picture("obama2.jpg"), lib.search_options())
+    assert {(t0, t1) for _, t0, t1 in spans_of(lib, found)} == {(3.0, 7.0), (12.0, 15.0), (4.0, 7.0)}
