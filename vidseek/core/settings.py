@@ -188,7 +188,7 @@ class Settings:
                                    "only for a folder on a network filesystem or where inotify "
                                    "cannot start)")
     watch_poll_seconds: float = _opt(30.0, "seconds between two looks at a polled folder")
-    watch_settle_seconds: float = _opt(5.0, "a new or changed file is indexed once its size and "
+    watch_settle_seconds: float = _opt(2.0, "a new or changed file is indexed once its size and "
                                             "time stood still this long (a copy in progress is "
                                             "never indexed half-way)")
     watch_scan_minutes: float = _opt(60.0, "a full scan of the remembered folders this often, "
