@@ -63,5 +63,6 @@ class FramesFirst:
             store.save_signals(video.id, [], None, f"later signals failed: {result.error}")
             return result.error
         segments = result.segments + self.indexer.audio_segments(result.audio)
+        self.indexer.bind_face_model()  # the frames pass, without faces, did not
         store.save_signals(video.id, segments, result.audio, result.warning)
         return None

@@ -66,6 +66,13 @@ class Indexer:
             raise DecodeError(result.error)
         return replace(result, segments=result.segments + self.audio_segments(result.audio))
 
+    def bind_face_model(self) -> None:
+        """Record the model the face stage describes faces with (a space of their own, bound
+        apart from CLIP's), refusing to mix it with another one."""
+        for stage in self.stages.frames:
+            if isinstance(stage, FaceStage):
+                self.store.bind_face_model(stage.engine.spec, stage.engine.dim)
+
     def audio_segments(self, audio: AudioFeatures | None) -> list[Segment]:
         """The audio segments of these raw window features, with the current projection."""
         # Projected here, beside the store that holds the current projection, so a result
@@ -133,12 +140,10 @@ class Indexer:
             self.store.bind_model("clip_vectors", self.encoder.runtime.vectors, self.encoder.dim)
             self.store.set_state(clip_runtime=self.encoder.runtime.describe())
             self.store.mark_pending((str(job.path), fp) for job, fp in todo)
+            self.bind_face_model()
         fingerprints = {str(job.path): fp for job, fp in todo}
         last_save = time.monotonic()
         try:
-            for stage in self.stages.frames:
-                if isinstance(stage, FaceStage):  # faces: a space of their own, bound apart
-                    self.store.bind_face_model(stage.engine.spec, stage.engine.dim)
             for done, result in enumerate(self.executor.run(job for job, _ in todo), start=1):
                 outcome = self._store(result, fingerprints.pop(result.path), report)
                 if on_progress:

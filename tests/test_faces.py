@@ -169,3 +169,18 @@ def test_rebuilt_indexes_keep_the_face_space_apart(face_library):
     assert lib.store.index("frame").dim == int(lib.model_state()["dim"])
     found = lib.search_face(picture("obama2.jpg"), lib.search_options())
     assert {(t0, t1) for _, t0, t1 in spans_of(lib, found)} == {(3.0, 7.0), (12.0, 15.0), (4.0, 7.0)}
+
+
+def test_frames_first_adds_the_faces_in_the_later_pass(tmp_path, tiny_encoder):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_shots(videos / "second.mp4", SECOND)
+    lib = Library(make_settings(tmp_path / "data", index_faces=True), tiny_encoder)
+    passes = lib.frames_first
+    passes.index_frames([videos / "second.mp4"])
+    assert lib.store.segment_count("face") == 0 and "face_dim" not in lib.model_state()
+    assert [passes.add_signals(v) for v in passes.awaiting()] == [None]
+    assert lib.model_state()["face_dim"] == "128"
+    found = lib.search_face(picture("obama2.jpg"), lib.search_options())
+    assert {(m.t0, m.t1) for m in found} == set(on_screen(SECOND, "obama"))
+    lib.close()
