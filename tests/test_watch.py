@@ -23,7 +23,13 @@ from tests.media import Scene, write_video
 from vidseek.core.writer_lock import writer_lock
 from vidseek.library import Library
 from vidseek.library.jobs import Jobs, scan_plan
-from vidseek.library.watch import Settler, file_stamp, mount_fstype, watch_mode
+from vidseek.library.watch import (
+    Settler,
+    file_stamp,
+    mount_fstype,
+    videos_beside,
+    watch_mode,
+)
 from vidseek.web.app import create_app
 from vidseek.web.background import start_background
 
@@ -85,6 +91,12 @@ def test_a_scan_queues_new_changed_and_pending_files_and_removes_what_is_gone():
     assert removed == ["/v/deleted.mp4"]  # the hidden one (a permission error) is kept
 
 
+def test_a_subtitle_file_belongs_to_the_videos_its_name_starts_with():
+    names = ["talk.mp4", "talk.en.srt", "talk2.mkv", "other.mp4", "talk.txt"]
+    assert videos_beside("talk.en.srt", names, frozenset({".mp4", ".mkv"})) == ["talk.mp4"]
+    assert videos_beside("talk2.srt", names, frozenset({".mp4", ".mkv"})) == ["talk2.mkv"]
+
+
 def test_network_filesystems_are_polled_in_auto_mode():
     mounts = ("/dev/sda1 / ext4 rw 0 0\n"
               "server:/export /mnt/nas nfs4 rw 0 0\n"
@@ -133,9 +145,11 @@ def test_the_watcher_queues_settled_files_and_removals(tmp_path, mode):
         clip.write_bytes(b"x" * 1000)
         (folder / "notes.txt").write_text("not a video")
         wait_for(lambda: jobs.indexed == [str(clip)], 10)
+        (folder / "sub" / "a.en.srt").write_text(SRT)  # its subtitles: the video again
+        wait_for(lambda: jobs.indexed == [str(clip)] * 2, 10)
         clip.unlink()
         wait_for(lambda: jobs.forgotten == [str(clip)], 10)
-        assert jobs.indexed == [str(clip)]
+        assert jobs.indexed == [str(clip)] * 2
     finally:
         watcher.stop()
 
@@ -225,6 +239,13 @@ def test_jobs_index_frames_first_then_the_rest_and_remove_what_is_deleted(jobs_l
     # The serving library's index follows the saved files: a's moments are gone from search.
     hits = reader.search_text("lighthouse", reader.search_options())
     assert {reader.video(h.video_id).path for h in hits} == {str(b)}
+
+    # A subtitle file edited beside a complete video: its subtitles are read again, alone.
+    b.with_suffix(".srt").write_text(SRT.replace("a lighthouse at dusk", "a harbour at night"))
+    jobs.index([str(b)])
+    video = reader.store.video_by_path(str(b))
+    wait_for(lambda: [s.text for s in reader.store.video_segments(video.id, "subtitles")] == [
+        "a harbour at night"], 30)
 
 
 def test_jobs_wait_while_another_writer_holds_the_lock(jobs_library):

@@ -31,6 +31,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from vidseek.core.settings import Settings
+from vidseek.indexer.subtitles import SIDECAR_EXTENSIONS
 from vidseek.library.jobs import Jobs
 
 # Reads (the indexer's own: opened, closed without writing) are not changes.
@@ -87,6 +88,13 @@ class Settler:
                 continue
             del self._seen[path]
         return ready, gone
+
+
+def videos_beside(subtitle: str, names: list[str], extensions: frozenset[str]) -> list[str]:
+    """The names among `names` (a folder's) of the videos a subtitle file named `subtitle`
+    belongs to: `talk.en.srt` to `talk.mp4`."""
+    return [name for name in names if os.path.splitext(name)[1].lower() in extensions
+            and subtitle.startswith(os.path.splitext(name)[0] + ".")]
 
 
 def mount_fstype(folder: str, mounts: str) -> str | None:
@@ -216,10 +224,19 @@ class FolderWatcher:
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]
         paths = [os.fsdecode(p) for p in paths if p]
+        videos = [p for p in paths if os.path.splitext(p)[1].lower() in self.extensions]
+        for path in paths:
+            if os.path.splitext(path)[1].lower() in SIDECAR_EXTENSIONS:  # its video's subtitles
+                folder = os.path.dirname(path)
+                try:
+                    names = os.listdir(folder)
+                except OSError:
+                    continue
+                videos += [os.path.join(folder, name) for name in
+                           videos_beside(os.path.basename(path), names, self.extensions)]
         with self._lock:
-            for path in paths:
-                if os.path.splitext(path)[1].lower() in self.extensions:
-                    self.settler.touch(path, time.monotonic())
+            for path in videos:
+                self.settler.touch(path, time.monotonic())
             self._lock.notify_all()
 
     def _run(self) -> None:
