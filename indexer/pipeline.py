@@ -124,11 +124,15 @@ class Indexer:
                     report.failed.append((path, entry.problem))
                 continue
             # A failed file whose bytes were never read (no hash: it was not a readable file
-            # then) is tried as soon as it is one.
-            settled = known is not None and (known.status == "indexed" or (
+            # then) is tried as soon as it is one. One stored frames first whose later pass
+            # never ran (a server stopped) is indexed whole by a full pass.
+            unfinished = known is not None and bool(known.analysis_pending) and \
+                self.analysis_pending is None
+            settled = known is not None and not unfinished and (known.status == "indexed" or (
                 failed_before and known.content_hash is not None))
             if not settled or (known.size, known.mtime_ns) != (fp.size, fp.mtime_ns):
-                indexed_hash = known.content_hash if known and known.status == "indexed" else None
+                indexed_hash = (known.content_hash if known and known.status == "indexed"
+                                and not unfinished else None)
                 todo.append((Job(entry.path, indexed_hash), fp))
             elif known.status == "indexed" and self._subtitles_changed(known, fp):
                 self._reread_subtitles(entry.path, fp)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY_MODEL, make_settings
-from tests.crashes import audit_library, write_clip
+from tests.crashes import audit_library, stray_processes, write_clip
 from tests.media import Scene, write_video
 from vidseek.core.writer_lock import writer_lock
 from vidseek.library import Library
@@ -263,6 +263,7 @@ def test_jobs_wait_while_another_writer_holds_the_lock(jobs_library):
     thread.start()
     held.wait(10)
     jobs.scan()
+    jobs.forget([str(folder / "gone.mp4")])  # removals go first; the scan still follows
     waiting = wait_for(lambda: jobs.snapshot()["state"] == "waiting" and jobs.snapshot(), 10)
     assert "vidseek index /elsewhere" in waiting["waiting_for"]
     assert reader.video_count() == 0
@@ -427,6 +428,8 @@ def test_a_server_killed_mid_job_resumes_where_it_was(tmp_path):
                  and jobs["queued"]["files"] >= 1, 60, every=0.02)
     finally:
         server.kill()
+    # Its decoder and query-encoder children notice and end too.
+    wait_for(lambda: stray_processes(server.process.pid) == [], 10)
     server = Server(data, tmp_path / "server.log")
     try:
         wait_for(lambda: len(server.videos()) == 4 and all(
@@ -445,4 +448,16 @@ def test_the_library_page_carries_the_job_panel(tmp_path, tiny_encoder):
     page = create_app(library=lib).test_client().get("/library").get_data(as_text=True)
     assert 'data-jobs-url="/api/jobs"' in page and 'data-scan-url="/api/scan"' in page
     assert "jobs.js" in page
+    lib.close()
+
+
+def test_vidseek_index_completes_a_video_left_at_its_frames(tmp_path, tiny_encoder):
+    clip = subtitled_clip(tmp_path / "videos", "a.mp4")
+    lib = Library(make_settings(tmp_path / "data"), tiny_encoder)
+    lib.frames_first.index_frames([clip])  # a server stopped before the later pass
+    report = lib.indexer.index_files([clip])
+    assert report.indexed == [str(clip)]
+    assert lib.store.video_by_path(str(clip)).analysis_pending is None
+    assert lib.store.segment_count("subtitles") == 1
+    assert lib.indexer.index_files([clip]).unchanged == 1  # and then it is settled
     lib.close()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from vidseek.library import Library
 
 WRITER_RETRY_S = 2.0  # how often a job waiting for another writer tries the lock again
+LIBRARY_RETRY_S = 60.0  # how often a library that could not be opened is tried again
 RATE_WINDOW = 20  # files the rate and time left are measured over
 FAILURES_KEPT = 100  # the most recent failures the panel lists
 LOCK_COMMAND = "vidseek serve (background indexing)"
@@ -168,7 +169,7 @@ class Jobs:
             except Exception as e:  # the library could not be opened: said, then tried again
                 self._failed("", "library", e)
                 with self._lock:
-                    self._lock.wait(WRITER_RETRY_S)
+                    self._lock.wait(LIBRARY_RETRY_S)
 
     def _drain(self) -> None:
         """Do everything queued, most urgent first, while holding the writer lock."""
@@ -176,7 +177,8 @@ class Jobs:
             with self._lock:
                 removals = list(self._removals)
                 self._removals.clear()
-                scan, self._scan_requested = self._scan_requested, False
+                scan = not removals and self._scan_requested
+                self._scan_requested = self._scan_requested and not scan
                 path = None
                 if not removals and not scan and self._files:
                     path = next(iter(self._files))
@@ -238,22 +240,22 @@ class Jobs:
         self.progress.done["removed"] += self._step(paths[0], "removal", remove) or 0
 
     def _scan(self) -> None:
-        from vidseek.indexer.discover import discover, is_gone, recorded_path
+        from vidseek.indexer.discover import is_gone
+        from vidseek.library.folders import scan_folder
 
         def scan() -> None:
             store = self._library().store
             videos = store.videos()
             todo, removed = [], []
             for folder in store.remembered_folders():
-                root = recorded_path(Path(folder))
-                if not root.is_dir():
-                    self._failed(folder, "scan", "the folder is not there (an unmounted drive?); "
-                                                 "its videos are kept")
+                found = scan_folder(store, folder)  # the rule `vidseek index` follows too
+                if found.skipped:
+                    self._failed(folder, "scan", found.skipped)
                     continue
                 listed = {str(e.path): (e.fingerprint.size, e.fingerprint.mtime_ns,
-                                        e.fingerprint.subtitle_stamp) for e in discover(root)}
+                                        e.fingerprint.subtitle_stamp) for e in found.entries}
                 known = {v.path: (v.status, v.size, v.mtime_ns, v.subtitle_stamp) for v in videos
-                         if Path(v.path).is_relative_to(root)}
+                         if Path(v.path).is_relative_to(folder)}
                 files, gone = scan_plan(listed, known, is_gone)
                 todo += files
                 removed += gone
@@ -266,9 +268,12 @@ class Jobs:
 
     def _index(self, path: str) -> None:
         from vidseek.indexer.discover import is_gone
+        from vidseek.library.folders import is_excluded
 
         if is_gone(path):  # deleted while it waited
             self.forget([path])
+            return
+        if is_excluded(self._library().store, path):  # the user removed it: it stays out
             return
         report = self._step(path, "frames", lambda: self._passes().index_frames([Path(path)]))
         if report is None:
