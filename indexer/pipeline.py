@@ -82,11 +82,12 @@ class Indexer:
         return [s for stage in self.stages.audio for s in stage.project(audio)]
 
     def index(self, root: Path, on_progress: Callable[[Progress], None] | None = None,
-              retry_failed: bool = False) -> IndexReport:
+              retry_failed: bool = False, entries: list[Entry] | None = None) -> IndexReport:
         """Index every video under `root`; unchanged files cost a stat, failures a row, and a
-        bad entry (not a regular file, unreadable) is recorded failed while the run goes on."""
+        bad entry (not a regular file, unreadable) is recorded failed while the run goes on.
+        `entries`: what a caller already discovered under `root` (some left out on purpose)."""
         root = recorded_path(root)
-        entries = discover(root)
+        entries = discover(root) if entries is None else entries
         listed = {str(e.path) for e in entries}
         # Drop only what is surely gone: a path a permission error hides keeps its video. A
         # folder's row (it could not be listed) goes once the folder lists again.

@@ -418,3 +418,47 @@ def test_the_video_page_offers_a_clip_and_the_search_page_a_reel(client, lib):
     assert answer.status_code == 200 and answer.mimetype == "video/mp4"
     search = client.get("/").data.decode()
     assert 'data-reel-url="/api/reel"' in search and 'class="clip-link"' in search
+
+
+@pytest.mark.slow
+def test_chromium_starts_a_copied_clip_at_t0(source, tmp_path):
+    """The copy holds the frames from the keyframe at 2.5 s (blue until 3.0 s); a browser that
+    reads the MP4's edit list starts at t0 = 3.3 (yellow) and plays 2.4 s, not 3.2."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("needs chromium and chromedriver (make system-deps)")
+    cut_clip(source, 3.3, 5.7, tmp_path / "clip.mp4")
+    (tmp_path / "page.html").write_text(
+        '<video src="clip.mp4" muted preload="auto"></video><canvas width="160" height="96">'
+        "</canvas>")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        browser.get((tmp_path / "page.html").as_uri())
+        browser.set_script_timeout(20)
+        duration, pixel = browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const video = document.querySelector("video");
+            const canvas = document.querySelector("canvas").getContext("2d");
+            video.addEventListener("seeked", () => {
+              canvas.drawImage(video, 0, 0, 160, 96);
+              done([video.duration, [...canvas.getImageData(80, 48, 1, 1).data.slice(0, 3)]]);
+            }, { once: true });
+            const seek = () => { video.currentTime = 0.05; };
+            if (video.readyState >= 2) seek();  // loaded already
+            else video.addEventListener("loadeddata", seek, { once: true });
+            video.addEventListener("error", () => done([null, String(video.error.code)]));
+        """)
+    finally:
+        browser.quit()
+    assert duration == pytest.approx(2.4, abs=0.1)
+    assert np.abs(np.array(pixel) - COLOURS[3]).max() < 16
