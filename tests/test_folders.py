@@ -1,7 +1,9 @@
 """Remembered folders, removal and the one writer: folders persist, `vidseek index` with no
-folder brings them all up to date, removing a video or a folder forgets every row, vector and
-thumbnail of it (never the file) with every index agreeing with SQL, DELETE /api/videos/<id>
-under the API's guard, the writer lock against a real second process and a kill -9'd holder,
+folder brings them all up to date, a folder that vanished or looks emptied (an unmounted mount
+point) keeps its videos, removing a video or a folder forgets every row, vector and thumbnail
+of it (never the file) with every index agreeing with SQL and keeps it out of later scans
+(index runs and a server's) until it is indexed by name, DELETE /api/videos/<id> under the
+API's guard, the writer lock against a real second process and a kill -9'd holder,
 `vidseek status --json/--failed` and `--version`. Real clips, real SQLite, the tiny model."""
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,8 @@ from tests.test_cli import cli_env, vidseek_here
 from vidseek.core.errors import WriterBusy
 from vidseek.core.writer_lock import busy_message, current_writer, writer_lock
 from vidseek.library import Library
+from vidseek.library.folders import kept_warning, listing_problem
+from vidseek.library.jobs import Jobs
 from vidseek.search.storage.folders import is_under, outermost, videos_to_forget
 from vidseek.web.app import create_app
 
@@ -110,7 +115,7 @@ def test_index_with_no_folder_brings_every_remembered_folder_up_to_date(lib, vid
     # A folder that cannot be found (an unmounted drive) is skipped, its videos kept.
     (videos / "work").rename(videos / "work-elsewhere")
     third = lib.index_folders()
-    assert third.missing_folders == [str(videos / "work")]
+    assert list(third.skipped_folders) == [str(videos / "work")]
     assert lib.video_count("indexed") == 3
 
 
@@ -128,6 +133,7 @@ def test_removing_a_video_forgets_all_of_it_but_the_file(lib, videos):
     removal = lib.remove(videos / "holiday" / "a.mp4")
     assert removal.videos == 1 and removal.folder is None
     assert removal.still_remembered_under == (str(videos / "holiday"),)
+    assert removal.excluded == str(videos / "holiday" / "a.mp4")
     assert not any(rows_of_video(data, a.id).values()), rows_of_video(data, a.id)
     assert rows_of_video(data, b.id) == b_before
     assert found_video_ids(lib, {a.id, b.id}) == {b.id}
@@ -265,3 +271,141 @@ def test_status_json_and_failed_and_version(tmp_path, videos, capsys):
         vidseek_here(env, capsys, "--version")
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("vidseek 0.")
+
+
+# --- a vanished mount keeps its videos; a removed video stays removed -----------------------
+def test_a_folder_that_cannot_be_listed_or_looks_emptied_is_left_alone(tmp_path):
+    assert listing_problem(str(tmp_path)) is None
+    assert listing_problem(str(tmp_path / "nowhere")) == "is not there"
+    (tmp_path / "file").write_bytes(b"")
+    assert listing_problem(str(tmp_path / "file")) == "is not there"
+    assert kept_warning("/mnt/nas", "holds no videos now", 3) == (
+        "/mnt/nas holds no videos now but the library has 3 from it: not removing them; is it "
+        "mounted? `vidseek folders remove /mnt/nas` forgets them")
+    assert kept_warning("/mnt/nas", "is not there", 0) == (
+        "/mnt/nas is not there: skipped; `vidseek folders remove /mnt/nas` forgets it")
+
+
+def test_an_unmounted_mount_point_keeps_its_videos(lib, videos):
+    lib.index(videos / "holiday")
+    lib.index(videos / "work")
+    work, c = videos / "work", videos / "work" / "c.mp4"
+    c_id = lib.find_video(str(c)).id
+    # Unmounted: the mount point is there, empty but for what the OS leaves in it.
+    work.rename(videos / "work-on-the-nas")
+    work.mkdir()
+    (work / ".nfs0001").write_bytes(b"x")
+    (work / "readme.txt").write_text("mount the NAS here")
+    emptied = (f"{work} holds no videos now but the library has 1 from it: not removing them; "
+               f"is it mounted? `vidseek folders remove {work}` forgets them")
+    outcome = lib.index_folders()
+    assert outcome.skipped_folders == {str(work): emptied}
+    assert outcome.report.removed == 0 and outcome.report.unchanged == 2  # holiday: scanned
+    # Naming it changes nothing: an emptied mount looks the same when typed by hand (or cron).
+    assert lib.index(work).skipped_folders == {str(work): emptied}
+    for left in work.iterdir():
+        left.unlink()
+    work.rmdir()  # now not even the mount point is there
+    assert lib.index_folders().skipped_folders == {str(work): emptied.replace(
+        "holds no videos now", "is not there")}
+    assert lib.find_video(str(c)).id == c_id and audit_library(lib.settings.data_dir).ok
+    # Mounted again: nothing to do, nothing indexed twice.
+    (videos / "work-on-the-nas").rename(work)
+    back = lib.index_folders()
+    assert back.skipped_folders == {} and back.report.indexed == [] and back.report.unchanged == 3
+    # Emptied on purpose: the warning's command forgets them.
+    c.unlink()
+    assert lib.index_folders().skipped_folders == {str(work): emptied}
+    assert lib.remove_folder(work).videos == 1 and lib.video_count() == 2
+    # An empty folder the library holds nothing from is scanned as usual.
+    lib.add_folder(work)
+    assert lib.index_folders().skipped_folders == {}
+
+
+def test_a_removed_video_stays_removed_until_it_is_indexed_by_name(lib, videos):
+    holiday, a = videos / "holiday", videos / "holiday" / "a.mp4"
+    beach = holiday / "beach"
+    lib.index(holiday)
+    assert lib.remove(a).excluded == str(a)
+    assert lib.remove(beach).excluded == str(beach)  # a folder inside a remembered one
+    assert lib.excluded_paths() == [str(a), str(beach)]
+    write_video(beach / "new.mp4", [Scene(1, BLUE)])  # a folder left out: new files too
+    write_video(a, [Scene(1, GREEN), Scene(1, RED)])  # even rewritten
+    for run in (lib.index_folders, lambda: lib.index(holiday)):
+        report = run().report
+        assert report.indexed == [] and report.failed == [] and report.removed == 0
+        assert lib.video_count() == 0
+    # Indexing the removed path by name takes it back in; re-adding a folder does too.
+    assert lib.index(a).report.indexed == [str(a)]
+    assert lib.excluded_paths() == [str(beach)]
+    assert lib.add_folder(beach) == (str(beach), True) and lib.excluded_paths() == []
+    assert sorted(lib.index_folders().report.indexed) == [str(beach / "b.mp4"),
+                                                          str(beach / "new.mp4")]
+    # Outside every remembered folder nothing brings a video back: nothing is excluded.
+    write_video(videos / "loose.mp4", [Scene(1, RED)])
+    lib.index(videos / "loose.mp4")
+    assert lib.remove(videos / "loose.mp4").excluded is None and lib.excluded_paths() == []
+    # Forgetting the folder forgets what was excluded under it: remembered again, it is whole.
+    lib.remove(a)
+    lib.remove_folder(beach)
+    assert lib.excluded_paths() == [str(a)]
+    lib.remove_folder(holiday)
+    assert lib.excluded_paths() == [] and audit_library(lib.settings.data_dir).ok
+
+
+def test_a_server_scan_follows_both_rules(tmp_path, videos, tiny_encoder):
+    settings = make_settings(tmp_path / "data", evidence_z=0.0)
+    reader = Library(settings, tiny_encoder)
+    reader.index(videos / "holiday")
+    reader.index(videos / "work")
+    a, c = videos / "holiday" / "a.mp4", videos / "work" / "c.mp4"
+    a_id = reader.find_video(str(a)).id
+    client = create_app(library=reader).test_client()
+    assert client.delete(f"/api/videos/{a_id}").get_json() == {"removed": a_id}
+    assert reader.excluded_paths() == [str(a)]
+    c.unlink()  # work emptied, as an unmounted mount point looks
+    jobs = Jobs(settings.data_dir, lambda: Library(settings, tiny_encoder))
+    jobs.start()
+    try:
+        jobs.scan()
+        jobs.index([str(a)])  # what a watcher's event for the file queues
+        wait_for_idle(jobs)
+    finally:
+        jobs.stop(timeout=30)
+    snapshot = jobs.snapshot()
+    assert snapshot["done"]["scans"] == 1 and snapshot["done"]["frames"] == 0
+    assert [(f["path"], f["step"], f["reason"]) for f in snapshot["failures"]] == [(
+        str(videos / "work"), "scan",
+        f"{videos / 'work'} holds no videos now but the library has 1 from it: not removing "
+        f"them; is it mounted? `vidseek folders remove {videos / 'work'}` forgets them")]
+    assert reader.find_video(str(c)) is not None and reader.store.video_by_path(str(a)) is None
+    reader.close()
+
+
+def wait_for_idle(jobs: Jobs, seconds: float = 60) -> None:
+    """Wait until the worker has nothing queued or in hand."""
+    deadline = time.monotonic() + seconds
+    while not (jobs.snapshot()["state"] == "idle" and not jobs.queued()
+               and jobs.snapshot()["current"] is None):
+        assert time.monotonic() < deadline, f"jobs not idle within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_cli_says_what_it_kept_and_what_it_left_out(tmp_path, videos, capsys):
+    env = cli_env(tmp_path / "data")
+    holiday, a = videos / "holiday", videos / "holiday" / "a.mp4"
+    assert vidseek_here(env, capsys, "index", str(holiday))[0] == 0
+    code, out, _ = vidseek_here(env, capsys, "remove", str(a))
+    assert code == 0 and out == (
+        "removed 1 video(s) from the library (the files stay)\n"
+        f"scans of {holiday} leave {a} out from now on; `vidseek index {a}` takes it back in\n")
+    code, out, _ = vidseek_here(env, capsys, "folders", "list")
+    assert out == (f"{holiday}\nremoved, left out of scans (`vidseek index PATH` takes one back "
+                   f"in):\n  {a}\n")
+    a.unlink()
+    (holiday / "beach" / "b.mp4").unlink()
+    code, out, err = vidseek_here(env, capsys, "index")
+    assert code == 0 and "indexed 0 video(s)" in out and "0 removed" in out
+    assert err.strip().endswith(
+        f"warning: {holiday} holds no videos now but the library has 1 from it: not removing "
+        f"them; is it mounted? `vidseek folders remove {holiday}` forgets them")

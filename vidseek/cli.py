@@ -87,13 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     fo = sub.add_parser("folders", help="the folders the library remembers: list (default), "
                         "add, remove")
     fo_sub = fo.add_subparsers(dest="folders_command")
-    fo_sub.add_parser("list", help="every remembered folder")
+    fo_sub.add_parser("list", help="every remembered folder, and the paths removed from them")
     fad = fo_sub.add_parser("add", help="remember a folder (`vidseek index` indexes it)")
     fad.add_argument("path", type=Path)
     frm = fo_sub.add_parser("remove", help="forget a folder and its videos (the files stay)")
     frm.add_argument("path", type=Path)
     rm = sub.add_parser("remove", help="forget a video, or every video under a folder: "
-                        "segments, vectors, thumbnails, labels, chapters (the files stay)")
+                        "segments, vectors, thumbnails, labels, chapters (the files stay; "
+                        "scans leave it out until `vidseek index PATH`)")
     rm.add_argument("path", type=Path)
     mo = sub.add_parser("models", help="which models are installed, where, and what is missing")
     mo.add_argument("--download", action="store_true", help="fetch missing weights now")
@@ -250,9 +251,8 @@ def cmd_index(settings: Settings, args) -> int:
                 outcome = lib.index(args.path, _watchers(bar), retry_failed=args.retry_failed)
     finally:
         lib.close()
-    for folder in outcome.missing_folders:
-        print(f"skipped {folder}: not found (its videos are kept; `vidseek folders remove` "
-              "forgets it)")
+    for warning in outcome.skipped_folders.values():
+        print(f"warning: {warning}", file=sys.stderr)
     report = outcome.report
     speed = report.video_seconds / report.wall_seconds if report.wall_seconds else 0
     print(f"indexed {len(report.indexed)} video(s) ({report.video_seconds:.0f} s of video, "
@@ -607,12 +607,16 @@ def cmd_folders(settings: Settings, args) -> int:
         elif command == "remove":
             _print_removal(lib.remove_folder(args.path))
         else:
-            folders = lib.folders()
+            folders, excluded = lib.folders(), lib.excluded_paths()
             for folder in folders:
                 print(folder)
             if not folders:
                 print("no folder is remembered: `vidseek index FOLDER` or `vidseek folders add "
                       "FOLDER` adds one")
+            if excluded:
+                print("removed, left out of scans (`vidseek index PATH` takes one back in):")
+            for path in excluded:
+                print(f"  {path}")
     finally:
         lib.close()
     return 0
@@ -631,9 +635,12 @@ def _print_removal(removal) -> None:
     """What a removal forgot, and where what it forgot may come back from."""
     print((f"forgot folder {removal.folder} and " if removal.folder else "removed ")
           + f"{removal.videos} video(s) from the library (the files stay)")
-    for folder in removal.still_remembered_under:
-        print(f"note: {folder} is remembered and holds it: the next `vidseek index` adds what "
-              "is there back (`vidseek folders remove` forgets the folder)")
+    if removal.excluded:
+        print(f"scans of {', '.join(removal.still_remembered_under)} leave {removal.excluded} "
+              f"out from now on; `vidseek index {removal.excluded}` takes it back in")
+    elif removal.still_remembered_under:
+        print(f"note: {', '.join(removal.still_remembered_under)} is remembered and holds it: "
+              "its videos stay")
 
 
 def cmd_clip(settings: Settings, args) -> int:

@@ -1,8 +1,10 @@
-"""The folders a library remembers, and which videos a folder covers.
+"""The folders a library remembers, which videos a folder covers, and the paths removed from
+inside them.
 
 A folder is kept by its absolute, resolved path. Folders may nest: a video is covered while
 any remembered folder holds it, so forgetting an inner folder forgets nothing an outer one
-still holds."""
+still holds. An excluded path (a video or a folder the user removed from inside a remembered
+folder) is left out of every scan of that folder until it is indexed again by name."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from vidseek.search.storage.schema import Folder
+from vidseek.search.storage.schema import ExcludedPath, Folder, Video
 
 
 def is_under(path: str, folder: str) -> bool:
@@ -44,8 +46,27 @@ def remembered(s: Session) -> list[str]:
 
 
 def forget(s: Session, path: str) -> bool:
-    """Forget a folder inside the caller's transaction; False when it was not remembered."""
-    return bool(s.execute(delete(Folder).where(Folder.path == path)).rowcount)
+    """Forget a folder inside the caller's transaction, with the exclusions no remaining
+    folder holds (a folder remembered again later starts whole); False when it was not
+    remembered."""
+    if not s.execute(delete(Folder).where(Folder.path == path)).rowcount:
+        return False
+    stale = videos_to_forget(s.scalars(select(ExcludedPath.path)), path, remembered(s))
+    s.execute(delete(ExcludedPath).where(ExcludedPath.path.in_(stale)))
+    return True
+
+
+def exclude_paths(s: Session, paths: Iterable[str]) -> None:
+    """Exclude these paths from later scans, inside the caller's transaction (one excluded
+    already stays as it was)."""
+    known = set(s.scalars(select(ExcludedPath.path)))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    s.add_all(ExcludedPath(path=p, excluded_at=now) for p in dict.fromkeys(paths) if p not in known)
+
+
+def under(column, folder: str):
+    """A SQL condition: `column` (a path) is `folder` or lies below it."""
+    return or_(column == folder, column.startswith(folder.rstrip("/") + "/", autoescape=True))
 
 
 class FolderTable:
@@ -66,3 +87,21 @@ class FolderTable:
                 return False
             s.add(Folder(path=path, added_at=datetime.now(UTC).replace(tzinfo=None)))
             return True
+
+    def excluded(self, folder: str | None = None) -> list[str]:
+        """The excluded paths (only those at or under `folder`, when given), sorted."""
+        query = select(ExcludedPath.path).order_by(ExcludedPath.path)
+        if folder is not None:
+            query = query.where(under(ExcludedPath.path, folder))
+        with Session(self.engine) as s:
+            return list(s.scalars(query))
+
+    def include(self, path: str) -> bool:
+        """Stop excluding exactly `path`; False when it was not excluded."""
+        with Session(self.engine) as s, s.begin():
+            return bool(s.execute(delete(ExcludedPath).where(ExcludedPath.path == path)).rowcount)
+
+    def videos_under(self, folder: str) -> int:
+        """How many videos (of any status) the library holds at or under `folder`."""
+        with Session(self.engine) as s:
+            return s.scalar(select(func.count()).select_from(Video).where(under(Video.path, folder)))

@@ -39,7 +39,13 @@ from vidseek.search.storage.catalogue import (
     video_row,
 )
 from vidseek.search.storage.database import make_engine, migrate
-from vidseek.search.storage.folders import FolderTable, forget, remembered, videos_to_forget
+from vidseek.search.storage.folders import (
+    FolderTable,
+    exclude_paths,
+    forget,
+    remembered,
+    videos_to_forget,
+)
 from vidseek.search.storage.index_set import IndexSet
 from vidseek.search.storage.model_state import ModelState, erase_state, write_state
 from vidseek.search.storage.places import LayeredPlaces
@@ -140,10 +146,12 @@ class Store:
         self.indexes.save()
         return self.segment_count("audio")
 
-    def remove_videos(self, paths: Iterable[str]) -> int:
+    def remove_videos(self, paths: Iterable[str], exclude: Iterable[str] = ()) -> int:
         """Forget these videos (gone, or removed by the user): their rows, segments, vectors,
-        thumbnails, labels and chapters, never their files; returns how many were removed."""
+        thumbnails, labels and chapters, never their files; returns how many were removed.
+        `exclude`: paths later scans leave out, recorded in the same transaction."""
         with self.indexes.change() as change:
+            exclude_paths(change.session, exclude)
             return _remove(change, paths)
 
     def forget_folder(self, folder: str) -> int | None:

@@ -112,13 +112,13 @@ class AudioTraining:
 class IndexOutcome:
     """An index run and what followed it: the audio projection trained once enough sound is
     stored (None when not due), the labels brought up to date (None when label_after_index is
-    off); for a run over the remembered folders, those it skipped because they could not be
-    found (their videos kept: a drive may be unmounted)."""
+    off); the remembered folders it left alone, each with its warning (not there, not listable
+    or empty while the library holds videos from it: a drive may be unmounted; kept)."""
 
     report: IndexReport
     audio: AudioTraining | None
     labels: UpdateReport | None
-    missing_folders: list[str] = field(default_factory=list)
+    skipped_folders: dict[str, str] = field(default_factory=dict)
 
     people: ClusterReport | None = None  # new face tracks grouped into people (None: faces off)
 
@@ -458,39 +458,46 @@ class Library:
     def index(self, root: Path, watch: Watchers = Watchers(),
               retry_failed: bool = False) -> IndexOutcome:
         """Index every video under `root` (resumable), then what follows a run; a folder is
-        remembered (`index_folders` keeps it up to date)."""
-        from vidseek.library.folders import library_path
+        remembered (`index_folders` keeps it up to date) and scanned by its rule
+        (`library/folders.py`); naming a path removed earlier takes it back in."""
+        from vidseek.library.folders import index_folder, library_path
 
-        if Path(root).is_dir():
-            self.store.remember_folder(library_path(root))
-        report = self.indexer.index(root, watch.files, retry_failed=retry_failed)
-        return self._after_indexing(report, watch)
+        path = library_path(root)
+        self.store.folders.include(path)
+        if not Path(path).is_dir():
+            report = self.indexer.index(root, watch.files, retry_failed=retry_failed)
+            return self._after_indexing(report, watch)
+        self.store.remember_folder(path)
+        report, skipped = index_folder(self.indexer, path, watch.files, retry_failed)
+        return replace(self._after_indexing(report, watch), skipped_folders=skipped)
 
     @_writes
     def index_folders(self, watch: Watchers = Watchers(),
                       retry_failed: bool = False) -> IndexOutcome:
-        """Bring every remembered folder up to date (one that cannot be found is skipped, its
-        videos kept), then what follows a run; ValueError when none is remembered."""
-        from vidseek.library.folders import summed
+        """Bring every remembered folder up to date (one left alone by its scan's rule keeps
+        its videos), then what follows a run; ValueError when none is remembered."""
+        from vidseek.library.folders import index_folder, summed
         from vidseek.search.storage.folders import outermost
 
         folders = outermost(self.store.remembered_folders())  # a folder inside one: scanned with it
         if not folders:
             raise ValueError("the library remembers no folder yet: `vidseek index FOLDER` or "
                              "`vidseek folders add FOLDER` adds one")
-        reports, missing = [], []
+        reports, skipped = [], {}
         for folder in folders:
-            if Path(folder).is_dir():
-                reports.append(self.indexer.index(Path(folder), watch.files,
-                                                  retry_failed=retry_failed))
-            else:
-                missing.append(folder)
+            report, left_alone = index_folder(self.indexer, folder, watch.files, retry_failed)
+            reports.append(report)
+            skipped.update(left_alone)
         outcome = self._after_indexing(summed(reports), watch)
-        return replace(outcome, missing_folders=missing)
+        return replace(outcome, skipped_folders=skipped)
 
     def folders(self) -> list[str]:
         """The remembered folders, by path."""
         return self.store.remembered_folders()
+
+    def excluded_paths(self) -> list[str]:
+        """The paths removed from inside remembered folders, which their scans leave out."""
+        return self.store.folders.excluded()
 
     @_writes
     def add_folder(self, path: Path) -> tuple[str, bool]:
@@ -498,6 +505,7 @@ class Library:
         from vidseek.library.folders import folder_to_remember
 
         folder = folder_to_remember(path)
+        self.store.folders.include(folder)  # a folder removed from inside another comes back
         return folder, self.store.remember_folder(folder)
 
     @_writes
@@ -518,11 +526,12 @@ class Library:
 
     @_writes
     def remove_video(self, video_id: int) -> Removal | None:
-        """Forget one video by id (never its file); None when there is no such video."""
-        from vidseek.library.folders import remove_videos
+        """Forget one video by id (never its file; a remembered folder's scans leave it out);
+        None when there is no such video."""
+        from vidseek.library.folders import remove_by_user
 
         video = self.store.video(video_id)
-        return remove_videos(self.store, [video.path]) if video else None
+        return remove_by_user(self.store, [video.path], video.path) if video else None
 
     @_writes
     def reembed(self, watch: Watchers = Watchers()) -> IndexOutcome:
