@@ -94,6 +94,20 @@ def test_a_clip_starts_at_t0_lasts_its_span_and_sounds_as_the_source(source, tmp
         assert onset(clip.path) + t0 == pytest.approx(onset(source), abs=0.005)
 
 
+@pytest.mark.parametrize("suffix", ["ts", "mkv", "mov"])
+@pytest.mark.parametrize("mode", ["copy", "reencode"])
+def test_other_containers_are_cut_alike(tmp_path, suffix, mode):
+    """MPEG-TS seeks to any packet near a time, not to a keyframe, and its clock starts past
+    zero: the cut still starts at the keyframe before t0, and its sound stays in sync."""
+    path = write_video(tmp_path / f"source.{suffix}", [Scene(1.0, c) for c in COLOURS[:5]],
+                       fps=FPS, gop=15, audio=place(5.0, [(2.6, tone(880, 0.3))]))
+    clip = cut_clip(path, 2.3, 4.0, tmp_path / "clip.mp4", mode=mode)
+    frames = frames_of(clip.path)
+    assert len(frames) == pytest.approx(17, abs=1)
+    assert np.abs(centre(frames[0][1]) - COLOURS[2]).max() < 12
+    assert onset(clip.path) + 2.3 == pytest.approx(onset(path), abs=0.01)
+
+
 def test_a_copy_of_a_source_with_b_frames_ends_at_t1(tmp_path):
     """B-frames are decoded after the frame they look ahead to: the frames from t1 on that the
     copy reads for them are left out where no frame before t1 needs them, so the copy lasts

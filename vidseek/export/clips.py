@@ -30,6 +30,7 @@ MP4_CODECS = {"video": {"h264", "hevc", "av1", "vp9", "mpeg4"},
               "audio": {"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}}
 MIN_CLIP_S = 0.1  # a clip shorter than this is no clip (and may hold no frame at all)
 SPAN_TOLERANCE_S = 1e-3  # a recorded duration is rounded; an end this close to it is the end
+KEYFRAME_SEARCH_S = 10.0  # the first step back when no keyframe before t0 is in view
 AUDIO_PREROLL_S = 0.1  # AAC decodes a frame from the one before it: keep one, hidden
 TEXT_TRACK_HEADER = b"[Script Info]\nScriptType: v4.00+\n"  # text codecs will not open without
 
@@ -104,13 +105,37 @@ def _ticks(t: float, time_base: Fraction) -> int:
     return round(Fraction(t) / time_base)
 
 
+def _seek_keyframe_before(inp, video, t0: float) -> None:
+    """Put `inp` at the keyframe at or before t0. Some containers (MPEG-TS) seek to any
+    packet near a time, not to a keyframe: then the search starts further back, doubling,
+    until a keyframe before t0 is in view (at worst the file's start)."""
+    start = _ticks(t0, video.time_base)
+    back, first = 0, video.start_time or 0
+    while True:
+        target = max(first, start - back)
+        inp.seek(target, stream=video, backward=True, any_frame=False)
+        keyframe = None
+        for packet in inp.demux(video):
+            if packet.pts is None:
+                continue
+            if packet.pts > start:
+                break
+            if packet.is_keyframe:
+                keyframe = packet.pts
+        if keyframe is not None or target == first:
+            inp.seek(keyframe if keyframe is not None else first, stream=video, backward=True,
+                     any_frame=False)
+            return
+        back = max(2 * back, _ticks(KEYFRAME_SEARCH_S, video.time_base))
+
+
 def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> int:
     """Copy the packets of t0..t1 (from the keyframe before it), timed from t0; how many of
     the video frames copied are shown from t0 on."""
     video = streams[0]
     outs = {s.index: output.add_stream_from_template(s) for s in streams}
     text = _text_track(output, cues)
-    inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+    _seek_keyframe_before(inp, video, t0)
     started, finished = set(), set()
     # Frames shown from t1 on that a frame shown before it may still need (B-frames decode
     # after the frame they look ahead to): held until such a frame comes, else left out.
@@ -165,7 +190,7 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         sound = output.add_stream("aac", rate=audio.codec_context.sample_rate)
         sound.layout = audio.codec_context.layout
     text = _text_track(output, cues)
-    inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+    _seek_keyframe_before(inp, video, t0)
     start, end = _ticks(t0, video.time_base), _ticks(t1, video.time_base)
     encoded = 0
     for frame in inp.decode(video):
@@ -184,7 +209,7 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         return 0
     output.mux(encoder.encode(None))
     if sound is not None:
-        inp.seek(_ticks(t0, video.time_base), stream=video, backward=True, any_frame=False)
+        _seek_keyframe_before(inp, video, t0)
         _reencode_audio(inp, audio, sound, t0, t1, output)
     _write_cues(output, text, cues)
     return encoded
