@@ -52,6 +52,14 @@ def lib(tmp_path, tiny_encoder):
     library.close()
 
 
+@pytest.fixture
+def unlabelled_lib(tmp_path, tiny_encoder):
+    """A library that labels nothing after a run: the tests of what a scan keeps run quicker."""
+    library = Library(make_settings(tmp_path / "data", label_after_index=False), tiny_encoder)
+    yield library
+    library.close()
+
+
 def rows_of_video(data_dir: Path, video_id: int) -> dict[str, int]:
     """Rows that belong to one video, in every table with a video_id (tables added later
     included) and in thumbnails (through its segments)."""
@@ -286,7 +294,8 @@ def test_a_folder_that_cannot_be_listed_or_looks_emptied_is_left_alone(tmp_path)
         "/mnt/nas is not there: skipped; `vidseek folders remove /mnt/nas` forgets it")
 
 
-def test_an_unmounted_mount_point_keeps_its_videos(lib, videos):
+def test_an_unmounted_mount_point_keeps_its_videos(unlabelled_lib, videos):
+    lib = unlabelled_lib
     lib.index(videos / "holiday")
     lib.index(videos / "work")
     work, c = videos / "work", videos / "work" / "c.mp4"
@@ -322,7 +331,8 @@ def test_an_unmounted_mount_point_keeps_its_videos(lib, videos):
     assert lib.index_folders().skipped_folders == {}
 
 
-def test_a_removed_video_stays_removed_until_it_is_indexed_by_name(lib, videos):
+def test_a_removed_video_stays_removed_until_it_is_indexed_by_name(unlabelled_lib, videos):
+    lib = unlabelled_lib
     holiday, a = videos / "holiday", videos / "holiday" / "a.mp4"
     beach = holiday / "beach"
     lib.index(holiday)
@@ -354,7 +364,7 @@ def test_a_removed_video_stays_removed_until_it_is_indexed_by_name(lib, videos):
 
 
 def test_a_server_scan_follows_both_rules(tmp_path, videos, tiny_encoder):
-    settings = make_settings(tmp_path / "data", evidence_z=0.0)
+    settings = make_settings(tmp_path / "data", label_after_index=False)
     reader = Library(settings, tiny_encoder)
     reader.index(videos / "holiday")
     reader.index(videos / "work")
@@ -392,7 +402,9 @@ def wait_for_idle(jobs: Jobs, seconds: float = 60) -> None:
 
 
 def test_cli_says_what_it_kept_and_what_it_left_out(tmp_path, videos, capsys):
-    env = cli_env(tmp_path / "data")
+    env = {**cli_env(tmp_path / "data"), "VIDSEEK_INDEX_OCR": "false",
+           "VIDSEEK_INDEX_AUDIO": "false", "VIDSEEK_INDEX_FACES": "false",
+           "VIDSEEK_LABEL_AFTER_INDEX": "false"}  # quicker
     holiday, a = videos / "holiday", videos / "holiday" / "a.mp4"
     assert vidseek_here(env, capsys, "index", str(holiday))[0] == 0
     code, out, _ = vidseek_here(env, capsys, "remove", str(a))
