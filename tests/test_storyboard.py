@@ -140,7 +140,11 @@ def test_result_cards_and_library_rows_carry_the_storyboard_to_scrub(indexed):
     client = create_app(library=lib).test_client()
     board = client.get(f"/api/videos/{video_id}").get_json()["storyboard"]
     results = client.get("/api/search?q=a+red+screen&k=3").get_json()["results"]
-    assert results and all(r["storyboard"] == board for r in results)
+    assert results and {r["storyboard_url"] for r in results} == {
+        f"/api/videos/{video_id}/storyboard.json"}
+    assert client.get(results[0]["storyboard_url"]).get_json() == board
+    missing = client.get(f"/api/videos/{video_id + 99}/storyboard.json")
+    assert missing.status_code == 404 and "error" in missing.get_json()
     page = client.get("/library").get_data(as_text=True)
     shown = re.search(r'class="mini-thumb" href="/videos/(\d+)" data-storyboard="([^"]+)"', page)
     assert int(shown[1]) == video_id and json.loads(html.unescape(shown[2])) == board
@@ -171,6 +175,7 @@ def test_the_pointer_across_a_library_row_shows_each_shot_in_turn(indexed, brows
     under the pointer (with the second it starts) while it moves across."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     from werkzeug.serving import make_server
 
     lib, _, _ = indexed
@@ -201,5 +206,17 @@ def test_the_pointer_across_a_library_row_shows_each_shot_in_turn(indexed, brows
         browser.save_screenshot(str(ARTIFACTS / "storyboard-scrub.png"))
         ActionChains(browser).move_by_offset(0, 200).perform()  # away
         assert shown() == ("0% 0%", "")
+        # A result card fetches the tile map as the pointer comes over it, then scrubs too.
+        browser.get(f"http://127.0.0.1:{server.server_port}/?q=a+red+screen")
+        card = WebDriverWait(browser, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card .thumb"))[0]
+        ActionChains(browser).move_to_element_with_offset(card, -card.size["width"] // 4, 0) \
+            .perform()
+        WebDriverWait(browser, 10).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card .scrub"))
+        ActionChains(browser).move_to_element_with_offset(card, card.size["width"] // 2 - 3, 0) \
+            .perform()  # the right edge: the last shot
+        preview = card.find_element(By.CSS_SELECTOR, ".scrub")
+        assert shown() == ("100% 0%", "0:09")
     finally:
         server.shutdown()

@@ -192,14 +192,28 @@ def storyboard(video_id: int):
     `storyboard` of /api/videos/<id> maps to times."""
     board = current_library().storyboard(video_id)
     if board is None:
-        raise ApiError(404, f"video {video_id} has no storyboard: there is no such video, it "
-                            "is not indexed, or it was indexed before storyboards were made "
-                            "(the next `vidseek index` makes its storyboard)")
+        raise _no_storyboard(video_id)
     response = Response(board.jpeg, mimetype="image/jpeg")
     # Revalidated: the id stays when the video is indexed again, the sprite may not.
     response.cache_control.no_cache = True
     response.set_etag(hashlib.blake2b(board.jpeg, digest_size=16).hexdigest())
     return response.make_conditional(request)
+
+
+@api.get("/videos/<id:video_id>/storyboard.json")
+def storyboard_tiles(video_id: int):
+    """Where each tile of a video's storyboard is and when its shot starts (the `storyboard`
+    of /api/videos/<id>, for a search result's card)."""
+    tiles = current_library().storyboard_tiles([video_id]).get(video_id)
+    if tiles is None:
+        raise _no_storyboard(video_id)
+    return jsonify(payloads.storyboard_payload(video_id, tiles))
+
+
+def _no_storyboard(video_id: int) -> ApiError:
+    return ApiError(404, f"video {video_id} has no storyboard: there is no such video, it is "
+                         "not indexed, or it was indexed before storyboards were made (the next "
+                         "`vidseek index` makes its storyboard)")
 
 
 @api.get("/labels")

@@ -172,7 +172,9 @@ SCHEMAS: dict[str, Any] = {
             "playback_url": {"type": "string", "example": "/media/3#t=12.00,18.00"},
             "labels": {"type": "array", "items": {"type": "string"},
                        "description": "labels of the labelled moments it overlaps"},
-            "storyboard": _ref("Storyboard"),
+            "storyboard_url": {"type": "string", "nullable": True,
+                               "description": "its video's storyboard tile map "
+                                              "(/api/videos/{video_id}/storyboard.json)"},
             "analysing": ANALYSING,
         },
     },
@@ -417,6 +419,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
                           "304": {"description": "not modified (If-None-Match)"},
                           **_errors(404)}}},
+        "/api/videos/{video_id}/storyboard.json": {"get": {
+            "summary": "Where each tile of the video's storyboard is and when its shot starts",
+            "parameters": [_path_id("video_id", "video id")],
+            "responses": {"200": _json(_ref("Storyboard"), "the tile map"), **_errors(404)}}},
         "/api/videos/{video_id}/clip": {"get": {
             "summary": "Seconds t0..t1 of a video as an MP4 of its own (a download), what is "
                        "said in them as its text track",

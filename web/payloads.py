@@ -37,13 +37,14 @@ def _thumbnail_id(lib: Library, moment: Moment) -> int | None:
 def _with_links(lib: Library, row: dict[str, Any], moment: Moment,
                 tiles: dict[int, StoryboardTiles]) -> dict[str, Any]:
     """A moment's dict (search/moments.py) with how to show it: thumbnail and playback URLs,
-    and its video's storyboard (`tiles`: those of the videos shown, by id)."""
+    and its video's storyboard tile map (`tiles`: those of the videos shown, by id)."""
     thumb = _thumbnail_id(lib, moment)
     return {**row,
             "thumbnail_url": None if thumb is None else url_for("media.thumbnail",
                                                                  segment_id=thumb),
             "playback_url": playback_url(moment.video_id, moment.t0, moment.t1),
-            "storyboard": storyboard_payload(moment.video_id, tiles.get(moment.video_id))}
+            "storyboard_url": (url_for("api.storyboard_tiles", video_id=moment.video_id)
+                               if moment.video_id in tiles else None)}
 
 
 def alignments_payload(lib: Library, alignments: list[Alignment]) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@
       img.hidden = true;
     }
     el.querySelector(".span-badge").textContent = `${clock(item.t0)}–${clock(item.t1)}`;
-    window.vidseekStoryboard.attach(el.querySelector(".thumb"), item.storyboard); // hover: its shots
+    window.vidseekStoryboard.attachFrom(el.querySelector(".thumb"), item.storyboard_url); // hover: its shots
     el.querySelector(".title").textContent = item.title || `video ${item.video_id}`;
     el.querySelector(".title").title = item.path || "";
     const tags = el.querySelector(".modalities");

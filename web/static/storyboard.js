@@ -52,10 +52,21 @@ window.vidseekStoryboard = (() => {
     show(resting, false);
   }
 
+  // A result card fetches its video's tile map when the pointer first comes over it (once a
+  // video, however many cards show it).
+  const maps = new Map();
+  function attachFrom(element, url) {
+    if (!url) return;
+    element.addEventListener("pointerenter", () => {
+      if (!maps.has(url)) maps.set(url, fetch(url).then((r) => (r.ok ? r.json() : null)));
+      maps.get(url).then((board) => attach(element, board)).catch(() => {});
+    }, { once: true });
+  }
+
   // Server-rendered thumbnails (the library page) carry their storyboard as JSON and show its
   // first tile at rest.
   for (const element of document.querySelectorAll("[data-storyboard]")) {
     attach(element, JSON.parse(element.dataset.storyboard), 0);
   }
-  return { attach };
+  return { attach, attachFrom };
 })();
