@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_settings, video_id
-from tests.face_clips import FACES, INTERVIEW, SECOND, SIZE, on_screen, photo, write_shots
+from tests.face_clips import FACES, INTERVIEW, SECOND, SIZE, Shot, on_screen, photo, write_shots
 from vidseek.core.errors import ModelUnavailable, QueryError
 from vidseek.core.records import MODALITIES
 from vidseek.indexer.faces import FaceOptions, FaceReader, FaceStage, link, overlap
@@ -184,3 +184,16 @@ def test_frames_first_adds_the_faces_in_the_later_pass(tmp_path, tiny_encoder):
     found = lib.search_face(picture("obama2.jpg"), lib.search_options())
     assert {(m.t0, m.t1) for m in found} == set(on_screen(SECOND, "obama"))
     lib.close()
+
+
+def test_a_cut_to_someone_else_in_the_same_place_ends_the_track(engine, tmp_path):
+    from tests.face_clips import shot_frame
+
+    options = FaceOptions.from_settings(make_settings(tmp_path))
+    obama, biden = Shot(2, "obama-group", height=200), Shot(2, "biden-group", height=200)
+    frames = [shot_frame(obama, 0, 2), shot_frame(obama, 1, 2), shot_frame(biden, 0, 2),
+              shot_frame(biden, 1, 2)]
+    assert overlap(*(engine.detect(frames[i])[0] for i in (1, 2))) >= options.overlap
+    reader = FaceReader(engine, options)
+    reader.add(np.stack(frames))
+    assert [(t.first, t.last) for t in reader.tracks()] == [(0, 1), (2, 3)]
