@@ -183,7 +183,10 @@ def test_the_people_on_screen_are_named_longest_first(tmp_path, tiny_encoder):
         lib.name_person(str(person.id), "Barack Obama" if any(
             (t.t0, t.t1) == (3.0, 7.0) for t in lib.person_tracks(str(person.id))) else "Joe Biden")
     people = lib.summary(interview).people
+    page = create_app(library=lib).test_client().get(f"/videos/{interview}").get_data(as_text=True)
     lib.close()
+    shown = re.search(r'<p class="summary-people">On screen: (.*?)</p>', page, re.S)[1]
+    assert re.findall(r"([A-Z][a-z]+ [A-Z][a-z]+) <span", shown) == [n for _, n, _ in people]
     expected = sorted(((name, float(sum(b - a for a, b in on_screen(INTERVIEW, who))))
                        for name, who in (("Barack Obama", "obama"), ("Joe Biden", "biden"))),
                       key=lambda person: -person[1])
