@@ -30,7 +30,7 @@ from vidseek.core.writer_lock import busy_message, current_writer, writer_lock
 from vidseek.library import Library
 from vidseek.library.folders import kept_warning, listing_problem
 from vidseek.library.jobs import Jobs
-from vidseek.search.storage.folders import is_under, outermost, videos_to_forget
+from vidseek.search.storage.folders import is_left_out, is_under, outermost, videos_to_forget
 from vidseek.web.app import create_app
 
 
@@ -90,6 +90,9 @@ def test_a_path_is_under_a_folder_by_its_parts_not_its_letters():
     # An outer folder still remembered keeps what an inner one held.
     assert videos_to_forget(paths, "/v/a/in", remaining=["/v/a"]) == []
     assert outermost(["/v/ab", "/v/a/in", "/v/a", "/v/a"]) == ["/v/a", "/v/ab"]
+    excluded = {"/v/a/x.mp4", "/v/b"}
+    assert [p for p in ["/v/a/x.mp4", "/v/a/x.mp4.mp4", "/v/b/in/y.mp4", "/v/bc/z.mp4"]
+            if is_left_out(p, excluded)] == ["/v/a/x.mp4", "/v/b/in/y.mp4"]
 
 
 def test_folders_are_remembered_across_opens(lib, videos, tiny_encoder):

@@ -25,6 +25,19 @@ def is_under(path: str, folder: str) -> bool:
     return PurePath(path).is_relative_to(folder)
 
 
+def is_left_out(path: str, excluded: set[str]) -> bool:
+    """Whether `path`, or a folder above it, is one of the `excluded` paths (a set lookup per
+    level of the path, however many are excluded)."""
+    if not excluded:
+        return False
+    while path not in excluded:
+        cut = path.rfind("/")
+        if cut <= 0:
+            return False
+        path = path[:cut]  # its folder: paths here are absolute and normalised
+    return True
+
+
 def outermost(folders: Iterable[str]) -> list[str]:
     """The folders no other one holds: scanning them covers every folder once."""
     folders = sorted(set(folders))
@@ -64,7 +77,7 @@ def exclude_paths(s: Session, paths: Iterable[str]) -> None:
     s.add_all(ExcludedPath(path=p, excluded_at=now) for p in dict.fromkeys(paths) if p not in known)
 
 
-def under(column, folder: str):
+def sql_is_under(column, folder: str):
     """A SQL condition: `column` (a path) is `folder` or lies below it."""
     return or_(column == folder, column.startswith(folder.rstrip("/") + "/", autoescape=True))
 
@@ -88,13 +101,10 @@ class FolderTable:
             s.add(Folder(path=path, added_at=datetime.now(UTC).replace(tzinfo=None)))
             return True
 
-    def excluded(self, folder: str | None = None) -> list[str]:
-        """The excluded paths (only those at or under `folder`, when given), sorted."""
-        query = select(ExcludedPath.path).order_by(ExcludedPath.path)
-        if folder is not None:
-            query = query.where(under(ExcludedPath.path, folder))
+    def excluded(self) -> list[str]:
+        """The excluded paths, sorted."""
         with Session(self.engine) as s:
-            return list(s.scalars(query))
+            return list(s.scalars(select(ExcludedPath.path).order_by(ExcludedPath.path)))
 
     def include(self, path: str) -> bool:
         """Stop excluding exactly `path`; False when it was not excluded."""
@@ -104,4 +114,4 @@ class FolderTable:
     def videos_under(self, folder: str) -> int:
         """How many videos (of any status) the library holds at or under `folder`."""
         with Session(self.engine) as s:
-            return s.scalar(select(func.count()).select_from(Video).where(under(Video.path, folder)))
+            return s.scalar(select(func.count()).select_from(Video).where(sql_is_under(Video.path, folder)))

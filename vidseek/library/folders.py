@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidseek.search.storage.folders import is_under
+from vidseek.search.storage.folders import is_left_out, is_under
 
 if TYPE_CHECKING:
     from vidseek.indexer.discover import Entry
@@ -96,9 +96,8 @@ def scan_folder(store: Store, folder: str) -> FolderScan:
         state = "holds no videos now"
     if state:
         return FolderScan(folder, skipped=kept_warning(folder, state, held))
-    excluded = store.folders.excluded(folder)
-    return FolderScan(folder, [e for e in entries
-                               if not any(is_under(str(e.path), x) for x in excluded)])
+    excluded = set(store.folders.excluded())
+    return FolderScan(folder, [e for e in entries if not is_left_out(str(e.path), excluded)])
 
 
 def index_folder(indexer: Indexer, folder: str,
@@ -116,7 +115,7 @@ def index_folder(indexer: Indexer, folder: str,
 
 def is_excluded(store: Store, path: str) -> bool:
     """Whether scans leave `path` out (it, or a folder above it, was removed by the user)."""
-    return any(is_under(path, x) for x in store.folders.excluded())
+    return is_left_out(path, set(store.folders.excluded()))
 
 
 def forget_folder(store: Store, path: Path | str) -> Removal:
