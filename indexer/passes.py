@@ -45,10 +45,6 @@ class FramesFirst:
         """The frames pass of these files (those whose bytes the library holds are skipped)."""
         return self.frames.index_files(paths, on_progress)
 
-    def awaiting(self) -> list[VideoRecord]:
-        """The videos whose later pass is still to run, oldest first."""
-        return self.indexer.store.awaiting_analysis()
-
     def add_signals(self, video: VideoRecord) -> str | None:
         """The later pass of one video: its other signals, stored in one transaction. None when
         stored; else why not: "changed" (the file is no longer the bytes whose frames are

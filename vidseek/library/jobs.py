@@ -288,18 +288,19 @@ class Jobs:
         """The later pass of the oldest video awaiting it; none left: no longer due."""
         from vidseek.indexer.discover import is_gone
 
-        passes = self._passes()
-        awaiting = [v for v in passes.awaiting() if v.id not in self._signals_failed]
+        store = self._library().store  # the models load only when a video awaits
+        awaiting = [v for v in store.awaiting_analysis() if v.id not in self._signals_failed]
         self.progress.awaiting_signals = len(awaiting)
         if not awaiting:
             self._signals_due = False
             return
         video = awaiting[0]
-        outcome = self._step(video.path, "signals", lambda: passes.add_signals(video) or "done")
+        outcome = self._step(video.path, "signals",
+                             lambda: self._passes().add_signals(video) or "done")
         if outcome is None:  # failed with an exception: left awaiting, tried after a restart
             self._signals_failed.add(video.id)
             return
-        passes.indexer.store.save_indexes()
+        store.save_indexes()
         self.progress.awaiting_signals = len(awaiting) - 1
         if outcome == "changed":
             (self.forget if is_gone(video.path) else self.index)([video.path])
