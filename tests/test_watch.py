@@ -453,3 +453,17 @@ def test_vidseek_index_completes_a_video_left_at_its_frames(tmp_path, tiny_encod
     assert lib.store.segment_count("subtitles") == 1
     assert lib.indexer.index_files([clip]).unchanged == 1  # and then it is settled
     lib.close()
+
+
+def test_status_lists_the_videos_still_being_analysed(tmp_path, tiny_encoder, capsys):
+    from vidseek.cli import main
+
+    clip = subtitled_clip(tmp_path / "videos", "a.mp4")
+    settings = make_settings(tmp_path / "data")
+    lib = Library(settings, tiny_encoder)
+    lib.frames_first.index_frames([clip])
+    lib.close()
+    assert main(["--data-dir", str(settings.data_dir), "--model", TINY_MODEL, "status",
+                 "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["analysing"]
+    assert [(v["path"], v["signals"]) for v in listed] == [(str(clip), ["subtitles"])]

@@ -409,6 +409,9 @@ def cmd_status(settings: Settings, args) -> int:
         print(f"  pending: {v.path}")
     for v in status.warned:
         print(f"  warning: {v.path}: {v.warning}")
+    for v in status.analysing:
+        print(f"  analysing: {v.path}: {v.analysis_pending.replace(',', ', ')} still to come "
+              "(`vidseek serve` adds them, or `vidseek index`)")
     return 0
 
 

@@ -33,6 +33,7 @@ class LibraryStatus:
     failed: list[VideoRecord]
     pending: list[VideoRecord]
     warned: list[VideoRecord]
+    analysing: list[VideoRecord]  # searchable by their frames, their other signals to come
 
 
 def library_status(settings: Settings, store: Store,
@@ -57,6 +58,7 @@ def library_status(settings: Settings, store: Store,
         failed=store.videos("failed"),
         pending=store.videos("pending"),
         warned=store.warned_videos(),
+        analysing=store.awaiting_analysis(),
     )
 
 
@@ -104,5 +106,7 @@ def status_payload(status: LibraryStatus) -> dict[str, Any]:
     payload["data_dir"] = str(status.data_dir)
     for key in ("pending", "warned"):
         payload[key] = [_video_payload(v) for v in getattr(status, key)]
+    payload["analysing"] = [{"id": v.id, "path": v.path,
+                             "signals": v.analysis_pending.split(",")} for v in status.analysing]
     payload["failed"] = failed_payload(status)
     return payload
