@@ -202,7 +202,8 @@ def test_delete_video_route_forgets_it_under_the_guard(lib, videos):
     assert busy.status_code == 409 and f"pid {os.getpid()}" in busy.get_json()["error"]["message"]
     assert lib.video(c.id) is not None
 
-    assert client.delete(f"/api/videos/{c.id}").get_json() == {"removed": c.id}
+    assert client.delete(f"/api/videos/{c.id}").get_json() == {
+        "removed": c.id, "excluded": str(videos / "work" / "c.mp4")}
     assert client.get(f"/api/videos/{c.id}").status_code == 404
     assert client.delete(f"/api/videos/{c.id}").status_code == 404
     assert client.delete(f"/api/videos/{2**63}").status_code == 404  # past SQL's ids: 404 too
@@ -374,7 +375,8 @@ def test_a_server_scan_follows_both_rules(tmp_path, videos, tiny_encoder):
     a, c = videos / "holiday" / "a.mp4", videos / "work" / "c.mp4"
     a_id = reader.find_video(str(a)).id
     client = create_app(library=reader).test_client()
-    assert client.delete(f"/api/videos/{a_id}").get_json() == {"removed": a_id}
+    assert client.delete(f"/api/videos/{a_id}").get_json() == {"removed": a_id,
+                                                              "excluded": str(a)}
     assert reader.excluded_paths() == [str(a)]
     c.unlink()  # work emptied, as an unmounted mount point looks
     jobs = Jobs(settings.data_dir, lambda: Library(settings, tiny_encoder))

@@ -168,13 +168,14 @@ def videos():
 def video(video_id: int):
     """GET: one video (metadata, index status, error, segment counts, transcript, labels and
     chapters). DELETE: forget it, its segments, vectors, thumbnails, labels and chapters
-    (never the file)."""
+    (never the file); a remembered folder's scans leave its path out from then on."""
     lib = current_library()
     if request.method == "GET":
         return jsonify(payloads.video_detail(lib, video_id))
-    if lib.remove_video(video_id) is None:
+    removal = lib.remove_video(video_id)
+    if removal is None:
         raise ApiError(404, f"there is no video with id {video_id} (see /api/videos)")
-    return jsonify({"removed": video_id})
+    return jsonify({"removed": video_id, "excluded": removal.excluded})
 
 
 @api.get("/videos/<id:video_id>/chapters.vtt")

@@ -400,11 +400,14 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "responses": {"200": _json(_ref("VideoDetail"), "the video"), **_errors(404)}},
             "delete": {
                 "summary": "Forget a video: its segments, vectors, thumbnails, labels and "
-                           "chapters (never the file; a remembered folder holding it adds it "
-                           "back at its next scan)",
+                           "chapters (never the file; the scans of a remembered folder holding "
+                           "it leave it out until `vidseek index PATH` names it)",
                 "parameters": [_path_id("video_id", "video id")],
                 "responses": {"200": _json({"type": "object", "properties": {
-                    "removed": {"type": "integer", "description": "its id"}}},
+                    "removed": {"type": "integer", "description": "its id"},
+                    "excluded": {"type": "string", "nullable": True, "description":
+                                 "its path, now left out of scans (null: no remembered "
+                                 "folder holds it)"}}},
                     "the video was forgotten"),
                     **_errors(404, 409)}}},
         "/api/videos/{video_id}/chapters.vtt": {"get": {
