@@ -1,6 +1,6 @@
 """What finding faces costs, and how well it finds people.
 
-    python -m bench.faces [--minutes 2] [--runs 3]
+    python -m bench.faces [--minutes 2] [--runs 3] [--set face_frame_side=288 ...]
 
 Clips are made from the real photos in tests/data/faces (tests/face_clips.py): random shots of
 3-8 s showing Obama, Biden, both at once, a third person or no one, still, panned or zoomed,
@@ -90,10 +90,13 @@ class TimedEngine:
             self.seconds += time.perf_counter() - start
 
 
+SETTINGS: dict[str, str] = {}  # --set: face settings other than the defaults, for both parts
+
+
 def settings_for(data_dir: str, model: str, faces: bool) -> Settings:
     return Settings.load(env={}, data_dir=data_dir, clip_model=model, transcribe=False,
                          index_audio=False, index_subtitles=False, index_ocr=False,
-                         index_faces=faces, allow_download=False)
+                         index_faces=faces, allow_download=False, **SETTINGS)
 
 
 def index_run(root: Path, model: str, faces: bool) -> tuple[float, float]:
@@ -201,7 +204,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", default="open_clip:ViT-B-32/random")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the runs, e.g. face_frame_side=288")
     args = parser.parse_args()
+    SETTINGS.update(item.split("=", 1) for item in args.set)
     root, plan = make_clips(args.minutes)
     print(f"clips: {root} ({args.minutes:g} min of 640x360 H.264)", flush=True)
     off, on = [], []
