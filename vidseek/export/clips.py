@@ -105,7 +105,7 @@ def _ticks(t: float, time_base: Fraction) -> int:
     return round(Fraction(t) / time_base)
 
 
-def _seek_keyframe_before(inp, video, t0: float) -> None:
+def seek_keyframe_before(inp, video, t0: float) -> None:
     """Put `inp` at the keyframe at or before t0. Some containers (MPEG-TS) seek to any
     packet near a time, not to a keyframe: then the search starts further back, doubling,
     until a keyframe before t0 is in view (at worst the file's start)."""
@@ -135,7 +135,7 @@ def _copy(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -> in
     video = streams[0]
     outs = {s.index: output.add_stream_from_template(s) for s in streams}
     text = _text_track(output, cues)
-    _seek_keyframe_before(inp, video, t0)
+    seek_keyframe_before(inp, video, t0)
     started, finished = set(), set()
     # Frames shown from t1 on that a frame shown before it may still need (B-frames decode
     # after the frame they look ahead to): held until such a frame comes, else left out.
@@ -190,7 +190,7 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         sound = output.add_stream("aac", rate=audio.codec_context.sample_rate)
         sound.layout = audio.codec_context.layout
     text = _text_track(output, cues)
-    _seek_keyframe_before(inp, video, t0)
+    seek_keyframe_before(inp, video, t0)
     start, end = _ticks(t0, video.time_base), _ticks(t1, video.time_base)
     encoded = 0
     for frame in inp.decode(video):
@@ -209,7 +209,7 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         return 0
     output.mux(encoder.encode(None))
     if sound is not None:
-        _seek_keyframe_before(inp, video, t0)
+        seek_keyframe_before(inp, video, t0)
         _reencode_audio(inp, audio, sound, t0, t1, output)
     _write_cues(output, text, cues)
     return encoded

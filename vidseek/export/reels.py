@@ -16,9 +16,11 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vidseek.core.errors import DecodeError, QueryError
 from vidseek.core.files import replaced_whole
+from vidseek.export.clips import seek_keyframe_before
 from vidseek.export.slots import estimated_size
 
 ORDERS = ("score", "time")
@@ -158,11 +160,11 @@ def render_reel(parts: Sequence[ReelPart], out: Path, titles: bool = False) -> R
             for part in parts:
                 band = _title_band(part.title, size) if titles else None
                 count = round(part.seconds * rate)
-                for picture in _part_pictures(part, size, rate, count):
-                    if band is not None and frames_in(TITLE_S, rate) > picture[1]:
-                        _overlay(picture[0], band)
-                    frame = av.VideoFrame.from_ndarray(picture[0], format="rgb24")
-                    frame.pts, frame.time_base = frames + picture[1], 1 / rate
+                for picture, n in _part_pictures(part, size, rate, count):
+                    if band is not None and n < round(TITLE_S * rate):
+                        picture = _with_band(picture, band)
+                    frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                    frame.pts, frame.time_base = frames + n, 1 / rate
                     output.mux(video.encode(frame))
                 frames += count
                 sound = _part_sound(part, round(part.seconds * REEL_AUDIO_RATE))
@@ -179,10 +181,6 @@ def render_reel(parts: Sequence[ReelPart], out: Path, titles: bool = False) -> R
     return ReelResult(Path(out), list(parts), float(frames / rate), Path(out).stat().st_size)
 
 
-def frames_in(seconds: float, rate: Fraction) -> int:
-    return round(seconds * rate)
-
-
 def _part_pictures(part: ReelPart, size: tuple[int, int], rate: Fraction,
                    count: int) -> Iterator[tuple[np.ndarray, int]]:
     """`count` pictures (RGB at `size`, letterboxed) of the part at `rate`, with their index:
@@ -191,27 +189,31 @@ def _part_pictures(part: ReelPart, size: tuple[int, int], rate: Fraction,
         with av.open(part.source) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            container.seek(round(Fraction(part.t0) / stream.time_base), stream=stream,
-                           backward=True, any_frame=False)
+            seek_keyframe_before(container, stream, part.t0)
             decoded = (f for f in container.decode(stream) if f.pts is not None)
             shown, upcoming = None, next(decoded, None)
+            scaler, picture, picture_of = VideoReformatter(), None, None
             for n in range(count):
                 at = part.t0 + n / rate
                 while upcoming is not None and (shown is None or upcoming.time <= at):
                     shown, upcoming = upcoming, next(decoded, None)
                 if shown is None:
                     raise DecodeError(f"{part.source} has no frame at {part.t0:g} s")
-                yield _letterboxed(shown, size), n
+                if shown is not picture_of:  # a frame held for several ticks is scaled once
+                    picture, picture_of = _letterboxed(shown, size, scaler), shown
+                yield picture, n
     except av.error.FFmpegError as e:
         raise DecodeError(f"cannot read {part.source} for the reel: {e}") from None
 
 
-def _letterboxed(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """The frame scaled to fit `size`, centred on black."""
+def _letterboxed(frame: av.VideoFrame, size: tuple[int, int],
+                 scaler: VideoReformatter) -> np.ndarray:
+    """The frame scaled to fit `size`, centred on black (`scaler` keeps its scaling context
+    from frame to frame)."""
     w, h = size
     scale = min(w / frame.width, h / frame.height)
     fw, fh = max(2, round(frame.width * scale)) // 2 * 2, max(2, round(frame.height * scale)) // 2 * 2
-    picture = frame.reformat(width=fw, height=fh, format="rgb24").to_ndarray()
+    picture = scaler.reformat(frame, width=fw, height=fh, format="rgb24").to_ndarray()
     if (fw, fh) == (w, h):
         return picture
     canvas = np.zeros((h, w, 3), np.uint8)
@@ -263,7 +265,10 @@ def _title_band(title: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
     return rgba[..., :3], rgba[..., 3:] / 255.0, h - band_h
 
 
-def _overlay(picture: np.ndarray, band: tuple[np.ndarray, np.ndarray, int]) -> None:
+def _with_band(picture: np.ndarray, band: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+    """A copy of the picture with the title band laid over it."""
     rgb, alpha, top = band
-    region = picture[top:top + rgb.shape[0]].astype(np.float32)
-    picture[top:top + rgb.shape[0]] = (rgb * alpha + region * (1 - alpha)).astype(np.uint8)
+    titled = picture.copy()
+    region = titled[top:top + rgb.shape[0]].astype(np.float32)
+    titled[top:top + rgb.shape[0]] = (rgb * alpha + region * (1 - alpha)).astype(np.uint8)
+    return titled
