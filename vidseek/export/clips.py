@@ -79,7 +79,7 @@ def cut_clip(source: str | Path | BinaryIO, t0: float, t1: float, out: Path,
     the source's codecs cannot go into an MP4 as they are. DecodeError when the source
     cannot be read."""
     if mode not in MODES:
-        raise BadSpan(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise QueryError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     name = getattr(source, "name", source)
     try:
         with av.open(source if not isinstance(source, Path) else str(source)) as inp:
