@@ -196,3 +196,29 @@ def test_the_video_page_timeline_seeks_the_player_to_a_line(browser, server_url,
         "return document.getElementById('video').currentTime") - start) < 1)
     assert browser.current_url.endswith(f"?t={start}")  # the address says where it is
     browser.save_screenshot(str(ARTIFACTS / "video-timeline.png"))
+
+
+def test_a_card_downloads_its_moment_and_the_results_make_a_reel(browser, server_url):
+    """Each card links to its moment as an MP4; under the results, the reel of the moments
+    shown (the same search) as an MP4 and as a playlist."""
+    import urllib.request
+    from urllib.parse import parse_qs, urlsplit
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    browser.get(server_url + "/?q=a+bright+red+scene")
+    cards = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+    link = cards[0].find_element(By.CSS_SELECTOR, ".clip-link").get_attribute("href")
+    assert f"/api/videos/{cards[0].get_attribute('data-video-id')}/clip?" in link
+    assert float(parse_qs(urlsplit(link).query)["t0"][0]) == float(
+        cards[0].get_attribute("data-t0"))
+    with urllib.request.urlopen(link) as answer:
+        assert answer.headers["Content-Type"] == "video/mp4"
+        assert answer.headers["Content-Disposition"].startswith("attachment")
+    wait.until(lambda d: d.find_element(By.ID, "reel-links").is_displayed())
+    reel = parse_qs(urlsplit(browser.find_element(By.ID, "reel-m3u").get_attribute("href")).query)
+    assert reel["q"] == ["a bright red scene"] and reel["count"] == [str(len(cards))]
+    with urllib.request.urlopen(browser.find_element(By.ID, "reel-m3u").get_attribute("href")) as answer:
+        assert answer.read().decode().startswith("#EXTM3U")
