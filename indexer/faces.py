@@ -30,7 +30,10 @@ class FaceOptions:
     frame_side: int  # frames decoded with this short side
     max_per_frame: int  # the largest faces of a frame followed; the rest are left
     similarity: float  # cosine at or above which two faces are one person
-    local_change: float = 0.1  # a cell changing this much keeps the frame (someone came in)
+    # A cell changing this much keeps the frame, as for text: a face that grows in a slow zoom
+    # is found when it is large enough, not at the next scene change (bench/faces.py: Biden's
+    # recall 0.981 against 0.904 with the sampler's own rule, for 60% more frames kept).
+    local_change: float = 0.1
     same_picture: float = 0.03  # largest cell change of a frame that repeats the last one
     cut: float = 0.25  # mean cell change of a cut: every track ends there
     overlap: float = 0.3  # box overlap (IoU) of one face in consecutive frames
