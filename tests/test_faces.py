@@ -179,7 +179,7 @@ def test_frames_first_adds_the_faces_in_the_later_pass(tmp_path, tiny_encoder):
     passes = lib.frames_first
     passes.index_frames([videos / "second.mp4"])
     assert lib.store.segment_count("face") == 0 and "face_dim" not in lib.model_state()
-    assert [passes.add_signals(v) for v in passes.awaiting()] == [None]
+    assert [passes.add_signals(v) for v in lib.store.awaiting_analysis()] == [None]
     assert lib.model_state()["face_dim"] == "128"
     found = lib.search_face(picture("obama2.jpg"), lib.search_options())
     assert {(m.t0, m.t1) for m in found} == set(on_screen(SECOND, "obama"))
