@@ -330,8 +330,8 @@ def test_a_search_by_two_things_is_refused(search_library, capsys, tmp_path, arg
     args = [{"IMAGE": image, "CLIP": lib.clip}.get(a, a) for a in args]
     code, out, err = on_library(lib, capsys, "search", *args, "--json")
     assert (code, out) == (2, "")
-    assert err == ("error: search by one thing: a text query, --image or --like (got "
-                   f"{given})\n")
+    assert err == ("error: search by one thing: a text query, --image, --like or --face "
+                   f"(got {given})\n")
 
 
 def test_search_refuses_what_the_api_refuses(search_library, capsys):
