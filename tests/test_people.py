@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,46 @@ def test_the_people_page_and_the_library_facet(lib):
     assert "interview.mp4" in library and "second.mp4" in library and f"{obama} <b>2</b>" in library
     assert client.get(f"/library?person={lib.person(biden).id}").status_code == 200
     assert 'id="person"' in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.slow  # a real server and headless Chromium
+def test_the_people_page_names_and_hides_in_a_real_browser(lib, tmp_path_factory):
+    import threading
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from werkzeug.serving import make_server
+
+    from tests.test_browser import CHROMEDRIVER, CHROMIUM
+    from vidseek.web.app import create_app
+
+    if not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()):
+        pytest.skip("needs chromium and chromedriver (make system-deps)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    server = make_server("127.0.0.1", 0, create_app(library=lib), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        obama = next(p for p in lib.list_people() if p.tracks == 3)
+        driver.get(f"http://127.0.0.1:{server.server_port}/people")
+        card = driver.find_element(By.CSS_SELECTOR, f'[data-person="{obama.id}"]')
+        field = card.find_element(By.CSS_SELECTOR, ".name-form input[name=name]")
+        field.send_keys("Barack Obama")
+        card.find_element(By.CSS_SELECTOR, ".name-form button").click()
+        WebDriverWait(driver, 10).until(lambda d: "Barack Obama" in d.find_element(
+            By.CSS_SELECTOR, f'[data-person="{obama.id}"] h2').text)
+        assert lib.person("Barack Obama").id == obama.id
+        driver.find_element(By.CSS_SELECTOR, f'[data-person="{obama.id}"] .hide-button').click()
+        WebDriverWait(driver, 10).until(lambda d: not d.find_elements(
+            By.CSS_SELECTOR, f'[data-person="{obama.id}"]'))
+        assert lib.person("Barack Obama").hidden
+    finally:
+        driver.quit()
+        server.shutdown()
