@@ -8,11 +8,11 @@ it awaits (`videos.analysis_pending`), in the one transaction that stored its fr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from vidseek.indexer.analysis import Analyzer, Job, Stages
-from vidseek.indexer.discover import is_gone
 from vidseek.indexer.executors import LocalExecutor
 from vidseek.indexer.pipeline import Indexer, IndexReport, Progress
 from vidseek.search.storage.store import VideoRecord
@@ -23,6 +23,15 @@ def later_signals(stages: Stages) -> list[str]:
     names = [stage.modality for stage in stages.audio]
     names += [getattr(stage, "modality", "frame stage") for stage in stages.frames]
     return names + (["subtitles"] if stages.subtitles is not None else [])
+
+
+def changed_since(video: VideoRecord) -> bool:
+    """Whether the file of `video` is gone, or its size or time differ from those recorded."""
+    try:
+        st = os.stat(video.path)
+    except FileNotFoundError:
+        return True
+    return (st.st_size, st.st_mtime_ns) != (video.size, video.mtime_ns)
 
 
 class FramesFirst:
@@ -53,8 +62,8 @@ class FramesFirst:
         result = self.later.analyze(Job(Path(video.path)))
         store = self.indexer.store
         if result.content_hash != video.content_hash or (result.error is not None
-                                                         and is_gone(video.path)):
-            return "changed"  # or gone: deleted while it was read
+                                                         and changed_since(video)):
+            return "changed"  # or gone: deleted or rewritten while it was read
         if result.error is not None:
             store.save_signals(video.id, [], None, f"later signals failed: {result.error}")
             return result.error
