@@ -268,6 +268,7 @@ class Jobs:
 
     def _index(self, path: str) -> None:
         from vidseek.indexer.discover import is_gone
+        from vidseek.indexer.passes import changed_since
         from vidseek.library.folders import is_excluded
 
         if is_gone(path):  # deleted while it waited
@@ -278,8 +279,11 @@ class Jobs:
         report = self._step(path, "frames", lambda: self._passes().index_frames([Path(path)]))
         if report is None:
             return
+        store = self._library().store
         for failed, reason in report.failed:
-            self._failed(failed, "frames", reason)
+            video = store.video_by_path(failed)
+            if video is None or not changed_since(video):  # else rewritten as it was read: again
+                self._failed(failed, "frames", reason)
         if report.indexed:
             self.progress.done["frames"] += len(report.indexed)
             self._signals_due = self._follow_up_due = True
