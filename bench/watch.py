@@ -6,11 +6,15 @@
    same file (frames, speech, audio windows, on-screen text, subtitles). Target: the first
    hit within the frame path's time plus 5 s. ViT-B-32 (random init: the real compute),
    Whisper base; the video changes picture every second and talks all along.
-2. An idle server watching a tree of empty .mp4 files (--files, already in its catalogue, so
+2. A burst of --burst new files (empty .mp4s, each a failed file to record) landing in a
+   watched folder while searches go on: search latency before and during the burst, and how
+   long the renames took (the watcher and the queue must not hold them up).
+3. An idle server watching a tree of empty .mp4 files (--files, already in its catalogue, so
    its start scan finds nothing to do): the CPU time its process takes over --idle-seconds,
    as a share of one core, with inotify (target < 1%) and with polling (network mounts).
 
-Run from the repository root:  python -m bench.watch [--minutes 1] [--runs 3] [--files 100000]"""
+Run from the repository root:
+    python -m bench.watch [--minutes 1] [--runs 3] [--burst 10000] [--files 100000]"""
 
 from __future__ import annotations
 
@@ -182,6 +186,55 @@ def served(root: Path, video: Path, warm_up: Path, whisper_model: str, threads: 
         server.stop()
 
 
+def latencies(server: Server, seconds: float, first: int = 0) -> list[float]:
+    """Milliseconds of each of the searches one client sends, one after another, for
+    `seconds` (a new query each, so no cache answers)."""
+    out = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        server.get("/api/search", q=f"a scene number {first + len(out)}", min_score=-1)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def burst(root: Path, files: int, seconds: float) -> dict[str, float]:
+    """Search latencies before and while `files` new files land in a watched folder, and how
+    long their landing took."""
+    from tests.crashes import write_clip
+
+    folder, data, staging = root / "burst" / "videos", root / "burst" / "data", root / "staging"
+    folder.mkdir(parents=True)
+    staging.mkdir()
+    for i in range(3):
+        write_clip(folder / f"clip{i}.mp4", seed=i)
+    settings = dict(data_dir=data, clip_model=TINY_MODEL, allow_download=False, threads=1,
+                    evidence_z=0)
+    lib = Library(Settings.load(env={}, **settings))
+    lib.index(folder)  # remembered, and searchable before the server starts
+    lib.close()
+    for i in range(files):
+        (staging / f"new{i:05d}.mp4").touch()
+    server = Server(env_of(settings), root / "burst" / "server.log")
+    try:
+        server.wait(server.scanned, 120, every=0.2)
+        before = latencies(server, seconds)
+        started = time.perf_counter()
+        for name in sorted(os.listdir(staging)):
+            os.rename(staging / name, folder / name)
+        landed = time.perf_counter() - started
+        during = latencies(server, seconds, len(before))
+        jobs = server.get("/api/jobs")
+    finally:
+        server.stop()
+    q = statistics.quantiles
+    return {"landed_s": landed, "before_p50": statistics.median(before),
+            "before_p95": q(before, n=20)[18], "during_p50": statistics.median(during),
+            "during_p95": q(during, n=20)[18], "during_max": max(during),
+            "searches": len(during), "queued": jobs["queued"]["files"],
+            "recorded": jobs["failed"]}
+
+
 def empty_tree(folder: Path, files: int, per_folder: int = 100) -> None:
     for i in range(files):
         sub = folder / f"{i // per_folder:04d}"
@@ -233,6 +286,9 @@ def idle_cost(root: Path, files: int, seconds: float) -> dict[str, tuple[float, 
 
 def main(argv: list[str] | None = None) -> None:
     p = bench_arguments(__doc__, 1.0, "video")
+    p.add_argument("--burst", type=int, default=10_000, help="files landing at once")
+    p.add_argument("--burst-seconds", type=float, default=30.0,
+                   help="how long searches are timed, before and during the burst")
     p.add_argument("--files", type=int, default=100_000, help="files the idle server watches")
     p.add_argument("--idle-seconds", type=float, default=60.0,
                    help="how long the idle server's CPU time is measured")
@@ -260,7 +316,18 @@ def main(argv: list[str] | None = None) -> None:
               f"to its first hit ({warm_up.name}, 3 s)")
         print(f"  load average now: {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
-        print(f"2. an idle server watching {args.files} files, CPU over {args.idle_seconds:g} s",
+        print(f"2. {args.burst} files landing while one client searches ({TINY_MODEL}), "
+              f"{args.burst_seconds:g} s before and during", flush=True)
+        b = burst(Path(tmp), args.burst, args.burst_seconds)
+        print(f"  landing {args.burst} files (renames) took {b['landed_s']:.2f} s")
+        print(f"  search before: p50 {b['before_p50']:.1f} ms, p95 {b['before_p95']:.1f} ms")
+        print(f"  search during: p50 {b['during_p50']:.1f} ms, p95 {b['during_p95']:.1f} ms, "
+              f"max {b['during_max']:.1f} ms ({b['searches']:.0f} searches)")
+        print(f"  after {args.burst_seconds:g} s: {b['recorded']:.0f} files recorded (failed: "
+              f"empty), {b['queued']:.0f} still queued")
+        print(f"  load average now: {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="vidseek-bench-") as tmp:
+        print(f"3. an idle server watching {args.files} files, CPU over {args.idle_seconds:g} s",
               flush=True)
         for mode, (scanned, share) in idle_cost(Path(tmp), args.files,
                                                 args.idle_seconds).items():
