@@ -90,6 +90,8 @@ class Track:
     crop_box: FaceBox | None = None  # the face within `crop`
     relative: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # box in the frame, 0-1
     patch: np.ndarray | None = field(default=None, repr=False)  # of its latest box
+    # Who it is, to check a doubtful link against: described once, from the crop of then.
+    reference: np.ndarray | None = field(default=None, repr=False)
     vector: np.ndarray | None = field(default=None, repr=False)  # of its crop, once described
     described_area: int = 0  # the area of the crop `vector` describes
 
@@ -180,8 +182,10 @@ class FaceReader:
         patch, or else to the face model."""
         if float(track.patch @ box_patch) >= self.options.same_patch:
             return True
+        if track.reference is None:
+            track.reference = describe(self.engine, track)
         vector = self.engine.describe(frame, [box])[0]
-        return float(describe(self.engine, track) @ vector) >= self.options.similarity
+        return float(track.reference @ vector) >= self.options.similarity
 
     def _keep_if_larger(self, track: Track, frame: np.ndarray) -> None:
         if track.box.area > track.best_area:
