@@ -199,6 +199,9 @@ def test_the_cli_names_and_searches_people(lib, capsys):
     photo = str(FACES / "obama2.jpg")
     by_face = json.loads(vidseek(lib, capsys, "search", "--face", photo, "--json")[1])
     assert {(m["title"], m["t0"], m["t1"]) for m in by_face} == truth("obama")
+    biden = next(p["id"] for p in listed if p["tracks"] == 2)
+    assert json.loads(vidseek(lib, capsys, "search", "--face", photo, "--person", biden,
+                              "--json")[1]) == []  # Obama's face among Biden's moments
     code, _, err = vidseek(lib, capsys, "search", "--person", "Grandma")
     assert code == 2 and "vidseek people" in err
     code, _, err = vidseek(lib, capsys, "search", "x", "--face", photo)
@@ -220,14 +223,22 @@ def test_the_api_lists_names_merges_splits_hides_and_forgets_people(lib):
     assert r.status_code == 200 and r.get_json()["label"] == "Barack Obama"
     faces = client.get("/api/people/Barack Obama").get_json()["faces"]
     assert {(f["t0"], f["t1"]) for f in faces} == {(t0, t1) for _, t0, t1 in truth("obama")}
-    page = client.get("/api/people/Barack Obama/moments").get_json()
+    page = client.get("/api/search?person=Barack Obama").get_json()  # a person alone
     assert {(m["title"], m["t0"], m["t1"]) for m in page["results"]} == truth("obama")
     assert all(m["matched_by"] == ["face"] for m in page["results"])
+    assert "person" in error_of(client.get("/api/search?k=5"), 400)  # neither q nor person
     words = client.get("/api/search", query_string={"q": "healthcare", "person": "Barack Obama"})
     assert [(m["t0"], m["t1"]) for m in words.get_json()["results"]] == [(4.0, 6.0)]
     with (FACES / "obama2.jpg").open("rb") as photo:
         by_face = client.post("/api/search/image", data={"image": photo, "mode": "face"})
     assert {(m["title"], m["t0"], m["t1"]) for m in by_face.get_json()["results"]} == truth("obama")
+    second = video_id(lib, "second.mp4")
+    for filters, expected in (({"video": second}, {m for m in truth("obama") if m[0] == "second.mp4"}),
+                              ({"person": "Barack Obama"}, truth("obama")),
+                              ({"person": str(next(p["id"] for p in listed if p["tracks"] == 2))}, set())):
+        with (FACES / "obama2.jpg").open("rb") as photo:
+            found = client.post("/api/search/image", data={"image": photo, "mode": "face", **filters})
+        assert {(m["title"], m["t0"], m["t1"]) for m in found.get_json()["results"]} == expected, filters
     videos = client.get("/api/videos?person=Barack Obama").get_json()
     assert {v["title"] for v in videos["videos"]} == {"interview.mp4", "second.mp4"}
     assert {p["label"]: p["videos"] for p in videos["people"]}["Barack Obama"] == 2
@@ -252,6 +263,11 @@ def test_the_api_lists_names_merges_splits_hides_and_forgets_people(lib):
     with (FACES / "obama2.jpg").open("rb") as photo:
         bad = client.post("/api/search/image", data={"image": photo, "mode": "faces"})
     assert bad.status_code == 400
+
+
+def error_of(response, status: int) -> str:
+    assert response.status_code == status, response.data[:300]
+    return response.get_json()["error"]["message"]
 
 
 def test_the_people_page_and_the_library_facet(lib):

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="print JSON")
     se.add_argument("--label", help="only moments that carry this label (see `vidseek labels`)")
     se.add_argument("--person", help="moments where this person (name or id, see `vidseek "
-                    "people`) is on screen: alone, or with a text query or --image")
+                    "people`) is on screen: alone, or with a text query, --image or --face")
     se.add_argument("--face", type=Path, metavar="PHOTO",
                     help="moments where the person whose face is largest in this photo is")
 
@@ -310,8 +310,8 @@ def _check_one_query(args) -> None:
     if len(given) > 1:
         raise QueryError(f"search by one thing: a text query, --image, --like or --face (got "
                          f"{' and '.join(given)})")
-    if args.person and (args.like or args.face):
-        raise QueryError("--person goes alone, or with a text query or --image")
+    if args.person and args.like:
+        raise QueryError("--person goes alone, or with a text query, --image or --face")
     if args.like and args.page != 1:
         raise QueryError("--page applies to text and image searches; --like returns one list "
                          "(use -k for more)")
@@ -333,12 +333,13 @@ def _search(lib, settings: Settings, args) -> list[dict]:
         return lib.describe_alignments(lib.similar_to_clip(args.like, options, args.label))
     options = replace(options, k=ranking_depth(args.page, per_page))
     if args.face:
-        found = lib.search_face(lib.read_query_image(args.face.read_bytes()), options)
+        found = lib.search_face(lib.read_query_image(args.face.read_bytes()), options,
+                                args.label, args.person)
     elif args.image:
         image = lib.read_query_image(args.image.read_bytes())
         found = lib.search_image(image, options, args.label, args.person)
     elif args.person and not args.query.strip():
-        found = lib.search_person(args.person, options)
+        found = lib.search_person(args.person, options, args.label)
     else:
         found = lib.search_text(args.query, options, args.label, args.person)
     start = (args.page - 1) * per_page

@@ -56,17 +56,23 @@ def one_value_each() -> None:
 
 @api.get("/search")
 def search_text():
-    """Moments matching a sentence, one page at a time."""
+    """Moments matching a sentence, one page at a time; with `person`, only those where that
+    person is on screen, or without a sentence, every moment they are."""
     lib = current_library()
-    query = request.args.get("q", "")
+    query = request.args.get("q")
     page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
     options = search_options(lib, request.args, ranking_depth(page))
     label = label_param(request.args)
     person = person_param(request.args)
-    with model_loading():
-        moments = lib.search_text(query, options, label, person)
-    return jsonify(payloads.search_page(lib, moments, query, page, query=query, label=label,
-                                        person=person))
+    if query is None and person is None:
+        raise ApiError(400, "send q (a sentence), person (a name or id), or both")
+    if query is None:
+        moments = lib.search_person(person, options, label)
+    else:
+        with model_loading():
+            moments = lib.search_text(query, options, label, person)
+    return jsonify(payloads.search_page(lib, moments, query or "", page, query=query,
+                                        label=label, person=person))
 
 
 @api.post("/search/image")
@@ -87,10 +93,11 @@ def search_image():
     # Read from the spooled upload: the compressed bytes are never copied into memory.
     image = decode_upload(lib.read_query_image, upload.stream, upload_limits().max_pixels)
     with model_loading():
-        moments = (lib.search_face(image, options) if mode == "face" else
-                   lib.search_image(image, options, label, person))
+        search = lib.search_face if mode == "face" else lib.search_image
+        moments = search(image, options, label, person)
     return jsonify(payloads.search_page(lib, moments, "", page,
-                                        query={"image": upload.filename}, label=label))
+                                        query={"image": upload.filename}, label=label,
+                                        person=person))
 
 
 @api.post("/search/video")

@@ -331,10 +331,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "summary": "Moments matching a sentence",
             "parameters": [_query("q", {"type": "string", "minLength": 1, "maxLength": 1000,
                                         "pattern": r"\S"},
-                                  "the query sentence (not blank)", required=True),
+                                  "the query sentence (not blank); q, person or both (400 "
+                                  "when neither is given)"),
                            *search_params,
                            _query("person", PERSON_REF, "only moments where this person is on "
-                                  "screen (a person alone: /api/people/{person}/moments)")],
+                                  "screen; without q, every such moment")],
             "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
                           **_errors(400, 404, 503)}}},
         "/api/search/image": {"post": {
@@ -349,9 +350,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                              "description": "look (default): moments that look like it; face: "
                                             "moments where the person whose face is largest "
                                             "in it is on screen (400 when it shows no "
-                                            "face; label and person do not apply)"},
-                    "person": {**PERSON_REF, "description": "look: only moments where this "
-                               "person is on screen"}}}}}},
+                                            "face)"},
+                    "person": {**PERSON_REF, "description": "only moments where this person "
+                               "is on screen"}}}}}},
             "responses": {"200": _json(_ref("SearchPage"), "ranked moments"),
                           **_errors(400, 404, 413, 415, 503)}}},
         "/api/search/video": {"post": {
@@ -502,11 +503,6 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "forgotten": {"type": "string"}, "faces": {"type": "integer"}}},
                     "forgotten"), **_errors(404, 409)}}},
-        "/api/people/{person}/moments": {"get": {
-            "summary": "The moments a person is on screen",
-            "parameters": [_person(), *[p for p in search_params if p["name"] != "label"]],
-            "responses": {"200": _json(_ref("SearchPage"), "their moments"),
-                          **_errors(400, 404)}}},
         **{f"/api/people/{{person}}/{verb}": {"post": {
             "summary": summary, "parameters": [_person()],
             "requestBody": {"required": True, "content": {"application/json": {

@@ -1,4 +1,4 @@
-"""The JSON API of people: list them, see one's faces and moments, name, merge, split off a
+"""The JSON API of people: list them, see one's faces, name, merge, split off a
 wrong face, hide, forget. The logic is in search/people/ (through Library); this is HTTP."""
 
 from __future__ import annotations
@@ -9,16 +9,12 @@ from flask import Blueprint, jsonify, request, url_for
 
 from vidseek.search.people.directory import FaceTrackInfo, PersonInfo
 from vidseek.web import payloads
-from vidseek.web.context import current_library, current_settings
+from vidseek.web.context import current_library
 from vidseek.web.errors import ApiError
 from vidseek.web.openapi import HIDE_FIELDS, MERGE_FIELDS, NAME_FIELDS, SPLIT_FIELDS
 from vidseek.web.params import (
-    MAX_DEPTH,
     checked_json,
     has_json_type,
-    page_request,
-    ranking_depth,
-    search_options,
 )
 
 people = Blueprint("people", __name__, url_prefix="/api/people")
@@ -71,17 +67,6 @@ def person(person: str):
     lib = current_library()
     return jsonify({**person_payload(lib.person(person)),
                     "faces": [face_payload(t) for t in lib.person_tracks(person)]})
-
-
-@people.get("/<person>/moments")
-def moments(person: str):
-    """The moments a person is on screen, one page at a time (with a text query: /api/search
-    with person=)."""
-    lib = current_library()
-    page = page_request(request.args, current_settings().top_k, max_page=MAX_DEPTH)
-    options = search_options(lib, request.args, ranking_depth(page))
-    found = lib.search_person(person, options)
-    return jsonify(payloads.search_page(lib, found, "", page, query={"person": person}))
 
 
 @people.post("/<person>/name")

@@ -659,16 +659,23 @@ def labeling_options(settings: Settings) -> LabelingOptions:
         self.store.check_model("face_model", engine.spec, self.store.segment_count("face") > 0)
         return engine
 
-    def search_person(self, person: str, options: SearchOptions) -> list[Moment]:
-        """The moments a person (by name or id) is on screen."""
+    def search_person(self, person: str, options: SearchOptions,
+                      label: str | None = None) -> list[Moment]:
+        """The moments a person (by name or id) is on screen; with `label`, only moments that
+        carry it."""
         tracks = self.people.tracks(person)
         self.store.vector_count("face")  # opens the face index: the videos' paths come with it
-        return person_moments(tracks, options)
+        return self._labelled(lambda o: person_moments(tracks, o), options, label)
 
-    def search_face(self, image: np.ndarray, options: SearchOptions) -> list[Moment]:
-        """The moments whose faces look like the largest face in an RGB image."""
-        return face_moments(self.store, query_face(self.face_engine, image),
-                            self.settings.face_similarity, options)
+    def search_face(self, image: np.ndarray, options: SearchOptions, label: str | None = None,
+                    person: str | None = None) -> list[Moment]:
+        """The moments whose faces look like the largest face in an RGB image; with `label`,
+        only moments that carry it; with `person`, only moments where that person is on
+        screen."""
+        vector = query_face(self.face_engine, image)
+        return self._labelled(lambda o: face_moments(self.store, vector,
+                                                     self.settings.face_similarity, o),
+                              options, label, person)
 
     def list_people(self, hidden: bool = False) -> list[PersonInfo]:
         """The people found (hidden ones too with `hidden`), named first."""
