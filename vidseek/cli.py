@@ -490,7 +490,9 @@ def cmd_serve(settings: Settings, args) -> int:
 
     app = create_app(settings)
     warm_up(app)  # /api/health says 503 "starting" until models and indexes are loaded
-    start_background(app)  # indexes what changes in the remembered folders (GET /api/jobs)
+    # Indexes what changes in the remembered folders (GET /api/jobs), with the threads a
+    # `vidseek index` would use, not the one each request gets.
+    start_background(app, lambda: _library(settings))
     print(f"vidseek: serving {settings.data_dir} at http://{settings.host}:{settings.port}/ "
           "(Ctrl-C stops)" + ("; watching the remembered folders" if settings.watch else ""),
           flush=True)

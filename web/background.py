@@ -46,7 +46,8 @@ def start_background(app: Flask, open_writer: Callable[[], Library] | None = Non
                      ) -> Background:
     """Start the jobs worker (and, with `watch`, the watcher; its first look scans every
     remembered folder: what changed while the server was down, or was cut short by a kill).
-    `open_writer` makes the Library the worker writes through (default: from the settings)."""
+    `open_writer` makes the Library the worker writes through (default: from the app's
+    settings, whose `threads` are a request's)."""
     with app.app_context():
         settings, serving = current_settings(), current_library()
     jobs = Jobs(settings.data_dir, open_writer or (lambda: Library(settings)))
