@@ -4,12 +4,13 @@ face model (vidseek/models/faces.py) in the face space, not CLIP's.
 
 Faces cost like OCR, so the stage is selective (bench/faces.py): the detector runs on the
 frames the sampler kept, at `face_frame_side`; a frame that repeats the last one (a static
-shot's periodic frame) reuses its faces; at most `face_max_per_frame` faces of a frame are
-followed (the largest: a crowd costs no more); a face is described once per track, on the
-frame where it is largest, not on every frame it is on. A box that overlaps one of the frame
-before continues its track when it also looks alike (a small grey patch of the face); where it
-does not (a cut to someone else standing where they stood, or a face turning), the face model
-decides, so one track never holds two people."""
+shot's periodic frame) reuses its faces; inside a shot of large faces, a pass that finds large
+faces alone (a quarter of the time) comes first; at most `face_max_per_frame` faces of a frame
+are followed (the largest: a crowd costs no more); a face is described once per track, on the
+frame where it is largest (a description made to check a link counts), not on every frame.
+A box that overlaps one of the frame before continues its track when it also looks alike (a
+small grey patch of the face); where it does not (a cut to someone else standing where they
+stood, or a face turning), the face model decides, so one track never holds two people."""
 
 from __future__ import annotations
 
@@ -148,24 +149,29 @@ class FaceReader:
         change = (np.inf if self._last_signature is None
                   else np.abs(signature - self._last_signature))
         self._last_signature = signature
+        cut = np.mean(change) >= self.options.cut
         if np.max(change) < self.options.same_picture:
             boxes = self._last_boxes  # the same picture as the frame before: the same faces
         else:
-            boxes = self.engine.detect(frame)[:self.options.max_per_frame]
+            boxes = self._detect(frame, cut)[:self.options.max_per_frame]
         self._last_boxes = boxes
-        if np.mean(change) >= self.options.cut:  # a cut: no face carries over
+        if cut:  # no face carries over
             self.done += self.open
             self.open = []
         links = link([t.box for t in self.open], boxes, self.options.overlap)
         patches = [patch(frame, box) for box in boxes]
+        vectors: dict[int, np.ndarray] = {}  # of the boxes the face model described, by index
         links = {i: j for i, j in links.items()
-                 if self._same_face(self.open[i], frame, boxes[j], patches[j])}
+                 if self._same_face(self.open[i], frame, boxes[j], patches[j], j, vectors)}
         continued = set(links.values())
         still = []
         for i, track in enumerate(self.open):
             if i in links:
-                track.last, track.box, track.patch = self.frames, boxes[links[i]], patches[links[i]]
-                self._keep_if_larger(track, frame)
+                j = links[i]
+                track.last, track.box, track.patch = self.frames, boxes[j], patches[j]
+                if self._keep_if_larger(track, frame) and j in vectors:
+                    # Described whole just now: its crop needs no second description.
+                    track.vector, track.described_area = vectors[j], track.best_area
                 still.append(track)
             else:
                 self.done.append(track)
@@ -176,24 +182,43 @@ class FaceReader:
                 still.append(track)
         self.open = still
 
-    def _same_face(self, track: Track, frame: np.ndarray, box: FaceBox,
-                   box_patch: np.ndarray) -> bool:
-        """Whether `box`, overlapping the track's last box, is the same face: alike in a grey
-        patch, or else to the face model."""
+    def _detect(self, frame: np.ndarray, cut: bool) -> list[FaceBox]:
+        """The faces of a frame. Inside a shot whose last frame showed only large faces, the
+        cheap pass that finds large faces alone is tried first, and kept when it finds as many,
+        all large (a face that shrank, or left, makes the full pass look again); a small face
+        that appears beside large ones waits for them to go, or for the next cut."""
+        def large(boxes: list[FaceBox]) -> bool:
+            return all(min(b.x1 - b.x0, b.y1 - b.y0) >= self.engine.large_face for b in boxes)
+
+        last = self._last_boxes
+        if not cut and last and large(last):
+            boxes = self.engine.detect(frame, small=False)
+            if len(boxes) >= len(last) and large(boxes):
+                return boxes
+        return self.engine.detect(frame)
+
+    def _same_face(self, track: Track, frame: np.ndarray, box: FaceBox, box_patch: np.ndarray,
+                   index: int, vectors: dict[int, np.ndarray]) -> bool:
+        """Whether `box` (the frame's `index`th), overlapping the track's last box, is the same
+        face: alike in a grey patch, or else to the face model (its vector kept in
+        `vectors`)."""
         if float(track.patch @ box_patch) >= self.options.same_patch:
             return True
         if track.reference is None:
             track.reference = describe(self.engine, track)
-        vector = self.engine.describe(frame, [box])[0]
-        return float(track.reference @ vector) >= self.options.similarity
+        vectors[index] = self.engine.describe(frame, [box])[0]
+        return float(track.reference @ vectors[index]) >= self.options.similarity
 
-    def _keep_if_larger(self, track: Track, frame: np.ndarray) -> None:
+    def _keep_if_larger(self, track: Track, frame: np.ndarray) -> bool:
+        """Keep the crop of the track's latest box where it is its largest yet; whether so."""
         if track.box.area > track.best_area:
             h, w = frame.shape[:2]
             b = track.box
             track.best_area = b.area
             track.crop, track.crop_box = crop_around(frame, b, self.options.crop_margin)
             track.relative = (b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h)
+            return True
+        return False
 
     def tracks(self) -> list[Track]:
         """Every track, in the order they started."""

@@ -197,3 +197,59 @@ def test_a_cut_to_someone_else_in_the_same_place_ends_the_track(engine, tmp_path
     reader = FaceReader(engine, options)
     reader.add(np.stack(frames))
     assert [(t.first, t.last) for t in reader.tracks()] == [(0, 1), (2, 3)]
+
+
+class CountingEngine:
+    """The real engine, noting each detection's `small` and how many faces it describes."""
+
+    def __init__(self, engine):
+        self.engine, self.spec, self.dim = engine, engine.spec, engine.dim
+        self.large_face = engine.large_face
+        self.detections: list[bool] = []
+        self.described = 0
+
+    def detect(self, picture, small=True):
+        self.detections.append(small)
+        return self.engine.detect(picture, small)
+
+    def describe(self, picture, boxes):
+        self.described += len(boxes)
+        return self.engine.describe(picture, boxes)
+
+
+def test_the_quick_pass_finds_large_faces_only(engine):
+    large = picture("obama.jpg")
+    small = np.asarray(Image.fromarray(large).resize((large.shape[1] // 4, large.shape[0] // 4)))
+    (face,) = engine.detect(large, small=False)
+    assert min(face.x1 - face.x0, face.y1 - face.y0) >= engine.large_face
+    assert engine.detect(small, small=False) == [] and len(engine.detect(small)) == 1
+
+
+def test_large_faces_are_followed_by_the_quick_pass_until_one_shrinks(engine, tmp_path):
+    from tests.face_clips import shot_frame
+
+    options = FaceOptions.from_settings(make_settings(tmp_path))
+    pan = Shot(3, "obama-group", height=300, pan=80)  # a face of ~150 px moving
+    shrink = Shot(3, "biden-group", height=300, zoom=0.3)  # ~130 px down to ~40
+    counting = CountingEngine(engine)
+    reader = FaceReader(counting, options)
+    reader.add(np.stack([shot_frame(pan, i, 5) for i in range(5)]))
+    assert counting.detections == [True, False, False, False, False]
+    assert [(t.first, t.last) for t in reader.tracks()] == [(0, 4)]
+    reader.add(np.stack([shot_frame(shrink, i, 5) for i in range(5)]))
+    assert counting.detections[-1]  # the face is small again: the full pass finds it
+    assert {i for t in reader.tracks()[1:] for i in range(t.first, t.last + 1)} == set(range(5, 10))
+
+
+def test_a_description_made_to_check_a_link_is_the_tracks_own(engine, tmp_path):
+    from tests.face_clips import shot_frame
+
+    options = FaceOptions.from_settings(make_settings(tmp_path))
+    zoom = Shot(3, "obama-group", height=160, zoom=1.3)  # each step doubtful to the patches
+    counting = CountingEngine(engine)
+    reader = FaceReader(counting, options)
+    reader.add(np.stack([shot_frame(zoom, i, 5) for i in range(5)]))
+    checked = counting.described
+    assert checked >= 2 and [(t.first, t.last) for t in reader.tracks()] == [(0, 4)]
+    FaceStage(counting, options).segments(reader, [(i, i + 1) for i in range(5)])
+    assert counting.described == checked  # the largest face was described by the last check

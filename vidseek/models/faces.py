@@ -42,9 +42,11 @@ class FaceBox:
 class FaceEngine(Protocol):
     spec: str
     dim: int
+    large_face: int  # the shortest side (pixels) of a face that detect(small=False) finds
 
-    def detect(self, picture: np.ndarray) -> list[FaceBox]:
-        """The faces in a uint8 RGB picture, largest first."""
+    def detect(self, picture: np.ndarray, small: bool = True) -> list[FaceBox]:
+        """The faces in a uint8 RGB picture, largest first; `small` False: only those of
+        `large_face` pixels and up, for less time."""
         ...
 
     def describe(self, picture: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
@@ -68,6 +70,7 @@ class DlibFaceEngine:
     LANDMARKS = "shape_predictor_5_face_landmarks.dat"
     DESCRIPTOR = "dlib_face_recognition_resnet_model_v1.dat"
     dim = 128
+    large_face = 80  # HOG's window: a smaller face is found only on a frame doubled first
 
     def __init__(self, spec: Spec, upsample: int):
         if spec.name not in self.MODELS:  # checked now: a typo must not wait for the first face
@@ -98,7 +101,7 @@ class DlibFaceEngine:
                             dlib.face_recognition_model_v1(str(weights / self.DESCRIPTOR)))
         return self._models
 
-    def detect(self, picture: np.ndarray) -> list[FaceBox]:
+    def detect(self, picture: np.ndarray, small: bool = True) -> list[FaceBox]:
         from PIL import Image
 
         detector = self.models[0]
@@ -106,7 +109,8 @@ class DlibFaceEngine:
         # On grey, HOG reads one channel instead of the strongest of three: 30% less time,
         # the same faces found on the test photos (bench/faces.py).
         grey = np.asarray(Image.fromarray(np.ascontiguousarray(picture)).convert("L"))
-        rects, scores, _ = detector.run(grey, self.upsample, 0.0)
+        # Not doubled, the frame costs a quarter (bench/faces.py).
+        rects, scores, _ = detector.run(grey, self.upsample if small else 0, 0.0)
         boxes = [FaceBox(max(0, r.left()), max(0, r.top()), min(w, r.right() + 1),
                          min(h, r.bottom() + 1), float(s)) for r, s in zip(rects, scores)]
         return sorted((b for b in boxes if b.area), key=lambda b: -b.area)
