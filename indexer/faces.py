@@ -38,8 +38,9 @@ class FaceOptions:
     same_picture: float = 0.03  # largest cell change of a frame that repeats the last one
     cut: float = 0.25  # mean cell change of a cut: every track ends there
     overlap: float = 0.3  # box overlap (IoU) of one face in consecutive frames
-    # Correlation of two faces' grey patches at or above which they are one face without asking
-    # the face model: one face a zoom step apart 0.70-0.89, two people up to 0.60 (the photos).
+    # Correlation of two faces' 8-px grey patches at or above which they are one face without
+    # asking the face model: one face a sampled step apart 0.60-0.99 in bench/faces.py's clips
+    # (at 16 px 0.52-0.98: twice the links doubtful), two people up to 0.43 (any two photos).
     same_patch: float = 0.8
     crop_margin: float = 0.5  # of the box's size, kept around a face to describe and show it
     thumbnail_side: int = 160
@@ -97,7 +98,7 @@ class Track:
     described_area: int = 0  # the area of the crop `vector` describes
 
 
-def patch(frame: np.ndarray, box: FaceBox, side: int = 16) -> np.ndarray:
+def patch(frame: np.ndarray, box: FaceBox, side: int = 8) -> np.ndarray:
     """A face's grey patch, `side` pixels square, zero mean and unit length: what two boxes of
     one face share from one sampled frame to the next."""
     grey = Image.fromarray(frame[box.y0:box.y1, box.x0:box.x1]).convert("L")

@@ -245,7 +245,7 @@ def test_a_description_made_to_check_a_link_is_the_tracks_own(engine, tmp_path):
     from tests.face_clips import shot_frame
 
     options = FaceOptions.from_settings(make_settings(tmp_path))
-    zoom = Shot(3, "obama-group", height=160, zoom=1.3)  # each step doubtful to the patches
+    zoom = Shot(3, "obama-group", height=140, zoom=1.3)  # steps doubtful to the patches
     counting = CountingEngine(engine)
     reader = FaceReader(counting, options)
     reader.add(np.stack([shot_frame(zoom, i, 5) for i in range(5)]))
