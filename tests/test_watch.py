@@ -400,7 +400,10 @@ def test_a_served_library_follows_its_folder_and_resumes_after_a_kill(tmp_path):
 
         before = wait_for(lambda: server.videos()["b.mp4"]["status"] == "indexed"
                           and server.videos()["b.mp4"], 30)
-        write_clip(folder / "b.mp4", seed=2)  # overwritten in place: other bytes
+        # Overwritten in place with other bytes, made beforehand: encoding under load can pause
+        # longer than the settle time, and a pause that long is a finished file to a watcher.
+        write_clip(source / "b.mp4", seed=2)
+        (folder / "b.mp4").write_bytes((source / "b.mp4").read_bytes())
         wait_for(lambda: server.videos()["b.mp4"]["indexed_at"] != before["indexed_at"], 30)
         assert server.videos()["b.mp4"]["size"] == (folder / "b.mp4").stat().st_size
 
