@@ -128,7 +128,7 @@ def test_index_search_status_models(env, first_index, indexed, capsys):
     assert all(0 <= h["t0"] < h["t1"] <= 2.1 for h in hits)
     # A moment has the API's shape (tests/test_web.py compares the two), less its links.
     assert all(set(h) == {"video_id", "title", "path", "t0", "t1", "score", "similarity",
-                          "matched_by", "snippet", "labels"} for h in hits)
+                          "matched_by", "snippet", "labels", "analysing"} for h in hits)
     assert [h["title"] for h in hits] == [Path(h["path"]).name for h in hits]
 
     # The human view groups moments under their video, best video first.
