@@ -119,8 +119,8 @@ class IndexOutcome:
     audio: AudioTraining | None
     labels: UpdateReport | None
     skipped_folders: dict[str, str] = field(default_factory=dict)
-
     people: ClusterReport | None = None  # new face tracks grouped into people (None: faces off)
+
 
 def _writes(method):
     """A Library method that writes: it holds the library's writer lock while it runs."""
@@ -634,16 +634,6 @@ class Library:
         with self.export_slots.taken(Path(out).parent, needed):
             return render_reel(parts, out, titles)
 
-    def close(self) -> None:
-        self.store.close()
-
-
-def labeling_options(settings: Settings) -> LabelingOptions:
-    """How labels and chapters are computed, from settings (the one source of their defaults)."""
-    return LabelingOptions(
-        shot_similarity=settings.shot_similarity, min_margin=settings.label_min_margin,
-        max_per_moment=settings.label_max_per_moment,
-        chapters=ChapterOptions(settings.chapter_min_seconds, settings.chapter_similarity))
     # People: faces grouped by likeness (search/people/), named once by the user.
     @cached_property
     def people(self) -> People:
@@ -679,14 +669,6 @@ def labeling_options(settings: Settings) -> LabelingOptions:
 
     def list_people(self, hidden: bool = False) -> list[PersonInfo]:
         """The people found (hidden ones too with `hidden`), named first."""
-    def person_video_ids(self, ref: str) -> list[int]:
-        """The ids of the videos a person is in."""
-        return self.people.video_ids(ref)
-
-    def people_facet(self) -> list[dict]:
-        """The people shown (not hidden) and how many videos each is in."""
-        return self.people.facet()
-
         return self.people.all(hidden)
 
     def person(self, ref: str) -> PersonInfo:
@@ -696,6 +678,14 @@ def labeling_options(settings: Settings) -> LabelingOptions:
     def person_tracks(self, ref: str) -> list[FaceTrackInfo]:
         """A person's face tracks, by video and time."""
         return self.people.tracks(ref)
+
+    def person_video_ids(self, ref: str) -> list[int]:
+        """The ids of the videos a person is in."""
+        return self.people.video_ids(ref)
+
+    def people_facet(self) -> list[dict]:
+        """The people shown (not hidden) and how many videos each is in."""
+        return self.people.facet()
 
     def video_faces(self, video_id: int) -> list[FaceTrackInfo]:
         """The face tracks of one video, by time."""
@@ -722,3 +712,13 @@ def labeling_options(settings: Settings) -> LabelingOptions:
         """Remove a person's face vectors, crops and tracks for good; how many tracks."""
         return self.people.forget(ref)
 
+    def close(self) -> None:
+        self.store.close()
+
+
+def labeling_options(settings: Settings) -> LabelingOptions:
+    """How labels and chapters are computed, from settings (the one source of their defaults)."""
+    return LabelingOptions(
+        shot_similarity=settings.shot_similarity, min_margin=settings.label_min_margin,
+        max_per_moment=settings.label_max_per_moment,
+        chapters=ChapterOptions(settings.chapter_min_seconds, settings.chapter_similarity))
