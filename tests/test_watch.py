@@ -311,6 +311,43 @@ def test_the_api_shows_jobs_and_scans_on_request(tmp_path, tiny_encoder):
         background.stop()
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: 1 thread is all cores")
+def test_the_worker_embeds_frames_on_all_cores_while_requests_keep_one(tmp_path, monkeypatch):
+    """As `vidseek serve` wires it: requests run torch on 1 thread (create_app), the worker on
+    the threads `vidseek index` uses; the worker's setting, made after, does not reach a
+    thread that set its own (torch counts per thread, but a thread's first use takes the
+    count set last by any thread)."""
+    from vidseek.models.encoders import OpenClipEncoder, configure_torch
+
+    seen: list[tuple[str, int]] = []
+    embed_images = OpenClipEncoder.embed_images
+
+    def recording(self, frames):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return embed_images(self, frames)
+
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(OpenClipEncoder, "embed_images", recording)
+    settings = make_settings(tmp_path / "data", watch=False, threads=0)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_clip(folder / "a.mp4", seed=1)
+    remembering(settings.data_dir, folder)
+    app = create_app(settings)
+    before = torch.get_num_threads()
+    configure_torch(1)  # what a request-side model load does, here on the test's thread
+    try:
+        background = start_background(app, lambda: Library(settings))
+        try:
+            wait_for(lambda: seen and idle(background.jobs), 60)
+        finally:
+            background.stop()
+        assert set(seen) == {("vidseek-jobs", os.cpu_count())}
+        assert torch.get_num_threads() == 1  # the request side kept its one thread
+    finally:
+        configure_torch(before)  # the tests after this one run as before
+
+
 # --- a real `vidseek serve` watching a folder ---------------------------------------------
 SETTLE_S = 2.0  # the server's settle time here; the slow copy pauses far less between chunks
 

@@ -39,8 +39,13 @@ class ImageTextEncoder(QueryEncoder, Protocol):
 
 
 def configure_torch(threads: int) -> None:
+    """Run this thread's torch ops on `threads` (0: all cores). A thread's count stays its own
+    once the thread has used torch; before that, its first use takes the count set last by any
+    thread. A server's worker and its requests set different counts, so the calling thread
+    takes its first use here, before setting, and keeps the count it asked for."""
     import torch
 
+    torch.get_num_threads()
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
