@@ -144,8 +144,8 @@ class Indexer:
             self.store.bind_model("clip_model", self.encoder.spec, self.encoder.dim)
             self.store.bind_model("clip_vectors", self.encoder.runtime.vectors, self.encoder.dim)
             self.store.set_state(clip_runtime=self.encoder.runtime.describe())
-            self.store.mark_pending((str(job.path), fp) for job, fp in todo)
             self.bind_face_model()
+            self.store.mark_pending((str(job.path), fp) for job, fp in todo)
         fingerprints = {str(job.path): fp for job, fp in todo}
         last_save = time.monotonic()
         try:
