@@ -322,6 +322,13 @@ def test_the_people_page_names_and_hides_in_a_real_browser(lib, tmp_path_factory
         WebDriverWait(driver, 10).until(lambda d: "Barack Obama" in d.find_element(
             By.CSS_SELECTOR, f'[data-person="{obama.id}"] h2').text)
         assert lib.person("Barack Obama").id == obama.id
+        # On the search page, picking a person with no sentence lists where they are on screen.
+        driver.get(f"http://127.0.0.1:{server.server_port}/")
+        driver.find_element(By.CSS_SELECTOR, f'#person option[value="{obama.id}"]').click()
+        cards = WebDriverWait(driver, 10).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+        assert len(cards) == len(lib.search_person(str(obama.id), lib.search_options()))
+        driver.get(f"http://127.0.0.1:{server.server_port}/people")
         driver.find_element(By.CSS_SELECTOR, f'[data-person="{obama.id}"] .hide-button').click()
         WebDriverWait(driver, 10).until(lambda d: not d.find_elements(
             By.CSS_SELECTOR, f'[data-person="{obama.id}"]'))

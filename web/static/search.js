@@ -149,8 +149,9 @@
 
   async function searchText(page = 1) {
     const query = input.value.trim();
+    const person = personSelect?.value || "";
     syncAddress(query);
-    if (!query) {
+    if (!query && !person) {
       if (inFlight) inFlight.abort();
       results.replaceChildren();
       more.hidden = true;
@@ -158,10 +159,12 @@
       say("Type to search, or drop a clip or an image anywhere on the page.");
       return;
     }
-    const params = new URLSearchParams({ q: query, k: PAGE_SIZE, page });
+    // A person alone is a search too: every moment they are on screen.
+    const params = new URLSearchParams({ k: PAGE_SIZE, page });
+    if (query) params.set("q", query);
     if (modalities()) params.set("modality", modalities());
     if (labelSelect?.value) params.set("label", labelSelect.value);
-    if (personSelect?.value) params.set("person", personSelect.value);
+    if (person) params.set("person", person);
     say("Searching…", "busy");
     try {
       const { body, ms } = await call(`${urls.text}?${params}`);
@@ -169,9 +172,9 @@
       textPage = page;
       more.hidden = !body.has_more;
       const shown = results.children.length;
-      offerReel(params, shown);
+      if (query) offerReel(params, shown); else reelLinks.hidden = true;  // a reel is of a query
       say(shown ? `${shown} moment${shown === 1 ? "" : "s"} · ${Math.round(ms)} ms`
-                : `Nothing matches “${query}”.`);
+                : query ? `Nothing matches “${query}”.` : "Nobody picked is on screen.");
     } catch (error) {
       if (error.name !== "AbortError") say(error.message, "error");
     }
