@@ -149,12 +149,16 @@ class Analyzer:
         self.embed_frames = embed_frames
         self.decoder = IsolatedDecoder(timeout=settings.decode_timeout)
         sampling = SamplingOptions.from_settings(settings)
+        stage_sampling = replace(sampling, local_threshold=min(
+            [sampling.local_threshold, *(s.local_change for s in stages.frames)]))
+        if not embed_frames:
+            sampling = stage_sampling
         self.options = DecodeOptions(
-            sampling=replace(sampling, local_threshold=min(
-                [sampling.local_threshold, *(s.local_change for s in stages.frames)])),
+            sampling=sampling,
             window=settings.batch_size,
             audio=bool(stages.audio),
             short_side=max([SHORT_SIDE, *(s.short_side for s in stages.frames)]),
+            stage_sampling=stage_sampling if stage_sampling != sampling else None,
         )
 
     @classmethod
@@ -197,7 +201,8 @@ class Analyzer:
                  stream: Iterator[ContentHash | FrameWindow | MediaInfo | AudioTrack],
                  audio_stages: tuple[AudioStage, ...]) -> FileResult:
         info: MediaInfo | None = None
-        times: list[float] = []
+        times: list[float] = []  # of every frame the stages read
+        embedded_times: list[float] = []  # of the frames the frame path keeps (embedded)
         vectors: list[np.ndarray] = []
         jpegs: list[bytes] = []
         hearing: Hearing | None = None
@@ -209,9 +214,12 @@ class Analyzer:
                     info = item
                 elif isinstance(item, FrameWindow):
                     times.extend(item.times)
-                    if self.embed_frames:  # else no vector, no frame segment, no storyboard
-                        vectors.extend(self.encoder.embed_images(item.frames))
-                        shots.add(item.frames)
+                    if self.embed_frames and any(item.embed):  # else no vector, no frame segment
+                        # Frames kept only for the stages (a cell changed) are not embedded.
+                        kept = item.frames[np.asarray(item.embed)]
+                        embedded_times.extend(t for t, e in zip(item.times, item.embed) if e)
+                        vectors.extend(self.encoder.embed_images(kept))
+                        shots.add(kept)
                     jpegs.extend(item.jpegs)
                     for reader in readers:
                         reader.add(item.frames)
@@ -225,13 +233,13 @@ class Analyzer:
                 hearing.wait()  # the next file starts with the cores free
             raise
         segments, audio = hearing.result() if hearing is not None else ([], None)
+        frames = [Segment("frame", t0, t1, v, thumbnail=j) for (t0, t1), v, j
+                  in zip(frame_spans(embedded_times, info.duration), vectors, jpegs)]
         spans = frame_spans(times, info.duration)
-        frames = [Segment("frame", t0, t1, v, thumbnail=j)
-                  for (t0, t1), v, j in zip(spans, vectors, jpegs)]
         for stage, reader in zip(self.stages.frames, readers, strict=True):
             segments.extend(stage.segments(reader, spans))
         return FileResult(path, digest, info=info, segments=frames + segments, audio=audio,
-                          storyboard=make_storyboard(jpegs, times, shots.starts)
+                          storyboard=make_storyboard(jpegs, embedded_times, shots.starts)
                           if self.embed_frames else None)
 
 

@@ -41,6 +41,9 @@ class DecodeOptions:
     audio: bool = False  # also send the audio track, 16 kHz mono float32
     short_side: int = SHORT_SIDE  # larger when a frame stage reads text (CLIP resizes anyway)
     limits: DecodeLimits | None = None  # an upload's; the library's own files decode whole
+    # A looser filter for the frame stages alone (a cell changing: text, a face): the frames it
+    # keeps besides `sampling`'s are sent too, marked not to embed.
+    stage_sampling: SamplingOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class ContentHash:
 class FrameWindow:
     times: list[float]
     frames: np.ndarray  # uint8 (n, h, w, 3)
-    jpegs: list[bytes]
+    embed: list[bool]  # kept by the frame path's filter; else only the frame stages read it
+    jpegs: list[bytes]  # of the frames to embed, in order
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,11 @@ def _frames(path: str, rate: float, size: tuple[int, int], window: int, extent: 
     yield from _pyav_frames(path, rate, size, extent, first=sent)
 
 
+def _window(times: list[float], frames: list[np.ndarray], embed: list[bool]) -> FrameWindow:
+    return FrameWindow(times, np.stack(frames), embed,
+                       [_jpeg(f) for f, e in zip(frames, embed) if e])
+
+
 def _jpeg(frame: np.ndarray) -> bytes:
     """A thumbnail: frames decoded larger for reading text are shown at SHORT_SIDE anyway."""
     from PIL import Image
@@ -307,22 +316,27 @@ def decode(path: str, options: DecodeOptions
             yield AudioPiece(piece)
     size = _target_size(info, options.short_side)
     scene = SceneFilter(options.sampling)
+    stage_scene = SceneFilter(options.stage_sampling) if options.stage_sampling else None
     extent = _Extent()
     times: list[float] = []
     frames: list[np.ndarray] = []
+    embed: list[bool] = []
     sampled = 0
     for t, frame in _frames(path, options.sampling.rate, size, options.window, extent,
                             options.limits):
         sampled += 1
         _check_frames(sampled, options.limits)
-        if scene.keep(float(t), frame):
+        embedded = scene.keep(float(t), frame)
+        for_stages = stage_scene is not None and stage_scene.keep(float(t), frame)
+        if embedded or for_stages:
             times.append(float(t))
             frames.append(frame)
+            embed.append(embedded)
         if len(frames) == options.window:
-            yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
-            times, frames = [], []
+            yield _window(times, frames, embed)
+            times, frames, embed = [], [], []
     if frames:
-        yield FrameWindow(times, np.stack(frames), [_jpeg(f) for f in frames])
+        yield _window(times, frames, embed)
     if sampled == 0:
         raise DecodeError("no decodable frames — the file is truncated or corrupt")
     yield replace(info, duration=max(extent.end, samples / AUDIO_RATE))

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.media import BLUE, RED, Scene, tone, write_video
+from tests.media import BLUE, RED, Scene, tone, write_frames, write_video
 from vidseek.core.errors import DecodeError
 from vidseek.core.records import MediaInfo
 from vidseek.indexer.decode import (
@@ -60,6 +60,20 @@ def test_decode_yields_hash_audio_scene_thinned_frames_and_info(clip, options):
     assert len(audio.samples) == pytest.approx(6 * 16000, rel=0.02)
     spectrum = np.abs(np.fft.rfft(audio.samples[16000:32000]))
     assert np.argmax(spectrum) == pytest.approx(440, abs=2)  # 1 s window: 1 Hz bins
+
+
+def test_a_frame_kept_by_the_stages_filter_alone_comes_marked_not_to_embed(tmp_path, options):
+    picture = np.full((96, 160, 3), 120, np.uint8)
+    captioned = picture.copy()
+    captioned[72:80, 40:80] = 250  # a caption: one cell changes, the mean barely
+    clip = write_frames(tmp_path / "caption.mp4", [picture] * 20 + [captioned] * 20, fps=10,
+                        size=(160, 96))
+    stages = replace(options, stage_sampling=replace(options.sampling, local_threshold=0.1))
+    for decoding, times, embed in ((options, [0.0], [True]), (stages, [0.0, 2.0], [True, False])):
+        windows = [w for w in decode(str(clip), decoding) if isinstance(w, FrameWindow)]
+        assert [t for w in windows for t in w.times] == times
+        assert [e for w in windows for e in w.embed] == embed
+        assert sum(len(w.jpegs) for w in windows) == 1  # a thumbnail for the embedded frame only
 
 
 def test_pyav_fallback_reads_the_same_frames_as_decord(clip, options):
