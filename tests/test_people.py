@@ -319,8 +319,10 @@ def test_the_people_page_names_and_hides_in_a_real_browser(lib, tmp_path_factory
         field = card.find_element(By.CSS_SELECTOR, ".name-form input[name=name]")
         field.send_keys("Barack Obama")
         card.find_element(By.CSS_SELECTOR, ".name-form button").click()
-        WebDriverWait(driver, 10).until(lambda d: "Barack Obama" in d.find_element(
-            By.CSS_SELECTOR, f'[data-person="{obama.id}"] h2').text)
+        # Read in the page: the card is redrawn while it is read, which detaches a found node.
+        heading = f'document.querySelector(\'[data-person="{obama.id}"] h2\')?.textContent'
+        WebDriverWait(driver, 10).until(
+            lambda d: "Barack Obama" in (d.execute_script(f"return {heading}") or ""))
         assert lib.person("Barack Obama").id == obama.id
         # On the search page, picking a person with no sentence lists where they are on screen.
         driver.get(f"http://127.0.0.1:{server.server_port}/")
