@@ -94,6 +94,14 @@ def test_a_clip_starts_at_t0_lasts_its_span_and_sounds_as_the_source(source, tmp
         assert onset(clip.path) + t0 == pytest.approx(onset(source), abs=0.005)
 
 
+def test_a_reencoded_clip_keeps_a_sound_at_its_very_start_in_time(tmp_path):
+    # FFmpeg 8 decodes an AAC track sought to 0 from its second frame: the priming is read too.
+    source = write_video(tmp_path / "source.mp4", [Scene(1.0, c) for c in COLOURS[:2]], fps=FPS,
+                         gop=25, audio=place(2.0, [(0.01, tone(440, 0.05))]))
+    clip = cut_clip(source, 0.0, 2.0, tmp_path / "clip.mp4", mode="reencode")
+    assert onset(clip.path) == pytest.approx(onset(source), abs=0.005)
+
+
 @pytest.mark.parametrize("suffix", ["ts", "mkv", "mov"])
 @pytest.mark.parametrize("mode", ["copy", "reencode"])
 def test_other_containers_are_cut_alike(tmp_path, suffix, mode):

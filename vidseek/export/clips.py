@@ -209,7 +209,8 @@ def _reencode(inp, streams, t0: float, t1: float, output, cues: Sequence[Cue]) -
         return 0
     output.mux(encoder.encode(None))
     if sound is not None:
-        seek_keyframe_before(inp, video, t0)
+        # By the sound's own stream: its packets may be stored before the video's keyframe.
+        inp.seek(_ticks(t0 - AUDIO_PREROLL_S, audio.time_base), stream=audio)  # < 0: the priming
         _reencode_audio(inp, audio, sound, t0, t1, output)
     _write_cues(output, text, cues)
     return encoded
@@ -228,6 +229,13 @@ def _reencode_audio(inp, audio, sound, t0: float, t1: float, output) -> None:
             break
         samples = np.concatenate([f.to_ndarray() for f in planar.resample(decoded)], axis=1)
         keep = samples[:, max(0, first - at):max(0, last - at)]
+        # Where the sound starts after t0 (or the seek lands past it), silence fills the gap,
+        # so the sound stays in sync.
+        gap = max(first, at) - (first + written)
+        if gap > 0:
+            keep = np.concatenate([np.zeros((keep.shape[0], gap), keep.dtype), keep], axis=1)
+        elif gap < 0:
+            keep = keep[:, -gap:]
         if keep.shape[1] == 0:
             continue
         cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(keep), format="fltp",
